@@ -1,0 +1,5 @@
+import sys
+
+from llmos.cli.app import main
+
+sys.exit(main())

@@ -1,0 +1,157 @@
+"""The Python API: what the CLI, the shell and the server call, and what embedders use.
+
+Example:
+    async with LLMOS(workspace="ws", provider="scripted", script="s.json") as llmos:
+        result = await llmos.execute("Create hello.txt")
+        print(result.mode, result.success, result.cost_usd)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from llmos.backends.base import AgentBackend, Backend
+from llmos.backends.factory import create_backend
+from llmos.config import Settings, load_settings
+from llmos.errors import ConfigError
+from llmos.events import Event, TaskFailed, TaskFinished
+from llmos.hooks.pipeline import AskHandler, HookPipeline
+from llmos.kernel.bus import EventBus
+from llmos.kernel.dispatcher import Dispatcher, TaskResult
+from llmos.kernel.task import new_task_id
+from llmos.messages import Usage
+from llmos.tools import default_registry
+from llmos.workspace import Workspace
+
+
+def _free(model: str, usage: Usage) -> float:
+    return 0.0
+
+
+class LLMOS:
+    """One llmos instance over a workspace: long-lived parts live between tasks.
+
+    ``backend`` may be given directly (tests, embedding); otherwise it is
+    built from the settings the first time a task needs the LLM, so a pure
+    Follower replay never constructs one.
+    """
+
+    def __init__(
+        self,
+        workspace: str | Path | None = None,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        budget_usd: float | None = None,
+        settings: Settings | None = None,
+        backend: Backend | AgentBackend | None = None,
+        ask: AskHandler | None = None,
+        **overrides: Any,
+    ) -> None:
+        if settings is None:
+            flags = {"provider": provider, "model": model, "budget.total_usd": budget_usd}
+            flags.update({key.replace("__", "."): value for key, value in overrides.items()})
+            settings = load_settings(workspace=workspace, overrides=flags)
+        self.settings = settings
+        self.workspace = Workspace(settings.workspace)
+        self.bus = EventBus()
+        self.hooks = HookPipeline(self.bus, ask)
+        self.tools = default_registry()
+        self._given_backend = backend
+        self._dispatcher: Dispatcher | None = None
+
+    def _make_backend(self) -> Backend | AgentBackend:
+        return self._given_backend or create_backend(self.settings)
+
+    async def boot(self) -> LLMOS:
+        """Create the workspace and the long-lived services (idempotent)."""
+        if self._dispatcher is None:
+            self.workspace.ensure()
+            self._dispatcher = Dispatcher(
+                settings=self.settings,
+                workspace=self.workspace,
+                bus=self.bus,
+                hooks=self.hooks,
+                tools=self.tools,
+                backend_factory=self._make_backend,
+                price=_free,
+            )
+        return self
+
+    async def shutdown(self) -> None:
+        """Close the backend and release resources; safe to call twice."""
+        if self._dispatcher is not None:
+            await asyncio.shield(self._dispatcher.aclose())
+            self._dispatcher = None
+
+    async def __aenter__(self) -> LLMOS:
+        return await self.boot()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.shutdown()
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        if self._dispatcher is None:
+            raise ConfigError("call boot() (or use `async with LLMOS(...)`) before running tasks")
+        return self._dispatcher
+
+    async def execute(
+        self, goal: str, *, mode: str | None = None, cwd: str | Path | None = None
+    ) -> TaskResult:
+        """Run one task to its end and return its result (errors are in the result)."""
+        await self.boot()
+        return await self.dispatcher.run(
+            goal, mode=mode, cwd=Path(cwd) if cwd is not None else None
+        )
+
+    async def stream(
+        self, goal: str, *, mode: str | None = None, cwd: str | Path | None = None
+    ) -> AsyncIterator[Event]:
+        """Run one task and yield its events as they happen, ending with its last."""
+        await self.boot()
+        task_id = new_task_id()
+        async with self.bus.stream(task_id) as queue:
+            runner = asyncio.create_task(
+                self.dispatcher.run(
+                    goal, mode=mode, cwd=Path(cwd) if cwd else None, task_id=task_id
+                )
+            )
+            try:
+                while True:
+                    event = await queue.get()
+                    yield event
+                    if isinstance(event, TaskFinished | TaskFailed):
+                        break
+                await runner
+            finally:
+                if not runner.done():
+                    runner.cancel()
+
+    def subscribe(self, subscriber: Callable[[Event], Any]) -> Callable[[], None]:
+        return self.bus.subscribe(subscriber)
+
+    def run(self, goal: str, *, mode: str | None = None) -> TaskResult:
+        """Synchronous :meth:`execute` for scripts; refuses inside a running loop."""
+        return run_sync(self._run_once(goal, mode))
+
+    async def _run_once(self, goal: str, mode: str | None) -> TaskResult:
+        try:
+            return await self.execute(goal, mode=mode)
+        finally:
+            await self.shutdown()
+
+
+def run_sync(coro):
+    """Run a coroutine from sync code, with guidance when a loop is already running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    coro.close()
+    raise ConfigError(
+        "LLMOS.run() cannot be called inside a running event loop; use `await llmos.execute(...)`"
+    )

@@ -1,0 +1,145 @@
+"""The backend contract: messages and tool schemas in, streamed output out.
+
+A backend streams :data:`BackendEvent`s for one model turn: text deltas, then
+complete tool calls (deltas assembled by the backend), then exactly one
+:class:`TurnFinished` carrying the real token usage. The agent loop in
+:mod:`llmos.modes.learner` drives every backend the same way.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from llmos.messages import Message, ToolCall, Usage
+from llmos.tools.base import ToolSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackendRequest:
+    """One model call: the system prompt, the conversation and the tools offered."""
+
+    system: str
+    messages: Sequence[Message]
+    tools: Sequence[ToolSpec] = ()
+    max_tokens: int = 4096
+    agent: str | None = None  # the agent this call serves (for scripted selection)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextDelta:
+    text: str
+    kind: Literal["text-delta"] = "text-delta"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallReady:
+    call: ToolCall
+    kind: Literal["tool-call-ready"] = "tool-call-ready"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnFinished:
+    usage: Usage
+    model: str
+    stop_reason: str = "end_turn"
+    kind: Literal["turn-finished"] = "turn-finished"
+
+
+BackendEvent = TextDelta | ToolCallReady | TurnFinished
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackendInfo:
+    """How a backend describes itself in ``llmos providers`` and traces."""
+
+    name: str
+    model: str
+    available: bool = True
+    detail: str = ""
+    extras: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Backend(ABC):
+    """An LLM behind the one interface.
+
+    Contract: :meth:`stream` yields zero or more ``TextDelta``, zero or more
+    ``ToolCallReady`` (each with a complete, parsed input), and ends with
+    exactly one ``TurnFinished``. Failures raise a
+    :class:`~llmos.errors.BackendError` subclass with an actionable message;
+    transient ones (429, 5xx) are retried inside the backend first.
+    """
+
+    name: ClassVar[str]
+    #: True when usage is estimated rather than reported by a server.
+    estimated_usage: ClassVar[bool] = False
+    #: Context window in tokens, used by the loop to keep the conversation in bounds.
+    context_window: int = 200_000
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    @abstractmethod
+    def stream(self, request: BackendRequest) -> AsyncIterator[BackendEvent]:
+        """Stream one assistant turn for ``request``."""
+
+    async def aclose(self) -> None:
+        """Release connections, processes or model memory."""
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap token estimate (about four characters a token) for budgets and fakes."""
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentRun:
+    """Everything a self-driving backend needs to run one task's whole loop.
+
+    ``hooks`` and ``hook_ctx`` must be called for every tool call (PreToolUse
+    before, PostToolUse after with a :class:`~llmos.tools.base.ToolResult`) —
+    that is how the trace is recorded — and ``publish`` receives the events.
+    """
+
+    goal: str
+    system: str
+    cwd: str
+    tools: Sequence[str]
+    max_turns: int
+    hooks: object  # llmos.hooks.pipeline.HookPipeline (kept loose to avoid an import cycle)
+    hook_ctx: object  # llmos.hooks.pipeline.HookContext
+    publish: object  # async callable taking an llmos.events.Event
+    agents: Sequence[object] = ()  # llmos agent definitions, passed to the SDK
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentOutcome:
+    text: str
+    usage: Usage
+    cost_usd: float
+    success: bool
+    model: str
+    turns: int = 0
+    error: str | None = None
+
+
+class AgentBackend(ABC):
+    """A backend that runs the agent loop itself (the Claude Agent SDK).
+
+    llmos attaches through the backend's own hook mechanism: every tool call
+    still passes llmos's :class:`~llmos.hooks.pipeline.HookPipeline`.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    @abstractmethod
+    async def run_agent(self, run: AgentRun) -> AgentOutcome:
+        """Run the task to its end and report usage and cost."""
+
+    async def aclose(self) -> None:
+        """Release the client (a warm CLI process, for instance)."""

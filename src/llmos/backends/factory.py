@@ -1,0 +1,139 @@
+"""Which backend to use, and building it from settings.
+
+Backends are imported lazily: a missing extra costs nothing until it is
+chosen, and then the error names the exact install command.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping
+
+from llmos.backends.base import AgentBackend, Backend, BackendInfo
+from llmos.config import Settings
+from llmos.errors import BackendUnavailable, ConfigError
+
+DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4o-mini"}
+_EXTRA_MODULES = {
+    "claude-sdk": ("claude_agent_sdk", "claude"),
+    "anthropic": ("anthropic", "anthropic"),
+    "openai": ("openai", "openai"),
+    "local": ("xllamacpp", "local"),
+}
+
+
+def _installed(provider: str) -> bool:
+    module = _EXTRA_MODULES.get(provider)
+    return module is None or importlib.util.find_spec(module[0]) is not None
+
+
+def _missing(provider: str) -> BackendUnavailable:
+    module, extra = _EXTRA_MODULES[provider]
+    return BackendUnavailable(
+        f"the {provider} backend needs the {module!r} package; install it with "
+        f"pip install 'llmos[{extra}]'",
+        backend=provider,
+    )
+
+
+def select_provider(settings: Settings, env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The provider to use and why: explicit, else the first one configured."""
+    env = os.environ if env is None else env
+    if settings.provider:
+        return settings.provider, "chosen in settings or with --provider"
+    if env.get("ANTHROPIC_API_KEY"):
+        if _installed("claude-sdk"):
+            return "claude-sdk", "ANTHROPIC_API_KEY is set and claude-agent-sdk is installed"
+        if _installed("anthropic"):
+            return "anthropic", "ANTHROPIC_API_KEY is set"
+    if env.get("OPENAI_BASE_URL") or settings.base_url:
+        return "openai", "OPENAI_BASE_URL (or base_url) is set"
+    return "local", "no key or server is configured, so the embedded offline model is used"
+
+
+def create_backend(
+    settings: Settings, env: Mapping[str, str] | None = None
+) -> Backend | AgentBackend:
+    """Build the backend the settings ask for (or the one :func:`select_provider` picks)."""
+    env = os.environ if env is None else env
+    provider, _ = select_provider(settings, env)
+    if not _installed(provider):
+        raise _missing(provider)
+    match provider:
+        case "scripted":
+            from llmos.backends.scripted import ScriptedBackend
+
+            if settings.script is None:
+                raise ConfigError(
+                    "the scripted provider needs a script: pass --script FILE (a JSON list of "
+                    'turns such as [{"text": "done"}])',
+                    key="script",
+                )
+            return ScriptedBackend.from_file(settings.script, model=settings.model)
+        case "anthropic":
+            from llmos.backends.anthropic import AnthropicBackend
+
+            return AnthropicBackend(
+                settings.model or DEFAULT_MODELS["anthropic"],
+                base_url=settings.base_url,
+                timeout=settings.timeout,
+            )
+        case "openai":
+            from llmos.backends.openai import OpenAIBackend
+
+            base_url = settings.base_url or env.get("OPENAI_BASE_URL")
+            model = settings.model or (None if base_url else DEFAULT_MODELS["openai"])
+            if model is None:
+                raise ConfigError(
+                    f"name the model served at {base_url} with --model (for Ollama, for "
+                    "example, --model qwen2.5:7b)",
+                    key="model",
+                )
+            return OpenAIBackend(model, base_url=base_url, timeout=settings.timeout)
+        case "local":
+            from llmos.backends.local import LocalBackend
+
+            return LocalBackend(settings.model)
+        case "claude-sdk":
+            from llmos.backends.claude_sdk import ClaudeSDKBackend
+
+            return ClaudeSDKBackend(settings.model, options=settings.claude.model_dump())
+    raise ConfigError(f"unknown provider {provider!r}", key="provider")
+
+
+def provider_report(settings: Settings, env: Mapping[str, str] | None = None) -> list[BackendInfo]:
+    """Every provider, whether it can be used here, and why (``llmos providers``)."""
+    env = os.environ if env is None else env
+    chosen, _ = select_provider(settings, env)
+    rows = []
+    needs = {
+        "claude-sdk": ("ANTHROPIC_API_KEY", env.get("ANTHROPIC_API_KEY")),
+        "anthropic": ("ANTHROPIC_API_KEY", env.get("ANTHROPIC_API_KEY")),
+        "openai": (
+            "OPENAI_BASE_URL or OPENAI_API_KEY",
+            env.get("OPENAI_BASE_URL") or env.get("OPENAI_API_KEY") or settings.base_url,
+        ),
+    }
+    for name in ("claude-sdk", "anthropic", "openai", "local", "scripted"):
+        installed = _installed(name)
+        detail = []
+        if not installed:
+            detail.append(f"not installed: pip install 'llmos[{_EXTRA_MODULES[name][1]}]'")
+        elif name in needs and not needs[name][1]:
+            detail.append(f"{needs[name][0]} is not set")
+        elif name == "scripted":
+            detail.append("needs --script FILE (tests and demos)")
+        else:
+            detail.append("ready")
+        if name == chosen:
+            detail.append("selected")
+        rows.append(
+            BackendInfo(
+                name=name,
+                model=settings.model or DEFAULT_MODELS.get(name, ""),
+                available=installed and (name not in needs or bool(needs[name][1])),
+                detail="; ".join(detail),
+            )
+        )
+    return rows

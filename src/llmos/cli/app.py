@@ -1,0 +1,202 @@
+"""The ``llmos`` command: parses, builds settings, calls the API, renders events.
+
+Exit codes are mapped in one place, :func:`main`: 0 success, 1 the task
+failed, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from llmos import __version__
+from llmos.api import LLMOS
+from llmos.backends.factory import provider_report
+from llmos.cli.common import (
+    JsonOption,
+    WorkspaceOption,
+    settings_for,
+    stderr_console,
+    stdout_console,
+)
+from llmos.cli.render import HumanRenderer, JsonRenderer
+from llmos.cli.shell import run_shell
+from llmos.config import MODES, PROVIDERS
+from llmos.errors import ConfigError, LLMOSError
+
+app = typer.Typer(
+    name="llmos",
+    help="An operating system for LLM agents: learn a task once, replay it for free.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+ModeOption = Annotated[
+    str | None,
+    typer.Option("--mode", help=f"One of {', '.join(MODES)} [default: auto].", show_default=False),
+]
+ProviderOption = Annotated[
+    str | None,
+    typer.Option(
+        "--provider",
+        "-p",
+        help=f"One of {', '.join(PROVIDERS)} [default: see `llmos providers`].",
+        show_default=False,
+    ),
+]
+ModelOption = Annotated[
+    str | None, typer.Option("--model", "-m", help="Model name, or a .gguf path for local.")
+]
+BaseUrlOption = Annotated[
+    str | None, typer.Option("--base-url", help="Server URL for the openai provider.")
+]
+ScriptOption = Annotated[
+    Path | None, typer.Option("--script", help="JSON script of turns for the scripted provider.")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"llmos {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    if debug:
+        os.environ["LLMOS_DEBUG"] = "1"
+
+
+def _check_choice(value: str | None, choices: tuple[str, ...], flag: str) -> None:
+    if value is not None and value not in choices:
+        raise ConfigError(f"{flag} {value!r} is not one of {', '.join(choices)}", key=flag)
+
+
+@app.command()
+def run(
+    goal: Annotated[str, typer.Argument(help="What to do, in plain words.")],
+    mode: ModeOption = None,
+    provider: ProviderOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    script: ScriptOption = None,
+    workspace: WorkspaceOption = None,
+    json_output: JsonOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the answer.")] = False,
+) -> None:
+    """Run one task: follow a saved trace if one matches, else learn it with the LLM."""
+    _check_choice(mode, MODES, "--mode")
+    _check_choice(provider, PROVIDERS, "--provider")
+    if not goal.strip():
+        raise ConfigError('the goal is empty; say what to do, e.g. llmos run "Create hello.txt"')
+    settings = settings_for(
+        workspace,
+        mode=mode,
+        provider=provider,
+        model=model,
+        base_url=base_url,
+        script=script.absolute() if script else None,
+    )
+    llmos = LLMOS(settings=settings)
+    if json_output:
+        llmos.subscribe(JsonRenderer())
+    else:
+        llmos.subscribe(HumanRenderer(stdout_console(), quiet=quiet))
+    result = asyncio.run(_execute(llmos, goal))
+    if not result.success:
+        raise typer.Exit(1)
+
+
+async def _execute(llmos: LLMOS, goal: str):
+    async with llmos:
+        return await llmos.execute(goal)
+
+
+@app.command()
+def providers(workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
+    """List the LLM backends, whether each can be used here, and which is selected."""
+    rows = provider_report(settings_for(workspace))
+    if json_output:
+        for row in rows:
+            print(
+                json.dumps(
+                    {
+                        "name": row.name,
+                        "available": row.available,
+                        "model": row.model,
+                        "detail": row.detail,
+                    }
+                )
+            )
+        return
+    console = stdout_console()
+    for row in rows:
+        mark = "[green]●[/]" if row.available else "[dim]○[/]"
+        model = f" · {escape(row.model)}" if row.model else ""
+        console.print(f"{mark} [bold]{row.name}[/]{model} — {escape(row.detail)}")
+
+
+@app.command()
+def shell(
+    workspace: WorkspaceOption = None,
+    provider: ProviderOption = None,
+    model: ModelOption = None,
+    script: ScriptOption = None,
+) -> None:
+    """Interactive prompt: type goals, /help for commands, Ctrl-D to leave."""
+    _check_choice(provider, PROVIDERS, "--provider")
+    settings = settings_for(
+        workspace, provider=provider, model=model, script=script.absolute() if script else None
+    )
+    raise typer.Exit(run_shell(settings, stdout_console()))
+
+
+app.command("interactive", help="Same as `llmos shell`.")(shell)
+
+
+def _register_groups() -> None:
+    """Sub-command groups that live in their own modules."""
+    from llmos.cli import budget, security, traces
+
+    app.add_typer(traces.app, name="traces", help="Saved traces: list, show, match, verify …")
+    app.add_typer(security.app, name="security", help="Check commands against the policy.")
+    app.add_typer(budget.app, name="budget", help="Spending, savings and the budget.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code instead of exiting, so tests can call it.
+
+    Typer handles usage errors itself (exit 2); llmos errors are printed as one
+    line (a traceback only with ``--debug``) and mapped to their exit codes.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    debug = os.environ.get("LLMOS_DEBUG") == "1" or "--debug" in args
+    err = stderr_console()
+    try:
+        app(args=args, prog_name="llmos")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except LLMOSError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        return 2 if isinstance(exc, ConfigError) else 1
+    return 0

@@ -1,0 +1,167 @@
+"""Event subscribers that draw a task for people (rich) or for programs (JSON lines)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.status import Status
+
+from llmos.events import (
+    Event,
+    HookDecided,
+    ModeChosen,
+    Notice,
+    TaskFailed,
+    TaskFinished,
+    TextStreamed,
+    ToolCallFinished,
+    ToolCallStarted,
+    UsageUpdated,
+    event_to_json,
+)
+
+_SUMMARY_KEYS = ("file_path", "command", "pattern", "path", "url")
+
+
+def summarize_input(tool: str, tool_input: Mapping[str, Any], width: int = 70) -> str:
+    """The one argument that says what a call does, shortened for a line."""
+    for key in _SUMMARY_KEYS:
+        value = tool_input.get(key)
+        if isinstance(value, str) and value:
+            text = " ".join(value.split())
+            return text if len(text) <= width else text[: width - 1] + "…"
+    return ""
+
+
+class JsonRenderer:
+    """``--json``: one JSON object per event, one per line, on stdout."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def __call__(self, event: Event) -> None:
+        self.stream.write(event_to_json(event) + "\n")
+        self.stream.flush()
+
+
+class HumanRenderer:
+    """Live rendering: streamed text, each tool call with its status, a cost line."""
+
+    def __init__(self, console: Console, *, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+        self._line = ""
+        self._cost = 0.0
+        self._status: Status | None = None
+        self._calls: dict[str, str] = {}
+
+    def _spin(self, message: str) -> None:
+        if self.quiet or not self.console.is_terminal:
+            return
+        if self._status is None:
+            self._status = self.console.status(message, spinner="dots")
+            self._status.start()
+        else:
+            self._status.update(message)
+
+    def _stop_spinner(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def _flush_text(self, final: bool = False) -> None:
+        if self._line and (final or "\n" in self._line):
+            head, _, tail = self._line.rpartition("\n") if not final else (self._line, "", "")
+            if not self.quiet and head.strip():
+                self.console.print(escape(head), style="default")
+            self._line = tail
+
+    def __call__(self, event: Event) -> None:
+        match event:
+            case ModeChosen():
+                self._mode_chosen(event)
+            case TextStreamed(text=text):
+                self._line += text
+                self._flush_text()
+            case ToolCallStarted(tool=tool, input=tool_input, call_id=call_id, replay=replay):
+                self._flush_text(final=True)
+                what = summarize_input(tool, tool_input)
+                self._calls[call_id] = f"{tool} {what}".strip()
+                self._spin(f"{'replaying' if replay else 'running'} {escape(self._calls[call_id])}")
+            case ToolCallFinished():
+                self._tool_finished(event)
+            case UsageUpdated(total_cost_usd=total):
+                self._cost = total
+                self._spin(f"thinking · ${total:.4f}")
+            case HookDecided(decision=decision, hook=hook, reason=reason) if decision != "allow":
+                if not self.quiet:
+                    self._stop_spinner()
+                    self.console.print(
+                        f"  [yellow]⚠ {escape(hook)} hook: {decision}[/] {escape(reason)}"
+                    )
+            case Notice(message=message, level=level):
+                if not self.quiet or level == "warning":
+                    self._stop_spinner()
+                    style = "yellow" if level == "warning" else "dim"
+                    self.console.print(f"  [{style}]{escape(message)}[/]")
+            case TaskFinished():
+                self._finished(event)
+            case TaskFailed():
+                self._failed(event)
+
+    def _mode_chosen(self, event: ModeChosen) -> None:
+        if self.quiet:
+            return
+        parts = [f"mode [bold]{event.mode}[/]"]
+        if event.trace_id:
+            parts.append(f"trace {event.trace_id}")
+        if event.confidence is not None:
+            parts.append(f"confidence {event.confidence:.2f}")
+        if event.backend:
+            parts.append(f"provider {event.backend}")
+        if event.model:
+            parts.append(f"model {escape(event.model)}")
+        self.console.print("  " + " · ".join(parts))
+        self.console.print(f"  [dim]{escape(event.reason)}[/]")
+        self._spin("thinking")
+
+    def _tool_finished(self, event: ToolCallFinished) -> None:
+        label = escape(self._calls.pop(event.call_id, event.tool))
+        if self.quiet:
+            return
+        self._stop_spinner()
+        exit_note = f" (exit {event.exit_code})" if event.exit_code is not None else ""
+        if event.is_error:
+            first = (
+                escape(event.output.strip().splitlines()[0][:160]) if event.output.strip() else ""
+            )
+            self.console.print(f"  ▸ {label}  [red]✗{exit_note}[/] [dim]{first}[/]")
+        else:
+            self.console.print(f"  ▸ {label}  [green]✓{exit_note}[/]")
+        self._spin(f"thinking · ${self._cost:.4f}")
+
+    def _finished(self, event: TaskFinished) -> None:
+        self._stop_spinner()
+        self._flush_text(final=True)
+        if self.quiet:
+            if event.text:
+                self.console.print(escape(event.text))
+            return
+        saved = f" · saved ${event.saved_usd:.3f}" if event.saved_usd else ""
+        trace = f" · trace {event.trace_id}" if event.trace_id else ""
+        self.console.print(
+            f"  [green]done[/] in {event.duration_s:.2f} s · {event.mode} · "
+            f"${event.cost_usd:.4f}{saved}{trace}"
+        )
+
+    def _failed(self, event: TaskFailed) -> None:
+        self._stop_spinner()
+        self._flush_text(final=True)
+        self.console.print(
+            f"  [red]failed[/] after {event.duration_s:.2f} s · ${event.cost_usd:.4f}: "
+            f"{escape(event.error)}"
+        )

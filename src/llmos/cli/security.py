@@ -1,0 +1,84 @@
+"""``llmos security check``: what the policy would decide about a command, without running it.
+
+The command is judged as if run in the current directory when that is inside
+the workspace, else in the workspace's ``output/`` folder (where tasks run
+by default). Exit code 0 when every command is allowed, 1 when any is
+denied or needs asking, 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from llmos.cli.common import (
+    JsonOption,
+    WorkspaceOption,
+    settings_for,
+    stderr_console,
+    stdout_console,
+)
+from llmos.errors import ConfigError
+from llmos.security import Verdict, judge_command
+from llmos.workspace import Workspace
+
+app = typer.Typer(help="Check commands against the security policy.", no_args_is_help=True)
+
+
+def judging_directory(workspace: Path, current: Path) -> Path:
+    """The current directory when it is inside the workspace, else ``workspace/output``."""
+    root, here = workspace.resolve(), current.resolve()
+    if here == root or here.is_relative_to(root):
+        return here
+    return Workspace(root).output
+
+
+def _render(console: Console, cmd: str, verdict: Verdict, *, as_json: bool, many: bool) -> None:
+    if as_json:
+        record = {"cmd": cmd, "decision": verdict.decision, "reason": verdict.reason,
+                  "command": verdict.command}
+        typer.echo(json.dumps(record, ensure_ascii=False))
+        return
+    shown = " ".join(cmd.split("\n"))
+    head = f"{verdict.decision}: {shown}: " if many else f"{verdict.decision}: "
+    trigger = f" [{' '.join(verdict.command.split(chr(10)))}]" if verdict.command else ""
+    console.print(f"{head}{verdict.reason}{trigger}", markup=False, soft_wrap=True)
+
+
+@app.command("check")
+def check(
+    command: Annotated[str, typer.Argument(
+        help="The command line to judge, or - to read commands one per line from stdin.",
+        show_default=False)],
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print allow, deny or ask, the reason, and the simple command that decided it.
+
+    Nothing is executed.
+    """
+    try:
+        root = settings_for(workspace).workspace
+    except ConfigError as exc:
+        stderr_console().print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    cwd = judging_directory(root, Path.cwd())
+    many = command == "-"
+    commands = [line for line in sys.stdin.read().splitlines() if line.strip()] if many else [
+        command]
+    if not commands:
+        stderr_console().print("error: no commands given; pass one, or `-` with commands on stdin",
+                               markup=False)
+        raise typer.Exit(2)
+    console = stdout_console()
+    refused = False
+    for cmd in commands:
+        verdict = judge_command(cmd, cwd=cwd, workspace=root)
+        refused = refused or verdict.decision != "allow"
+        _render(console, cmd, verdict, as_json=as_json, many=many)
+    raise typer.Exit(1 if refused else 0)

@@ -1,0 +1,182 @@
+"""``llmos traces``: look after the trace library (list, show, rm, match, reindex, share).
+
+``match`` decides, for each goal, what ``llmos run`` would do (follow, guide
+or learn) and which tool calls a replay would make; it executes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from llmos.cli.common import JsonOption, WorkspaceOption, open_workspace, stderr_console, \
+    stdout_console
+from llmos.cli.render import summarize_input
+from llmos.config import Settings
+from llmos.errors import ConfigError, TraceFormatError
+from llmos.memory.index import IndexEntry
+from llmos.memory.matching import Matcher, MatchResult
+from llmos.memory.store import TraceStore
+from llmos.memory.trace_format import render_trace
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+def _store(workspace: Path | None) -> tuple[Settings, TraceStore]:
+    settings, space = open_workspace(workspace)
+    return settings, TraceStore.for_memory(space.memory)
+
+
+def _report_problem(err: Console) -> object:
+    def report(problem: TraceFormatError) -> None:
+        err.print(f"[yellow]skipped:[/] {escape(str(problem))}")
+    return report
+
+
+def _success_rate(entry: IndexEntry) -> float | None:
+    replays = entry.replay_successes + entry.replay_failures
+    return entry.replay_successes / replays if replays else None
+
+
+@app.command("list")
+def list_traces(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """Every trace: goal, uses, replay success rate, money saved, last use."""
+    _, store = _store(workspace)
+    err = stderr_console()
+    store.ensure_fresh(on_error=_report_problem(err))  # type: ignore[arg-type]
+    entries = store.entries()
+    if as_json:
+        for entry in entries:
+            print(json.dumps({
+                "id": entry.id, "goal": entry.goal, "status": entry.status,
+                "uses": entry.use_count, "replay_successes": entry.replay_successes,
+                "replay_failures": entry.replay_failures, "success_rate": _success_rate(entry),
+                "cost_usd": entry.cost_usd, "saved_usd": entry.saved_usd,
+                "created": entry.created, "last_used": entry.last_used, "parent": entry.parent,
+            }, ensure_ascii=False))
+        return
+    if not entries:
+        err.print(f"no traces yet in {store.root}")
+        return
+    table = Table("id", "status", "goal", "uses", "success", "saved", "last used")
+    for entry in entries:
+        rate = _success_rate(entry)
+        table.add_row(
+            entry.id, entry.status, escape(" ".join(entry.goal.split())), str(entry.use_count),
+            "–" if rate is None else f"{rate:.0%}", f"${entry.saved_usd:.3f}",
+            entry.last_used or "never",
+        )
+    stdout_console().print(table)
+
+
+@app.command("show")
+def show(trace_id: Annotated[str, typer.Argument(help="Trace id or a unique prefix.")],
+         workspace: WorkspaceOption = None,
+         raw: Annotated[bool, typer.Option("--raw", help="Print the file exactly.")] = False,
+         ) -> None:
+    """One trace, rendered (front matter as YAML, steps as Markdown)."""
+    _, store = _store(workspace)
+    text = render_trace(store.load(trace_id))
+    if raw:
+        sys.stdout.write(text)
+        return
+    _, front, body = text.split("---\n", 2)
+    console = stdout_console()
+    console.print(Syntax(front.rstrip("\n"), "yaml", word_wrap=True))
+    console.print(Markdown(body))
+
+
+@app.command("rm")
+def remove(trace_id: Annotated[str, typer.Argument(help="Trace id or a unique prefix.")],
+           workspace: WorkspaceOption = None,
+           yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False) -> None:
+    """Delete a trace."""
+    _, store = _store(workspace)
+    trace = store.load(trace_id)
+    if not yes and not typer.confirm(f"Delete trace {trace.id} ({trace.goal!r})?"):
+        raise typer.Exit(1)
+    store.delete(trace.id)
+    stderr_console().print(f"deleted {trace.id}")
+
+
+@app.command("match")
+def match(goals: Annotated[list[str], typer.Argument(help="Goals; '-' reads one per line "
+                                                          "from stdin.")],
+          workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """What `llmos run` would do for each goal: follow, guide or learn. Runs nothing."""
+    settings, store = _store(workspace)
+    wanted: list[str] = []
+    for goal in goals:
+        if goal == "-":
+            wanted.extend(line.rstrip("\r\n") for line in sys.stdin if line.strip())
+        else:
+            wanted.append(goal)
+    if not wanted:
+        raise ConfigError("no goal given: pass goals as arguments or '-' with goals on stdin",
+                          key="goals")
+    matcher = Matcher(store)
+    follower = settings.follower
+    console = stdout_console()
+    for goal in wanted:
+        result = matcher.match(goal, follow_threshold=follower.follow_threshold,
+                               guide_threshold=follower.guide_threshold,
+                               max_failures=follower.max_failures)
+        if as_json:
+            print(json.dumps(result.to_json(), ensure_ascii=False))
+        else:
+            _print_match(console, result)
+
+
+def _print_match(console: Console, result: MatchResult) -> None:
+    colour = {"follow": "green", "guide": "yellow", "learn": "cyan"}[result.decision]
+    console.print(f"[bold]{escape(result.goal)}[/]")
+    trace = f" · trace {result.trace.id}" if result.trace else ""
+    console.print(f"  [{colour}]{result.decision}[/]{trace} · confidence {result.confidence:.2f}")
+    console.print(f"  [dim]{escape(result.reason)}[/]")
+    for name, value in result.bindings.items():
+        console.print(f"  {name} = {escape(value)}")
+    for step in result.steps:
+        console.print(f"  ▸ {step.tool} {escape(summarize_input(step.tool, step.input))}")
+
+
+@app.command("reindex")
+def reindex(workspace: WorkspaceOption = None) -> None:
+    """Rebuild the index from the trace files (broken files are reported and left out)."""
+    _, store = _store(workspace)
+    report = store.reindex()
+    err = stderr_console()
+    for problem in report.problems:
+        err.print(f"[yellow]skipped:[/] {escape(str(problem))}")
+    err.print(f"indexed {report.indexed} traces")
+
+
+@app.command("export")
+def export(path: Annotated[Path, typer.Argument(help="A .tar.gz file or a folder.")],
+           workspace: WorkspaceOption = None) -> None:
+    """Write the trace library to a .tar.gz archive or a folder, to share it."""
+    _, store = _store(workspace)
+    err = stderr_console()
+    count = store.export(path, on_error=_report_problem(err))  # type: ignore[arg-type]
+    err.print(f"exported {count} traces to {path}")
+
+
+@app.command("import")
+def import_(path: Annotated[Path, typer.Argument(help="A .tar.gz file or a folder.")],
+            workspace: WorkspaceOption = None) -> None:
+    """Add shared traces; they stay untrusted (never followed) until verified."""
+    _, store = _store(workspace)
+    report = store.import_(path)
+    err = stderr_console()
+    for name, reason in report.skipped:
+        err.print(f"[yellow]skipped {escape(name)}:[/] {escape(reason)}")
+    err.print(f"imported {len(report.imported)} traces as untrusted; "
+              "`llmos traces verify` checks them")

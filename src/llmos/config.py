@@ -1,0 +1,212 @@
+"""Settings: ``llmos.toml`` in the workspace, then ``LLMOS_*`` variables, then flags.
+
+Each layer overrides the one before it. Nested keys are spelled with a dot in
+the file (``[tools] bash_timeout = 60``) and with a double underscore in the
+environment (``LLMOS_TOOLS__BASH_TIMEOUT=60``). Every value is validated, and
+an unknown or bad key is a :class:`~llmos.errors.ConfigError` that names it and
+where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from llmos.errors import ConfigError
+
+CONFIG_FILE = "llmos.toml"
+ENV_PREFIX = "LLMOS_"
+#: LLMOS_* variables that are not settings.
+ENV_NOT_SETTINGS = frozenset({"LLMOS_WORKSPACE", "LLMOS_API_TOKEN", "LLMOS_DEBUG"})
+
+Mode = Literal["auto", "learner", "follower"]
+Provider = Literal["claude-sdk", "anthropic", "openai", "local", "scripted"]
+PROVIDERS: tuple[str, ...] = Provider.__args__  # type: ignore[attr-defined]
+MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ToolsConfig(_Section):
+    bash_timeout: float = Field(120.0, gt=0, description="seconds before a Bash call is killed")
+    model_output_chars: int = Field(30_000, gt=0, description="tool output shown to the model")
+    trace_output_chars: int = Field(1_000_000, gt=0, description="tool output kept in traces")
+    read_max_lines: int = Field(2_000, gt=0, description="lines Read returns without a limit")
+    webfetch_timeout: float = Field(30.0, gt=0, description="seconds a WebFetch GET may take")
+    webfetch_allow: list[str] = Field(
+        default_factory=list, description="domains WebFetch may GET (subdomains included)"
+    )
+    sandbox: bool = Field(True, description="run Bash inside bubblewrap when it is installed")
+    sandbox_network: bool = Field(False, description="allow network inside the sandbox")
+
+
+class LearnerConfig(_Section):
+    max_turns: int = Field(25, gt=0)
+    max_tokens: int = Field(4096, gt=0, description="output tokens per model call")
+    system_prompt: str = Field("", description="extra instructions appended to the built-in ones")
+
+
+class FollowerConfig(_Section):
+    follow_threshold: float = Field(0.9, ge=0, le=1)
+    guide_threshold: float = Field(0.75, ge=0, le=1)
+    max_failures: int = Field(3, ge=1, description="replay failures before a trace is retired")
+
+
+class BudgetConfig(_Section):
+    total_usd: float | None = Field(None, ge=0)
+    per_task_usd: float | None = Field(None, ge=0)
+
+
+class HooksConfig(_Section):
+    disabled: list[str] = Field(default_factory=list, description="built-in hooks to switch off")
+
+
+class ClaudeConfig(_Section):
+    """Options passed to the Claude Agent SDK (``[claude]`` table)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    permission_mode: str = "acceptEdits"
+    max_turns: int | None = None
+    allowed_tools: list[str] | None = None
+    cli_path: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class Settings(_Section):
+    """All of llmos's settings, validated."""
+
+    workspace: Path = Path("workspace")
+    provider: Provider | None = Field(None, description="None picks one (see `llmos providers`)")
+    model: str | None = None
+    base_url: str | None = None
+    script: Path | None = Field(None, description="JSON script for the scripted provider")
+    mode: Mode = "auto"
+    timeout: float = Field(600.0, gt=0, description="seconds an LLM call may take")
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
+    learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    follower: FollowerConfig = Field(default_factory=FollowerConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    hooks: HooksConfig = Field(default_factory=HooksConfig)
+    claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
+
+    @field_validator("workspace")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+
+def _set_nested(target: dict[str, Any], dotted: list[str], value: Any) -> None:
+    for part in dotted[:-1]:
+        target = target.setdefault(part, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{'.'.join(dotted)}: {part} is not a table", key=".".join(dotted))
+    target[dotted[-1]] = value
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        value: Any = raw
+        if raw.startswith("[") or raw.startswith("{"):
+            try:
+                value = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{name}: not a valid list or table: {exc}", key=name) from exc
+        _set_nested(layer, path, value)
+    return layer
+
+
+def _validate(data: dict[str, Any], sources: Mapping[str, str]) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        top = str(first["loc"][0]) if first["loc"] else ""
+        where = sources.get(top, "settings")
+        if first["type"] == "extra_forbidden":
+            known = ", ".join(sorted(_known_keys(first["loc"][:-1])))
+            message = f"{where}: unknown setting {key!r}. Known here: {known}."
+        else:
+            message = f"{where}: {key}: {first['msg']} (got {first.get('input')!r})"
+        raise ConfigError(message, key=key) from exc
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def resolve_workspace(flag: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The workspace: ``--workspace``, else ``LLMOS_WORKSPACE``, else ``./workspace``."""
+    env = os.environ if env is None else env
+    chosen = flag or env.get("LLMOS_WORKSPACE") or "workspace"
+    return Path(chosen).expanduser().absolute()
+
+
+def load_settings(
+    *,
+    workspace: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read the three layers and validate them.
+
+    ``overrides`` holds flag values with dotted keys (``{"tools.bash_timeout": 5}``);
+    ``None`` values are skipped so unset flags do not mask lower layers.
+    """
+    env = os.environ if env is None else env
+    root = resolve_workspace(workspace, env)
+    data: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    config_path = root / CONFIG_FILE
+    if config_path.is_file():
+        try:
+            file_layer = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{config_path}: not valid TOML: {exc}", key=str(config_path)
+            ) from exc
+        file_layer.pop("workspace", None)
+        data = _merge(data, file_layer)
+        sources.update(dict.fromkeys(file_layer, str(config_path)))
+
+    env_layer = _env_layer(env)
+    data = _merge(data, env_layer)
+    sources.update({k: f"environment (LLMOS_{k.upper()}…)" for k in env_layer})
+
+    flag_layer: dict[str, Any] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_nested(flag_layer, dotted.split("."), value)
+    data = _merge(data, flag_layer)
+    sources.update(dict.fromkeys(flag_layer, "command line"))
+
+    data["workspace"] = root
+    return _validate(data, sources)

@@ -1,0 +1,74 @@
+"""The built-in security hooks: every Bash command and file path is judged first.
+
+Two ``PreToolUse`` hooks, both fail-closed (a crash denies): one judges the
+Bash ``command`` with :func:`~llmos.security.judge_command` in the task's
+working directory, one judges the path of the file tools with
+:func:`~llmos.security.judge_path`. Replayed traces pass the same hooks with
+``HookContext.replay=True``, and are judged the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from llmos.hooks.pipeline import Ask, Deny, Hook, HookInput
+from llmos.security import Verdict, judge_command, judge_path
+
+#: File tool → (input field holding the path, what the tool does with it).
+FILE_TOOLS: Mapping[str, tuple[str, Literal["read", "write"]]] = {
+    "Read": ("file_path", "read"),
+    "Write": ("file_path", "write"),
+    "Edit": ("file_path", "write"),
+    "MultiEdit": ("file_path", "write"),
+    "NotebookEdit": ("notebook_path", "write"),
+    "Glob": ("path", "read"),
+    "Grep": ("path", "read"),
+    "LS": ("path", "read"),
+}
+
+
+def _decision(verdict: Verdict) -> Deny | Ask | None:
+    if verdict.decision == "allow":
+        return None
+    where = f" [{verdict.command}]" if verdict.command else ""
+    reason = f"security policy: {verdict.reason}{where}"
+    return Deny(reason) if verdict.decision == "deny" else Ask(reason)
+
+
+def _input(data: HookInput) -> Mapping[str, Any]:
+    return data.tool_input if data.tool_input is not None else {}
+
+
+def security_hooks(workspace: Path, *, home: Path | None = None) -> list[Hook]:
+    """The Bash and file-tool hooks for one workspace; register them first.
+
+    Example:
+        >>> pipeline = HookPipeline()
+        >>> for hook in security_hooks(settings.workspace):
+        ...     pipeline.register(hook)
+    """
+
+    def bash(data: HookInput) -> Deny | Ask | None:
+        command = _input(data).get("command")
+        if not isinstance(command, str):
+            return Deny(f"security policy: Bash needs a string 'command', got {command!r}")
+        return _decision(judge_command(command, cwd=data.ctx.cwd, workspace=workspace, home=home))
+
+    def files(data: HookInput) -> Deny | Ask | None:
+        field, op = FILE_TOOLS[data.tool or ""]
+        path = _input(data).get(field)
+        if path is None and data.tool in ("Glob", "Grep", "LS"):
+            path = str(data.ctx.cwd)  # these default to the working directory
+        if not isinstance(path, str):
+            return Deny(f"security policy: {data.tool} needs a string {field!r}, got {path!r}")
+        verdict = judge_path(data.tool or "", path, op=op, cwd=data.ctx.cwd,
+                             workspace=workspace, home=home)
+        return _decision(verdict)
+
+    return [
+        Hook(name="security-bash", event="PreToolUse", fn=bash, matcher="Bash", fail_closed=True),
+        Hook(name="security-files", event="PreToolUse", fn=files,
+             matcher="|".join(FILE_TOOLS), fail_closed=True),
+    ]

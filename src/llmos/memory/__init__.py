@@ -1,0 +1,35 @@
+"""L3 procedural memory: traces on disk, their index, slots and goal → trace matching."""
+
+from llmos.memory.matching import Matcher, MatchResult, SimilarTrace
+from llmos.memory.store import ImportReport, ReindexReport, TraceStore
+from llmos.memory.trace import (
+    DETERMINISTIC_TOOLS,
+    FORMAT_VERSION,
+    Postcondition,
+    Slot,
+    Step,
+    Trace,
+    environment_fingerprint,
+    new_trace_id,
+)
+from llmos.memory.trace_format import parse_trace, read_trace, render_trace
+
+__all__ = [
+    "DETERMINISTIC_TOOLS",
+    "FORMAT_VERSION",
+    "ImportReport",
+    "MatchResult",
+    "Matcher",
+    "Postcondition",
+    "ReindexReport",
+    "SimilarTrace",
+    "Slot",
+    "Step",
+    "Trace",
+    "TraceStore",
+    "environment_fingerprint",
+    "new_trace_id",
+    "parse_trace",
+    "read_trace",
+    "render_trace",
+]

@@ -1,0 +1,266 @@
+"""The SQLite index beside the trace files: fast lookup at 100k traces.
+
+The Markdown files are the truth; this index only makes lookup fast and can
+be rebuilt from them at any time. It holds, per trace, the keys the matcher
+looks up exactly (normalised signature, template shape, order-free bag of
+terms), the counters shown by ``llmos traces list``, and a full-text table
+for retrieval. WAL mode and a busy timeout let several processes read and
+write it at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmos.memory.normalize import shape, signature, tokenize
+from llmos.memory.similarity import terms_of
+from llmos.memory.trace import Slot, Trace
+
+SCHEMA_VERSION = "1"
+BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS traces (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    file TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL DEFAULT 0,
+    goal TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    bag TEXT NOT NULL,
+    slots TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created TEXT NOT NULL,
+    last_used TEXT,
+    parent TEXT,
+    use_count INTEGER NOT NULL DEFAULT 0,
+    replay_successes INTEGER NOT NULL DEFAULT 0,
+    replay_failures INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    saved_usd REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS traces_signature ON traces (signature);
+CREATE INDEX IF NOT EXISTS traces_shape ON traces (shape);
+CREATE INDEX IF NOT EXISTS traces_bag ON traces (bag);
+CREATE VIRTUAL TABLE IF NOT EXISTS traces_fts USING fts5 (terms, tokenize = 'unicode61');
+"""
+_COLUMNS = (
+    "id", "file", "mtime_ns", "size", "goal", "signature", "shape", "bag", "slots", "status",
+    "created", "last_used", "parent", "use_count", "replay_successes", "replay_failures",
+    "cost_usd", "saved_usd",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexEntry:
+    """What the index knows about one trace (enough to match and list it)."""
+
+    id: str
+    file: str
+    goal: str
+    signature: str
+    shape: str
+    bag: str
+    slots: tuple[Slot, ...]
+    status: str
+    created: str
+    last_used: str | None
+    parent: str | None
+    use_count: int
+    replay_successes: int
+    replay_failures: int
+    cost_usd: float
+    saved_usd: float
+    mtime_ns: int = 0
+    size: int = 0
+    terms: str = ""
+
+
+def entry_for(trace: Trace, file: str, *, mtime_ns: int = 0, size: int = 0) -> IndexEntry:
+    """The index row of a trace; keys are derived from its goal, so old files index alike."""
+    tokens = tokenize(trace.goal)
+    terms = terms_of(tokens)
+    return IndexEntry(
+        id=trace.id, file=file, goal=trace.goal, signature=signature(trace.goal),
+        shape=shape(tokens), bag=terms.bag, slots=trace.slots, status=trace.status,
+        created=trace.created, last_used=trace.last_used, parent=trace.parent,
+        use_count=trace.use_count, replay_successes=trace.replay_successes,
+        replay_failures=trace.replay_failures, cost_usd=trace.cost_usd,
+        saved_usd=trace.saved_usd, mtime_ns=mtime_ns, size=size,
+        terms=" ".join(terms.search_terms),
+    )
+
+
+def _slots_json(slots: tuple[Slot, ...]) -> str:
+    return json.dumps([[s.name, s.type, s.value] for s in slots], ensure_ascii=False)
+
+
+def _row_to_entry(row: sqlite3.Row) -> IndexEntry:
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["slots"] = tuple(Slot(name=n, type=t, value=v) for n, t, v in json.loads(values["slots"]))
+    return IndexEntry(**values)
+
+
+def fts_query(terms: Iterable[str]) -> str:
+    """An FTS5 OR-query of the given words, each quoted so no word is read as syntax."""
+    words = {word.replace('"', " ").strip() for term in terms for word in term.split()}
+    return " OR ".join(f'"{word}"' for word in sorted(words) if word)
+
+
+class TraceIndex:
+    """One SQLite file; a connection per thread, opened lazily."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'").fetchone()[0]:
+                version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                if version is None or version[0] != SCHEMA_VERSION:
+                    conn.executescript("DROP TABLE IF EXISTS traces; DROP TABLE IF EXISTS "
+                                       "traces_fts; DROP TABLE IF EXISTS meta;")
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # ------------------------------------------------------------ writing
+
+    def upsert(self, entries: Iterable[IndexEntry]) -> None:
+        """Insert or replace rows, all in one transaction."""
+        conn = self.connection()
+        with _transaction(conn):
+            _write(conn, entries)
+
+    def remove(self, trace_id: str) -> None:
+        conn = self.connection()
+        with _transaction(conn):
+            row = conn.execute("SELECT rowid FROM traces WHERE id = ?", (trace_id,)).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM traces_fts WHERE rowid = ?", (row[0],))
+                conn.execute("DELETE FROM traces WHERE rowid = ?", (row[0],))
+
+    def replace_all(self, entries: Iterable[IndexEntry], stamp: str) -> None:
+        """Drop every row and insert ``entries``: a rebuild, atomic for readers."""
+        conn = self.connection()
+        with _transaction(conn):
+            conn.execute("DELETE FROM traces")
+            conn.execute("DELETE FROM traces_fts")
+            _write(conn, entries)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('stamp', ?)", (stamp,))
+
+    def apply(self, changed: Iterable[IndexEntry], gone: Iterable[str], stamp: str) -> None:
+        """Upsert changed rows, drop the rows of vanished files, record the stamp."""
+        conn = self.connection()
+        with _transaction(conn):
+            _write(conn, changed)
+            for file in gone:
+                conn.execute("DELETE FROM traces_fts WHERE rowid IN "
+                             "(SELECT rowid FROM traces WHERE file = ?)", (file,))
+                conn.execute("DELETE FROM traces WHERE file = ?", (file,))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('stamp', ?)", (stamp,))
+
+    def file_states(self) -> dict[str, tuple[int, int]]:
+        """File name → (mtime_ns, size) as indexed: what a sync compares the folder with."""
+        rows = self.connection().execute("SELECT file, mtime_ns, size FROM traces")
+        return {file: (mtime, size) for file, mtime, size in rows}
+
+    def set_stamp(self, stamp: str) -> None:
+        conn = self.connection()
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('stamp', ?)", (stamp,))
+
+    def stamp(self) -> str | None:
+        row = self.connection().execute("SELECT value FROM meta WHERE key = 'stamp'").fetchone()
+        return None if row is None else row[0]
+
+    # ------------------------------------------------------------ reading
+
+    def _select(self, where: str, params: tuple[object, ...] = (), tail: str = "") -> list[IndexEntry]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM traces WHERE {where} {tail}"
+        return [_row_to_entry(row) for row in self.connection().execute(sql, params)]
+
+    def get(self, trace_id: str) -> IndexEntry | None:
+        rows = self._select("id = ?", (trace_id,))
+        return rows[0] if rows else None
+
+    def with_prefix(self, prefix: str, limit: int = 20) -> list[IndexEntry]:
+        upper = prefix + "\U0010ffff"
+        return self._select("id >= ? AND id < ?", (prefix, upper), f"ORDER BY id LIMIT {limit}")
+
+    def by_signature(self, value: str) -> list[IndexEntry]:
+        return self._select("signature = ?", (value,))
+
+    def by_shape(self, value: str) -> list[IndexEntry]:
+        return self._select("shape = ?", (value,))
+
+    def by_bag(self, value: str) -> list[IndexEntry]:
+        return self._select("bag = ?", (value,))
+
+    def search(self, terms: Iterable[str], limit: int = 20) -> list[IndexEntry]:
+        """The best ``limit`` rows by BM25 over the given words."""
+        query = fts_query(terms)
+        if not query:
+            return []
+        sql = (f"SELECT {', '.join('t.' + c for c in _COLUMNS)} FROM traces_fts f "
+               "JOIN traces t ON t.rowid = f.rowid WHERE traces_fts MATCH ? "
+               "ORDER BY f.rank LIMIT ?")
+        return [_row_to_entry(row) for row in self.connection().execute(sql, (query, limit))]
+
+    def all(self) -> Iterator[IndexEntry]:
+        for row in self.connection().execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM traces ORDER BY created, id"
+        ):
+            yield _row_to_entry(row)
+
+    def count(self) -> int:
+        return self.connection().execute("SELECT count(*) FROM traces").fetchone()[0]
+
+
+def _write(conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> None:
+    placeholders = ", ".join("?" for _ in _COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "id")
+    sql = (f"INSERT INTO traces ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
+           f"ON CONFLICT (id) DO UPDATE SET {updates} RETURNING rowid")
+    for entry in entries:
+        values = [getattr(entry, c) for c in _COLUMNS]
+        values[_COLUMNS.index("slots")] = _slots_json(entry.slots)
+        rowid = conn.execute(sql, values).fetchone()[0]
+        conn.execute("DELETE FROM traces_fts WHERE rowid = ?", (rowid,))
+        conn.execute("INSERT INTO traces_fts (rowid, terms) VALUES (?, ?)", (rowid, entry.terms))
+
+
+class _transaction:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on error (writers queue on the busy timeout)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")

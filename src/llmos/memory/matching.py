@@ -1,0 +1,239 @@
+"""Goal → trace: which learned trace, if any, replaying would do what is asked.
+
+Four lookups, from the surest to the loosest, each an indexed query:
+
+1. the normalised signature (case, spacing, punctuation): confidence 1.0;
+2. the template: the same words with other literal values, bound to the
+   trace's slots and checked (same file type, safe to paste): 0.95;
+3. the bag of terms: the same words up to synonyms, in the same order: 0.92;
+4. full-text retrieval plus :func:`~llmos.memory.similarity.compare`, whose
+   guards keep every near-miss below the follow threshold.
+
+Only successful traces that have not failed too often are followed; imported
+(untrusted) and failed traces never are. A wrong Follower run is the worst
+failure llmos can have, so every doubt resolves to a miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from llmos.memory.index import IndexEntry
+from llmos.memory.normalize import Token, shape, signature, tokenize
+from llmos.memory.similarity import Terms, compare, terms_of
+from llmos.memory.slots import bind, substitute
+from llmos.memory.store import TraceStore
+from llmos.memory.trace import Step, Trace
+
+Decision = Literal["follow", "guide", "learn"]
+
+EXACT = 1.0
+TEMPLATE = 0.95
+#: A template match whose binding is unsafe: close enough to guide, never to follow.
+UNSAFE_BINDING = 0.85
+RETRIEVED = 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MatchResult:
+    """The decision for one goal, with the trace and the steps a replay would run."""
+
+    goal: str
+    decision: Decision
+    trace: Trace | None
+    confidence: float
+    bindings: Mapping[str, str] = field(default_factory=dict)
+    steps: tuple[Step, ...] = ()
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``llmos traces match --json`` object."""
+        return {
+            "goal": self.goal,
+            "decision": self.decision,
+            "trace_id": self.trace.id if self.trace else None,
+            "trace_goal": self.trace.goal if self.trace else None,
+            "confidence": round(self.confidence, 4),
+            "bindings": dict(self.bindings),
+            "steps": [{"tool": step.tool, "input": dict(step.input)} for step in self.steps],
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarTrace:
+    """A trace near a goal, for the Learner's context (failed ones included on request)."""
+
+    trace: Trace
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    entry: IndexEntry
+    confidence: float
+    reason: str
+    bindings: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    goal: str
+    tokens: list[Token]
+    terms: Terms
+
+    @classmethod
+    def of(cls, goal: str) -> _Query:
+        tokens = tokenize(goal)
+        return cls(goal, tokens, terms_of(tokens))
+
+
+class Matcher:
+    """Finds the trace to follow (or to guide with) for a goal.
+
+    Example:
+        >>> matcher = Matcher(TraceStore.for_memory(workspace.memory))
+        >>> result = matcher.match("Create a Python calculator in calculator.py")
+        >>> result.decision, result.bindings   # ('follow', {'path1': 'calculator.py'})
+    """
+
+    def __init__(self, store: TraceStore) -> None:
+        self.store = store
+
+    def match(self, goal: str, *, follow_threshold: float = 0.9, guide_threshold: float = 0.75,
+              max_failures: int = 3) -> MatchResult:
+        """Decide follow / guide / learn for ``goal``; executes nothing.
+
+        ``max_failures``: a trace whose replays failed this many times is not followed.
+        """
+        self.store.ensure_fresh()
+        query = _Query.of(goal)
+        for _attempt in range(3):
+            candidates = self._candidates(query, follow_threshold)
+            result = self._decide(query, candidates, follow_threshold, guide_threshold,
+                                  max_failures)
+            if result is not None:
+                return result
+        # The library kept changing under us (files edited while matching): be safe.
+        return MatchResult(goal=goal, decision="learn", trace=None, confidence=0.0,
+                           reason="the trace library changed while matching; learning instead")
+
+    def _candidates(self, query: _Query, follow_threshold: float) -> list[_Candidate]:
+        index = self.store.index
+        found: dict[str, _Candidate] = {}
+
+        def offer(candidate: _Candidate) -> None:
+            best = found.get(candidate.entry.id)
+            if best is None or candidate.confidence > best.confidence:
+                found[candidate.entry.id] = candidate
+
+        for entry in index.by_signature(signature(query.goal)):
+            offer(_Candidate(entry, EXACT, "the same goal up to case, spacing and punctuation"))
+        for entry in sorted(index.by_shape(shape(query.tokens)), key=_entry_rank, reverse=True):
+            if entry.id not in found:
+                candidate = self._template(query, entry)
+                if candidate is not None:
+                    offer(candidate)
+                    if candidate.confidence == TEMPLATE:
+                        break  # the best-ranked safe binding; the others are no better
+        for entry in index.by_bag(query.terms.bag):
+            similarity = compare(query.terms, terms_of(tokenize(entry.goal)))
+            offer(_Candidate(entry, similarity.score, similarity.reason))
+        if not any(c.confidence >= follow_threshold and _followable(c.entry, 1 << 30)
+                   for c in found.values()):
+            for entry in index.search(query.terms.search_terms, RETRIEVED):
+                if entry.id not in found:
+                    similarity = compare(query.terms, terms_of(tokenize(entry.goal)))
+                    offer(_Candidate(entry, similarity.score, similarity.reason))
+        return sorted(found.values(), key=_rank, reverse=True)
+
+    def _template(self, query: _Query, entry: IndexEntry) -> _Candidate | None:
+        """Bind the trace's slots from the goal; None when the goals differ beyond values."""
+        learned = tokenize(entry.goal)
+        if bind(learned, entry.slots, query.tokens, ()) is None:
+            return None
+        trace = self.store.refresh_entry(entry)
+        if trace is None:
+            return None
+        result = bind(learned, trace.slots, query.tokens, trace.steps)
+        if result is None:
+            return None
+        if result.problem:
+            return _Candidate(entry, UNSAFE_BINDING, f"template match, but {result.problem}",
+                              result.bindings)
+        values = ", ".join(f"{name}={value!r}" for name, value in result.bindings.items())
+        return _Candidate(entry, TEMPLATE, f"the same task with other values ({values})",
+                          result.bindings)
+
+    def _decide(self, query: _Query, candidates: list[_Candidate], follow_threshold: float,
+                guide_threshold: float, max_failures: int) -> MatchResult | None:
+        """The decision, or None when a candidate's file changed and matching must rerun."""
+        notes: list[str] = []
+        for candidate in candidates:
+            entry = candidate.entry
+            if candidate.confidence >= follow_threshold and not _followable(entry, max_failures):
+                notes.append(f"{entry.id} would match ({candidate.confidence:.2f}) but "
+                             f"{_why_not(entry, max_failures)}")
+                continue
+            if candidate.confidence < guide_threshold or entry.status != "success":
+                continue
+            trace = self.store.refresh_entry(entry)
+            if trace is None or trace.goal != entry.goal or trace.status != entry.status \
+                    or trace.replay_failures != entry.replay_failures:
+                return None
+            decision: Decision = "follow" if candidate.confidence >= follow_threshold else "guide"
+            steps = substitute(trace.steps, trace.slots, candidate.bindings)
+            return MatchResult(goal=query.goal, decision=decision, trace=trace,
+                               confidence=candidate.confidence, bindings=candidate.bindings,
+                               steps=steps, reason="; ".join([candidate.reason, *notes]))
+        best = candidates[0] if candidates else None
+        reason = (f"nearest: {best.entry.id} ({best.confidence:.2f}): {best.reason}"
+                  if best else "no similar trace")
+        return MatchResult(goal=query.goal, decision="learn", trace=None,
+                           confidence=best.confidence if best else 0.0,
+                           reason="; ".join([reason, *notes]))
+
+    def similar(self, goal: str, *, include_failed: bool = True, limit: int = 5) -> list[SimilarTrace]:
+        """The traces nearest to ``goal`` (best first), failed ones too if asked: Learner context."""
+        self.store.ensure_fresh()
+        query = _Query.of(goal)
+        allowed = {"success", "failed"} if include_failed else {"success"}
+        scored = []
+        for entry in self.store.index.search(query.terms.search_terms, RETRIEVED):
+            if entry.status in allowed:
+                similarity = compare(query.terms, terms_of(tokenize(entry.goal)))
+                scored.append((similarity.score, similarity.reason, entry))
+        scored.sort(key=lambda item: item[0], reverse=True)
+        result = []
+        for score, reason, entry in scored:
+            trace = self.store.refresh_entry(entry)
+            if trace is not None:
+                result.append(SimilarTrace(trace, score, reason))
+            if len(result) == limit:
+                break
+        return result
+
+
+def _followable(entry: IndexEntry, max_failures: int) -> bool:
+    return entry.status == "success" and entry.replay_failures < max_failures
+
+
+def _why_not(entry: IndexEntry, max_failures: int) -> str:
+    if entry.status == "untrusted":
+        return "it is imported and not verified yet (`llmos traces verify`)"
+    if entry.status == "failed":
+        return "it records a failed run"
+    return f"its replays failed {entry.replay_failures} times (limit {max_failures})"
+
+
+def _entry_rank(entry: IndexEntry) -> tuple[bool, int, int, str]:
+    """Followable first, then fewer failed replays, more good ones, newer."""
+    return (entry.status == "success", -entry.replay_failures, entry.replay_successes,
+            entry.created)
+
+
+def _rank(candidate: _Candidate) -> tuple[float, tuple[bool, int, int, str]]:
+    return (candidate.confidence, _entry_rank(candidate.entry))

@@ -1,0 +1,368 @@
+"""The trace library on disk: one Markdown file per trace, an SQLite index beside them.
+
+Writes are atomic (temp file in the same folder, fsync, rename) and go through
+one inter-process lock, so two processes saving traces or counting uses at
+once lose nothing. The index is refreshed from the files whenever the folder
+changed behind its back (a cheap check: the folder's modification stamp), and
+can be rebuilt from scratch with :meth:`TraceStore.reindex`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from filelock import FileLock
+
+from llmos.errors import LLMOSError, TraceFormatError, TraceNotFound
+from llmos.memory.index import IndexEntry, TraceIndex, entry_for
+from llmos.memory.normalize import signature
+from llmos.memory.slots import find_slots
+from llmos.memory.trace import Trace, utc_now
+from llmos.memory.trace_format import parse_trace, read_trace, render_trace
+
+SUFFIX = ".md"
+LOCK_TIMEOUT_S = 60.0
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
+
+ProblemCallback = Callable[[TraceFormatError], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did: ids added (untrusted) and files skipped with the reason."""
+
+    imported: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ReindexReport:
+    """How many traces a rebuild indexed, and the files it had to skip."""
+
+    indexed: int
+    problems: list[TraceFormatError]
+
+
+class TraceStore:
+    """The trace files under ``root`` and their index.
+
+    Example:
+        >>> store = TraceStore.for_memory(workspace.memory)
+        >>> saved = store.save(Trace(goal="Create calc.py", steps=steps))
+        >>> store.record_use(saved.id, success=True, saved_usd=saved.cost_usd)
+    """
+
+    def __init__(self, root: Path, index_path: Path | None = None) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.index = TraceIndex(index_path or root.parent / "index.sqlite")
+        self._lock = FileLock(str(self.index.path.with_suffix(".lock")), timeout=LOCK_TIMEOUT_S)
+
+    @classmethod
+    def for_memory(cls, memory: Path) -> TraceStore:
+        """The store of a workspace's ``memory/`` folder (``traces/`` and ``index.sqlite``)."""
+        return cls(memory / "traces", memory / "index.sqlite")
+
+    def path_for(self, trace_id: str) -> Path:
+        if not _ID.fullmatch(trace_id):
+            raise TraceFormatError(
+                f"trace id {trace_id!r} is not 1-64 letters, digits, '_' or '-'")
+        return self.root / f"{trace_id}{SUFFIX}"
+
+    # ------------------------------------------------------------ writing
+
+    def save(self, trace: Trace) -> Trace:
+        """Write a trace atomically and index it; returns it as saved.
+
+        A trace without a signature is new: its signature and slots are derived
+        from its goal and steps here.
+        """
+        if not trace.signature:
+            trace = replace(trace, signature=signature(trace.goal),
+                            slots=find_slots(trace.goal, trace.steps))
+        text = render_trace(trace)
+        with self._lock:
+            self._commit(trace, text)
+        return trace
+
+    def _write_file(self, path: Path, text: str) -> None:
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.root)
+        try:
+            with os.fdopen(handle, "wb") as temp:
+                temp.write(text.encode("utf-8"))
+                temp.flush()
+                os.fsync(temp.fileno())
+            os.replace(temp_name, path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        folder = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+    def _commit(self, trace: Trace, text: str | None = None) -> None:
+        """Write and index one trace; call with the lock held.
+
+        The index stamp moves forward only if the index was current before this
+        write, so a change made behind its back is still noticed later.
+        """
+        path = self.path_for(trace.id)
+        was_fresh = self.index.stamp() == self._folder_stamp()
+        self._write_file(path, render_trace(trace) if text is None else text)
+        info = path.stat()
+        self.index.upsert([entry_for(trace, path.name, mtime_ns=info.st_mtime_ns,
+                                     size=info.st_size)])
+        if was_fresh:
+            self.index.set_stamp(self._folder_stamp())
+
+    def delete(self, trace_id: str) -> str:
+        """Remove a trace (id or unique prefix); returns the full id."""
+        full_id = self.resolve(trace_id)
+        with self._lock:
+            was_fresh = self.index.stamp() == self._folder_stamp()
+            self.path_for(full_id).unlink(missing_ok=True)
+            self.index.remove(full_id)
+            if was_fresh:
+                self.index.set_stamp(self._folder_stamp())
+        return full_id
+
+    def record_use(self, trace_id: str, *, success: bool, saved_usd: float = 0.0) -> Trace:
+        """Count one replay of a trace: a success adds ``saved_usd`` to what it saved.
+
+        Read, update and write happen under the store's lock, so counts from
+        concurrent processes add up.
+        """
+        with self._lock:
+            trace = read_trace(self.path_for(self.resolve(trace_id)))
+            trace = replace(
+                trace,
+                use_count=trace.use_count + 1,
+                replay_successes=trace.replay_successes + (1 if success else 0),
+                replay_failures=trace.replay_failures + (0 if success else 1),
+                saved_usd=trace.saved_usd + (saved_usd if success else 0.0),
+                last_used=utc_now(),
+            )
+            self._commit(trace)
+        return trace
+
+    def set_status(self, trace_id: str, status: str) -> Trace:
+        """Change a trace's status (``verify`` turns an untrusted import into a success)."""
+        with self._lock:
+            trace = read_trace(self.path_for(self.resolve(trace_id)))
+            trace = replace(trace, status=status)  # type: ignore[arg-type]
+            self._commit(trace)
+        return trace
+
+    # ------------------------------------------------------------ reading
+
+    def resolve(self, id_or_prefix: str) -> str:
+        """The full id for an id or a unique prefix of one.
+
+        Raises:
+            TraceNotFound: no trace has it, or several do (the message lists them).
+        """
+        if _ID.fullmatch(id_or_prefix) and self.path_for(id_or_prefix).is_file():
+            return id_or_prefix
+        self.ensure_fresh()
+        candidates = self.index.with_prefix(id_or_prefix, limit=11) if id_or_prefix else []
+        if len(candidates) == 1:
+            return candidates[0].id
+        if not candidates:
+            raise TraceNotFound(
+                f"no trace with id or id prefix {id_or_prefix!r} in {self.root}; "
+                "`llmos traces list` shows the ids")
+        listed = ", ".join(f"{c.id} ({_short(c.goal)})" for c in candidates[:10])
+        raise TraceNotFound(
+            f"the prefix {id_or_prefix!r} matches several traces: {listed}"
+            f"{' …' if len(candidates) > 10 else ''}; give more characters of the id")
+
+    def load(self, id_or_prefix: str) -> Trace:
+        """Read one trace by id or unique id prefix."""
+        return read_trace(self.path_for(self.resolve(id_or_prefix)))
+
+    def files(self) -> list[Path]:
+        return sorted(path for path in self.root.glob(f"*{SUFFIX}") if not path.name.startswith("."))
+
+    def iter(self, on_error: ProblemCallback | None = None) -> Iterator[Trace]:
+        """Every readable trace; a broken file goes to ``on_error`` and is skipped."""
+        for path in self.files():
+            try:
+                yield self._read_checked(path)
+            except TraceFormatError as exc:
+                if on_error is not None:
+                    on_error(exc)
+
+    def _read_checked(self, path: Path) -> Trace:
+        trace = read_trace(path)
+        if path.name != f"{trace.id}{SUFFIX}":
+            raise TraceFormatError(
+                f"holds trace id {trace.id!r} but is named {path.name!r}; rename it to "
+                f"{trace.id}{SUFFIX} or fix the id", path=path)
+        return trace
+
+    def entries(self) -> list[IndexEntry]:
+        """Index rows of every trace (fresh), oldest first."""
+        self.ensure_fresh()
+        return list(self.index.all())
+
+    # ------------------------------------------------------------ index upkeep
+
+    def _folder_stamp(self) -> str:
+        return str(self.root.stat().st_mtime_ns)
+
+    def ensure_fresh(self, on_error: ProblemCallback | None = None) -> None:
+        """Bring the index up to date if the folder changed since it was last synced."""
+        stamp = self._folder_stamp()
+        if self.index.stamp() == stamp:
+            return
+        with self._lock:
+            self._sync(on_error)
+
+    def _sync(self, on_error: ProblemCallback | None) -> None:
+        """Index new and changed files, drop rows of files that are gone."""
+        stamp = self._folder_stamp()
+        known = self.index.file_states()
+        seen: set[str] = set()
+        changed: list[IndexEntry] = []
+        broken: list[str] = []
+        for path in self.files():
+            info = path.stat()
+            seen.add(path.name)
+            if known.get(path.name) == (info.st_mtime_ns, info.st_size):
+                continue
+            try:
+                trace = self._read_checked(path)
+            except TraceFormatError as exc:
+                broken.append(path.name)
+                if on_error is not None:
+                    on_error(exc)
+                continue
+            changed.append(entry_for(trace, path.name, mtime_ns=info.st_mtime_ns,
+                                     size=info.st_size))
+        gone = [name for name in known if name not in seen and not (self.root / name).exists()]
+        self.index.apply(changed, gone + broken, stamp)
+
+    def reindex(self) -> ReindexReport:
+        """Rebuild the index from the files; broken files are reported and left out."""
+        problems: list[TraceFormatError] = []
+        with self._lock:
+            stamp = self._folder_stamp()
+            entries = []
+            for path in self.files():
+                try:
+                    trace = self._read_checked(path)
+                except TraceFormatError as exc:
+                    problems.append(exc)
+                    continue
+                info = path.stat()
+                entries.append(entry_for(trace, path.name, mtime_ns=info.st_mtime_ns,
+                                         size=info.st_size))
+            self.index.replace_all(entries, stamp)
+        return ReindexReport(indexed=len(entries), problems=problems)
+
+    def refresh_entry(self, entry: IndexEntry) -> Trace | None:
+        """The trace behind an index row, re-indexed if its file changed; None if it is gone."""
+        path = self.root / entry.file
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            with self._lock:
+                if not path.exists():
+                    self.index.remove(entry.id)
+            return None
+        try:
+            trace = self._read_checked(path)
+        except TraceFormatError:
+            with self._lock:
+                self.index.remove(entry.id)
+            return None
+        if (info.st_mtime_ns, info.st_size) != (entry.mtime_ns, entry.size):
+            self.index.upsert([entry_for(trace, path.name, mtime_ns=info.st_mtime_ns,
+                                         size=info.st_size)])
+        return trace
+
+    # ------------------------------------------------------------ sharing
+
+    def export(self, destination: Path, on_error: ProblemCallback | None = None) -> int:
+        """Write every readable trace to a ``.tar.gz`` (by its name) or a folder; returns the count."""
+        traces = [(path, self._read_checked(path)) for path in self._readable(on_error)]
+        if destination.name.endswith((".tar.gz", ".tgz")):
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(destination, "w:gz") as archive:
+                for path, _ in traces:
+                    archive.add(path, arcname=path.name, recursive=False)
+        else:
+            destination.mkdir(parents=True, exist_ok=True)
+            for path, _ in traces:
+                (destination / path.name).write_bytes(path.read_bytes())
+        return len(traces)
+
+    def _readable(self, on_error: ProblemCallback | None) -> list[Path]:
+        readable = []
+        for path in self.files():
+            try:
+                self._read_checked(path)
+            except TraceFormatError as exc:
+                if on_error is not None:
+                    on_error(exc)
+                continue
+            readable.append(path)
+        return readable
+
+    def import_(self, source: Path) -> ImportReport:
+        """Add the traces of a ``.tar.gz`` or a folder, marked untrusted until verified.
+
+        Failed traces stay failed; an id already in the library is skipped.
+        """
+        report = ImportReport()
+        for name, data in _import_items(source):
+            try:
+                trace = parse_trace(data.decode("utf-8"), Path(name))
+                self.path_for(trace.id)
+            except (UnicodeDecodeError, TraceFormatError) as exc:
+                report.skipped.append((name, str(exc)))
+                continue
+            if self.path_for(trace.id).exists():
+                report.skipped.append((name, f"trace {trace.id} is already in the library"))
+                continue
+            status = "failed" if trace.status == "failed" else "untrusted"
+            self.save(replace(trace, status=status, use_count=0, replay_successes=0,
+                              replay_failures=0, saved_usd=0.0, last_used=None))
+            report.imported.append(trace.id)
+        return report
+
+
+def _import_items(source: Path) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of each trace file in a folder or a tar archive, never extracting."""
+    if source.is_dir():
+        for path in sorted(source.glob(f"*{SUFFIX}")):
+            if path.is_file() and path.stat().st_size <= MAX_IMPORT_BYTES:
+                yield path.name, path.read_bytes()
+        return
+    try:
+        archive = tarfile.open(source, "r:*")
+    except (OSError, tarfile.TarError) as exc:
+        raise LLMOSError(f"cannot import {source}: not a folder or a readable tar archive "
+                         f"({exc})") from exc
+    with archive:
+        for member in archive:
+            if not (member.isfile() and member.name.endswith(SUFFIX)
+                    and member.size <= MAX_IMPORT_BYTES):
+                continue
+            handle = archive.extractfile(member)
+            if handle is not None:
+                yield member.name, handle.read()
+
+
+def _short(text: str, width: int = 40) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"

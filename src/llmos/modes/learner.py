@@ -1,0 +1,258 @@
+"""Learner mode: the agent loop on an LLM backend.
+
+Each turn sends the conversation and the tool schemas to the backend, streams
+its text, runs the tool calls it asks for through :func:`run_tool_call` (so
+every call passes the hooks) and feeds the results back, until the model
+answers without calling a tool or the turn limit is reached. A backend that
+runs its own loop (the Claude Agent SDK) is driven through
+:class:`~llmos.backends.base.AgentBackend` with the same hooks instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from llmos.backends.base import (
+    AgentBackend,
+    AgentRun,
+    Backend,
+    BackendRequest,
+    TextDelta,
+    ToolCallReady,
+    TurnFinished,
+)
+from llmos.errors import BackendError
+from llmos.events import TextStreamed, UsageUpdated
+from llmos.hooks.pipeline import HookInput
+from llmos.kernel.task import TaskContext
+from llmos.kernel.tool_runner import run_tool_call
+from llmos.messages import (
+    AssistantMessage,
+    Message,
+    ToolCall,
+    ToolResultMessage,
+    Usage,
+    UserMessage,
+)
+
+SYSTEM_PROMPT = """\
+You are the agent of llmos, working on a user's task in a working directory.
+Use the tools to do the work for real: create and edit files, run commands, check results.
+Use paths relative to the working directory; you cannot reach files outside it.
+When a tool call fails, read the error and try another way.
+When the task is done, reply with a short final answer and no tool call."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearnerOutcome:
+    """How a Learner run ended; the steps themselves are captured by the trace hook."""
+
+    text: str
+    success: bool
+    usage: Usage
+    cost_usd: float
+    turns: int
+    model: str
+    error: str | None = None
+    error_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearnerSettings:
+    max_turns: int = 25
+    max_tokens: int = 4096
+    extra_instructions: str = ""
+    tools: Sequence[str] | None = None  # None offers every registered tool
+    agent: str | None = None
+
+
+def build_system_prompt(settings: LearnerSettings) -> str:
+    if settings.extra_instructions:
+        return f"{SYSTEM_PROMPT}\n\n{settings.extra_instructions.strip()}"
+    return SYSTEM_PROMPT
+
+
+async def build_prompt(task: TaskContext, guidance: str = "") -> str:
+    """The first user message: the goal, context from hooks, and any guidance."""
+    added = await task.hooks.collect_context(
+        HookInput(event="UserPromptSubmit", ctx=task.hook_ctx(), prompt=task.goal)
+    )
+    parts = [task.goal, *added]
+    if guidance:
+        parts.append(guidance)
+    return "\n\n".join(parts)
+
+
+async def run_learner(
+    task: TaskContext,
+    backend: Backend | AgentBackend,
+    settings: LearnerSettings,
+    *,
+    guidance: str = "",
+) -> LearnerOutcome:
+    """Run the agent loop to its end; backend failures end it with ``success=False``."""
+    system = build_system_prompt(settings)
+    if isinstance(backend, AgentBackend):
+        # The SDK fires UserPromptSubmit itself; its hook adds the context.
+        prompt = "\n\n".join(part for part in (task.goal, guidance) if part)
+        return await _run_agent_backend(task, backend, settings, system, prompt)
+    prompt = await build_prompt(task, guidance)
+    loop = _Loop(task, backend, settings, system)
+    try:
+        return await loop.run(prompt)
+    except BackendError as exc:
+        return loop.outcome(success=False, error=str(exc), error_type=type(exc).__name__)
+
+
+class _Loop:
+    """State of one agent loop: the conversation and the running totals."""
+
+    def __init__(
+        self, task: TaskContext, backend: Backend, settings: LearnerSettings, system: str
+    ) -> None:
+        self.task = task
+        self.backend = backend
+        self.settings = settings
+        self.system = system
+        self.messages: list[Message] = []
+        self.usage = Usage()
+        self.cost = 0.0
+        self.turns = 0
+        self.text = ""
+
+    def outcome(self, *, success: bool, error: str | None = None, error_type: str | None = None):
+        return LearnerOutcome(
+            text=self.text,
+            success=success,
+            usage=self.usage,
+            cost_usd=self.cost,
+            turns=self.turns,
+            model=self.backend.model,
+            error=error,
+            error_type=error_type,
+        )
+
+    async def run(self, prompt: str) -> LearnerOutcome:
+        self.messages.append(UserMessage(content=prompt))
+        tool_specs = self.task.tools.specs(self.settings.tools)
+        while self.turns < self.settings.max_turns:
+            request = BackendRequest(
+                system=self.system,
+                messages=tuple(self.messages),
+                tools=tool_specs,
+                max_tokens=self.settings.max_tokens,
+                agent=self.settings.agent,
+            )
+            verdict = await self.task.hooks.decide(
+                HookInput(event="PreLLMCall", ctx=self.task.hook_ctx(), request=request)
+            )
+            if verdict.kind == "deny":
+                return self.outcome(
+                    success=False,
+                    error=f"stopped before the next model call: {verdict.reason}",
+                    error_type="CallDenied",
+                )
+            self.turns += 1
+            text, calls = await self._one_turn(request)
+            self.messages.append(AssistantMessage(text=text, tool_calls=tuple(calls)))
+            if not calls:
+                self.text = text
+                return self.outcome(success=True)
+            for call in calls:
+                done = await run_tool_call(self.task, call)
+                self.messages.append(
+                    ToolResultMessage(
+                        call_id=call.id,
+                        tool=call.name,
+                        content=done.result.content,
+                        is_error=done.result.is_error,
+                    )
+                )
+        return self.outcome(
+            success=False,
+            error=(
+                f"stopped after {self.turns} turns without a final answer; raise the limit "
+                "with learner.max_turns (LLMOS_LEARNER__MAX_TURNS) or simplify the goal"
+            ),
+            error_type="MaxTurns",
+        )
+
+    async def _one_turn(self, request: BackendRequest) -> tuple[str, list[ToolCall]]:
+        chunks: list[str] = []
+        calls: list[ToolCall] = []
+        async for event in self.backend.stream(request):
+            match event:
+                case TextDelta(text=delta):
+                    chunks.append(delta)
+                    await self.task.publish(TextStreamed(task_id=self.task.task_id, text=delta))
+                case ToolCallReady(call=call):
+                    calls.append(call)
+                case TurnFinished(usage=usage, model=model):
+                    await self._account(model, usage)
+        return "".join(chunks), calls
+
+    async def _account(self, model: str, usage: Usage) -> None:
+        cost = self.task.price(model, usage)
+        self.usage += usage
+        self.cost += cost
+        await self.task.publish(
+            UsageUpdated(
+                task_id=self.task.task_id,
+                model=model,
+                usage=usage,
+                cost_usd=cost,
+                total_cost_usd=self.cost,
+            )
+        )
+        await self.task.hooks.notify(
+            HookInput(
+                event="PostLLMCall",
+                ctx=self.task.hook_ctx(),
+                usage=usage,
+                cost_usd=cost,
+                model=model,
+            )
+        )
+
+
+async def _run_agent_backend(
+    task: TaskContext,
+    backend: AgentBackend,
+    settings: LearnerSettings,
+    system: str,
+    prompt: str,
+) -> LearnerOutcome:
+    run = AgentRun(
+        goal=prompt,
+        system=system,
+        cwd=str(task.cwd),
+        tools=list(settings.tools or task.tools.names()),
+        max_turns=settings.max_turns,
+        hooks=task.hooks,
+        hook_ctx=task.hook_ctx(),
+        publish=task.publish,
+    )
+    try:
+        done = await backend.run_agent(run)
+    except BackendError as exc:
+        return LearnerOutcome(
+            text="",
+            success=False,
+            usage=Usage(),
+            cost_usd=0.0,
+            turns=0,
+            model=backend.model or backend.name,
+            error=str(exc),
+            error_type=type(exc).__name__,
+        )
+    return LearnerOutcome(
+        text=done.text,
+        success=done.success,
+        usage=done.usage,
+        cost_usd=done.cost_usd,
+        turns=done.turns,
+        model=done.model,
+        error=done.error,
+        error_type=None if done.success else "AgentFailed",
+    )

@@ -1,0 +1,246 @@
+"""Where a path points, and whether reading, writing or deleting it is allowed.
+
+Every path is resolved the way the kernel would (relative to the working
+directory, ``..`` climbed, symlinks followed) and then placed in a
+:class:`Zone`. The rules are few: the agent may do anything strictly inside
+the workspace except touch llmos's own state (memory, ledger, hooks …),
+may use scratch space in the temp folders, may read most of the system, and
+may never read credentials nor write system, device, start-up or credential
+files.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from llmos.security.verdict import ALLOWED, Verdict, deny
+
+
+class Zone(Enum):
+    """Where a resolved path lies, from the policy's point of view."""
+
+    INSIDE = "inside the workspace"
+    KERNEL = "llmos's own state in the workspace"
+    CONTAINS_WORKSPACE = "a folder that contains the workspace"
+    TEMP = "a temporary folder"
+    TEMP_ROOT = "a shared temporary folder itself"
+    SAFE_DEVICE = "a harmless device"
+    SOCKET = "a network socket"
+    DEVICE = "a device"
+    SYSTEM = "a system location"
+    CREDENTIAL = "a credential file"
+    STARTUP = "a start-up or configuration file in the home folder"
+    HOME = "the home folder, outside the workspace"
+    OUTSIDE = "outside the workspace"
+
+
+#: Entries of a workspace (and of each project) that belong to llmos itself.
+KERNEL_NAMES = frozenset(
+    {"llmos.toml", "ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm",
+     "memory", "hooks", "plugins", "agents"}
+)
+SAFE_DEVICES = frozenset(
+    {"/dev/null", "/dev/zero", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/tty",
+     "/dev/random", "/dev/urandom", "/dev/full"}
+)
+SAFE_DEVICE_DIRS = ("/dev/fd/", "/dev/pts/")
+TEMP_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")
+SYSTEM_ROOTS = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
+                "/sys", "/proc", "/var", "/opt", "/srv", "/snap", "/run", "/lost+found")
+#: Home-relative folders whose every file is a secret (``.pub`` keys excepted).
+CREDENTIAL_HOME_DIRS = (".ssh", ".aws", ".gnupg", ".azure", ".kube", ".docker",
+                        ".password-store", ".config/gcloud", ".config/gh", ".config/hub",
+                        ".local/share/keyrings", ".mozilla", ".config/google-chrome",
+                        ".config/chromium", ".terraform.d", ".vault-token", ".gem/credentials")
+#: File names that hold secrets wherever they are (outside the workspace).
+CREDENTIAL_NAMES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk",
+                    ".netrc", "_netrc", ".pgpass", ".git-credentials", ".my.cnf", ".npmrc",
+                    ".pypirc", ".boto", ".s3cfg", ".env", ".env.*", "*.env", ".envrc",
+                    "credentials", "credentials.json", "*.kdbx", ".htpasswd")
+#: Secret-looking names even inside the workspace: reading is fine, uploading is not.
+SECRET_NAMES = (*CREDENTIAL_NAMES, "*.pem", "*.key", "*.p12", "*.pfx", "secrets.*")
+CREDENTIAL_SYSTEM = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
+                     "/etc/sudoers", "/etc/sudoers.d", "/etc/security/opasswd", "/root",
+                     "/var/run/secrets", "/run/secrets", "/etc/ssl/private")
+CREDENTIAL_SYSTEM_GLOBS = ("/etc/ssh/ssh_host_*_key", "/proc/*/environ", "/proc/*/mem")
+STARTUP_HOME = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bash_aliases",
+                ".profile", ".zshrc", ".zshenv", ".zprofile", ".zlogin", ".cshrc", ".tcshrc",
+                ".config/fish", ".config/autostart", ".config/systemd", ".config/environment.d",
+                ".local/bin", ".gitconfig", ".config/git", ".xinitrc", ".xprofile", ".xsession",
+                ".pam_environment", ".inputrc", ".vimrc", ".config/pip", ".pip", ".curlrc",
+                ".wgetrc", ".ssh/authorized_keys", ".ssh/rc", ".ssh/config", ".crontab")
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _matches_any(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def is_secret_name(path: str) -> bool:
+    """Whether a file's name alone says it holds secrets (``.env``, ``id_rsa``, ``*.pem`` …)."""
+    name = PurePosixPath(path).name
+    return _matches_any(name, SECRET_NAMES) and not name.endswith((".example", ".sample"))
+
+
+@dataclass(frozen=True, slots=True)
+class Places:
+    """The three folders every judgement is made against, resolved once."""
+
+    workspace: str
+    home: str
+
+    @classmethod
+    def of(cls, workspace: Path, home: Path | None) -> Places:
+        return cls(
+            workspace=os.path.realpath(workspace),
+            home=os.path.realpath(home if home is not None else Path.home()),
+        )
+
+    def resolve(self, text: str, cwd: str) -> str:
+        """Absolute, normalised, symlinks followed (``~`` must already be expanded)."""
+        joined = os.path.join(cwd, text)
+        lexical = os.path.normpath(joined)
+        if lexical.startswith("/dev/") or lexical.startswith("//dev/"):
+            return lexical  # /dev/stdout resolves to a pts; judge the name given
+        return os.path.realpath(joined)
+
+    def zone(self, path: str) -> Zone:
+        """The zone of an absolute, resolved path."""
+        if path.startswith("/dev/") or path == "/dev":
+            return self._device_zone(path)
+        workspace = self.workspace
+        if path != workspace and _under(path, workspace):
+            return self._inside_zone(path[len(workspace):].lstrip("/"))
+        if _under(workspace, path):
+            return Zone.CONTAINS_WORKSPACE
+        if self._is_credential(path):
+            return Zone.CREDENTIAL
+        if _under(path, self.home):
+            rel = path[len(self.home):].lstrip("/")
+            if any(_under(rel, startup) for startup in STARTUP_HOME):
+                return Zone.STARTUP
+            return Zone.HOME
+        for root in TEMP_ROOTS:
+            if path == root:
+                return Zone.TEMP_ROOT
+            if _under(path, root):
+                return Zone.TEMP
+        if any(_under(path, root) for root in SYSTEM_ROOTS):
+            return Zone.SYSTEM
+        return Zone.OUTSIDE
+
+    def _device_zone(self, path: str) -> Zone:
+        if path in SAFE_DEVICES or path.startswith(SAFE_DEVICE_DIRS):
+            return Zone.SAFE_DEVICE
+        if path.startswith(("/dev/tcp/", "/dev/udp/")):
+            return Zone.SOCKET
+        if path.startswith("/dev/shm/"):
+            return Zone.TEMP
+        if path == "/dev/shm":
+            return Zone.TEMP_ROOT
+        return Zone.DEVICE
+
+    @staticmethod
+    def _inside_zone(rel: str) -> Zone:
+        parts = rel.split("/")
+        if parts[0] in KERNEL_NAMES:
+            return Zone.KERNEL
+        if parts[0] == "projects" and len(parts) >= 3 and parts[2] in KERNEL_NAMES:
+            return Zone.KERNEL
+        return Zone.INSIDE
+
+    def _is_credential(self, path: str) -> bool:
+        if any(_under(path, secret) for secret in CREDENTIAL_SYSTEM):
+            return True
+        if _matches_any(path, CREDENTIAL_SYSTEM_GLOBS):
+            return True
+        name = PurePosixPath(path).name
+        if _under(path, self.home):
+            rel = path[len(self.home):].lstrip("/")
+            for folder in CREDENTIAL_HOME_DIRS:
+                if _under(rel, folder) and not name.endswith(".pub"):
+                    return True
+        return _matches_any(name, CREDENTIAL_NAMES) and not name.endswith((".example", ".sample"))
+
+    def kernel_entries_matching(self, folder: str, pattern: str) -> list[str]:
+        """llmos state entries directly in ``folder`` that a glob ``pattern`` would hit."""
+        if folder != self.workspace and not (
+            _under(folder, self.workspace + "/projects") and folder.count("/") == (
+                self.workspace.count("/") + 2)
+        ):
+            return []
+        return sorted(n for n in KERNEL_NAMES if fnmatch.fnmatchcase(n, pattern))
+
+
+Operation = Literal["read", "write", "delete"]
+
+_DELETE_OK = {Zone.INSIDE, Zone.TEMP}
+_WRITE_OK = {Zone.INSIDE, Zone.TEMP, Zone.SAFE_DEVICE}
+
+
+def why_not(places: Places, path: str, op: Operation) -> str | None:
+    """The reason ``op`` on the resolved ``path`` is refused, or ``None`` if it is fine."""
+    zone = places.zone(path)
+    if op == "read":
+        if zone is Zone.CREDENTIAL:
+            return f"reads {path}, a credential file; secrets must not reach the model"
+        return None
+    allowed = _DELETE_OK if op == "delete" else _WRITE_OK
+    if zone in allowed:
+        return None
+    verb = "deletes" if op == "delete" else "writes"
+    match zone:
+        case Zone.KERNEL:
+            return f"{verb} {path}, which is llmos's own state (memory, ledger, hooks, settings)"
+        case Zone.CONTAINS_WORKSPACE:
+            return f"{verb} {path}, which contains the workspace {places.workspace}"
+        case Zone.DEVICE:
+            return f"{verb} the device {path}: this destroys a disk or the system"
+        case Zone.SOCKET:
+            return f"{verb} to the network socket {path} (a reverse-shell pattern)"
+        case _:
+            return f"{verb} {path}, {zone.value}; only paths inside {places.workspace} may change"
+
+
+def judge_path(
+    tool: str,
+    path: str,
+    *,
+    op: Literal["read", "write"],
+    cwd: Path,
+    workspace: Path,
+    home: Path | None = None,
+) -> Verdict:
+    """Judge a file tool's path: confined to the workspace, credentials never read.
+
+    Example:
+        >>> judge_path("Read", "~/.ssh/id_rsa", op="read", cwd=ws, workspace=ws).decision
+        'deny'
+    """
+    subject = f"{tool} {path}"
+    if not path:
+        return deny("the path is empty", subject)
+    if "\x00" in path:
+        return deny("the path contains a NUL byte", subject)
+    places = Places.of(workspace, home)
+    text = places.home + path[1:] if path == "~" or path.startswith("~/") else path
+    resolved = places.resolve(text, os.path.realpath(cwd))
+    zone = places.zone(resolved)
+    if zone is Zone.CREDENTIAL:
+        return deny(f"{path} resolves to {resolved}, a credential file; it must not be read "
+                    "or changed by an agent", subject)
+    if zone is Zone.KERNEL and op == "write":
+        return deny(f"{path} resolves to {resolved}, llmos's own state; change it through llmos, "
+                    "not a file tool", subject)
+    if zone not in (Zone.INSIDE, Zone.KERNEL):
+        return deny(f"{path} resolves to {resolved}, outside the workspace {places.workspace}; "
+                    "use a path inside it", subject)
+    return ALLOWED

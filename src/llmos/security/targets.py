@@ -1,0 +1,101 @@
+"""Whether deleting, writing or reading what an argument names is allowed.
+
+An argument names one path (``build``), every entry of a folder (``~/*``,
+``find ~ -delete``) or some entries of it (``*.pyc``). Deleting all of a
+folder's entries is judged like deleting the folder; deleting some is
+judged by the folder, except at the workspace root, where the pattern must
+not reach llmos's own state. An argument whose value cannot be known
+(``"$DIR"/``) is refused for deletion unless a literal relative prefix
+(``build/$NAME``) pins it inside the working directory: an agent can always
+spell the path, and an unknown target is how ``rm -rf "$STEAMROOT"/*``
+emptied home folders.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from llmos.security.paths import Operation, Places, Zone, why_not
+from llmos.security.words import Arg
+
+Scope = Literal["exact", "all", "some"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A resolved path, and whether it means the path itself or entries inside it."""
+
+    path: str
+    scope: Scope = "exact"
+    pattern: str = "*"
+
+
+def _has_glob(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def resolve_target(places: Places, text: str, cwd: str, *, glob: bool) -> Target:
+    """Place ``text`` (already expanded) relative to ``cwd``; globs give a folder scope."""
+    if not glob or not _has_glob(text):
+        return Target(places.resolve(text, cwd))
+    absolute = os.path.normpath(os.path.join(cwd, text))
+    parts = absolute.split("/")
+    first = next(i for i, part in enumerate(parts) if _has_glob(part))
+    base = "/".join(parts[:first]) or "/"
+    pattern = parts[first]
+    only_stars = set(pattern) <= {"*"} and first == len(parts) - 1
+    return Target(places.resolve(base, "/"), "all" if only_stars else "some", pattern)
+
+
+def check(places: Places, arg: Arg, cwd: str | None, op: Operation) -> str | None:
+    """Why ``op`` on what ``arg`` names is refused, or ``None``."""
+    if arg.text is None:
+        return _check_unknown(places, arg, cwd, op)
+    if cwd is None and not arg.text.startswith("/"):
+        if op == "delete":
+            return (f"deletes {arg.text!r} relative to a folder that cannot be known here "
+                    "(after `cd` to a variable); use an absolute path inside the workspace")
+        return None
+    return check_target(places, resolve_target(places, arg.text, cwd or "/", glob=arg.glob), op)
+
+
+def check_target(places: Places, target: Target, op: Operation) -> str | None:
+    if target.scope == "exact":
+        return why_not(places, target.path, op)
+    zone = places.zone(target.path)
+    if op == "read":
+        return why_not(places, target.path, "read")
+    if target.path == places.workspace or zone is Zone.INSIDE:
+        hits = places.kernel_entries_matching(target.path, target.pattern)
+        if hits:
+            verb = "deletes" if op == "delete" else "writes"
+            return (f"{verb} {target.path}/{target.pattern}, which reaches llmos's own state "
+                    f"({', '.join(hits)})")
+        return None
+    if zone is Zone.TEMP or (zone is Zone.TEMP_ROOT and target.scope == "some"):
+        return None
+    if target.scope == "all" or zone is not Zone.TEMP_ROOT:
+        reason = why_not(places, target.path, op)
+        if reason is not None:
+            return f"{reason} (every entry matching {target.pattern!r})"
+    return None
+
+
+def _check_unknown(places: Places, arg: Arg, cwd: str | None, op: Operation) -> str | None:
+    prefix = arg.prefix
+    if cwd is None and not prefix.startswith("/"):
+        return None if op != "delete" else (
+            "deletes a path relative to a folder that cannot be known here; spell it literally")
+    relative = bool(prefix) and not prefix.startswith("/") and ".." not in prefix.split("/")
+    if op == "delete" and not relative:
+        shown = f" ({prefix}…)" if prefix else ""
+        return (f"deletes a path that depends on a value unknown here{shown}; if it were empty "
+                "or wrong this would delete outside the workspace. Spell the path literally, "
+                "inside the workspace")
+    if not prefix:
+        return None
+    folder, start = os.path.split(prefix)
+    target = Target(places.resolve(folder or ".", cwd or "/"), "some", start + "*")
+    return check_target(places, target, op)

@@ -1,0 +1,115 @@
+"""Run a command as a process group that never outlives the call.
+
+The process starts in its own session, so its pid is also its process-group
+id and one ``killpg`` reaches every child that did not leave the group. The
+group is killed when the command ends, when it runs out of time, and when
+the awaiting task is cancelled: a tool call leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+READ_CHUNK_BYTES = 1 << 16
+PIPE_DRAIN_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessOutcome:
+    """How a process ended and what it printed (each stream capped at ``keep_bytes``)."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    dropped_bytes: int
+    timed_out: bool
+
+
+class _Capture:
+    """Keep the head of a stream and count the rest, so memory stays bounded."""
+
+    def __init__(self, keep_bytes: int) -> None:
+        self._keep_bytes = keep_bytes
+        self._chunks: list[bytes] = []
+        self._kept = 0
+        self.dropped = 0
+
+    async def drain(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(READ_CHUNK_BYTES):
+            room = max(self._keep_bytes - self._kept, 0)
+            if room:
+                self._chunks.append(chunk[:room])
+                self._kept += min(room, len(chunk))
+            self.dropped += max(len(chunk) - room, 0)
+
+    def data(self) -> bytes:
+        return b"".join(self._chunks)
+
+
+async def run_process(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout_s: float,
+    keep_bytes: int,
+) -> ProcessOutcome:
+    """Run ``argv`` with stdin from /dev/null, capturing stdout and stderr apart."""
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert process.stdout is not None and process.stderr is not None  # PIPE was asked for
+    stdout, stderr = _Capture(keep_bytes), _Capture(keep_bytes)
+    readers = [
+        asyncio.create_task(stdout.drain(process.stdout)),
+        asyncio.create_task(stderr.drain(process.stderr)),
+    ]
+    timed_out = False
+    try:
+        try:
+            await asyncio.wait_for(process.wait(), timeout_s)
+        except TimeoutError:
+            timed_out = True
+    finally:
+        # On normal exit this stops background children; on time-out and on
+        # cancellation it stops the command itself.
+        _kill_group(process.pid)
+        await asyncio.shield(_reap(process, readers))
+    exit_code = process.returncode if process.returncode is not None else -1
+    return ProcessOutcome(
+        exit_code=128 - exit_code if exit_code < 0 else exit_code,  # killed by signal N: 128+N
+        stdout=stdout.data(),
+        stderr=stderr.data(),
+        dropped_bytes=stdout.dropped + stderr.dropped,
+        timed_out=timed_out,
+    )
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is empty
+        os.killpg(pgid, signal.SIGKILL)
+
+
+async def _reap(process: asyncio.subprocess.Process, readers: list[asyncio.Task[None]]) -> None:
+    """Wait for the killed process and the last bytes of its pipes, boundedly.
+
+    A child that left the process group (``setsid``) may still hold a pipe
+    open; the readers are then abandoned rather than waited for.
+    """
+    await process.wait()
+    _, pending = await asyncio.wait(readers, timeout=PIPE_DRAIN_TIMEOUT_S)
+    for reader in pending:
+        reader.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)

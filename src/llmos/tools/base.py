@@ -1,0 +1,207 @@
+"""The tool contract: what a tool takes, what it returns, and the registry.
+
+Tools carry the names and input schemas of the Claude Code tools, so a trace
+recorded by any backend replays through these implementations with the same
+meaning. A tool never raises for a problem the model can fix: it returns a
+:class:`ToolResult` with ``is_error=True`` and a message the model can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolSettings:
+    """Limits that tools obey; filled from the ``[tools]`` config table."""
+
+    bash_timeout_s: float = 120.0
+    model_output_chars: int = 30_000
+    trace_output_chars: int = 1_000_000
+    read_max_lines: int = 2_000
+    webfetch_allow: tuple[str, ...] = ()
+    webfetch_timeout_s: float = 30.0
+    sandbox: bool = True
+    sandbox_network: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolContext:
+    """Where a tool runs: the task's working directory, inside the workspace."""
+
+    cwd: Path
+    workspace: Path
+    settings: ToolSettings = field(default_factory=ToolSettings)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolResult:
+    """What a tool did.
+
+    ``content`` is what the model sees (possibly truncated, with a note);
+    ``output`` is the whole output kept for the trace (up to a limit);
+    ``exit_code``, ``files_written`` (relative path → sha256) and
+    ``files_read`` are the facts a Follower checks on replay.
+    """
+
+    content: str
+    is_error: bool = False
+    output: str | None = None
+    exit_code: int | None = None
+    files_written: Mapping[str, str] = field(default_factory=dict)
+    files_read: tuple[str, ...] = ()
+
+    @classmethod
+    def error(cls, message: str) -> ToolResult:
+        return cls(content=message, is_error=True)
+
+    @property
+    def full_output(self) -> str:
+        return self.content if self.output is None else self.output
+
+
+class ToolError(Exception):
+    """Raised inside a tool to end it with an error result the model sees."""
+
+
+class Tool(ABC):
+    """One tool the model can call.
+
+    Subclasses set ``name``, ``description`` and ``Input`` (a pydantic model
+    whose JSON schema is offered to the model) and implement :meth:`run`.
+    ``replayable`` is False for tools with effects outside the workspace that
+    the Follower must not repeat blindly.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Input: ClassVar[type[BaseModel]]
+    replayable: ClassVar[bool] = True
+    source: ClassVar[str] = "built-in"
+
+    @abstractmethod
+    async def run(self, args: Any, ctx: ToolContext) -> ToolResult:
+        """Run with validated ``args`` (an instance of ``Input``)."""
+
+    def input_schema(self) -> dict[str, Any]:
+        schema = self.Input.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        return schema
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolSpec:
+    """What a backend is told about a tool."""
+
+    name: str
+    description: str
+    input_schema: Mapping[str, Any]
+
+
+class ToolRegistry:
+    """The one place tools are registered; plugins and MCP servers add to it."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.register(tool)
+
+    def register(self, tool: Tool) -> None:
+        if tool.name in self._tools:
+            raise ValueError(f"a tool named {tool.name!r} is already registered")
+        self._tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def __iter__(self):
+        return iter(self._tools.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def specs(self, only: Iterable[str] | None = None) -> list[ToolSpec]:
+        wanted = None if only is None else set(only)
+        return [
+            ToolSpec(name=t.name, description=t.description, input_schema=t.input_schema())
+            for t in self._tools.values()
+            if wanted is None or t.name in wanted
+        ]
+
+    async def execute(
+        self, name: str, raw_input: Mapping[str, Any], ctx: ToolContext
+    ) -> ToolResult:
+        """Validate and run one call; every failure becomes an error result."""
+        tool = self._tools.get(name)
+        if tool is None:
+            known = ", ".join(sorted(self._tools))
+            return ToolResult.error(f"Unknown tool {name!r}. Available tools: {known}.")
+        try:
+            args = tool.Input.model_validate(dict(raw_input))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            return ToolResult.error(f"Invalid input for {name}: {problems}")
+        try:
+            return await tool.run(args, ctx)
+        except ToolError as exc:
+            return ToolResult.error(str(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a tool bug must not end the run
+            return ToolResult.error(f"{name} failed: {type(exc).__name__}: {exc}")
+
+
+def resolve_inside(ctx: ToolContext, path: str) -> Path:
+    """Resolve ``path`` (relative to the working directory) and keep it inside.
+
+    Symlinks are resolved; anything that lands outside the working directory
+    is refused with a message, never clamped.
+    """
+    if not path:
+        raise ToolError("The path is empty.")
+    if "\x00" in path:
+        raise ToolError("The path contains a NUL byte.")
+    root = ctx.cwd.resolve()
+    candidate = Path(path).expanduser()
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    resolved = candidate.resolve()
+    if resolved != root and not resolved.is_relative_to(root):
+        raise ToolError(
+            f"Access denied: {path!r} resolves to {resolved}, outside the working "
+            f"directory {root}. Use a path inside it."
+        )
+    return resolved
+
+
+def relative_name(ctx: ToolContext, path: Path) -> str:
+    """The path as recorded in traces: relative to the working directory."""
+    return path.resolve().relative_to(ctx.cwd.resolve()).as_posix()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()

@@ -1,0 +1,127 @@
+"""Edit: replace an exact string in a file, like Claude Code's Edit tool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from llmos.tools._fs import ThreadedTool, missing_file_message, os_error_message
+from llmos.tools._schema import ToolInput
+from llmos.tools._text import looks_binary, number_lines
+from llmos.tools.base import (
+    ToolContext,
+    ToolError,
+    ToolResult,
+    relative_name,
+    resolve_inside,
+    sha256_file,
+)
+from llmos.tools.write import write_file
+
+SNIPPET_CONTEXT_LINES = 3
+
+
+class EditInput(ToolInput):
+    file_path: str = Field(
+        description="Path of the file to change, relative to the working directory or absolute "
+        "(it must be inside the working directory)."
+    )
+    old_string: str = Field(
+        description="The exact text to replace, including whitespace and indentation. It must "
+        "occur exactly once unless replace_all is true; add surrounding lines to make it "
+        "unique. An empty old_string creates a file that does not exist yet."
+    )
+    new_string: str = Field(description="The text to put in its place (must differ from it).")
+    replace_all: bool = Field(
+        default=False, description="Replace every occurrence of old_string instead of one."
+    )
+
+
+class EditTool(ThreadedTool):
+    name = "Edit"
+    description = (
+        "Replaces old_string with new_string in a text file. old_string must match the file "
+        "exactly (Read the file first to copy it) and occur once, unless replace_all is true. "
+        "Returns the edited lines with their numbers."
+    )
+    Input = EditInput
+
+    def run_blocking(self, args: EditInput, ctx: ToolContext) -> ToolResult:
+        if args.old_string == args.new_string:
+            raise ToolError("old_string and new_string are identical; the edit changes nothing.")
+        path = resolve_inside(ctx, args.file_path)
+        if path.is_dir():
+            raise ToolError(f"{args.file_path!r} is a folder, not a file.")
+        if not path.exists():
+            if args.old_string:
+                raise ToolError(missing_file_message(ctx, path, args.file_path))
+            text = ""
+        else:
+            text = _read_text(path, args.file_path)
+        old, new = args.old_string, args.new_string
+        if not old and text:
+            raise ToolError(
+                f"old_string is empty but {args.file_path!r} is not: give the text to replace, "
+                "or use Write to replace the whole file."
+            )
+        count = text.count(old) if old else 1
+        if count == 0 and "\r\n" in text:  # the model wrote "\n" for a CRLF file
+            old, new = _crlf(old), _crlf(new)
+            count = text.count(old)
+        name = relative_name(ctx, path)
+        if count == 0:
+            raise ToolError(
+                f"old_string was not found in {name}. It must match the file exactly, including "
+                "whitespace and indentation; Read the file and copy the text."
+            )
+        if count > 1 and not args.replace_all:
+            raise ToolError(
+                f"old_string occurs {count} times in {name}. Add surrounding lines to make it "
+                "unique, or set replace_all to true to replace all of them."
+            )
+        start = text.find(old)
+        if args.replace_all and old:
+            updated = text.replace(old, new)
+        else:
+            updated = text[:start] + new + text[start + len(old) :]
+        write_file(path, updated, given=args.file_path)
+        replaced = count if args.replace_all else 1
+        return ToolResult(
+            content=(
+                f"The file {name} has been updated ({replaced} replacement"
+                f"{'s' if replaced > 1 else ''}). The edited part:\n"
+                + _snippet(updated, start, new)
+            ),
+            files_written={name: sha256_file(path)},
+        )
+
+
+def _read_text(path: Path, given: str) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ToolError(os_error_message("read", given, exc)) from exc
+    if looks_binary(data):
+        raise ToolError(f"{given!r} is a binary file; Edit changes text files only.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ToolError(
+            f"{given!r} is not valid UTF-8 (bad byte at offset {exc.start}); editing it as text "
+            "would corrupt it. Use Write to replace it whole, or Bash for byte-level changes."
+        ) from exc
+
+
+def _crlf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def _snippet(text: str, start: int, new: str) -> str:
+    """The lines around the first replacement, numbered like Read shows them."""
+    lines = text.splitlines()
+    first_line = text.count("\n", 0, start)
+    last_line = first_line + new.count("\n")
+    low = max(first_line - SNIPPET_CONTEXT_LINES, 0)
+    high = min(last_line + SNIPPET_CONTEXT_LINES + 1, len(lines))
+    return number_lines(lines[low:high], low + 1)

@@ -1,0 +1,137 @@
+"""Read: show a text file with numbered lines, like Claude Code's Read tool."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from pydantic import Field
+
+from llmos.tools._fs import ThreadedTool, missing_file_message, os_error_message
+from llmos.tools._schema import ToolInput
+from llmos.tools._text import BINARY_SNIFF_BYTES, looks_binary, number_lines, text_result
+from llmos.tools.base import ToolContext, ToolError, ToolResult, relative_name, resolve_inside
+
+MAX_LINE_CHARS = 2_000
+
+
+class ReadInput(ToolInput):
+    file_path: str = Field(
+        description="Path of the file to read, relative to the working directory or absolute "
+        "(it must be inside the working directory)."
+    )
+    offset: int | None = Field(
+        default=None,
+        ge=0,
+        description="Line number to start reading from (1 = first line). Only give it when the "
+        "file is too long to read at once.",
+    )
+    limit: int | None = Field(
+        default=None,
+        gt=0,
+        description="Number of lines to read. Only give it when the file is too long to read "
+        "at once.",
+    )
+
+
+class ReadTool(ThreadedTool):
+    name = "Read"
+    description = (
+        "Reads a text file and returns its lines numbered like `cat -n` (number, tab, line). "
+        "By default it reads up to 2000 lines from the start; use offset and limit for longer "
+        "files. Lines longer than 2000 characters are cut. Folders cannot be read (use LS); "
+        "binary files are refused. A file that is not valid UTF-8 is shown with the bad bytes "
+        "replaced and a note."
+    )
+    Input = ReadInput
+
+    def run_blocking(self, args: ReadInput, ctx: ToolContext) -> ToolResult:
+        path = resolve_inside(ctx, args.file_path)
+        if path.is_dir():
+            raise ToolError(
+                f"{args.file_path!r} is a folder, not a file. Use LS to list what it contains."
+            )
+        if not path.exists():
+            raise ToolError(missing_file_message(ctx, path, args.file_path))
+        if not path.is_file():
+            raise ToolError(f"{args.file_path!r} is not a regular file (a device or a pipe).")
+        name = relative_name(ctx, path)
+        first = max(args.offset or 1, 1)
+        limit = args.limit or ctx.settings.read_max_lines
+        try:
+            with path.open("rb") as handle:
+                if looks_binary(handle.read(BINARY_SNIFF_BYTES)):
+                    size = path.stat().st_size
+                    raise ToolError(
+                        f"{name!r} is a binary file ({size:,} bytes); Read shows text only. "
+                        "Inspect it with Bash (for example `file` or `xxd | head`)."
+                    )
+                handle.seek(0)
+                page = _read_page(handle, first, limit)
+        except OSError as exc:
+            raise ToolError(os_error_message("read", args.file_path, exc)) from exc
+        body, notes = _render(page, name, first)
+        return text_result(body, ctx.settings, files_read=(name,), footer=notes)
+
+
+class _Page:
+    """The lines of one Read call and what the reader noticed on the way."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.total_lines = 0
+        self.replaced_bytes = False
+        self.cut_lines = 0
+
+
+def _read_page(handle: BinaryIO, first: int, limit: int) -> _Page:
+    page = _Page()
+    for raw in handle:
+        page.total_lines += 1
+        if page.total_lines < first:
+            continue
+        data = raw.rstrip(b"\n").removesuffix(b"\r")
+        try:
+            line = data.decode("utf-8")
+        except UnicodeDecodeError:
+            line = data.decode("utf-8", errors="replace")
+            page.replaced_bytes = True
+        if len(line) > MAX_LINE_CHARS:
+            line = line[:MAX_LINE_CHARS] + f" [... line cut, {len(line):,} characters]"
+            page.cut_lines += 1
+        page.lines.append(line)
+        if len(page.lines) >= limit:
+            break
+    page.total_lines += _count_rest(handle)
+    return page
+
+
+def _count_rest(handle: BinaryIO) -> int:
+    """Count the lines left without holding them in memory."""
+    count = 0
+    last = b"\n"
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        count += block.count(b"\n")
+        last = block[-1:]
+    return count + (last != b"\n")
+
+
+def _render(page: _Page, name: str, first: int) -> tuple[str, str]:
+    """The numbered lines, and the notes that must survive any cut."""
+    if page.total_lines == 0:
+        return f"(The file {name} exists but is empty.)", ""
+    if not page.lines:
+        return (
+            f"(The file {name} has {page.total_lines:,} lines; offset {first:,} is past its end. "
+            "Use a smaller offset.)"
+        ), ""
+    notes: list[str] = []
+    last = first + len(page.lines) - 1
+    if first > 1 or last < page.total_lines:
+        notes.append(f"Showing lines {first:,}-{last:,} of {page.total_lines:,}.")
+        if last < page.total_lines:
+            notes.append(f"Use offset={last + 1} to read on.")
+    if page.cut_lines:
+        notes.append(f"{page.cut_lines:,} long line(s) were cut at {MAX_LINE_CHARS:,} characters.")
+    if page.replaced_bytes:
+        notes.append("The file is not valid UTF-8; undecodable bytes are shown as U+FFFD (�).")
+    return number_lines(page.lines, first), ("\n\n(" + " ".join(notes) + ")" if notes else "")

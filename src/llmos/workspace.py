@@ -1,0 +1,87 @@
+"""The workspace on disk: one folder holds settings, memory, ledger and projects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmos.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """Paths inside a workspace (layout in DESIGN.md)."""
+
+    root: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "llmos.toml"
+
+    @property
+    def agents(self) -> Path:
+        return self.root / "agents"
+
+    @property
+    def plugins(self) -> Path:
+        return self.root / "plugins"
+
+    @property
+    def hooks(self) -> Path:
+        return self.root / "hooks"
+
+    @property
+    def memory(self) -> Path:
+        return self.root / "memory"
+
+    @property
+    def traces(self) -> Path:
+        return self.memory / "traces"
+
+    @property
+    def facts(self) -> Path:
+        return self.memory / "facts"
+
+    @property
+    def sessions(self) -> Path:
+        return self.memory / "sessions"
+
+    @property
+    def index(self) -> Path:
+        return self.memory / "index.sqlite"
+
+    @property
+    def ledger(self) -> Path:
+        return self.root / "ledger.sqlite"
+
+    @property
+    def projects(self) -> Path:
+        return self.root / "projects"
+
+    @property
+    def output(self) -> Path:
+        """Where tasks run by default: the agent's working directory."""
+        return self.root / "output"
+
+    def ensure(self) -> Workspace:
+        """Create the layout on first use; a file in the way is a clear error."""
+        folders = (
+            self.agents,
+            self.plugins,
+            self.hooks,
+            self.traces,
+            self.facts,
+            self.sessions,
+            self.projects,
+            self.output,
+        )
+        try:
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise ConfigError(
+                f"cannot create the workspace at {self.root}: {exc.filename} is a file. "
+                "Choose another folder with --workspace or LLMOS_WORKSPACE.",
+                key="workspace",
+            ) from exc
+        return self

@@ -1,0 +1,196 @@
+"""The budget hook stops the LLM call that would overspend before it is made."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from llmos.backends.base import BackendRequest
+from llmos.backends.scripted import ScriptedBackend
+from llmos.economy import Reservation, TokenEconomy
+from llmos.errors import BudgetExceeded
+from llmos.hooks.budget import BudgetGuard, budget_hook, projected_usage
+from llmos.hooks.pipeline import ALLOW, Deny, HookContext, HookInput, HookPipeline
+from llmos.kernel.bus import EventBus
+from llmos.kernel.task import TaskContext
+from llmos.messages import Usage, UserMessage
+from llmos.modes.learner import LearnerSettings, run_learner
+from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
+
+SONNET = "claude-sonnet-4-5"  # $3 in, $15 out per million
+HAIKU = "claude-haiku-4-5"  # $1 in, $5 out per million
+# 20,000 characters of prompt = 5,000 tokens; with 1,000 output tokens a Sonnet call
+# costs at most 5,000 x $3/M + 1,000 x $15/M = $0.03.
+REQUEST = BackendRequest(
+    system="s" * 10_000, messages=(UserMessage(content="u" * 10_000),), max_tokens=1_000
+)
+SONNET_CALL = 0.03
+
+
+def pre_llm_call(tmp_path: Path, *, task_id: str = "t-1", **fields: Any) -> HookInput:
+    ctx = HookContext(task_id=task_id, goal="g", cwd=tmp_path, workspace=tmp_path)
+    return HookInput(event="PreLLMCall", ctx=ctx, request=REQUEST, **fields)
+
+
+@pytest.fixture
+def economy(tmp_path: Path) -> TokenEconomy:
+    return TokenEconomy(tmp_path / "ledger.sqlite", total_budget_usd=1.0)
+
+
+def pipeline_with(economy: TokenEconomy, reservation: Reservation, **options: Any) -> HookPipeline:
+    pipeline = HookPipeline()
+    pipeline.register(budget_hook(economy, {reservation.task_id: reservation}.get, **options))
+    return pipeline
+
+
+def test_a_call_is_projected_at_its_prompt_plus_max_tokens() -> None:
+    assert projected_usage(REQUEST) == Usage(input_tokens=5_000, output_tokens=1_000)
+
+
+async def test_a_call_that_fits_the_reservation_goes_ahead(
+    economy: TokenEconomy, tmp_path: Path
+) -> None:
+    reservation = economy.reserve("t-1", 0.05, mode="learner", model=SONNET)
+    assert await pipeline_with(economy, reservation).decide(pre_llm_call(tmp_path)) == ALLOW
+    assert reservation.amount_usd == 0.05  # nothing grown, nothing charged
+
+
+async def test_a_call_that_would_overspend_is_denied_with_the_figures(
+    economy: TokenEconomy, tmp_path: Path
+) -> None:
+    reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
+    refusals: list[BudgetExceeded] = []
+    pipeline = pipeline_with(economy, reservation, grow=False, on_refusal=refusals.append)
+    decision = await pipeline.decide(pre_llm_call(tmp_path))
+    message = (
+        "budget: $0.02 left, the next call needs about $0.03 (5,000 prompt tokens + up to "
+        "1,000 output tokens on claude-sonnet-4-5); raise it with `llmos budget set N`"
+    )
+    assert decision == Deny(message)
+    (refusal,) = refusals
+    assert str(refusal) == message
+    assert (refusal.needed_usd, refusal.left_usd) == (pytest.approx(SONNET_CALL), 0.02)
+
+
+async def test_a_short_reservation_grows_when_the_budget_has_room(
+    economy: TokenEconomy, tmp_path: Path
+) -> None:
+    reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
+    assert await pipeline_with(economy, reservation).decide(pre_llm_call(tmp_path)) == ALLOW
+    assert reservation.amount_usd == pytest.approx(SONNET_CALL)
+    assert economy.check_budget(0).reserved_usd == pytest.approx(SONNET_CALL)
+
+
+async def test_growth_stops_at_the_total_budget(tmp_path: Path) -> None:
+    economy = TokenEconomy(tmp_path / "ledger.sqlite", total_budget_usd=0.025)
+    reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
+    refusals: list[BudgetExceeded] = []
+    pipeline = pipeline_with(economy, reservation, on_refusal=refusals.append)
+    decision = await pipeline.decide(pre_llm_call(tmp_path))
+    assert isinstance(decision, Deny)
+    assert decision.reason.startswith("budget: $0.0250 left, the next call needs about $0.0300 (")
+    # What was left: the reservation's $0.02 and the $0.005 it could not grow into.
+    assert refusals[0].left_usd == pytest.approx(0.025)
+    assert reservation.amount_usd == 0.02
+
+
+async def test_the_call_model_wins_over_the_reservation_model(
+    economy: TokenEconomy, tmp_path: Path
+) -> None:
+    reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
+    pipeline = pipeline_with(economy, reservation, grow=False)
+    # On Haiku the same call costs at most 5,000 x $1/M + 1,000 x $5/M = $0.01.
+    assert await pipeline.decide(pre_llm_call(tmp_path, model=HAIKU)) == ALLOW
+    # A projection the loop made itself is taken as is.
+    decision = await pipeline.decide(pre_llm_call(tmp_path, model=HAIKU, estimated_cost_usd=0.5))
+    assert isinstance(decision, Deny) and "needs about $0.50" in decision.reason
+
+
+async def test_calls_the_hook_cannot_price_or_place_go_ahead(
+    economy: TokenEconomy, tmp_path: Path
+) -> None:
+    reservation = economy.reserve("t-1", 0.0, mode="learner", model="mystery-7b")
+    pipeline = pipeline_with(economy, reservation, grow=False)
+    assert await pipeline.decide(pre_llm_call(tmp_path)) == ALLOW  # no price: $0
+    assert await pipeline.decide(pre_llm_call(tmp_path, task_id="t-other", model=SONNET)) == ALLOW
+
+
+async def test_a_ledger_error_denies_the_call(economy: TokenEconomy, tmp_path: Path) -> None:
+    """The budget hook fails closed: if it cannot check, the money is not spent."""
+    reservation = economy.reserve("t-1", 0.0, mode="learner", model=SONNET)
+    economy.release(reservation)  # growing a closed reservation is an error
+    decision = await pipeline_with(economy, reservation).decide(pre_llm_call(tmp_path))
+    assert isinstance(decision, Deny)
+    assert decision.reason.startswith("hook budget failed: LLMOSError(")
+    assert "denied because it guards security" in decision.reason
+
+
+async def test_a_guard_polices_its_own_task_and_keeps_the_refusal(
+    economy: TokenEconomy, tmp_path: Path
+) -> None:
+    pipeline = HookPipeline()
+    with BudgetGuard.open(economy, "t-1", 0.02, mode="learner", model=SONNET, grow=False) as guard:
+        pipeline.register(guard.hook())
+        assert guard.hook_name == "budget:t-1"
+        assert await pipeline.decide(pre_llm_call(tmp_path, task_id="t-2")) == ALLOW
+        assert isinstance(await pipeline.decide(pre_llm_call(tmp_path)), Deny)
+        assert guard.refusal is not None and guard.refusal.left_usd == 0.02
+        assert guard.charge(model=SONNET, usage=Usage(output_tokens=1_000)) == pytest.approx(0.015)
+        pipeline.unregister(guard.hook_name)
+    assert guard.reservation.state == "released"
+    assert economy.check_budget(0).left_usd == pytest.approx(1.0 - 0.015)
+    with pytest.raises(BudgetExceeded, match=re.escape("this task needs about $2.00")):
+        BudgetGuard.open(economy, "t-3", 2.0, mode="learner")
+
+
+class Dump(Tool):
+    """Returns 20,000 characters, so every turn's prompt is 5,000 tokens longer."""
+
+    name = "Dump"
+    description = "Print a big log."
+
+    class Input(BaseModel):
+        pass
+
+    async def run(self, args: Any, ctx: ToolContext) -> ToolResult:
+        return ToolResult(content="log line\n" * 2_000 + "." * 2_000)
+
+
+async def test_a_run_is_stopped_before_the_call_that_would_cross_the_budget(
+    economy: TokenEconomy, tmp_path: Path
+) -> None:
+    """Budget $0.10. Each turn's prompt grows by 5,000 tokens ($0.015 on Sonnet) and may
+    write 1,000 tokens ($0.015). Calls 1-3 fit; the 4th would need about $0.06 with about
+    $0.05 left, so it is never sent."""
+    economy.set_budget(0.10)
+    pipeline = HookPipeline()
+    guard = BudgetGuard.open(economy, "t-run", 0.02, mode="learner", model=SONNET)
+    pipeline.register(guard.hook())
+    task = TaskContext(
+        task_id="t-run",
+        goal="read the logs",
+        bus=EventBus(),
+        hooks=pipeline,
+        tools=ToolRegistry([Dump()]),
+        tool_ctx=ToolContext(cwd=tmp_path, workspace=tmp_path),
+        price=lambda model, usage: guard.charge(model=model, usage=usage),
+    )
+    dump = {"tool_calls": [{"name": "Dump", "input": {}}]}
+    backend = ScriptedBackend([dump] * 5 + [{"text": "done"}], model=SONNET)
+
+    outcome = await run_learner(task, backend, LearnerSettings(max_tokens=1_000))
+
+    assert len(backend.requests) == 3  # the 4th call was never made
+    assert not outcome.success
+    assert guard.refusal is not None and guard.refusal.needed_usd > guard.refusal.left_usd
+    assert guard.refusal.left_usd == pytest.approx(0.10 - outcome.cost_usd)
+    assert str(guard.refusal) in (outcome.error or "")
+    report = economy.report()
+    assert report.calls == 3
+    assert report.spent_usd == pytest.approx(outcome.cost_usd)
+    assert report.spent_usd + guard.refusal.needed_usd > 0.10 >= report.spent_usd
+    guard.release()

@@ -1,0 +1,147 @@
+"""Goal → trace decisions: exact, template, paraphrase, guards, and who may be followed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from memory_helpers import calculator_trace
+
+from llmos.memory import Matcher, Step, TraceStore
+
+
+@pytest.fixture
+def matcher(store: TraceStore) -> Matcher:
+    return Matcher(store)
+
+
+def test_the_same_goal_up_to_case_spacing_and_punctuation_follows_with_full_confidence(
+    store: TraceStore, matcher: Matcher
+) -> None:
+    saved = store.save(calculator_trace())
+    result = matcher.match("  create a PYTHON calculator, in calc.py!  ")
+    assert (result.decision, result.trace, result.confidence) == ("follow", saved, 1.0)
+    assert result.steps == saved.steps
+    assert result.bindings == {}
+
+
+def test_other_slot_values_follow_with_the_values_substituted(store: TraceStore,
+                                                              matcher: Matcher) -> None:
+    saved = store.save(calculator_trace())
+    result = matcher.match("Create a Python calculator in calculator.py")
+    assert result.decision == "follow" and result.trace == saved
+    assert 0.9 <= result.confidence < 1.0
+    assert result.bindings == {"path1": "calculator.py"}
+    assert [dict(step.input) for step in result.steps] == [
+        {"file_path": "calculator.py", "content": "print(2 + 3)\n"},
+        {"command": "python3 calculator.py"},
+    ]
+    assert result.steps[0].postcondition.files_written == {"calculator.py": ""}
+    assert result.steps[1].postcondition.files_read == ("calculator.py",)
+
+
+@pytest.mark.parametrize(("goal", "why"), [
+    ("Delete the Python calculator in calc.py", "a different action: delete"),
+    ("Do not create a Python calculator in calc.py", "a negation on one side only"),
+    ("Create a Python calculator in calc.py and add tests", "a different action: run"),
+    ("Create a Python stopwatch in calc.py", "different words: +stopwatch, -calculator"),
+    ("Create a Python calculator in calc.js", "changes the file type of 'calc.py'"),
+])
+def test_near_misses_stay_below_the_follow_threshold(store: TraceStore, matcher: Matcher,
+                                                     goal: str, why: str) -> None:
+    store.save(calculator_trace())
+    result = matcher.match(goal)
+    assert result.decision != "follow"
+    assert result.confidence < 0.9
+    assert why in result.reason
+
+
+def test_a_near_trace_in_the_middle_band_guides(store: TraceStore, matcher: Matcher) -> None:
+    saved = store.save(calculator_trace())
+    result = matcher.match("Create a Python calculator in calc.js")
+    assert (result.decision, result.trace, result.confidence) == ("guide", saved, 0.85)
+    assert matcher.match("Create a Python calculator in calc.js",
+                         guide_threshold=0.9).decision == "learn"
+
+
+def test_unrelated_goals_learn_from_scratch(store: TraceStore, matcher: Matcher) -> None:
+    store.save(calculator_trace())
+    result = matcher.match("Summarize the plot of Hamlet in three sentences")
+    assert (result.decision, result.trace, result.steps) == ("learn", None, ())
+    assert matcher.match("anything at all").decision == "learn"
+
+
+def test_the_follow_threshold_is_the_callers(store: TraceStore, matcher: Matcher) -> None:
+    store.save(calculator_trace())
+    assert matcher.match("Create a Python calculator in c.py",
+                         follow_threshold=0.97).decision == "guide"
+
+
+def test_a_trace_that_failed_too_often_drops_out_and_a_healed_version_takes_over(
+    store: TraceStore, matcher: Matcher
+) -> None:
+    old = store.save(calculator_trace())
+    for _ in range(2):
+        store.record_use(old.id, success=False)
+    assert matcher.match(old.goal, max_failures=3).trace.id == old.id  # type: ignore[union-attr]
+    retired = matcher.match(old.goal, max_failures=2)
+    assert retired.decision == "learn"
+    assert f"{old.id} would match (1.00) but its replays failed 2 times (limit 2)" in retired.reason
+
+    healed = store.save(calculator_trace(parent=old.id, steps=(
+        Step(tool="Write", input={"file_path": "calc.py", "content": "print(5)\n"}),)))
+    result = matcher.match(old.goal, max_failures=2)
+    assert (result.decision, result.trace.id) == ("follow", healed.id)  # type: ignore[union-attr]
+    assert matcher.match(old.goal, max_failures=3).trace.id == healed.id  # type: ignore[union-attr]
+
+
+def test_untrusted_and_failed_traces_are_never_followed_nor_used_as_guides(
+    store: TraceStore, matcher: Matcher
+) -> None:
+    store.save(calculator_trace(status="untrusted"))
+    store.save(calculator_trace(status="failed"))
+    result = matcher.match("Create a Python calculator in calc.py")
+    assert (result.decision, result.trace) == ("learn", None)
+    assert "imported and not verified yet" in result.reason
+    assert "it records a failed run" in result.reason
+
+
+def test_match_json_names_the_trace_and_the_steps_to_replay(store: TraceStore,
+                                                            matcher: Matcher) -> None:
+    saved = store.save(calculator_trace())
+    data = matcher.match("create a python calculator in calculator.py").to_json()
+    assert data == {
+        "goal": "create a python calculator in calculator.py",
+        "decision": "follow",
+        "trace_id": saved.id,
+        "trace_goal": saved.goal,
+        "confidence": 0.95,
+        "bindings": {"path1": "calculator.py"},
+        "steps": [
+            {"tool": "Write", "input": {"file_path": "calculator.py",
+                                        "content": "print(2 + 3)\n"}},
+            {"tool": "Bash", "input": {"command": "python3 calculator.py"}},
+        ],
+        "reason": "the same task with other values (path1='calculator.py')",
+    }
+
+
+def test_a_paraphrase_with_the_same_terms_in_the_same_order_follows(store: TraceStore,
+                                                                    matcher: Matcher) -> None:
+    saved = store.save(calculator_trace())
+    result = matcher.match("Write a python calculator to calc.py")
+    assert (result.decision, result.trace, result.confidence) == ("follow", saved, 0.92)
+    reordered = matcher.match("Make index.py, then a calculator in calc.py")
+    assert reordered.decision != "follow"
+
+
+def test_a_trace_removed_behind_the_index_is_not_returned(store: TraceStore,
+                                                          matcher: Matcher) -> None:
+    saved = store.save(calculator_trace())
+    other = replace(calculator_trace(), id="ffffffffffff")
+    store.save(other)
+    (store.root / f"{saved.id}.md").unlink()
+    store.index.set_stamp(str(store.root.stat().st_mtime_ns))  # pretend the index is current
+    result = matcher.match(saved.goal)
+    assert result.trace is not None and result.trace.id == other.id
+    assert store.index.get(saved.id) is None

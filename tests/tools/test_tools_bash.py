@@ -1,0 +1,181 @@
+"""Bash without the sandbox: output, exit codes, limits, time-outs and cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from llmos.tools.base import ToolContext, ToolResult, ToolSettings
+
+RunTool = Callable[..., Awaitable[ToolResult]]
+
+
+def process_alive(pid: int) -> bool:
+    """Running or sleeping; a zombie waiting for init to reap it counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+async def wait_until_gone(pid: int) -> bool:
+    """SIGKILL is asynchronous: give the kernel a moment to finish the process."""
+    for _ in range(100):
+        if not process_alive(pid):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_stdout_and_exit_code_zero(run_tool: RunTool) -> None:
+    result = await run_tool("Bash", {"command": "echo hello; echo world", "description": "greet"})
+    assert not result.is_error
+    assert result.content == "hello\nworld"
+    assert result.exit_code == 0
+
+
+async def test_stderr_and_a_failing_exit_code_are_reported(run_tool: RunTool) -> None:
+    result = await run_tool("Bash", {"command": "echo out; echo oops >&2; exit 3"})
+    assert result.is_error
+    assert result.exit_code == 3
+    assert result.content == "out\n[stderr]\noops\n[exit code 3]"
+
+
+async def test_a_command_without_output_says_so(run_tool: RunTool) -> None:
+    result = await run_tool("Bash", {"command": "true"})
+    assert result.content == "(no output)"
+    assert result.exit_code == 0
+
+
+async def test_runs_in_the_working_directory_with_empty_stdin(run_tool: RunTool, cwd: Path) -> None:
+    result = await run_tool("Bash", {"command": "pwd; cat; echo read=$?"})
+    assert result.content == f"{cwd}\nread=0"
+
+
+async def test_a_signal_death_is_reported_as_128_plus_the_signal(run_tool: RunTool) -> None:
+    result = await run_tool("Bash", {"command": "kill -TERM $$"})
+    assert result.exit_code == 128 + 15
+    assert result.content == "[exit code 143]"
+
+
+async def test_non_utf8_output_is_replaced_with_a_note(run_tool: RunTool) -> None:
+    result = await run_tool("Bash", {"command": r"printf 'caf\xe9\n'"})
+    assert result.content == (
+        "caf\ufffd\n[the output was not valid UTF-8; bad bytes are shown as U+FFFD]"
+    )
+
+
+async def test_huge_output_is_cut_for_the_model_and_kept_whole_for_the_trace(
+    run_tool: RunTool, cwd: Path
+) -> None:
+    result = await run_tool("Bash", {"command": "seq 1 100000"})
+    assert result.output is not None
+    assert result.output.splitlines() == [str(i) for i in range(1, 100_001)]
+    assert len(result.content) <= 30_000
+    assert "characters cut here" in result.content
+    assert result.content.startswith("1\n2\n3\n")
+    assert result.content.endswith("99999\n100000")
+
+
+async def test_output_past_the_trace_limit_is_dropped_with_a_note(cwd: Path) -> None:
+    from llmos.tools import default_registry
+
+    settings = ToolSettings(sandbox=False, trace_output_chars=1000, model_output_chars=500)
+    ctx = ToolContext(cwd=cwd, workspace=cwd, settings=settings)
+    result = await default_registry().execute(
+        "Bash", {"command": "head -c 5000 /dev/zero | tr '\\0' a"}, ctx
+    )
+    assert result.output is not None
+    assert result.output.startswith("a" * 1000)
+    assert "[4,000 more bytes of output were not kept]" in result.output
+    assert len(result.content) <= 500
+    assert result.exit_code == 0
+
+
+async def test_files_written_reports_created_and_changed_files_only(
+    run_tool: RunTool, cwd: Path
+) -> None:
+    (cwd / "same.txt").write_text("unchanged")
+    (cwd / "edit.txt").write_text("before")
+    (cwd / ".git").mkdir()
+    result = await run_tool(
+        "Bash",
+        {
+            "command": "mkdir -p out && echo made > out/new.txt && echo after > edit.txt "
+            "&& echo ignored > .git/HEAD && cat same.txt > /dev/null"
+        },
+    )
+    assert result.files_written == {
+        "edit.txt": hashlib.sha256(b"after\n").hexdigest(),
+        "out/new.txt": hashlib.sha256(b"made\n").hexdigest(),
+    }
+
+
+async def test_timeout_kills_the_command_and_its_children(run_tool: RunTool, cwd: Path) -> None:
+    result = await run_tool(
+        "Bash", {"command": "sleep 300 & echo $! > child.pid; wait", "timeout": 300}
+    )
+    child = int((cwd / "child.pid").read_text())
+    assert result.is_error
+    assert result.content == (
+        "[timed out after 0.3 s: the command and its child processes were killed; "
+        "raise the timeout parameter or make the command faster]"
+    )
+    assert await wait_until_gone(child)
+
+
+async def test_the_configured_limit_caps_the_requested_timeout(cwd: Path) -> None:
+    from llmos.tools import default_registry
+
+    ctx = ToolContext(
+        cwd=cwd, workspace=cwd, settings=ToolSettings(sandbox=False, bash_timeout_s=0.2)
+    )
+    result = await default_registry().execute(
+        "Bash", {"command": "sleep 30", "timeout": 600_000}, ctx
+    )
+    assert result.is_error
+    assert result.content.startswith("[timed out after 0.2 s")
+
+
+async def test_background_processes_are_stopped_when_the_command_returns(
+    run_tool: RunTool, cwd: Path
+) -> None:
+    result = await run_tool("Bash", {"command": "sleep 300 > /dev/null 2>&1 & echo $! > bg.pid"})
+    assert result.exit_code == 0
+    assert await wait_until_gone(int((cwd / "bg.pid").read_text()))
+
+
+async def test_cancelling_the_call_kills_the_process_group(run_tool: RunTool, cwd: Path) -> None:
+    task = asyncio.create_task(run_tool("Bash", {"command": "sleep 300 & echo $! > c.pid; wait"}))
+    pid_file = cwd / "c.pid"
+    deadline = time.monotonic() + 10
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert time.monotonic() < deadline, "the command never started"
+        await asyncio.sleep(0.02)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the cancelled call returned instead of raising CancelledError")
+    assert await wait_until_gone(int(pid_file.read_text()))
+
+
+async def test_a_missing_working_directory_is_an_error(tmp_path: Path) -> None:
+    from llmos.tools import default_registry
+
+    gone = tmp_path / "gone"
+    ctx = ToolContext(cwd=gone, workspace=gone, settings=ToolSettings(sandbox=False))
+    result = await default_registry().execute("Bash", {"command": "true"}, ctx)
+    assert result.is_error
+    assert result.content == f"The working directory {gone} does not exist."
+
+
+def test_process_alive_sees_this_process() -> None:
+    assert process_alive(os.getpid())

@@ -1,0 +1,191 @@
+"""Bash inside bubblewrap, for real: read-only system, writable workspace, no network."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from llmos.tools import default_registry
+from llmos.tools.base import ToolContext, ToolResult, ToolSettings
+from llmos.tools.sandbox import sandbox_status
+
+needs_bwrap = pytest.mark.skipif(
+    shutil.which("bwrap") is None,
+    reason="bubblewrap (bwrap) is not installed; install the Debian package `bubblewrap` "
+    "(apt-get install -y bubblewrap) to run the sandbox tests",
+)
+
+
+@pytest.fixture
+def project(workspace: Path) -> Path:
+    """The task's working directory: a folder inside the workspace."""
+    folder = workspace / "projects" / "demo"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def sandboxed(project: Path, workspace: Path, *, network: bool = False) -> ToolContext:
+    settings = ToolSettings(sandbox=True, sandbox_network=network, bash_timeout_s=30)
+    return ToolContext(cwd=project, workspace=workspace, settings=settings)
+
+
+async def bash(command: str, ctx: ToolContext) -> ToolResult:
+    return await default_registry().execute("Bash", {"command": command}, ctx)
+
+
+def processes_running(marker: str) -> list[int]:
+    """Host pids of live processes whose command line starts with ``marker``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if cmdline.startswith(marker) and state not in ("Z", "X"):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.fixture
+async def local_port() -> AsyncIterator[int]:
+    """A TCP server on the host's 127.0.0.1 that answers 'pong'."""
+
+    async def answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"pong\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
+@needs_bwrap
+def test_bubblewrap_works_here() -> None:
+    status = sandbox_status()
+    assert status.available, status.reason
+    assert status.reason.startswith("bubblewrap works")
+
+
+def test_missing_bubblewrap_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on this PATH
+    status = sandbox_status.__wrapped__()
+    assert not status.available
+    assert status.reason.startswith("bubblewrap (bwrap) is not installed, so Bash runs without")
+    assert "`bubblewrap`" in status.reason
+
+
+@needs_bwrap
+async def test_the_workspace_is_writable(project: Path, workspace: Path) -> None:
+    result = await bash(
+        "echo inside > made.txt && echo up > ../../top.txt", sandboxed(project, workspace)
+    )
+    assert result.exit_code == 0, result.content
+    assert (project / "made.txt").read_text() == "inside\n"
+    assert (workspace / "top.txt").read_text() == "up\n"
+    assert result.files_written == {"made.txt": hashlib.sha256(b"inside\n").hexdigest()}
+
+
+@needs_bwrap
+async def test_writing_outside_the_workspace_fails(project: Path, workspace: Path) -> None:
+    probe = Path.home() / f".llmos-sandbox-probe-{uuid.uuid4().hex}"
+    try:
+        result = await bash(f"echo escaped > {probe}", sandboxed(project, workspace))
+        assert result.exit_code != 0
+        assert "Read-only file system" in result.content
+        assert not probe.exists()
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+@needs_bwrap
+async def test_tmp_is_private(project: Path, workspace: Path, outside: Path) -> None:
+    name = f"llmos-sandbox-{uuid.uuid4().hex}"
+    result = await bash(
+        f"echo t > /tmp/{name} && cat /tmp/{name} && ls {outside}", sandboxed(project, workspace)
+    )
+    assert not await asyncio.to_thread(Path("/tmp", name).exists)
+    assert result.content.startswith("t\n[stderr]\nls: cannot access")  # host /tmp is hidden
+    assert (outside / "secret.txt").read_text() == "do not touch\n"
+
+
+@needs_bwrap
+async def test_the_network_is_cut_off(project: Path, workspace: Path, local_port: int) -> None:
+    ctx = sandboxed(project, workspace)
+    interfaces = await bash("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '", ctx)
+    connect = await bash(f"exec 3<>/dev/tcp/127.0.0.1/{local_port} && head -1 <&3", ctx)
+    assert interfaces.content == "lo"
+    assert connect.exit_code != 0
+    assert "pong" not in connect.content
+
+
+@needs_bwrap
+async def test_the_network_can_be_allowed(project: Path, workspace: Path, local_port: int) -> None:
+    ctx = sandboxed(project, workspace, network=True)
+    result = await bash(f"exec 3<>/dev/tcp/127.0.0.1/{local_port} && head -1 <&3", ctx)
+    assert result.content == "pong"
+    assert result.exit_code == 0
+
+
+@needs_bwrap
+async def test_the_system_cannot_be_remounted_writable(project: Path, workspace: Path) -> None:
+    result = await bash(
+        "mount -o remount,rw / && touch /usr/llmos-probe", sandboxed(project, workspace)
+    )
+    assert result.exit_code != 0
+    assert "Permission denied" in result.content or "permission denied" in result.content
+    assert not await asyncio.to_thread(Path("/usr/llmos-probe").exists)
+
+
+@needs_bwrap
+async def test_a_time_out_kills_everything_in_the_sandbox(project: Path, workspace: Path) -> None:
+    marker = f"{uuid.uuid4().int % 10_000 + 1000}.25"  # a unique sleep length to find it by
+    ctx = sandboxed(project, workspace)
+    result = await default_registry().execute(
+        "Bash", {"command": f"sleep {marker} & sleep {marker}", "timeout": 500}, ctx
+    )
+    assert result.is_error
+    assert result.content.startswith("[timed out after 0.5 s")
+    for _ in range(100):
+        if not processes_running(f"sleep {marker}"):
+            break
+        await asyncio.sleep(0.05)
+    assert processes_running(f"sleep {marker}") == []
+
+
+@needs_bwrap
+async def test_sandbox_off_runs_on_the_host(project: Path, workspace: Path, outside: Path) -> None:
+    settings = ToolSettings(sandbox=False)
+    ctx = ToolContext(cwd=project, workspace=workspace, settings=settings)
+    result = await bash(f"ls {outside}", ctx)
+    assert result.content == "secret.txt"
+
+
+@needs_bwrap
+async def test_cancelling_a_sandboxed_call_kills_everything(project: Path, workspace: Path) -> None:
+    marker = f"{uuid.uuid4().int % 10_000 + 1000}.75"
+    ctx = sandboxed(project, workspace)
+    task = asyncio.create_task(bash(f"sleep {marker} & touch started; sleep {marker}", ctx))
+    for _ in range(200):
+        if await asyncio.to_thread((project / "started").exists):
+            break
+        await asyncio.sleep(0.025)
+    assert len(processes_running(f"sleep {marker}")) == 2
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):
+        if not processes_running(f"sleep {marker}"):
+            break
+        await asyncio.sleep(0.05)
+    assert processes_running(f"sleep {marker}") == []
