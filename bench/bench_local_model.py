@@ -45,7 +45,7 @@ FILLER = "The kernel replays recorded traces so that a task learned once runs ag
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--model", default=None, help="a GGUF file (default: embedded SmolLM2)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: engine)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: half)")
     parser.add_argument("--repeats", type=int, default=3)
     return parser.parse_args()
 
@@ -118,7 +118,7 @@ async def main() -> None:
         "model": backend.model,
         "model_file_mb": round(backend.model_path.stat().st_size / 2**20, 1),
         "xllamacpp": version("xllamacpp"),
-        "threads": args.threads or "engine default",
+        "threads": backend.engine_key.n_threads,
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -22,13 +22,8 @@ from llmos.hooks.pipeline import AskHandler, HookPipeline
 from llmos.kernel.bus import EventBus
 from llmos.kernel.dispatcher import Dispatcher, TaskResult
 from llmos.kernel.task import new_task_id
-from llmos.messages import Usage
 from llmos.tools import default_registry
 from llmos.workspace import Workspace
-
-
-def _free(model: str, usage: Usage) -> float:
-    return 0.0
 
 
 class LLMOS:
@@ -77,7 +72,6 @@ class LLMOS:
                 hooks=self.hooks,
                 tools=self.tools,
                 backend_factory=self._make_backend,
-                price=_free,
             )
         return self
 

@@ -94,6 +94,10 @@ class Settings(_Section):
     follower: FollowerConfig = Field(default_factory=FollowerConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     hooks: HooksConfig = Field(default_factory=HooksConfig)
+    prices: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description='price overrides, dollars per million tokens: [prices."MODEL"] input = 3',
+    )
     claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
 
     @field_validator("workspace")

@@ -10,6 +10,7 @@
      │    ├── BackendTimeout       the server did not answer in time
      │    └── ScriptExhausted      the scripted backend ran out of turns
      ├── BudgetExceeded         a call or a task would spend more than is left
+ ├── LedgerError            the ledger cannot be read or written
      ├── PolicyDenied           the security policy refused an action
      ├── TraceFormatError       a trace file cannot be parsed
      ├── TraceNotFound          no trace with that id
@@ -84,6 +85,10 @@ class BudgetExceeded(LLMOSError):
         super().__init__(message)
         self.needed_usd = needed_usd
         self.left_usd = left_usd
+
+
+class LedgerError(LLMOSError):
+    """The ledger is locked too long, corrupt, or from a newer llmos."""
 
 
 class PolicyDenied(LLMOSError):

@@ -21,7 +21,7 @@ from llmos.backends._local_prompt import AnswerStream, turn_schema
 from llmos.backends.base import BackendRequest, TextDelta, ToolCallReady, TurnFinished
 from llmos.backends.local import LocalBackend, engine_cache
 from llmos.errors import BackendUnavailable, ContextOverflow
-from llmos.messages import AssistantMessage, ToolResultMessage, UserMessage
+from llmos.messages import AssistantMessage, ToolCall, ToolResultMessage, UserMessage
 from llmos.tools import default_registry
 from llmos.tools.base import ToolSpec
 from llmos.tools.write import WriteInput
@@ -53,7 +53,8 @@ SYSTEM = "You are an agent working in a directory. Use the tools to do the work.
 
 @pytest.fixture(scope="module")
 def backend() -> LocalBackend:
-    return LocalBackend(n_threads=2)
+    # One thread: the engine's spinning worker threads slow down badly on a busy machine.
+    return LocalBackend(n_threads=1)
 
 
 async def run_turn(backend: LocalBackend, request: BackendRequest) -> list[object]:
@@ -89,7 +90,7 @@ async def test_write_offered_gives_a_tool_call_whose_input_validates(backend: Lo
 
 @slow
 async def test_every_builtin_tool_offered_gives_a_valid_call_or_a_cut(backend: LocalBackend):
-    request = ask("Create a file hello.txt that says hello", *REGISTRY.specs())
+    request = ask("Create a file hello.txt that says hello", *REGISTRY.specs(), max_tokens=96)
     events = await run_turn(backend, request)
 
     calls = [event.call for event in events if isinstance(event, ToolCallReady)]
@@ -102,25 +103,25 @@ async def test_every_builtin_tool_offered_gives_a_valid_call_or_a_cut(backend: L
 
 @slow
 async def test_the_call_just_made_is_never_repeated(backend: LocalBackend):
-    goal = UserMessage(content="Create a file hello.txt that says hello")
-    first = await run_turn(backend, ask(goal.content, WRITE))
-    (call,) = [event.call for event in first if isinstance(event, ToolCallReady)]
-    result = ToolResultMessage(call_id=call.id, tool="Write", content="File created: hello.txt")
+    """With the same call twice in its context the model copies it; the backend refuses."""
+    call = ToolCall(id="t1", name="Write", input={"file_path": "hello.txt", "content": "Hi!"})
+    result = ToolResultMessage(call_id="t1", tool="Write", content="File created: hello.txt")
+    done_twice = [AssistantMessage(tool_calls=(call,)), result] * 2
     request = BackendRequest(
         system=SYSTEM,
-        messages=[goal, AssistantMessage(tool_calls=(call,)), result],
+        messages=[UserMessage(content="Create a file hello.txt that says Hi!"), *done_twice],
         tools=[WRITE],
         max_tokens=128,
     )
 
-    second = await run_turn(backend, request)
+    events = await run_turn(backend, request)
 
     repeats = [
-        event for event in second
+        event for event in events
         if isinstance(event, ToolCallReady) and dict(event.call.input) == dict(call.input)
     ]
     assert repeats == []
-    assert_one_final_turn(second)
+    assert_one_final_turn(events)
 
 
 @slow
@@ -162,7 +163,7 @@ async def test_second_instance_reuses_the_loaded_model(backend: LocalBackend):
     await backend.load()
     loads_before = engine_cache.loads
 
-    other = LocalBackend(n_threads=2)
+    other = LocalBackend(n_threads=1)
     events = await run_turn(other, ask("Say hi.", max_tokens=8))
 
     assert engine_cache.loads == loads_before
@@ -172,7 +173,7 @@ async def test_second_instance_reuses_the_loaded_model(backend: LocalBackend):
 
 @slow
 async def test_conversation_beyond_the_context_window_is_context_overflow():
-    small = LocalBackend(n_ctx=256, n_threads=2)
+    small = LocalBackend(n_ctx=256, n_threads=1)
     assert small.context_window == 256
 
     with pytest.raises(ContextOverflow, match="exceeds the available context size"):

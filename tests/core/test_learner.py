@@ -50,6 +50,10 @@ class Sleep(Tool):
         return ToolResult(content="slept")
 
 
+async def price(model: str, usage: Usage) -> float:
+    return usage.input_tokens * 1e-6 + usage.output_tokens * 5e-6
+
+
 def make_task(tmp_path: Path, hooks: HookPipeline | None = None) -> tuple[TaskContext, list[Event]]:
     bus = EventBus()
     events: list[Event] = []
@@ -61,7 +65,7 @@ def make_task(tmp_path: Path, hooks: HookPipeline | None = None) -> tuple[TaskCo
         hooks=hooks or HookPipeline(bus),
         tools=ToolRegistry([Note(), Sleep()]),
         tool_ctx=ToolContext(cwd=tmp_path, workspace=tmp_path),
-        price=lambda model, usage: usage.input_tokens * 1e-6 + usage.output_tokens * 5e-6,
+        price=price,
     )
     return task, events
 

@@ -70,7 +70,7 @@ async def test_a_call_that_would_overspend_is_denied_with_the_figures(
         "budget: $0.02 left, the next call needs about $0.03 (5,000 prompt tokens + up to "
         "1,000 output tokens on claude-sonnet-4-5); raise it with `llmos budget set N`"
     )
-    assert decision == Deny(message)
+    assert decision == Deny(message, hook="budget")
     (refusal,) = refusals
     assert str(refusal) == message
     assert (refusal.needed_usd, refusal.left_usd) == (pytest.approx(SONNET_CALL), 0.02)
@@ -125,8 +125,8 @@ async def test_a_ledger_error_denies_the_call(economy: TokenEconomy, tmp_path: P
     economy.release(reservation)  # growing a closed reservation is an error
     decision = await pipeline_with(economy, reservation).decide(pre_llm_call(tmp_path))
     assert isinstance(decision, Deny)
-    assert decision.reason.startswith("hook budget failed: LLMOSError(")
-    assert "denied because it guards security" in decision.reason
+    assert decision.reason.startswith("hook budget failed: LedgerError(")
+    assert "denied because this hook fails closed" in decision.reason
 
 
 async def test_a_guard_polices_its_own_task_and_keeps_the_refusal(
@@ -170,6 +170,10 @@ async def test_a_run_is_stopped_before_the_call_that_would_cross_the_budget(
     pipeline = HookPipeline()
     guard = BudgetGuard.open(economy, "t-run", 0.02, mode="learner", model=SONNET)
     pipeline.register(guard.hook())
+
+    async def charge(model: str, usage: Usage) -> float:
+        return guard.charge(model=model, usage=usage)
+
     task = TaskContext(
         task_id="t-run",
         goal="read the logs",
@@ -177,7 +181,7 @@ async def test_a_run_is_stopped_before_the_call_that_would_cross_the_budget(
         hooks=pipeline,
         tools=ToolRegistry([Dump()]),
         tool_ctx=ToolContext(cwd=tmp_path, workspace=tmp_path),
-        price=lambda model, usage: guard.charge(model=model, usage=usage),
+        price=charge,
     )
     dump = {"tool_calls": [{"name": "Dump", "input": {}}]}
     backend = ScriptedBackend([dump] * 5 + [{"text": "done"}], model=SONNET)

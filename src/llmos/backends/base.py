@@ -8,12 +8,20 @@ complete tool calls (deltas assembled by the backend), then exactly one
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from llmos.messages import Message, ToolCall, Usage
+from llmos.messages import (
+    AssistantMessage,
+    Message,
+    ToolCall,
+    ToolResultMessage,
+    Usage,
+    UserMessage,
+)
 from llmos.tools.base import ToolSpec
 
 
@@ -143,3 +151,17 @@ class AgentBackend(ABC):
 
     async def aclose(self) -> None:
         """Release the client (a warm CLI process, for instance)."""
+
+
+def request_tokens(request: BackendRequest) -> int:
+    """Estimated prompt size of a request: system, messages and tool schemas."""
+    parts = [request.system]
+    for message in request.messages:
+        match message:
+            case UserMessage(content=content) | ToolResultMessage(content=content):
+                parts.append(content)
+            case AssistantMessage(text=text, tool_calls=calls):
+                parts.append(text)
+                parts.extend(json.dumps(dict(c.input)) for c in calls)
+    parts.extend(json.dumps(dict(t.input_schema)) + t.description for t in request.tools)
+    return estimate_tokens("".join(parts))

@@ -14,7 +14,7 @@ from llmos.backends.base import AgentBackend, Backend, BackendInfo
 from llmos.config import Settings
 from llmos.errors import BackendUnavailable, ConfigError
 
-DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4o-mini"}
+DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4o-mini"}
 _EXTRA_MODULES = {
     "claude-sdk": ("claude_agent_sdk", "claude"),
     "anthropic": ("anthropic", "anthropic"),

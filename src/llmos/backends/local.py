@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -118,13 +119,22 @@ def _require_engine() -> Any:
 # ---------------------------------------------------------------- the loaded models
 
 
+def default_threads() -> int:
+    """Half the logical CPUs (about the physical cores), leaving room for the rest.
+
+    The engine's worker threads spin while they wait, so taking every core
+    slows generation several times over on a machine that is doing other work.
+    """
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 @dataclass(frozen=True, slots=True)
 class EngineKey:
     """What makes two loaded models the same: the file and the context settings."""
 
     path: Path
     n_ctx: int
-    n_threads: int | None
+    n_threads: int
 
 
 class EngineCache:
@@ -167,9 +177,8 @@ def _load(key: EngineKey) -> Any:
     params.model.path = str(key.path)
     params.n_ctx = key.n_ctx
     params.verbosity = -1  # the engine logs every request to stderr otherwise
-    if key.n_threads is not None:
-        params.cpuparams.n_threads = key.n_threads
-        params.cpuparams_batch.n_threads = key.n_threads
+    params.cpuparams.n_threads = key.n_threads
+    params.cpuparams_batch.n_threads = key.n_threads
     try:
         return xllamacpp.Server(params)
     except RuntimeError as exc:
@@ -207,7 +216,9 @@ class LocalBackend(Backend):
         self.model_path = path
         self.context_window = n_ctx
         self.max_output_tokens = min(n_ctx, EMBEDDED_MAX_TOKENS) if model is None else n_ctx
-        self.engine_key = EngineKey(path=path, n_ctx=n_ctx, n_threads=n_threads)
+        self.engine_key = EngineKey(
+            path=path, n_ctx=n_ctx, n_threads=n_threads or default_threads()
+        )
 
     async def load(self) -> None:
         """Load the model now (it is otherwise loaded by the first request)."""

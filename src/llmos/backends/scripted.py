@@ -25,9 +25,10 @@ from llmos.backends.base import (
     ToolCallReady,
     TurnFinished,
     estimate_tokens,
+    request_tokens,
 )
 from llmos.errors import ConfigError, ScriptExhausted
-from llmos.messages import AssistantMessage, ToolCall, ToolResultMessage, Usage, UserMessage
+from llmos.messages import ToolCall, Usage
 
 
 class ScriptedToolCall(BaseModel):
@@ -68,20 +69,6 @@ def load_script(path: Path) -> list[ScriptedTurn]:
                 f"script file {path}, turn {number}: {where}: {problem['msg']}", key="script"
             ) from exc
     return turns
-
-
-def request_tokens(request: BackendRequest) -> int:
-    """Estimated prompt size of a request: system, messages and tool schemas."""
-    parts = [request.system]
-    for message in request.messages:
-        match message:
-            case UserMessage(content=content) | ToolResultMessage(content=content):
-                parts.append(content)
-            case AssistantMessage(text=text, tool_calls=calls):
-                parts.append(text)
-                parts.extend(json.dumps(dict(c.input)) for c in calls)
-    parts.extend(json.dumps(dict(t.input_schema)) + t.description for t in request.tools)
-    return estimate_tokens("".join(parts))
 
 
 async def _emit(turn: ScriptedTurn, request: BackendRequest, model: str, count: int):

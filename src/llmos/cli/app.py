@@ -178,6 +178,9 @@ def _register_groups() -> None:
     app.add_typer(budget.app, name="budget", help="Spending, savings and the budget.")
 
 
+_register_groups()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it.
 

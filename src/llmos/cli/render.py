@@ -58,6 +58,7 @@ class HumanRenderer:
         self._cost = 0.0
         self._status: Status | None = None
         self._calls: dict[str, str] = {}
+        self._streamed = False
 
     def _spin(self, message: str) -> None:
         if self.quiet or not self.console.is_terminal:
@@ -85,6 +86,7 @@ class HumanRenderer:
             case ModeChosen():
                 self._mode_chosen(event)
             case TextStreamed(text=text):
+                self._streamed = True
                 self._line += text
                 self._flush_text()
             case ToolCallStarted(tool=tool, input=tool_input, call_id=call_id, replay=replay):
@@ -147,9 +149,10 @@ class HumanRenderer:
     def _finished(self, event: TaskFinished) -> None:
         self._stop_spinner()
         self._flush_text(final=True)
+        if event.text and (self.quiet or not self._streamed):
+            self.console.print(escape(event.text))
+        self._streamed = False
         if self.quiet:
-            if event.text:
-                self.console.print(escape(event.text))
             return
         saved = f" · saved ${event.saved_usd:.3f}" if event.saved_usd else ""
         trace = f" · trace {event.trace_id}" if event.trace_id else ""
@@ -161,6 +164,7 @@ class HumanRenderer:
     def _failed(self, event: TaskFailed) -> None:
         self._stop_spinner()
         self._flush_text(final=True)
+        self._streamed = False
         self.console.print(
             f"  [red]failed[/] after {event.duration_s:.2f} s · ${event.cost_usd:.4f}: "
             f"{escape(event.error)}"

@@ -42,7 +42,7 @@ from llmos.economy.ledger import (
     to_nano,
 )
 from llmos.economy.prices import DEFAULT_PRICES, PriceTable, format_shortfall, format_usd
-from llmos.errors import BudgetExceeded, LLMOSError
+from llmos.errors import BudgetExceeded, LedgerError
 from llmos.messages import Usage
 from llmos.workspace import Workspace
 
@@ -341,7 +341,7 @@ class TokenEconomy:
         row = tx.reservation(reservation.id)
         if row is None or row.state != "open":
             state = "gone (the ledger was reset)" if row is None else row.state
-            raise LLMOSError(
+            raise LedgerError(
                 f"reservation {reservation.id} of task {reservation.task_id} is {state}; "
                 "reserve again before spending more"
             )

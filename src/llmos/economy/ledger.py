@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from llmos.errors import ConfigError, LLMOSError
+from llmos.errors import ConfigError, LedgerError, LLMOSError
 from llmos.messages import Usage
 
 NANO_PER_USD = 1_000_000_000
@@ -433,7 +433,7 @@ class Ledger:
     def _translate(self, exc: sqlite3.Error) -> LLMOSError:
         text = str(exc)
         if "locked" in text or "busy" in text:
-            return LLMOSError(
+            return LedgerError(
                 f"ledger {self.path} stayed locked by another llmos process for "
                 f"{self.busy_timeout_s:.0f} s ({text}); try again when it has finished"
             )
@@ -443,4 +443,4 @@ class Ledger:
                 "llmos starts a new one",
                 key="ledger",
             )
-        return LLMOSError(f"ledger {self.path}: {text}")
+        return LedgerError(f"ledger {self.path}: {text}")

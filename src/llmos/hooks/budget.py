@@ -34,8 +34,7 @@ import asyncio
 from collections.abc import Callable
 from types import TracebackType
 
-from llmos.backends.base import BackendRequest
-from llmos.backends.scripted import request_tokens
+from llmos.backends.base import BackendRequest, request_tokens
 from llmos.economy import PriceTable, Reservation, TokenEconomy, format_shortfall
 from llmos.errors import BudgetExceeded
 from llmos.hooks.pipeline import Decision, Deny, Hook, HookInput
@@ -52,10 +51,11 @@ def projected_usage(request: BackendRequest) -> Usage:
 
 def _refusal(needed: float, left: float, usage: Usage, model: str | None) -> BudgetExceeded:
     needed_text, left_text = format_shortfall(needed, left)
+    on_model = f" on {model}" if model else ""
     return BudgetExceeded(
         f"budget: {left_text} left, the next call needs about {needed_text} "
-        f"({usage.input_tokens:,} prompt tokens + up to {usage.output_tokens:,} output tokens "
-        f"on {model}); raise it with `llmos budget set N`",
+        f"({usage.input_tokens:,} prompt tokens + up to {usage.output_tokens:,} output tokens"
+        f"{on_model}); raise it with `llmos budget set N`",
         needed_usd=needed,
         left_usd=left,
     )
@@ -110,8 +110,15 @@ def budget_hook(
             on_refusal(refusal)
         return Deny(str(refusal))
 
-    # Fail closed: a ledger that cannot be read must not let spending through.
-    return Hook(name=name, event="PreLLMCall", fn=check_call, fail_closed=True)
+    # Fail closed: a ledger that cannot be read must not let spending through. The time-out
+    # outlasts the ledger's own wait for a lock, so contention is not mistaken for a failure.
+    return Hook(
+        name=name,
+        event="PreLLMCall",
+        fn=check_call,
+        fail_closed=True,
+        timeout_s=economy.ledger.busy_timeout_s + 5,
+    )
 
 
 class BudgetGuard:

@@ -45,6 +45,7 @@ class Allow:
 @dataclass(frozen=True, slots=True)
 class Deny:
     reason: str
+    hook: str = ""
     kind: Literal["deny"] = "deny"
 
 
@@ -214,7 +215,7 @@ class HookPipeline:
             what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
             await self._report(data, hook, "error", f"hook {hook.name} {what}")
             if hook.fail_closed:
-                return Deny(f"hook {hook.name} {what}; denied because it guards security")
+                return Deny(f"hook {hook.name} {what}; denied because this hook fails closed")
             return None
 
     async def _report(self, data: HookInput, hook: Hook, decision: str, reason: str) -> None:
@@ -267,7 +268,7 @@ class HookPipeline:
             decision = await self._call(hook, data)
             if isinstance(decision, Deny | Ask):
                 await self._report(data, hook, "deny", decision.reason)
-                return Deny(decision.reason)
+                return Deny(decision.reason, hook=hook.name)
         return ALLOW
 
     async def collect_context(self, data: HookInput) -> list[str]:

@@ -11,7 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmos.hooks.pipeline import Hook, HookInput
-from llmos.tools.base import ToolResult
+from llmos.memory.trace import (
+    DETERMINISTIC_TOOLS,
+    Postcondition,
+    Step,
+    Trace,
+    environment_fingerprint,
+)
+from llmos.messages import Usage
+from llmos.tools.base import ToolResult, sha256_text
+
+#: Output kept in a trace step for people and for guidance; the digest covers all of it.
+STEP_OUTPUT_CHARS = 4_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -19,6 +30,23 @@ class RecordedCall:
     tool: str
     input: Mapping[str, Any]
     result: ToolResult
+
+    def to_step(self) -> Step:
+        """The trace step: exact input plus what a replay must reproduce."""
+        output = self.result.full_output
+        return Step(
+            tool=self.tool,
+            input=dict(self.input),
+            postcondition=Postcondition(
+                is_error=self.result.is_error,
+                exit_code=self.result.exit_code,
+                output_digest=sha256_text(output),
+                deterministic=self.tool in DETERMINISTIC_TOOLS,
+                files_written=dict(self.result.files_written),
+                files_read=tuple(self.result.files_read),
+            ),
+            output=output[:STEP_OUTPUT_CHARS],
+        )
 
 
 @dataclass
@@ -40,3 +68,37 @@ class TraceRecorder:
 
     def hook(self) -> Hook:
         return Hook(name="trace-capture", event="PostToolUse", fn=self._record)
+
+    def to_trace(
+        self,
+        *,
+        goal: str,
+        final_answer: str,
+        success: bool,
+        mode: str,
+        backend: str,
+        model: str,
+        cost_usd: float,
+        usage: Usage,
+        duration_s: float,
+        parent: str | None = None,
+        error: str | None = None,
+        upto: int | None = None,
+    ) -> Trace:
+        """The run as a trace; ``upto`` keeps only the first calls (a heal drops the bad one)."""
+        calls = self.calls if upto is None else self.calls[:upto]
+        return Trace(
+            goal=goal,
+            mode=mode,
+            backend=backend,
+            model=model,
+            status="success" if success else "failed",
+            cost_usd=cost_usd,
+            usage=usage,
+            duration_s=round(duration_s, 3),
+            parent=parent,
+            environment=environment_fingerprint(),
+            steps=tuple(call.to_step() for call in calls),
+            final_answer=final_answer,
+            extra={"error": error} if error else {},
+        )

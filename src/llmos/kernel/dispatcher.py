@@ -1,8 +1,10 @@
 """The dispatcher: one task in, the right mode chosen, one result out.
 
-It asks memory for the best trace and its confidence, picks Follower,
-guided Learner or Learner, runs the mode, saves what was learned and
-publishes the task's first and last events. Nothing here prints.
+It asks memory for the best trace and its confidence, then runs the Follower
+(replay, no LLM), the Learner guided by a near trace, or the Learner alone;
+a replay that diverges is healed by the Learner from the point it stopped.
+It saves what was learned and publishes each task's first and last events.
+Nothing here prints.
 """
 
 from __future__ import annotations
@@ -15,14 +17,22 @@ from pathlib import Path
 
 from llmos.backends.base import AgentBackend, Backend
 from llmos.config import Settings
+from llmos.economy import DEFAULT_PRICES, TokenEconomy
+from llmos.economy.estimate import estimate_learner_cost
 from llmos.errors import ConfigError, LLMOSError
-from llmos.events import ModeChosen, TaskFailed, TaskFinished, TaskStarted
+from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
+from llmos.hooks.budget import BudgetGuard
 from llmos.hooks.pipeline import HookInput, HookPipeline
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.kernel.bus import EventBus
-from llmos.kernel.task import Pricer, TaskContext, new_task_id
+from llmos.kernel.task import TaskContext, new_task_id
+from llmos.memory import Matcher, MatchResult, Step, Trace, TraceStore
+from llmos.memory.slots import substitute
 from llmos.messages import Usage
-from llmos.modes.learner import LearnerSettings, run_learner
+from llmos.modes import guidance
+from llmos.modes.follower import replay
+from llmos.modes.learner import LearnerOutcome, LearnerSettings, run_learner
+from llmos.tools import sandbox_status
 from llmos.tools.base import ToolContext, ToolRegistry, ToolSettings
 from llmos.workspace import Workspace
 
@@ -71,16 +81,20 @@ class Dispatcher:
         hooks: HookPipeline,
         tools: ToolRegistry,
         backend_factory: Callable[[], Backend | AgentBackend],
-        price: Pricer,
     ) -> None:
         self.settings = settings
         self.workspace = workspace
         self.bus = bus
         self.hooks = hooks
         self.tools = tools
+        self.economy = TokenEconomy.from_settings(
+            settings, prices=DEFAULT_PRICES.with_overrides(settings.prices)
+        )
+        self.store = TraceStore.for_memory(workspace.memory)
+        self.matcher = Matcher(self.store)
         self._backend_factory = backend_factory
         self._backend: Backend | AgentBackend | None = None
-        self.price = price
+        self._sandbox_told = False
 
     @property
     def backend_built(self) -> bool:
@@ -96,6 +110,247 @@ class Dispatcher:
             await self._backend.aclose()
             self._backend = None
 
+    async def match(self, goal: str) -> MatchResult:
+        """What memory offers for ``goal`` (follow / guide / learn); runs nothing."""
+        cfg = self.settings.follower
+        return await asyncio.to_thread(
+            self.matcher.match,
+            goal,
+            follow_threshold=cfg.follow_threshold,
+            guide_threshold=cfg.guide_threshold,
+            max_failures=cfg.max_failures,
+        )
+
+    # ------------------------------------------------------------------ running
+
+    async def run(
+        self,
+        goal: str,
+        *,
+        mode: str | None = None,
+        cwd: Path | None = None,
+        task_id: str | None = None,
+    ) -> TaskResult:
+        """Run one task to its end. Task errors become a failed result; bad settings raise."""
+        task_id = task_id or new_task_id()
+        mode = mode or self.settings.mode
+        started = time.perf_counter()
+        await self.bus.publish(
+            TaskStarted(task_id=task_id, goal=goal, mode=mode, workspace=str(self.workspace.root))
+        )
+        recorder = TraceRecorder(task_id)
+        task = self._context(task_id, goal, cwd, self.hooks.extended(recorder.hook()))
+        run = _Run(task=task, recorder=recorder, started=started)
+        try:
+            await task.hooks.notify(HookInput(event="TaskStart", ctx=task.hook_ctx()))
+            await self._tell_sandbox_once(task)
+            result = await self._dispatch(run, mode)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._cancelled(run))
+            raise
+        except ConfigError as exc:
+            await self._publish_failed(task_id, str(exc), type(exc).__name__, started)
+            raise
+        except LLMOSError as exc:
+            result = run.failed(mode, str(exc), type(exc).__name__)
+        result = replace(result, duration_s=time.perf_counter() - started)
+        await task.hooks.notify(
+            HookInput(
+                event="TaskEnd", ctx=task.hook_ctx(), text=result.text, success=result.success
+            )
+        )
+        await self._publish_end(result)
+        return result
+
+    async def _dispatch(self, run: _Run, mode: str) -> TaskResult:
+        if mode == "learner":
+            return await self._learn(run, reason="learner mode was asked for")
+        found = await self.match(run.task.goal)
+        if found.decision == "follow" and found.trace is not None:
+            return await self._follow(run, found)
+        if mode == "follower":
+            best = f" (best: {found.confidence:.2f}, {found.reason})" if found.trace else ""
+            return run.failed(
+                "follower",
+                f"no saved trace matches this goal well enough to replay{best}; "
+                "run it with --mode auto or --mode learner to learn it",
+                "NoMatch",
+            )
+        if found.decision == "guide" and found.trace is not None:
+            return await self._learn(
+                run,
+                mode="guided",
+                reason=f"a near trace guides the Learner ({found.reason})",
+                trace=found.trace,
+                confidence=found.confidence,
+                advice=guidance.near_trace(found.trace, found.steps or found.trace.steps),
+            )
+        return await self._learn(
+            run,
+            reason=found.reason or "no saved trace matches this goal",
+            advice=await self._failed_advice(run.task.goal),
+        )
+
+    async def _follow(self, run: _Run, found: MatchResult) -> TaskResult:
+        trace = found.trace
+        assert trace is not None  # _dispatch checked
+        task = run.task
+        bound = f" with {', '.join(f'{k}={v!r}' for k, v in found.bindings.items())}"
+        await task.publish(
+            ModeChosen(
+                task_id=task.task_id,
+                mode="follower",
+                reason=f"{found.reason}{bound if found.bindings else ''}",
+                trace_id=trace.id,
+                confidence=found.confidence,
+            )
+        )
+        outcome = await replay(task, found.steps)
+        if outcome.divergence is None:
+            saved = trace.cost_usd
+            await asyncio.to_thread(self.store.record_use, trace.id, success=True, saved_usd=saved)
+            await asyncio.to_thread(self.economy.credit_saving, task.task_id, trace.id, saved)
+            return TaskResult(
+                task_id=task.task_id,
+                goal=task.goal,
+                mode="follower",
+                success=True,
+                text=_answer(trace, found),
+                saved_usd=saved,
+                trace_id=trace.id,
+            )
+        await asyncio.to_thread(self.store.record_use, trace.id, success=False)
+        divergence = outcome.divergence
+        await task.publish(
+            Notice(
+                task_id=task.task_id,
+                level="warning",
+                message=f"replay diverged at step {divergence.index + 1} ({divergence.step.tool}):"
+                f" {divergence.reason}; the Learner takes over from there",
+            )
+        )
+        done_steps = found.steps[: len(outcome.done)]
+        return await self._learn(
+            run,
+            mode="healed",
+            reason=f"healing trace {trace.id} from step {divergence.index + 1}",
+            trace=trace,
+            advice=guidance.heal(trace, done_steps, divergence),
+            keep_calls=len(outcome.done),
+        )
+
+    async def _learn(
+        self,
+        run: _Run,
+        *,
+        reason: str,
+        mode: str = "learner",
+        trace: Trace | None = None,
+        confidence: float | None = None,
+        advice: str = "",
+        keep_calls: int | None = None,
+    ) -> TaskResult:
+        task = run.task
+        backend = self.backend()
+        await task.publish(
+            ModeChosen(
+                task_id=task.task_id,
+                mode=mode,
+                reason=reason,
+                trace_id=trace.id if trace else None,
+                confidence=confidence,
+                backend=backend.name,
+                model=backend.model,
+            )
+        )
+        cfg = self.settings.learner
+        if keep_calls is not None:
+            del run.recorder.calls[keep_calls:]
+        estimate = await self._estimate(task.goal, backend.model)
+        guard = await asyncio.to_thread(
+            BudgetGuard.open, self.economy, task.task_id, estimate, mode=mode, model=backend.model
+        )
+
+        async def charge(model: str, usage: Usage) -> float:
+            return await asyncio.to_thread(guard.charge, model=model, usage=usage, mode=mode)
+
+        task = replace(task, hooks=task.hooks.extended(guard.hook()), price=charge)
+        try:
+            outcome = await run_learner(
+                task,
+                backend,
+                LearnerSettings(
+                    max_turns=cfg.max_turns,
+                    max_tokens=cfg.max_tokens,
+                    extra_instructions=cfg.system_prompt,
+                ),
+                guidance=advice,
+            )
+        finally:
+            await asyncio.shield(asyncio.to_thread(guard.release))
+        if guard.refusal is not None and outcome.error_type == "CallDenied":
+            outcome = replace(outcome, error=str(guard.refusal), error_type="BudgetExceeded")
+        await task.hooks.notify(
+            HookInput(event="Stop", ctx=task.hook_ctx(), text=outcome.text, success=outcome.success)
+        )
+        saved = await self._save(
+            run,
+            outcome,
+            mode=mode,
+            backend=backend.name,
+            parent=trace.id if trace and mode == "healed" else None,
+        )
+        return TaskResult(
+            task_id=task.task_id,
+            goal=task.goal,
+            mode=mode,
+            success=outcome.success,
+            text=outcome.text,
+            cost_usd=outcome.cost_usd,
+            usage=outcome.usage,
+            trace_id=saved.id,
+            error=outcome.error,
+            error_type=outcome.error_type,
+        )
+
+    async def _save(
+        self, run: _Run, outcome: LearnerOutcome, *, mode: str, backend: str, parent: str | None
+    ) -> Trace:
+        trace = run.recorder.to_trace(
+            goal=run.task.goal,
+            final_answer=outcome.text,
+            success=outcome.success,
+            mode=mode,
+            backend=backend,
+            model=outcome.model,
+            cost_usd=outcome.cost_usd,
+            usage=outcome.usage,
+            duration_s=time.perf_counter() - run.started,
+            parent=parent,
+            error=outcome.error,
+        )
+        return await asyncio.to_thread(self.store.save, trace)
+
+    async def _estimate(self, goal: str, model: str) -> float:
+        """What a Learner run of ``goal`` should cost, from similar traces' history."""
+        near = await asyncio.to_thread(self.matcher.similar, goal, include_failed=False, limit=5)
+        threshold = self.settings.follower.guide_threshold
+        history = [(c.trace.usage, c.trace.cost_usd) for c in near if c.score >= threshold]
+        return estimate_learner_cost(
+            history, model, self.settings.learner.max_tokens, prices=self.economy.prices
+        )
+
+    async def _failed_advice(self, goal: str) -> str:
+        """A failed run of a near goal, if memory has one, so it is not repeated."""
+        near = await asyncio.to_thread(self.matcher.similar, goal, include_failed=True, limit=3)
+        threshold = self.settings.follower.guide_threshold
+        for candidate in near:
+            if candidate.trace.status == "failed" and candidate.score >= threshold:
+                return guidance.failed_attempt(candidate.trace)
+        return ""
+
+    # ------------------------------------------------------------------ helpers
+
     def _context(
         self, task_id: str, goal: str, cwd: Path | None, hooks: HookPipeline
     ) -> TaskContext:
@@ -110,119 +365,63 @@ class Dispatcher:
             tool_ctx=ToolContext(
                 cwd=workdir, workspace=self.workspace.root, settings=tool_settings(self.settings)
             ),
-            price=self.price,
+            price=_no_charge,
         )
 
-    async def run(
-        self,
-        goal: str,
-        *,
-        mode: str | None = None,
-        cwd: Path | None = None,
-        task_id: str | None = None,
-    ) -> TaskResult:
-        """Run one task to its end. Errors become a failed result, never an exception."""
-        task_id = task_id or new_task_id()
-        mode = mode or self.settings.mode
-        started = time.perf_counter()
-        await self.bus.publish(
-            TaskStarted(task_id=task_id, goal=goal, mode=mode, workspace=str(self.workspace.root))
-        )
-        recorder = TraceRecorder(task_id)
-        task = self._context(task_id, goal, cwd, self.hooks.extended(recorder.hook()))
-        try:
-            await task.hooks.notify(HookInput(event="TaskStart", ctx=task.hook_ctx()))
-            result = await self._learn(task, recorder)
-        except asyncio.CancelledError:
-            await self._finish_failed(task, "cancelled", "Cancelled", started)
-            raise
-        except ConfigError as exc:
-            await self._finish_failed(task, str(exc), type(exc).__name__, started)
-            raise
-        except LLMOSError as exc:
-            result = TaskResult(
-                task_id=task_id,
-                goal=goal,
-                mode=mode,
+    async def _tell_sandbox_once(self, task: TaskContext) -> None:
+        if self._sandbox_told or not self.settings.tools.sandbox:
+            return
+        self._sandbox_told = True
+        status = await asyncio.to_thread(sandbox_status)
+        if not status.available:
+            await task.publish(Notice(task_id=task.task_id, level="warning", message=status.reason))
+
+    async def _cancelled(self, run: _Run) -> None:
+        """Keep what a cancelled run did as a failed trace, then report the failure."""
+        if run.recorder.calls:
+            trace = run.recorder.to_trace(
+                goal=run.task.goal,
+                final_answer="",
                 success=False,
-                text="",
-                error=str(exc),
-                error_type=type(exc).__name__,
+                mode="cancelled",
+                backend="",
+                model="",
+                cost_usd=0.0,
+                usage=Usage(),
+                duration_s=time.perf_counter() - run.started,
+                error="cancelled",
             )
-        result = replace(result, duration_s=time.perf_counter() - started)
-        await task.hooks.notify(
-            HookInput(
-                event="TaskEnd", ctx=task.hook_ctx(), text=result.text, success=result.success
-            )
-        )
-        await self._publish_end(result)
-        return result
+            await asyncio.to_thread(self.store.save, trace)
+        await self._publish_failed(run.task.task_id, "cancelled", "Cancelled", run.started)
 
-    async def _learn(self, task: TaskContext, recorder: TraceRecorder) -> TaskResult:
-        backend = self.backend()
-        await task.publish(
-            ModeChosen(
-                task_id=task.task_id,
-                mode="learner",
-                reason="no saved trace matches this goal",
-                backend=backend.name,
-                model=backend.model,
-            )
-        )
-        cfg = self.settings.learner
-        outcome = await run_learner(
-            task,
-            backend,
-            LearnerSettings(
-                max_turns=cfg.max_turns,
-                max_tokens=cfg.max_tokens,
-                extra_instructions=cfg.system_prompt,
-            ),
-        )
-        await task.hooks.notify(
-            HookInput(event="Stop", ctx=task.hook_ctx(), text=outcome.text, success=outcome.success)
-        )
-        return TaskResult(
-            task_id=task.task_id,
-            goal=task.goal,
-            mode="learner",
-            success=outcome.success,
-            text=outcome.text,
-            cost_usd=outcome.cost_usd,
-            usage=outcome.usage,
-            error=outcome.error,
-            error_type=outcome.error_type,
-        )
-
-    async def _finish_failed(
-        self, task: TaskContext, error: str, kind: str, started: float
-    ) -> None:
-        await asyncio.shield(
-            self.bus.publish(
-                TaskFailed(
-                    task_id=task.task_id,
-                    error=error,
-                    error_type=kind,
-                    duration_s=time.perf_counter() - started,
-                )
+    async def _publish_failed(self, task_id: str, error: str, kind: str, started: float) -> None:
+        await self.bus.publish(
+            TaskFailed(
+                task_id=task_id,
+                error=error,
+                error_type=kind,
+                duration_s=time.perf_counter() - started,
             )
         )
 
     async def _publish_end(self, result: TaskResult) -> None:
         if result.success:
-            event = TaskFinished(
-                task_id=result.task_id,
-                mode=result.mode,
-                success=True,
-                text=result.text,
-                cost_usd=result.cost_usd,
-                saved_usd=result.saved_usd,
-                duration_s=result.duration_s,
-                usage=result.usage,
-                trace_id=result.trace_id,
+            await self.bus.publish(
+                TaskFinished(
+                    task_id=result.task_id,
+                    mode=result.mode,
+                    success=True,
+                    text=result.text,
+                    cost_usd=result.cost_usd,
+                    saved_usd=result.saved_usd,
+                    duration_s=result.duration_s,
+                    usage=result.usage,
+                    trace_id=result.trace_id,
+                )
             )
-        else:
-            event = TaskFailed(
+            return
+        await self.bus.publish(
+            TaskFailed(
                 task_id=result.task_id,
                 error=result.error or "the task failed",
                 error_type=result.error_type or "TaskFailed",
@@ -231,4 +430,37 @@ class Dispatcher:
                 duration_s=result.duration_s,
                 trace_id=result.trace_id,
             )
-        await self.bus.publish(event)
+        )
+
+
+@dataclass
+class _Run:
+    """One task in flight: its context, its recorder, when it started."""
+
+    task: TaskContext
+    recorder: TraceRecorder
+    started: float
+
+    def failed(self, mode: str, error: str, kind: str) -> TaskResult:
+        return TaskResult(
+            task_id=self.task.task_id,
+            goal=self.task.goal,
+            mode=mode,
+            success=False,
+            text="",
+            error=error,
+            error_type=kind,
+        )
+
+
+async def _no_charge(model: str, usage: Usage) -> float:
+    """The pricer outside a Learner run: nothing is charged (replay calls no model)."""
+    return 0.0
+
+
+def _answer(trace: Trace, found: MatchResult) -> str:
+    """The trace's final answer, with the new slot values where the old ones stood."""
+    if not found.bindings or not trace.final_answer:
+        return trace.final_answer
+    carrier = (Step(tool="answer", input={"text": trace.final_answer}),)
+    return str(substitute(carrier, trace.slots, found.bindings)[0].input["text"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +13,8 @@ from llmos.kernel.bus import EventBus
 from llmos.messages import Usage
 from llmos.tools.base import ToolContext, ToolRegistry
 
-#: Turns a model's usage into dollars; the economy supplies the real one.
-Pricer = Callable[[str, Usage], float]
+#: Charges a model's usage and returns its dollars; the economy supplies the real one.
+Pricer = Callable[[str, Usage], Awaitable[float]]
 
 
 def new_task_id() -> str:

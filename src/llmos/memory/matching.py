@@ -130,20 +130,24 @@ class Matcher:
             if best is None or candidate.confidence > best.confidence:
                 found[candidate.entry.id] = candidate
 
-        for entry in index.by_signature(signature(query.goal)):
+        def settled() -> bool:
+            return any(c.confidence >= follow_threshold and _followable(c.entry, 1 << 30)
+                       for c in found.values())
+
+        for entry in index.by_signature(signature(query.tokens)):
             offer(_Candidate(entry, EXACT, "the same goal up to case, spacing and punctuation"))
-        for entry in sorted(index.by_shape(shape(query.tokens)), key=_entry_rank, reverse=True):
+        shaped = [] if settled() else index.by_shape(shape(query.tokens))
+        for entry in sorted(shaped, key=_entry_rank, reverse=True):
             if entry.id not in found:
                 candidate = self._template(query, entry)
                 if candidate is not None:
                     offer(candidate)
                     if candidate.confidence == TEMPLATE:
                         break  # the best-ranked safe binding; the others are no better
-        for entry in index.by_bag(query.terms.bag):
+        for entry in [] if settled() else index.by_bag(query.terms.bag):
             similarity = compare(query.terms, terms_of(tokenize(entry.goal)))
             offer(_Candidate(entry, similarity.score, similarity.reason))
-        if not any(c.confidence >= follow_threshold and _followable(c.entry, 1 << 30)
-                   for c in found.values()):
+        if not settled():
             for entry in index.search(query.terms.search_terms, RETRIEVED):
                 if entry.id not in found:
                     similarity = compare(query.terms, terms_of(tokenize(entry.goal)))

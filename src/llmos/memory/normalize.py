@@ -120,9 +120,10 @@ def tokenize(goal: str) -> list[Token]:
     return tokens
 
 
-def signature(goal: str) -> str:
-    """The normalised goal: equal signatures mean the same request."""
-    return " ".join(token.key for token in tokenize(goal))
+def signature(goal: str | list[Token]) -> str:
+    """The normalised goal (text or its tokens): equal signatures mean the same request."""
+    tokens = tokenize(goal) if isinstance(goal, str) else goal
+    return " ".join(token.key for token in tokens)
 
 
 def shape(tokens: list[Token]) -> str:

@@ -24,7 +24,7 @@ from llmos.backends.base import (
 )
 from llmos.errors import BackendError
 from llmos.events import TextStreamed, UsageUpdated
-from llmos.hooks.pipeline import HookInput
+from llmos.hooks.pipeline import Deny, HookInput
 from llmos.kernel.task import TaskContext
 from llmos.kernel.tool_runner import run_tool_call
 from llmos.messages import (
@@ -145,9 +145,14 @@ class _Loop:
                 agent=self.settings.agent,
             )
             verdict = await self.task.hooks.decide(
-                HookInput(event="PreLLMCall", ctx=self.task.hook_ctx(), request=request)
+                HookInput(
+                    event="PreLLMCall",
+                    ctx=self.task.hook_ctx(),
+                    request=request,
+                    model=self.backend.model,
+                )
             )
-            if verdict.kind == "deny":
+            if isinstance(verdict, Deny):
                 return self.outcome(
                     success=False,
                     error=f"stopped before the next model call: {verdict.reason}",
@@ -193,7 +198,7 @@ class _Loop:
         return "".join(chunks), calls
 
     async def _account(self, model: str, usage: Usage) -> None:
-        cost = self.task.price(model, usage)
+        cost = await self.task.price(model, usage)
         self.usage += usage
         self.cost += cost
         await self.task.publish(
@@ -235,6 +240,8 @@ async def _run_agent_backend(
     )
     try:
         done = await backend.run_agent(run)
+        # The SDK reports usage once, at the end: charge it to the task's reservation.
+        await task.price(done.model, done.usage)
     except BackendError as exc:
         return LearnerOutcome(
             text="",

@@ -94,6 +94,7 @@ def _judge_text(code: str, checks: CodeChecks, subject: str) -> Verdict | None:
     return None
 
 
+_LOOPS = (ast.While, ast.For, ast.ListComp, ast.SetComp, ast.GeneratorExp)
 _DELETE_FUNCS = {"rmtree": True, "remove": False, "unlink": False, "removedirs": True,
                  "rmdir": False}
 _SHELL_FUNCS = {"system", "popen", "run", "call", "check_call", "check_output", "Popen",
@@ -122,7 +123,7 @@ class _PythonJudge:
                                                             "httpx", "urlretrieve"}:
             return deny("runs code fetched from the network (exec of a download)", self.subject)
         for node in ast.walk(tree):
-            if isinstance(node, ast.While | ast.For) and any(
+            if isinstance(node, _LOOPS) and any(
                     isinstance(n, ast.Attribute) and n.attr in ("fork", "forkpty")
                     for n in ast.walk(node)):
                 return deny("fork bomb: the one-liner forks in a loop", self.subject)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -90,12 +90,17 @@ def is_secret_name(path: str) -> bool:
     return _matches_any(name, SECRET_NAMES) and not name.endswith((".example", ".sample"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Places:
-    """The three folders every judgement is made against, resolved once."""
+    """The folders every judgement is made against, resolved once per command line.
+
+    ``links`` holds symlinks the line itself creates (``ln -s / r``), which do
+    not exist yet when it is judged.
+    """
 
     workspace: str
     home: str
+    links: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, workspace: Path, home: Path | None) -> Places:
@@ -110,7 +115,11 @@ class Places:
         lexical = os.path.normpath(joined)
         if lexical.startswith("/dev/") or lexical.startswith("//dev/"):
             return lexical  # /dev/stdout resolves to a pts; judge the name given
-        return os.path.realpath(joined)
+        resolved = os.path.realpath(joined)
+        for link, target in self.links.items():
+            if _under(resolved, link):
+                return os.path.normpath(target + resolved[len(link):])
+        return resolved
 
     def zone(self, path: str) -> Zone:
         """The zone of an absolute, resolved path."""
@@ -121,6 +130,8 @@ class Places:
             return self._inside_zone(path[len(workspace):].lstrip("/"))
         if _under(workspace, path):
             return Zone.CONTAINS_WORKSPACE
+        if path == self.home:
+            return Zone.HOME
         if self._is_credential(path):
             return Zone.CREDENTIAL
         if _under(path, self.home):
@@ -158,7 +169,8 @@ class Places:
         return Zone.INSIDE
 
     def _is_credential(self, path: str) -> bool:
-        if any(_under(path, secret) for secret in CREDENTIAL_SYSTEM):
+        if any(_under(path, secret) for secret in CREDENTIAL_SYSTEM
+               if not _under(self.home, secret)):  # root's home is judged as a home
             return True
         if _matches_any(path, CREDENTIAL_SYSTEM_GLOBS):
             return True

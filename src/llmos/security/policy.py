@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -64,14 +64,18 @@ def judge_command(
         return _Judge(places).line(command, os.path.realpath(cwd), depth=0)
     except RecursionError:
         return deny("the command nests too deeply to be checked", None)
+    except Exception as exc:  # the policy must answer, never crash: fail closed
+        return deny(f"the policy could not check this command ({type(exc).__name__}: {exc}); "
+                    "it is refused. Simplify it, or put it in a script file", None)
 
 
 @dataclass(slots=True)
 class _Judge:
-    """Judges the simple commands of one line, remembering what the line downloaded."""
+    """Judges the simple commands of one line, remembering the files the line makes."""
 
     places: Places
     downloaded: set[str] = field(default_factory=set)
+    written: dict[str, str] = field(default_factory=dict)
 
     # -- whole lines --------------------------------------------------------------------------
 
@@ -103,7 +107,7 @@ class _Judge:
 
     def simple(self, command: SimpleCommand, depth: int) -> Verdict:
         checks = (self._redirects, self._unknown_program, self._operands_read, self._rule,
-                  self._interpreter, self._network, self._downloads, self._alias)
+                  self._interpreter, self._network, self._files_made, self._alias)
         for check_one in checks:
             verdict = check_one(command, depth)
             if verdict is not None:
@@ -139,12 +143,12 @@ class _Judge:
             return deny(f"runs a program whose name comes from a {program.origin} source",
                         command.text)
         for arg in command.args[1:]:
-            if arg.text is None or (not arg.text.startswith(("/", "..")) and arg.text != "~"):
+            text = arg.text
+            if text is None or not (text.startswith(("/", "..")) or text == "~"):
                 continue
-            for op in ("delete",):
-                if check(self.places, arg, command.cwd, op) is not None:
-                    return deny(f"runs a program whose name cannot be known here on {arg.text}, "
-                                "outside the workspace; name the program literally", command.text)
+            if check(self.places, arg, command.cwd, "delete") is not None:
+                return deny(f"runs a program whose name cannot be known here on {text}, "
+                            "outside the workspace; name the program literally", command.text)
         return None
 
     def _operands_read(self, command: SimpleCommand, depth: int) -> Verdict | None:
@@ -201,7 +205,7 @@ class _Judge:
             verdict = _remote(script, command, "the script it runs")
             if verdict is not None or script.text is None or command.cwd is None:
                 return verdict
-            return self._ran_download(command, script.text)
+            return self._ran_local(command, script.text, depth, "sh")
         if reads_stdin:
             return self._stdin(command, depth, "a shell")
         return None
@@ -253,7 +257,7 @@ class _Judge:
         verdict = _remote(script, command, "the script it runs")
         if verdict is not None or script.text is None:
             return verdict
-        return self._ran_download(command, script.text)
+        return self._ran_local(command, script.text, depth, name)
 
     def _judge_code(self, command: SimpleCommand, code: str, depth: int) -> Verdict | None:
         cwd = command.cwd or self.places.workspace
@@ -305,8 +309,8 @@ class _Judge:
                             command.text)
         return None
 
-    def _downloads(self, command: SimpleCommand, depth: int) -> Verdict | None:
-        """Remember files this line downloads; running one of them is remote execution."""
+    def _files_made(self, command: SimpleCommand, depth: int) -> Verdict | None:
+        """Remember what this line downloads, writes and links; judge what it runs of them."""
         if command.cwd is None:
             return None
         if command.name in ("curl", "wget"):
@@ -315,20 +319,53 @@ class _Judge:
                 if verdict is not None:
                     return verdict
                 self.downloaded.add(self.places.resolve(path, command.cwd))
+        output = programs.static_output([command]).output if command.name in (
+            "echo", "printf", "cat") else None
         for redirect in command.redirects:
-            if (command.name in programs.FETCHERS and redirect.op in (">", ">>")
-                    and redirect.target is not None and redirect.target.text):
-                self.downloaded.add(self.places.resolve(redirect.target.text, command.cwd))
+            target = redirect.target
+            if redirect.op not in (">", ">>", ">|") or target is None or not target.text:
+                continue
+            path = self.places.resolve(target.text, command.cwd)
+            if command.name in programs.FETCHERS:
+                self.downloaded.add(path)
+            elif output is not None:
+                before = self.written.get(path, "") if redirect.op == ">>" else ""
+                self.written[path] = before + output
+        if command.name == "ln":
+            self._link(command)
         program = command.args[0].text or ""
         if "/" in program:
-            return self._ran_download(command, program)
+            return self._ran_local(command, program, depth, "sh")
         return None
 
-    def _ran_download(self, command: SimpleCommand, script: str) -> Verdict | None:
-        if command.cwd is not None and self.places.resolve(script, command.cwd) in self.downloaded:
+    def _link(self, command: SimpleCommand) -> None:
+        """``ln -s / r`` then ``rm -rf r/``: later paths through ``r`` resolve to ``/``."""
+        _, operands = options_and_operands(command.args, frozenset({"-t", "-S"}))
+        texts = [o.text for o in operands]
+        if len(texts) == 2 and all(texts) and command.cwd is not None:
+            target, link = (self.places.resolve(t or "", command.cwd) for t in texts)
+            self.places.links[link] = target
+
+    def _ran_local(self, command: SimpleCommand, script: str, depth: int,
+                   language: str) -> Verdict | None:
+        """Running a file this same line downloaded or wrote is judged by where it came from."""
+        if command.cwd is None:
+            return None
+        path = self.places.resolve(script, command.cwd)
+        if path in self.downloaded:
             return deny(f"runs {script}, downloaded by the same command: remote code execution",
                         command.text)
-        return None
+        content = self.written.get(path)
+        if content is None:
+            return None
+        if language == "sh":
+            inner = self.nested(content, command.cwd, depth)
+        else:
+            inner = self._judge_code(replace(command, name=language), content, depth) or ALLOWED
+        if inner.decision == "allow":
+            return None
+        return Verdict(inner.decision, f"runs {script}, written by the same command: "
+                       f"{inner.reason}", inner.command or command.text)
 
     def _alias(self, command: SimpleCommand, depth: int) -> Verdict | None:
         if command.name != "alias":

@@ -87,8 +87,7 @@ def _rm(judge: Judge, command: SimpleCommand) -> Verdict | None:
                                                                       "--size"}))
     if "--no-preserve-root" in options:
         return deny("rm --no-preserve-root exists only to delete /", command.text)
-    op: Operation = "delete" if command.name != "shred" or has_short(options, "u") else "write"
-    return first(judge.path(command, target, op) for target in operands)
+    return first(judge.path(command, target, "delete") for target in operands)
 
 
 @rule("find")
@@ -145,6 +144,10 @@ def _copy(judge: Judge, command: SimpleCommand) -> Verdict | None:
         if secret:
             return deny(f"sends {secret}, a secrets file, to another machine", command.text)
         return None
+    if "--remove-source-files" in options:
+        verdict = first(judge.path(command, s, "delete") for s in local_sources)
+        if verdict is not None:
+            return verdict
     if any(o.startswith("--delete") for o in options) and destination.text is not None:
         reason = check(judge.places, Arg(destination.text.rstrip("/") + "/*", glob=True),
                        command.cwd, "delete")
@@ -205,6 +208,8 @@ def _in_place(judge: Judge, command: SimpleCommand) -> Verdict | None:
 @rule("dd")
 def _dd(judge: Judge, command: SimpleCommand) -> Verdict | None:
     for arg in command.args[1:]:
+        if arg.text is None and arg.prefix.startswith("of="):
+            return deny("dd writes to a file or device that cannot be known here", command.text)
         text = arg.text or ""
         for key, op in (("of=", "write"), ("if=", "read")):
             if text.startswith(key):
@@ -259,7 +264,8 @@ def _archives(judge: Judge, command: SimpleCommand) -> Verdict | None:
             if verdict is not None:
                 return verdict
     _, operands = options_and_operands(command.args, frozenset({"-f", "-C", "-d", "--file"}))
-    return first(judge.path(command, f, "read") for f in operands)
+    op: Operation = "delete" if "--remove-files" in texts else "read"
+    return first(judge.path(command, f, op) for f in operands)
 
 
 # -- the machine ------------------------------------------------------------------------------
