@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +152,13 @@ def test_parsing_is_cached_and_verdicts_stay_the_same(layout) -> None:
     second = judge(layout, "rm -rf ~/x && ls")
     assert first == second
     assert judge(layout, "rm -rf ./x && ls").decision == "allow"
+
+
+def test_roots_home_is_a_home_not_a_secret(layout, tmp_path) -> None:
+    as_root = judge_command("cat /root/notes.txt", cwd=layout.cwd, workspace=layout.workspace,
+                            home=Path("/root"))
+    assert as_root.decision == "allow"
+    assert judge(layout, "cat /root/notes.txt").decision == "deny"  # another user's home
+    wipe = judge_command("rm -rf ~", cwd=layout.cwd, workspace=layout.workspace,
+                         home=Path("/root"))
+    assert wipe.reason.startswith("deletes /root, the home folder, outside the workspace")

@@ -79,7 +79,9 @@ async def _emit(turn: ScriptedTurn, request: BackendRequest, model: str, count: 
         output += json.dumps(call.input)
         call_id = f"call_{count}_{index}"
         yield ToolCallReady(call=ToolCall(id=call_id, name=call.name, input=call.input))
-    usage = Usage(input_tokens=request_tokens(request), output_tokens=estimate_tokens(output))
+    # A real model stops at max_tokens; so does the usage it reports.
+    output_tokens = min(estimate_tokens(output), request.max_tokens)
+    usage = Usage(input_tokens=request_tokens(request), output_tokens=output_tokens)
     yield TurnFinished(
         usage=usage, model=model, stop_reason="tool_use" if turn.tool_calls else "end_turn"
     )

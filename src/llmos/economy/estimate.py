@@ -60,7 +60,7 @@ def estimate_learner_cost(
     price = prices.lookup(model)
     if price is None:
         return _percentile_cost([cost for _, cost in goal_history]) if goal_history else 0.0
-    first_call = price.cost(Usage(input_tokens=TYPICAL_PROMPT_TOKENS, output_tokens=max_tokens))
+    first_call = first_call_cost(model, max_tokens, prices=prices)
     if goal_history:
         return max(_percentile_cost([price.cost(usage) for usage, _ in goal_history]), first_call)
     turn = Usage(
@@ -68,6 +68,14 @@ def estimate_learner_cost(
         output_tokens=min(max_tokens, TYPICAL_OUTPUT_TOKENS),
     )
     return max(DEFAULT_TURNS * price.cost(turn), first_call)
+
+
+def first_call_cost(model: str, max_tokens: int, *, prices: PriceTable = DEFAULT_PRICES) -> float:
+    """The worst case of one typical call: the least a Learner run can be admitted with."""
+    price = prices.lookup(model)
+    if price is None:
+        return 0.0
+    return price.cost(Usage(input_tokens=TYPICAL_PROMPT_TOKENS, output_tokens=max_tokens))
 
 
 def _percentile_cost(costs: list[float]) -> float:

@@ -18,8 +18,8 @@ from pathlib import Path
 from llmos.backends.base import AgentBackend, Backend
 from llmos.config import Settings
 from llmos.economy import DEFAULT_PRICES, TokenEconomy
-from llmos.economy.estimate import estimate_learner_cost
-from llmos.errors import ConfigError, LLMOSError
+from llmos.economy.estimate import estimate_learner_cost, first_call_cost
+from llmos.errors import BudgetExceeded, ConfigError, LLMOSError
 from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
 from llmos.hooks.budget import BudgetGuard
 from llmos.hooks.pipeline import HookInput, HookPipeline
@@ -266,10 +266,7 @@ class Dispatcher:
         cfg = self.settings.learner
         if keep_calls is not None:
             del run.recorder.calls[keep_calls:]
-        estimate = await self._estimate(task.goal, backend.model)
-        guard = await asyncio.to_thread(
-            BudgetGuard.open, self.economy, task.task_id, estimate, mode=mode, model=backend.model
-        )
+        guard = await self._admit(task, mode, backend.model)
 
         async def charge(model: str, usage: Usage) -> float:
             return await asyncio.to_thread(guard.charge, model=model, usage=usage, mode=mode)
@@ -331,14 +328,41 @@ class Dispatcher:
         )
         return await asyncio.to_thread(self.store.save, trace)
 
-    async def _estimate(self, goal: str, model: str) -> float:
-        """What a Learner run of ``goal`` should cost, from similar traces' history."""
-        near = await asyncio.to_thread(self.matcher.similar, goal, include_failed=False, limit=5)
+    async def _admit(self, task: TaskContext, mode: str, model: str) -> BudgetGuard:
+        """Reserve the run's estimated cost before any work (admission).
+
+        The estimate comes from similar traces' history. When less than that is
+        left but at least one worst-case call fits, the task runs on what is left
+        (the budget hook stops it before a call that would not fit); with less
+        than one call's worth it is refused here, with the figures.
+        """
+        near = await asyncio.to_thread(
+            self.matcher.similar, task.goal, include_failed=False, limit=5
+        )
         threshold = self.settings.follower.guide_threshold
         history = [(c.trace.usage, c.trace.cost_usd) for c in near if c.score >= threshold]
-        return estimate_learner_cost(
-            history, model, self.settings.learner.max_tokens, prices=self.economy.prices
-        )
+        max_tokens = self.settings.learner.max_tokens
+        prices = self.economy.prices
+        estimate = estimate_learner_cost(history, model, max_tokens, prices=prices)
+        try:
+            return await asyncio.to_thread(
+                BudgetGuard.open, self.economy, task.task_id, estimate, mode=mode, model=model
+            )
+        except BudgetExceeded as exc:
+            one_call = first_call_cost(model, max_tokens, prices=prices)
+            if exc.left_usd < one_call or exc.left_usd <= 0:
+                raise
+            await task.publish(
+                Notice(
+                    task_id=task.task_id,
+                    level="warning",
+                    message=f"{exc}; starting with the ${exc.left_usd:.4f} left, the run stops "
+                    "before a call that would not fit",
+                )
+            )
+            return await asyncio.to_thread(
+                BudgetGuard.open, self.economy, task.task_id, exc.left_usd, mode=mode, model=model
+            )
 
     async def _failed_advice(self, goal: str) -> str:
         """A failed run of a near goal, if memory has one, so it is not repeated."""

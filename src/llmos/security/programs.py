@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from llmos.security.command import SimpleCommand, program_name
+from llmos.security.embedded import embedded_commands
 from llmos.security.words import Arg, Substituted, decode_ansi_c, join_known
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh",
@@ -138,7 +139,7 @@ def unwrap(command: SimpleCommand) -> list[SimpleCommand | RunString]:
         return _unwrap_find(command)
     spec = _WRAPPERS.get(name)
     if spec is None:
-        return []
+        return [RunString(code) for code in embedded_commands(name, args)]
     start = skip_options(args, 1, spec[0], spec[1], spec[2])
     if start is None or start >= len(args):
         return []

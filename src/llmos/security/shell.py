@@ -314,6 +314,11 @@ class _Walker:
                 state.cwd = None
             else:
                 state.cwd = programs.join_path(state.cwd, targets[0])
+            state.variables.pop("OLDPWD", None)
+            if state.cwd is None:
+                state.variables.pop("PWD", None)
+            else:
+                state.variables["PWD"] = (state.cwd,)
         elif command.name in ("export", "declare", "typeset", "local", "readonly"):
             for arg in command.args[1:]:
                 if arg.text is not None and "=" in arg.text and not arg.text.startswith("-"):

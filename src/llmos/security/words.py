@@ -272,6 +272,9 @@ def _expand_part(
         user = part.value[1:]
         if not user:
             builder.literal((variables.get("HOME") or ("~",))[0])
+        elif user in ("+", "-"):  # ~+ is $PWD, ~- is $OLDPWD
+            values = variables.get("PWD" if user == "+" else "OLDPWD")
+            builder.expansion(values, quoted=True)
         else:
             builder.literal("/root" if user == "root" else f"/home/{user}")
     elif kind == "parameter":
