@@ -22,6 +22,7 @@ from llmos.hooks.pipeline import AskHandler, HookPipeline
 from llmos.kernel.bus import EventBus
 from llmos.kernel.dispatcher import Dispatcher, TaskResult
 from llmos.kernel.task import new_task_id
+from llmos.memory import MatchResult
 from llmos.tools import default_registry
 from llmos.workspace import Workspace
 
@@ -101,6 +102,11 @@ class LLMOS:
         return await self.dispatcher.run(
             goal, mode=mode, cwd=Path(cwd) if cwd is not None else None
         )
+
+    async def match(self, goal: str) -> MatchResult:
+        """What llmos would do with ``goal`` (follow, guide or learn), executing nothing."""
+        await self.boot()
+        return await self.dispatcher.match(goal)
 
     async def stream(
         self, goal: str, *, mode: str | None = None, cwd: str | Path | None = None

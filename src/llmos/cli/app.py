@@ -26,10 +26,11 @@ from llmos.cli.common import (
     stderr_console,
     stdout_console,
 )
-from llmos.cli.render import HumanRenderer, JsonRenderer
+from llmos.cli.render import HumanRenderer, JsonRenderer, print_match
 from llmos.cli.shell import run_shell
 from llmos.config import MODES, PROVIDERS
 from llmos.errors import ConfigError, LLMOSError
+from llmos.memory import MatchResult
 
 app = typer.Typer(
     name="llmos",
@@ -98,6 +99,10 @@ def run(
     workspace: WorkspaceOption = None,
     json_output: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the answer.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show what would run (mode, trace, steps); run nothing."),
+    ] = False,
 ) -> None:
     """Run one task: follow a saved trace if one matches, else learn it with the LLM."""
     _check_choice(mode, MODES, "--mode")
@@ -113,6 +118,13 @@ def run(
         script=script.absolute() if script else None,
     )
     llmos = LLMOS(settings=settings)
+    if dry_run:
+        found = asyncio.run(_match(llmos, goal))
+        if json_output:
+            print(json.dumps(found.to_json(), ensure_ascii=False))
+        else:
+            print_match(stdout_console(), found)
+        return
     if json_output:
         llmos.subscribe(JsonRenderer())
     else:
@@ -120,6 +132,11 @@ def run(
     result = asyncio.run(_execute(llmos, goal))
     if not result.success:
         raise typer.Exit(1)
+
+
+async def _match(llmos: LLMOS, goal: str) -> MatchResult:
+    async with llmos:
+        return await llmos.match(goal)
 
 
 async def _execute(llmos: LLMOS, goal: str):

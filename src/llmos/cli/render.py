@@ -23,6 +23,7 @@ from llmos.events import (
     UsageUpdated,
     event_to_json,
 )
+from llmos.memory import MatchResult
 
 _SUMMARY_KEYS = ("file_path", "command", "pattern", "path", "url")
 
@@ -169,3 +170,16 @@ class HumanRenderer:
             f"  [red]failed[/] after {event.duration_s:.2f} s · ${event.cost_usd:.4f}: "
             f"{escape(event.error)}"
         )
+
+
+def print_match(console: Console, result: MatchResult) -> None:
+    """A match decision for people (``run --dry-run``, ``traces match``)."""
+    colour = {"follow": "green", "guide": "yellow", "learn": "cyan"}[result.decision]
+    console.print(f"[bold]{escape(result.goal)}[/]")
+    trace = f" · trace {result.trace.id}" if result.trace else ""
+    console.print(f"  [{colour}]{result.decision}[/]{trace} · confidence {result.confidence:.2f}")
+    console.print(f"  [dim]{escape(result.reason)}[/]")
+    for name, value in result.bindings.items():
+        console.print(f"  {name} = {escape(value)}")
+    for step in result.steps:
+        console.print(f"  ▸ {step.tool} {escape(summarize_input(step.tool, step.input))}")

@@ -195,12 +195,11 @@ class Dispatcher:
         trace = found.trace
         assert trace is not None  # _dispatch checked
         task = run.task
-        bound = f" with {', '.join(f'{k}={v!r}' for k, v in found.bindings.items())}"
         await task.publish(
             ModeChosen(
                 task_id=task.task_id,
                 mode="follower",
-                reason=f"{found.reason}{bound if found.bindings else ''}",
+                reason=found.reason,
                 trace_id=trace.id,
                 confidence=found.confidence,
             )

@@ -16,6 +16,8 @@ does is allowed, like running a script file would be.
 from __future__ import annotations
 
 import ast
+import base64
+import binascii
 import re
 import shlex
 from collections.abc import Callable
@@ -104,9 +106,10 @@ _SHELL_FUNCS = {"system", "popen", "run", "call", "check_call", "check_output", 
 class _PythonJudge:
     """Walks a Python AST and judges the calls that act on the system."""
 
-    def __init__(self, checks: CodeChecks, subject: str) -> None:
+    def __init__(self, checks: CodeChecks, subject: str, depth: int = 0) -> None:
         self.checks = checks
         self.subject = subject
+        self.depth = depth
         self.names: dict[str, str] = {}
 
     def judge(self, tree: ast.AST) -> Verdict | None:
@@ -172,9 +175,22 @@ class _PythonJudge:
                     or self._path(args[1], "write"))
         if name in ("copy", "copy2", "copyfile", "copytree") and len(args) == 2:
             return self._path(args[0], "read") or self._path(args[1], "write")
+        if name in ("exec", "eval") and isinstance(func, ast.Name) and args and args[0]:
+            return self._nested(args[0])
         if name in _SHELL_FUNCS or name.startswith(("exec", "spawn")):
             return self._shell(call, name)
         return None
+
+    def _nested(self, code: str) -> Verdict | None:
+        """``exec("…")`` of a string known here: judge that code too (bounded)."""
+        if self.depth >= 4:
+            return deny("the one-liner nests exec() too deeply to be checked", self.subject)
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        inner = _PythonJudge(self.checks, self.subject, self.depth + 1)
+        return inner.judge(tree)
 
     def _shell(self, call: ast.Call, name: str) -> Verdict | None:
         first = call.args[0] if call.args else None
@@ -262,6 +278,13 @@ class _PythonJudge:
             return args[0]
         if name == "getenv" and args and args[0] == "HOME":
             return self.checks.home
+        if name in ("b64decode", "decodebytes", "standard_b64decode") and args and args[0]:
+            try:
+                return base64.b64decode(args[0]).decode("utf-8", "replace")
+            except (binascii.Error, ValueError):
+                return None
+        if name == "decode" and isinstance(func, ast.Attribute):
+            return self._fold(func.value)
         if name in ("getcwd", "cwd"):
             return "."
         return None

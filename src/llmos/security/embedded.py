@@ -8,6 +8,7 @@ strings so they are parsed and judged like any other command line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from llmos.security.words import Arg
@@ -18,12 +19,11 @@ _COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
     "tar": ("--to-command", "--use-compress-program", "-I", "--info-script", "-F",
             "--new-volume-script", "--checkpoint-action=exec"),
     "zip": ("-TT", "--unzip-command"),
-    "git": ("--upload-pack", "--receive-pack", "-u"),
-    "flatpak-spawn": (),
+    "git": ("--upload-pack", "--receive-pack"),
 }
 _SSH_KEYS = ("proxycommand", "localcommand", "knownhostscommand", "remotecommand")
 #: git settings whose value is run as a command (``!`` marks a shell alias).
-_GIT_KEYS = ("core.sshcommand", "core.pager", "core.editor", "core.fsmonitor", "core.hookspath",
+GIT_COMMAND_KEYS = ("core.sshcommand", "core.pager", "core.editor", "core.fsmonitor", "core.hookspath",
              "sequence.editor", "diff.external", "gpg.program", "credential.helper",
              "pager.", "alias.", "filter.", "diff.", "merge.")
 _EDITORS = frozenset({"vi", "vim", "nvim", "view", "ex", "gvim"})
@@ -46,9 +46,9 @@ def _values(args: Sequence[Arg], options: tuple[str, ...]) -> list[str]:
 def _ssh(args: Sequence[Arg]) -> list[str]:
     found: list[str] = []
     for value in _values(args, ("-o",)):
-        key, _, command = value.replace(" ", "=", 1).partition("=")
-        if key.lower() in _SSH_KEYS and command:
-            found.append(command)
+        match = re.match(r"\s*(\w+)\s*[=\s]\s*(.+)", value, re.DOTALL)
+        if match and match.group(1).lower() in _SSH_KEYS:
+            found.append(match.group(2))
     return found
 
 
@@ -56,7 +56,7 @@ def _git(args: Sequence[Arg]) -> list[str]:
     found: list[str] = []
     for value in _values(args, ("-c",)):
         key, _, command = value.partition("=")
-        if key.lower().startswith(_GIT_KEYS) and command:
+        if key.lower().startswith(GIT_COMMAND_KEYS) and command:
             found.append(command[1:] if command.startswith("!") else command)
     return found
 

@@ -46,6 +46,7 @@ _SENDERS = frozenset({"curl", "wget", "nc", "ncat", "netcat", "socat", "telnet",
                       "scp", "sftp", "ftp", "openssl"})
 _SOCKET_CLIENTS = frozenset({"nc", "ncat", "netcat", "socat", "telnet", "openssl"})
 _CODE_LANGS = frozenset(CODE_OPTIONS)
+_AWKS = frozenset({"awk", "gawk", "mawk", "nawk"})
 
 
 def judge_command(
@@ -186,6 +187,10 @@ class _Judge:
             return self._shell_input(command, depth)
         if name in _CODE_LANGS:
             return self._code(command, depth)
+        if name in _AWKS:
+            _, operands = options_and_operands(command.args, frozenset({"-F", "-v", "-f"}))
+            program = operands[0].text if operands and "-f" not in command.argv else None
+            return None if program is None else self._judge_code(command, program, depth)
         if name == "eval":
             return next((v for a in command.args[1:] if (v := _remote(a, command, "the string "
                                                                         "it evaluates"))), None)
@@ -247,6 +252,10 @@ class _Judge:
                 verdict = _remote(code, command, "the code it runs")
                 if verdict is not None or code.text is None:
                     return verdict
+                if re.search(r"stdin|STDIN|<>", code.text) and any(
+                        u.name in programs.FETCHERS for u in command.upstream):
+                    return deny(f"{name} runs code it reads from a network download on its "
+                                "standard input: remote code execution", command.text)
                 return self._judge_code(command, code.text, depth)
         operands = [a for a in args[1:] if not (a.text or "").startswith("-")]
         if "-m" in [a.text for a in args]:
@@ -319,8 +328,7 @@ class _Judge:
                 if verdict is not None:
                     return verdict
                 self.downloaded.add(self.places.resolve(path, command.cwd))
-        output = programs.static_output([command]).output if command.name in (
-            "echo", "printf", "cat") else None
+        output = programs.static_output([*command.upstream, command]).output
         for redirect in command.redirects:
             target = redirect.target
             if redirect.op not in (">", ">>", ">|") or target is None or not target.text:

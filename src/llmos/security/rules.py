@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from llmos.security.command import SimpleCommand
-from llmos.security.paths import Operation, Places, is_secret_name
+from llmos.security.embedded import GIT_COMMAND_KEYS
+from llmos.security.paths import Operation, Places, Zone, is_secret_name
 from llmos.security.programs import find_name_pattern, find_roots, join_path
 from llmos.security.targets import Target, check, check_target
 from llmos.security.verdict import Verdict, ask, deny
@@ -408,6 +409,23 @@ def _git(judge: Judge, command: SimpleCommand) -> Verdict | None:
                    command.text)
     if texts[0] == "config" and "--system" in texts:
         return deny("git config --system writes /etc/gitconfig", command.text)
+    if texts[0] == "config" and "--global" in texts:
+        key = next((t for t in texts[1:] if not t.startswith("-")), "")
+        if key.lower().startswith(GIT_COMMAND_KEYS):
+            return deny(f"git config --global {key} makes every git command run a program",
+                        command.text)
+    return None
+
+
+@rule("sqlite3")
+def _sqlite(judge: Judge, command: SimpleCommand) -> Verdict | None:
+    options, operands = options_and_operands(command.args, frozenset({"-cmd", "-separator"}))
+    if not operands or "-readonly" in options or operands[0].text is None or command.cwd is None:
+        return None
+    database = judge.places.resolve(operands[0].text, command.cwd)
+    if judge.places.zone(database) is Zone.KERNEL:
+        return deny(f"sqlite3 opens {database}, llmos's own state, for writing; add -readonly "
+                    "to only look", command.text)
     return None
 
 
