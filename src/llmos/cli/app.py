@@ -101,7 +101,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the answer.")] = False,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Show what would run (mode, trace, steps); run nothing."),
+        typer.Option("--dry-run", help="Show the mode, trace and steps; run nothing."),
     ] = False,
 ) -> None:
     """Run one task: follow a saved trace if one matches, else learn it with the LLM."""
