@@ -20,7 +20,7 @@ from llmos.errors import ConfigError
 from llmos.events import Event, TaskFailed, TaskFinished
 from llmos.hooks.pipeline import AskHandler, HookPipeline
 from llmos.kernel.bus import EventBus
-from llmos.kernel.dispatcher import Dispatcher, TaskResult
+from llmos.kernel.dispatcher import Dispatcher, TaskResult, VerifyResult
 from llmos.kernel.task import new_task_id
 from llmos.memory import MatchResult
 from llmos.tools import default_registry
@@ -107,6 +107,11 @@ class LLMOS:
         """What llmos would do with ``goal`` (follow, guide or learn), executing nothing."""
         await self.boot()
         return await self.dispatcher.match(goal)
+
+    async def verify(self, trace_id: str) -> VerifyResult:
+        """Replay a trace in a throwaway copy of the workspace and say whether it holds."""
+        await self.boot()
+        return await self.dispatcher.verify(trace_id)
 
     async def stream(
         self, goal: str, *, mode: str | None = None, cwd: str | Path | None = None

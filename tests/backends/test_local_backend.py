@@ -134,6 +134,22 @@ async def test_nested_schema_with_defs_constrains_the_call(backend: LocalBackend
 
 
 @slow
+async def test_schema_the_engine_rejects_falls_back_to_any_object(backend: LocalBackend):
+    broken = ToolSpec(
+        name="Note",
+        description="Saves a note.",
+        input_schema={"type": "object", "properties": {"text": {"$ref": "#/$defs/Missing"}}},
+    )
+
+    events = await run_turn(backend, ask("Save the note 'buy milk'", broken, max_tokens=64))
+
+    calls = [event.call for event in events if isinstance(event, ToolCallReady)]
+    assert [call.name for call in calls] in (["Note"], [])
+    assert all(isinstance(call.input, dict) for call in calls)
+    assert assert_one_final_turn(events).stop_reason in ("tool_use", "end_turn", "max_tokens")
+
+
+@slow
 async def test_no_tools_streams_text_with_real_usage(backend: LocalBackend):
     events = await run_turn(backend, ask("Say hello in one short sentence.", max_tokens=40))
 

@@ -8,13 +8,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from memory_helpers import calculator_trace
 
 from llmos.errors import TraceFormatError
-from llmos.memory import FORMAT_VERSION, Postcondition, Slot, Step, Trace, parse_trace, \
-    render_trace
+from llmos.memory import FORMAT_VERSION, Postcondition, Slot, Step, Trace, parse_trace, render_trace
 from llmos.messages import Usage
-
-from memory_helpers import calculator_trace
 
 TRICKY = st.sampled_from([
     "## Step 1 · Bash", "## Final answer", "---", "---\n", "```", "````json", "`", "\r\n", "\r",
@@ -99,7 +97,8 @@ def test_windows_line_endings_from_a_checkout_are_read() -> None:
 
 def test_hand_added_prose_between_blocks_is_ignored() -> None:
     trace = calculator_trace(id="0123456789ab")
-    text = render_trace(trace).replace("\nPostcondition:\n", "\nChecked by hand.\n\nPostcondition:\n")
+    text = render_trace(trace).replace("\nPostcondition:\n",
+                                       "\nChecked by hand.\n\nPostcondition:\n")
     assert parse_trace(text) == trace
 
 

@@ -121,7 +121,7 @@ def test_values_pasted_into_a_shell_command_must_be_plain_words() -> None:
     steps = (Step(tool="Bash", input={"command": "python3 check.py racecar"}),)
     assert _bind("Check 'racecar' with check.py", "Check 'level' with check.py", *steps) == (
         {"string1": "level"}, None)
-    bindings, problem = _bind("Check 'racecar' with check.py",
+    _, problem = _bind("Check 'racecar' with check.py",
                               "Check 'a; rm -rf ~' with check.py", *steps)  # type: ignore[misc]
     assert problem == "'a; rm -rf ~' would be pasted into a shell command and is not a plain word"
 

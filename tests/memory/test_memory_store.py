@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from memory_helpers import calculator_trace
 
-from llmos.errors import TraceFormatError, TraceNotFound
+from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
 from llmos.memory import Matcher, Trace, TraceStore, read_trace
 
 
@@ -173,5 +173,14 @@ def test_failed_runs_are_kept_never_followed_but_offered_as_similar(store: Trace
 
 
 def test_trace_ids_that_are_not_safe_file_names_are_refused(store: TraceStore) -> None:
-    with pytest.raises(TraceFormatError, match="trace id '../evil' is not"):
+    with pytest.raises(TraceFormatError, match=re.escape("trace id '../evil' is not")):
         store.save(Trace(id="../evil", goal="x"))
+
+
+def test_importing_something_that_is_not_an_export_is_a_usage_error(store: TraceStore,
+                                                                    tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    for source in (tmp_path / "notes.txt", tmp_path / "missing.tar.gz"):
+        with pytest.raises(ConfigError, match=re.escape(f"cannot import {source}: it is not a "
+                                                        "folder or a tar archive")):
+            store.import_(source)

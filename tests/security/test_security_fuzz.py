@@ -16,7 +16,7 @@ TOKENS = ["rm", "-rf", "~", "/", "$HOME", "'", '"', "\\", "$(", ")", "`", "|", "
 
 
 
-@settings(max_examples=300, deadline=None,
+@settings(max_examples=300, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=80))
 def test_any_text_gets_a_verdict(layout, text: str) -> None:
@@ -25,7 +25,7 @@ def test_any_text_gets_a_verdict(layout, text: str) -> None:
     assert isinstance(verdict.reason, str) and verdict.reason
 
 
-@settings(max_examples=400, deadline=None,
+@settings(max_examples=400, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(TOKENS), max_size=14).map(" ".join))
 def test_shell_shaped_text_gets_a_verdict(layout, text: str) -> None:

@@ -26,7 +26,7 @@ from llmos.tools.base import ToolSpec
 #: tool validates its input anyway when it runs.
 _KEPT_KEYWORDS = frozenset(
     {
-        "type", "properties", "required", "items", "enum", "const", "anyOf",
+        "type", "properties", "required", "items", "enum", "const", "anyOf", "allOf",
         "additionalProperties", "minimum", "maximum", "minItems", "maxItems",
         "minLength", "maxLength", "$ref",
     }
@@ -113,7 +113,7 @@ def simplify_schema(node: Any, *, ref_prefix: str = "") -> Any:
             simplified[key] = {
                 name: simplify_schema(sub, ref_prefix=ref_prefix) for name, sub in value.items()
             }
-        elif key in ("items", "anyOf", "additionalProperties"):
+        elif key in ("items", "anyOf", "allOf", "additionalProperties"):
             simplified[key] = simplify_schema(value, ref_prefix=ref_prefix)
         else:
             simplified[key] = value

@@ -18,8 +18,13 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from llmos.cli.common import JsonOption, WorkspaceOption, open_workspace, stderr_console, \
-    stdout_console
+from llmos.cli.common import (
+    JsonOption,
+    WorkspaceOption,
+    open_workspace,
+    stderr_console,
+    stdout_console,
+)
 from llmos.cli.render import summarize_input
 from llmos.config import Settings
 from llmos.errors import ConfigError, TraceFormatError

@@ -57,7 +57,10 @@ def security_hooks(workspace: Path, *, home: Path | None = None) -> list[Hook]:
         return _decision(judge_command(command, cwd=data.ctx.cwd, workspace=workspace, home=home))
 
     def files(data: HookInput) -> Deny | Ask | None:
-        field, op = FILE_TOOLS[data.tool or ""]
+        spec = FILE_TOOLS.get(data.tool or "")
+        if spec is None:
+            return None  # the matcher only sends file tools; nothing else is judged here
+        field, op = spec
         path = _input(data).get(field)
         if path is None and data.tool in ("Glob", "Grep", "LS"):
             path = str(data.ctx.cwd)  # these default to the working directory

@@ -10,6 +10,8 @@ Nothing here prints.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -120,6 +122,31 @@ class Dispatcher:
             guide_threshold=cfg.guide_threshold,
             max_failures=cfg.max_failures,
         )
+
+    async def verify(self, trace_id: str) -> VerifyResult:
+        """Replay a trace in a throwaway copy of the working directory; report if it holds.
+
+        Nothing in the workspace changes except the trace's status: an imported
+        (untrusted) trace that holds becomes followable.
+        """
+        trace = await asyncio.to_thread(self.store.load, trace_id)
+        with tempfile.TemporaryDirectory(prefix="llmos-verify-") as scratch:
+            root = Path(scratch)
+            workdir = root / "output"
+            if self.workspace.output.is_dir():
+                await asyncio.to_thread(
+                    shutil.copytree, self.workspace.output, workdir, symlinks=True
+                )
+            task = self._context(f"verify-{trace.id}", trace.goal, workdir, self.hooks, root=root)
+            outcome = await replay(task, trace.steps)
+        if outcome.divergence is not None:
+            step = outcome.divergence.index + 1
+            return VerifyResult(
+                trace=trace, holds=False, reason=f"step {step}: {outcome.divergence.reason}"
+            )
+        if trace.status == "untrusted":
+            trace = await asyncio.to_thread(self.store.set_status, trace.id, "success")
+        return VerifyResult(trace=trace, holds=True, reason=f"all {len(trace.steps)} steps hold")
 
     # ------------------------------------------------------------------ running
 
@@ -375,7 +402,13 @@ class Dispatcher:
     # ------------------------------------------------------------------ helpers
 
     def _context(
-        self, task_id: str, goal: str, cwd: Path | None, hooks: HookPipeline
+        self,
+        task_id: str,
+        goal: str,
+        cwd: Path | None,
+        hooks: HookPipeline,
+        *,
+        root: Path | None = None,
     ) -> TaskContext:
         workdir = (cwd or self.workspace.output).absolute()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -386,7 +419,9 @@ class Dispatcher:
             hooks=hooks,
             tools=self.tools,
             tool_ctx=ToolContext(
-                cwd=workdir, workspace=self.workspace.root, settings=tool_settings(self.settings)
+                cwd=workdir,
+                workspace=root or self.workspace.root,
+                settings=tool_settings(self.settings),
             ),
             price=_no_charge,
         )
@@ -454,6 +489,13 @@ class Dispatcher:
                 trace_id=result.trace_id,
             )
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyResult:
+    trace: Trace
+    holds: bool
+    reason: str
 
 
 @dataclass

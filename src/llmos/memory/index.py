@@ -110,7 +110,8 @@ def _slots_json(slots: tuple[Slot, ...]) -> str:
 
 def _row_to_entry(row: sqlite3.Row) -> IndexEntry:
     values = dict(zip(_COLUMNS, row, strict=True))
-    values["slots"] = tuple(Slot(name=n, type=t, value=v) for n, t, v in json.loads(values["slots"]))
+    values["slots"] = tuple(Slot(name=name, type=kind, value=value)
+                            for name, kind, value in json.loads(values["slots"]))
     return IndexEntry(**values)
 
 
@@ -206,7 +207,8 @@ class TraceIndex:
 
     # ------------------------------------------------------------ reading
 
-    def _select(self, where: str, params: tuple[object, ...] = (), tail: str = "") -> list[IndexEntry]:
+    def _select(self, where: str, params: tuple[object, ...] = (),
+                tail: str = "") -> list[IndexEntry]:
         sql = f"SELECT {', '.join(_COLUMNS)} FROM traces WHERE {where} {tail}"
         return [_row_to_entry(row) for row in self.connection().execute(sql, params)]
 
@@ -261,9 +263,6 @@ class TraceIndex:
             f"SELECT {', '.join(_COLUMNS)} FROM traces ORDER BY created, id"
         ):
             yield _row_to_entry(row)
-
-    def count(self) -> int:
-        return self.connection().execute("SELECT count(*) FROM traces").fetchone()[0]
 
 
 def _write(conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> None:

@@ -200,8 +200,9 @@ class Matcher:
                            confidence=best.confidence if best else 0.0,
                            reason="; ".join([reason, *notes]))
 
-    def similar(self, goal: str, *, include_failed: bool = True, limit: int = 5) -> list[SimilarTrace]:
-        """The traces nearest to ``goal`` (best first), failed ones too if asked: Learner context."""
+    def similar(self, goal: str, *, include_failed: bool = True,
+                limit: int = 5) -> list[SimilarTrace]:
+        """Traces near ``goal``, best first, failed ones too if asked (context for the Learner)."""
         self.store.ensure_fresh()
         query = _Query.of(goal)
         allowed = {"success", "failed"} if include_failed else {"success"}

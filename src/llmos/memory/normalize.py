@@ -30,7 +30,7 @@ _TOKEN = re.compile(
     (?P<url>(?:https?|ftp|file)://[^\s'"`<>]+[^\s'"`<>.,;:!?)\]])
   | (?P<quote>['"`‘“])
   | (?P<path>
-        /?(?:[\w\-~]+/)*[\w\-]*\.[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*/?  # file.ext, a/b.ext, .gitignore
+        /?(?:[\w\-~]+/)*[\w\-]*\.[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*/?  # a.ext, a/b.ext, .gitignore
       | /?(?:[\w\-~.]+/)+(?:[\w\-]+(?:\.[A-Za-z0-9_]+)*)?           # dir/, dir/sub, dir/file
     )
   | (?P<number>-?\d+(?:[.,]\d+)*)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from llmos.memory.normalize import Token, tokenize
+from llmos.memory.normalize import Token
 
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "create": ("make", "write", "generate", "build", "scaffold", "produce", "compose", "draft",
@@ -118,10 +118,6 @@ def terms_of(tokens: list[Token]) -> Terms:
         elif token.text not in STOPWORDS:
             words.append(_term(token.text))
     return Terms(tuple(words), tuple(literals), negated)
-
-
-def goal_terms(goal: str) -> Terms:
-    return terms_of(tokenize(goal))
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,7 +127,7 @@ def bind(trace_tokens: list[Token], slots: tuple[Slot, ...], goal_tokens: list[T
     for old, new in zip(trace_tokens, goal_tokens, strict=True):
         if old.kind != new.kind or (not old.is_literal and old.text != new.text):
             return None
-        if not old.is_literal or old.text == new.text and old.text not in by_value:
+        if not old.is_literal or (old.text == new.text and old.text not in by_value):
             continue
         slot = by_value.get(old.text)
         if slot is None:

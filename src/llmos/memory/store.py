@@ -19,7 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from llmos.errors import LLMOSError, TraceFormatError, TraceNotFound
+from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
 from llmos.memory.index import IndexEntry, TraceIndex, entry_for
 from llmos.memory.normalize import signature
 from llmos.memory.slots import find_slots
@@ -190,7 +190,8 @@ class TraceStore:
         return read_trace(self.path_for(self.resolve(id_or_prefix)))
 
     def files(self) -> list[Path]:
-        return sorted(path for path in self.root.glob(f"*{SUFFIX}") if not path.name.startswith("."))
+        """The trace files (temporary files of writes in progress start with a dot)."""
+        return sorted(p for p in self.root.glob(f"*{SUFFIX}") if not p.name.startswith("."))
 
     def iter(self, on_error: ProblemCallback | None = None) -> Iterator[Trace]:
         """Every readable trace; a broken file goes to ``on_error`` and is skipped."""
@@ -293,18 +294,18 @@ class TraceStore:
     # ------------------------------------------------------------ sharing
 
     def export(self, destination: Path, on_error: ProblemCallback | None = None) -> int:
-        """Write every readable trace to a ``.tar.gz`` (by its name) or a folder; returns the count."""
-        traces = [(path, self._read_checked(path)) for path in self._readable(on_error)]
+        """Copy every readable trace into a ``.tar.gz`` or a folder; returns the count."""
+        paths = self._readable(on_error)
         if destination.name.endswith((".tar.gz", ".tgz")):
             destination.parent.mkdir(parents=True, exist_ok=True)
             with tarfile.open(destination, "w:gz") as archive:
-                for path, _ in traces:
+                for path in paths:
                     archive.add(path, arcname=path.name, recursive=False)
         else:
             destination.mkdir(parents=True, exist_ok=True)
-            for path, _ in traces:
+            for path in paths:
                 (destination / path.name).write_bytes(path.read_bytes())
-        return len(traces)
+        return len(paths)
 
     def _readable(self, on_error: ProblemCallback | None) -> list[Path]:
         readable = []
@@ -348,12 +349,10 @@ def _import_items(source: Path) -> Iterator[tuple[str, bytes]]:
             if path.is_file() and path.stat().st_size <= MAX_IMPORT_BYTES:
                 yield path.name, path.read_bytes()
         return
-    try:
-        archive = tarfile.open(source, "r:*")
-    except (OSError, tarfile.TarError) as exc:
-        raise LLMOSError(f"cannot import {source}: not a folder or a readable tar archive "
-                         f"({exc})") from exc
-    with archive:
+    if not source.is_file() or not tarfile.is_tarfile(source):
+        raise ConfigError(f"cannot import {source}: it is not a folder or a tar archive "
+                          "(give what `llmos traces export` wrote)", key="path")
+    with tarfile.open(source, "r:*") as archive:
         for member in archive:
             if not (member.isfile() and member.name.endswith(SUFFIX)
                     and member.size <= MAX_IMPORT_BYTES):

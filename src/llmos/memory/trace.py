@@ -102,10 +102,6 @@ class Trace:
     final_answer: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    def is_retired(self, max_failures: int) -> bool:
-        """True once replays failed ``max_failures`` times: the trace drops out of Follower."""
-        return self.replay_failures >= max_failures
-
 
 def environment_fingerprint() -> dict[str, str]:
     """Where a trace was learned: replay elsewhere may differ (shown by ``verify``)."""

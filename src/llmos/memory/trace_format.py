@@ -134,7 +134,8 @@ def render_trace(trace: Trace) -> str:
         front = yaml.dump(_front_matter(trace), Dumper=_Dumper, sort_keys=False,
                           allow_unicode=True, width=2**31 - 1, default_flow_style=False)
     except (yaml.YAMLError, UnicodeEncodeError) as exc:
-        raise TraceFormatError(f"trace {trace.id}: the front matter cannot be written: {exc}") from exc
+        raise TraceFormatError(
+            f"trace {trace.id}: the front matter cannot be written: {exc}") from exc
     heading = _RAW_UNSAFE.sub("\ufffd", " ".join(trace.goal.split())) or "(empty goal)"
     parts = ["---\n", front, "---\n\n", f"# {heading}\n"]
     for number, step in enumerate(trace.steps, 1):

@@ -23,9 +23,9 @@ _COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 _SSH_KEYS = ("proxycommand", "localcommand", "knownhostscommand", "remotecommand")
 #: git settings whose value is run as a command (``!`` marks a shell alias).
-GIT_COMMAND_KEYS = ("core.sshcommand", "core.pager", "core.editor", "core.fsmonitor", "core.hookspath",
-             "sequence.editor", "diff.external", "gpg.program", "credential.helper",
-             "pager.", "alias.", "filter.", "diff.", "merge.")
+GIT_COMMAND_KEYS = ("core.sshcommand", "core.pager", "core.editor", "core.fsmonitor",
+                    "core.hookspath", "sequence.editor", "diff.external", "gpg.program",
+                    "credential.helper", "pager.", "alias.", "filter.", "diff.", "merge.")
 _EDITORS = frozenset({"vi", "vim", "nvim", "view", "ex", "gvim"})
 
 

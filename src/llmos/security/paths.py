@@ -121,14 +121,18 @@ class Places:
                 return os.path.normpath(target + resolved[len(link):])
         return resolved
 
-    def zone(self, path: str) -> Zone:
-        """The zone of an absolute, resolved path."""
+    def zone(self, path: str, *, containing: bool = True) -> Zone:
+        """The zone of an absolute, resolved path.
+
+        With ``containing=False`` a folder that contains the workspace is
+        placed as if it did not (for patterns that miss the workspace).
+        """
         if path.startswith("/dev/") or path == "/dev":
             return self._device_zone(path)
         workspace = self.workspace
         if path != workspace and _under(path, workspace):
             return self._inside_zone(path[len(workspace):].lstrip("/"))
-        if _under(workspace, path):
+        if containing and _under(workspace, path):
             return Zone.CONTAINS_WORKSPACE
         if path == self.home:
             return Zone.HOME
@@ -198,9 +202,9 @@ _DELETE_OK = {Zone.INSIDE, Zone.TEMP}
 _WRITE_OK = {Zone.INSIDE, Zone.TEMP, Zone.SAFE_DEVICE}
 
 
-def why_not(places: Places, path: str, op: Operation) -> str | None:
+def why_not(places: Places, path: str, op: Operation, zone: Zone | None = None) -> str | None:
     """The reason ``op`` on the resolved ``path`` is refused, or ``None`` if it is fine."""
-    zone = places.zone(path)
+    zone = places.zone(path) if zone is None else zone
     if op == "read":
         if zone is Zone.CREDENTIAL:
             return f"reads {path}, a credential file; secrets must not reach the model"

@@ -5,14 +5,15 @@ An argument names one path (``build``), every entry of a folder (``~/*``,
 folder's entries is judged like deleting the folder; deleting some is
 judged by the folder, except at the workspace root, where the pattern must
 not reach llmos's own state. An argument whose value cannot be known
-(``"$DIR"/``) is refused for deletion unless a literal relative prefix
-(``build/$NAME``) pins it inside the working directory: an agent can always
+(``"$DIR"/``) is refused for deletion unless a literal prefix pins its
+folder (``build/$NAME``, ``/tmp/lock.$$``), which is then judged: an agent can always
 spell the path, and an unknown target is how ``rm -rf "$STEAMROOT"/*``
 emptied home folders.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import dataclass
 from typing import Literal
@@ -62,25 +63,25 @@ def check(places: Places, arg: Arg, cwd: str | None, op: Operation) -> str | Non
 
 
 def check_target(places: Places, target: Target, op: Operation) -> str | None:
-    if target.scope == "exact":
+    if target.scope == "exact" or op == "read":
         return why_not(places, target.path, op)
-    zone = places.zone(target.path)
-    if op == "read":
-        return why_not(places, target.path, "read")
-    if target.path == places.workspace or zone is Zone.INSIDE:
-        hits = places.kernel_entries_matching(target.path, target.pattern)
+    base = target.path
+    zone = places.zone(base)
+    if base == places.workspace or zone is Zone.INSIDE:
+        hits = places.kernel_entries_matching(base, target.pattern)
         if hits:
             verb = "deletes" if op == "delete" else "writes"
-            return (f"{verb} {target.path}/{target.pattern}, which reaches llmos's own state "
+            return (f"{verb} {base}/{target.pattern}, which reaches llmos's own state "
                     f"({', '.join(hits)})")
         return None
+    if zone is Zone.CONTAINS_WORKSPACE and target.scope == "some":
+        step = places.workspace[len(base):].lstrip("/").split("/")[0]
+        if not fnmatch.fnmatchcase(step, target.pattern):  # the pattern misses the workspace
+            zone = places.zone(base, containing=False)
     if zone is Zone.TEMP or (zone is Zone.TEMP_ROOT and target.scope == "some"):
         return None
-    if target.scope == "all" or zone is not Zone.TEMP_ROOT:
-        reason = why_not(places, target.path, op)
-        if reason is not None:
-            return f"{reason} (every entry matching {target.pattern!r})"
-    return None
+    reason = why_not(places, base, op, zone)
+    return None if reason is None else f"{reason} (every entry matching {target.pattern!r})"
 
 
 def _check_unknown(places: Places, arg: Arg, cwd: str | None, op: Operation) -> str | None:
@@ -88,8 +89,8 @@ def _check_unknown(places: Places, arg: Arg, cwd: str | None, op: Operation) -> 
     if cwd is None and not prefix.startswith("/"):
         return None if op != "delete" else (
             "deletes a path relative to a folder that cannot be known here; spell it literally")
-    relative = bool(prefix) and not prefix.startswith("/") and ".." not in prefix.split("/")
-    if op == "delete" and not relative:
+    pinned = bool(prefix) and ".." not in prefix.split("/")
+    if op == "delete" and not pinned:
         shown = f" ({prefix}…)" if prefix else ""
         return (f"deletes a path that depends on a value unknown here{shown}; if it were empty "
                 "or wrong this would delete outside the workspace. Spell the path literally, "

@@ -1,0 +1,69 @@
+"""`verify` replays a trace in a throwaway copy and reports whether it still holds."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from llmos import LLMOS
+from llmos.backends.scripted import ScriptedBackend
+from llmos.config import load_settings
+from llmos.memory import TraceStore
+
+
+def make(workspace: Path, turns: list[dict]) -> LLMOS:
+    return LLMOS(settings=load_settings(workspace=workspace), backend=ScriptedBackend(turns))
+
+
+async def test_a_trace_that_holds_is_verified_without_touching_the_workspace(workspace: Path):
+    llmos = make(
+        workspace,
+        [
+            {"tool_calls": [{"name": "Write", "input": {"file_path": "a.txt", "content": "a\n"}}]},
+            {"text": "ok"},
+        ],
+    )
+    async with llmos:
+        learned = await llmos.execute("Create a.txt")
+        (workspace / "output" / "a.txt").unlink()
+        result = await llmos.verify(learned.trace_id)
+    assert result.holds and result.reason == "all 1 steps hold"
+    assert not (workspace / "output" / "a.txt").exists()
+
+
+async def test_a_trace_that_no_longer_holds_says_which_step(workspace: Path):
+    out = workspace / "output"
+    out.mkdir(parents=True)
+    (out / "input.txt").write_text("x\n")
+    llmos = make(
+        workspace,
+        [
+            {"tool_calls": [{"name": "Bash", "input": {"command": "cat input.txt > copy.txt"}}]},
+            {"text": "copied"},
+        ],
+    )
+    async with llmos:
+        learned = await llmos.execute("Copy input.txt to copy.txt")
+        (out / "input.txt").unlink()
+        result = await llmos.verify(learned.trace_id)
+    assert not result.holds
+    assert result.reason.startswith("step 1: it failed on replay but succeeded when learned")
+    store = TraceStore.for_memory(workspace / "memory")
+    assert store.load(learned.trace_id).replay_failures == 0  # verifying is not using
+
+
+async def test_an_untrusted_import_becomes_followable_once_verified(workspace: Path):
+    llmos = make(
+        workspace,
+        [
+            {"tool_calls": [{"name": "Write", "input": {"file_path": "b.txt", "content": "b\n"}}]},
+            {"text": "ok"},
+        ],
+    )
+    async with llmos:
+        learned = await llmos.execute("Create b.txt")
+        store = TraceStore.for_memory(workspace / "memory")
+        store.save(replace(store.load(learned.trace_id), status="untrusted"))
+        assert (await llmos.match("Create b.txt")).decision != "follow"
+        assert (await llmos.verify(learned.trace_id)).holds
+        assert (await llmos.match("Create b.txt")).decision == "follow"
