@@ -68,6 +68,13 @@ class HooksConfig(_Section):
     disabled: list[str] = Field(default_factory=list, description="built-in hooks to switch off")
 
 
+class LocalConfig(_Section):
+    """The embedded model (``[local]`` table)."""
+
+    n_ctx: int = Field(4096, gt=0, description="context window in tokens")
+    n_threads: int | None = Field(None, gt=0, description="CPU threads (default: half the cores)")
+
+
 class ClaudeConfig(_Section):
     """Options passed to the Claude Agent SDK (``[claude]`` table)."""
 
@@ -98,6 +105,7 @@ class Settings(_Section):
         default_factory=dict,
         description='price overrides, dollars per million tokens: [prices."MODEL"] input = 3',
     )
+    local: LocalConfig = Field(default_factory=LocalConfig)
     claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
 
     @field_validator("workspace")

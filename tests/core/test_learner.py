@@ -235,3 +235,14 @@ async def test_function_backend_sees_each_request(tmp_path: Path) -> None:
     assert outcome.usage == Usage(
         input_tokens=outcome.usage.input_tokens, output_tokens=outcome.usage.output_tokens
     )
+
+
+async def test_a_model_repeating_the_same_call_is_stopped_as_looping(tmp_path: Path) -> None:
+    task, _ = make_task(tmp_path)
+    same = {"tool_calls": [{"name": "Note", "input": {"line": "again"}}]}
+    other = {"tool_calls": [{"name": "Note", "input": {"line": "other"}}]}
+    backend = ScriptedBackend([same, same, other, same, same, same, {"text": "never"}])
+    outcome = await run_learner(task, backend, LearnerSettings())
+    assert not outcome.success and outcome.error_type == "Looping"
+    assert len(backend.requests) == 6  # the third identical turn in a row ends it
+    assert (tmp_path / "notes.txt").read_text().count("\n") == 5

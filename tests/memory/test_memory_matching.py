@@ -43,7 +43,7 @@ def test_other_slot_values_follow_with_the_values_substituted(store: TraceStore,
 @pytest.mark.parametrize(("goal", "why"), [
     ("Delete the Python calculator in calc.py", "a different action: delete"),
     ("Do not create a Python calculator in calc.py", "a negation on one side only"),
-    ("Create a Python calculator in calc.py and add tests", "a different action: run"),
+    ("Create a Python calculator in calc.py and add tests", "a different action: test"),
     ("Create a Python stopwatch in calc.py", "different words: +stopwatch, -calculator"),
     ("Create a Python calculator in calc.js", "changes the file type of 'calc.py'"),
 ])
@@ -146,3 +146,32 @@ def test_a_trace_removed_behind_the_index_is_not_returned(store: TraceStore,
     result = matcher.match(saved.goal)
     assert result.trace is not None and result.trace.id == other.id
     assert store.index.get(saved.id) is None
+
+
+@pytest.mark.parametrize(("learned", "goal"), [
+    ("Copy a.txt to b.txt", "Copy a.txt and b.txt"),
+    ("Convert 100 degrees Celsius to Fahrenheit", "Convert 100 degrees Fahrenheit to Celsius"),
+    ("Compute (2 + 3) * 4 into out.txt", "Compute 2 + 3 * 4 into out.txt"),
+    ("Keep the first 10 lines of log.txt", "Write the first 10 lines of log.txt"),
+])
+def test_same_words_in_other_roles_are_not_the_same_request(store: TraceStore, matcher: Matcher,
+                                                            learned: str, goal: str) -> None:
+    store.save(calculator_trace(goal=learned))
+    assert matcher.match(goal).decision != "follow"
+
+
+def test_a_goal_without_words_never_matches(store: TraceStore, matcher: Matcher) -> None:
+    store.save(calculator_trace(goal="???"))
+    result = matcher.match("!!!")
+    assert (result.decision, result.reason) == ("learn", "the goal has no words to match")
+
+
+def test_a_retired_exact_match_lets_a_template_match_of_another_trace_follow(
+    store: TraceStore, matcher: Matcher
+) -> None:
+    retired = store.save(calculator_trace(goal="Create a Python calculator in c.py"))
+    store.record_use(retired.id, success=False)
+    other = store.save(calculator_trace())
+    result = matcher.match("Create a Python calculator in c.py", max_failures=1)
+    assert (result.decision, result.trace.id) == ("follow", other.id)  # type: ignore[union-attr]
+    assert result.bindings == {"path1": "c.py"}

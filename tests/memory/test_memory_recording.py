@@ -31,3 +31,10 @@ def test_long_output_is_kept_as_a_bounded_excerpt_but_digested_whole() -> None:
 def test_an_error_result_is_recorded_as_such() -> None:
     step = recorded_step("Write", {"file_path": "/etc/x"}, ToolResult.error("Access denied"))
     assert step.postcondition.is_error and step.output == "Access denied"
+
+
+def test_the_memory_package_exports_a_sorted_public_surface() -> None:
+    import llmos.memory as memory
+
+    assert memory.__all__ == sorted(memory.__all__)
+    assert all(hasattr(memory, name) for name in memory.__all__)

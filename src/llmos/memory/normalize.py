@@ -5,9 +5,9 @@ up to case, spacing and punctuation" means the same thing everywhere. Literal
 values keep their case because a file name, a quoted string or an identifier
 is data: ``'Hello'`` and ``'hello'`` are different contents to write.
 
-Sentence punctuation (``. , ; : ! ?``, brackets) is dropped; symbols that carry
-meaning (``+ - * / = < > % & |`` …) stay as tokens, so that "compute 2 + 3" and
-"compute 2 * 3" never normalise to the same signature.
+Sentence punctuation (``. , ; : ! ?``) is dropped; symbols that carry meaning
+(``+ - * / = < > % & | ( )`` …) stay as tokens, so that "compute 2 + 3" and
+"compute 2 * 3", or "(2 + 3) * 4" and "2 + 3 * 4", never share a signature.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ _TOKEN = re.compile(
   | (?P<number>-?\d+(?:[.,]\d+)*)
   | (?P<word>[^\W\d_]+(?:['’\-][^\W\d_]+)*(?![\w]))
   | (?P<identifier>\w+)
-  | (?P<symbol>[+\-*/=<>%&|^~\#@$\\])
+  | (?P<symbol>[+\-*/=<>%&|^~\#@$\\()\[\]{}])
   | (?P<skip>\S)
     """,
     re.VERBOSE,

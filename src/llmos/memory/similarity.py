@@ -21,12 +21,13 @@ from llmos.memory.normalize import Token
 
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "create": ("make", "write", "generate", "build", "scaffold", "produce", "compose", "draft",
-               "put", "save", "store", "keep", "implement", "author"),
+               "put", "save", "store", "implement", "author"),
     "delete": ("remove", "erase", "rm", "destroy", "wipe", "unlink", "purge"),
     "copy": ("duplicate", "cp", "clone"),
     "move": ("mv", "relocate"),
     "show": ("print", "display", "output", "list", "echo"),
-    "run": ("execute", "try", "test", "check", "exercise"),
+    "run": ("execute",),
+    "test": ("try", "check", "verify", "exercise"),
     "convert": ("turn", "transform"),
     "directory": ("folder", "dir"),
     "script": ("program",),
@@ -42,7 +43,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 _PHRASES: dict[tuple[str, str], str] = {("set", "up"): "create", ("how", "many"): "count"}
 _CANONICAL = {word: key for key, words in _SYNONYMS.items() for word in words}
 ACTIONS: frozenset[str] = frozenset({
-    "create", "delete", "copy", "move", "show", "run", "convert", "rename", "install",
+    "create", "delete", "copy", "move", "show", "run", "test", "convert", "rename", "install",
     "uninstall", "translate", "sort", "count", "download", "upload", "send", "deploy",
     "train", "refactor", "explain", "summarize", "summarise", "fix", "update", "edit",
     "modify", "replace", "merge", "split", "compress", "extract", "encrypt", "decrypt",
@@ -59,6 +60,18 @@ STOPWORDS: frozenset[str] = frozenset({
     "named", "has", "have", "containing", "contains", "holding", "their", "them", "whose",
     "plus", "file", "files", "new", "also", "so", "i", "you", "can", "could", "would", "just",
 })
+
+
+#: The role a literal plays, from the word before it: "copy a.txt to b.txt" is not
+#: "copy a.txt and b.txt", though the content words are the same.
+_ROLES: dict[str, str] = {
+    **dict.fromkeys(("to", "into", "in", "inside", "onto", "as"), "→"),
+    "from": "←",
+    **dict.fromkeys(("and", "or", "plus"), "&"),
+}
+#: Words that do not end a role: "to a new file called x.txt" is "→ x.txt".
+_TRANSPARENT = frozenset({"a", "an", "the", "its", "their", "my", "our", "your", "this", "that",
+                          "new", "file", "folder", "directory", "called", "named", "titled"})
 
 
 def _term(word: str) -> str:
@@ -99,8 +112,15 @@ def terms_of(tokens: list[Token]) -> Terms:
     words: list[str] = []
     literals: list[str] = []
     negated = False
+    role = ""
     skip_next = False
-    for token, following in zip(tokens, [*tokens[1:], None], strict=True):
+    for position, token in enumerate(tokens):
+        following = tokens[position + 1] if position + 1 < len(tokens) else None
+        role_before = role
+        if token.kind != "word":
+            role = ""
+        elif token.text not in _TRANSPARENT:
+            role = _ROLES.get(token.text, "")
         if skip_next:
             skip_next = False
             continue
@@ -109,7 +129,7 @@ def terms_of(tokens: list[Token]) -> Terms:
             words.append(phrase)
             skip_next = True
         elif token.is_literal:
-            literals.append(token.key)
+            literals.append(role_before + token.key)
         elif token.kind == "symbol":
             words.append(token.text)
         elif token.text in NEGATIONS or token.text.endswith("n't"):

@@ -44,6 +44,10 @@ When a tool call fails, read the error and try another way.
 When the task is done, reply with a short final answer and no tool call."""
 
 
+#: Identical consecutive tool-call turns after which a run is stopped as looping.
+REPEAT_LIMIT = 3
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LearnerOutcome:
     """How a Learner run ended; the steps themselves are captured by the trace hook."""
@@ -120,6 +124,7 @@ class _Loop:
         self.cost = 0.0
         self.turns = 0
         self.text = ""
+        self._repeats = 0
 
     def outcome(self, *, success: bool, error: str | None = None, error_type: str | None = None):
         return LearnerOutcome(
@@ -164,6 +169,13 @@ class _Loop:
             if not calls:
                 self.text = text
                 return self.outcome(success=True)
+            if self._same_as_before(calls):
+                return self.outcome(
+                    success=False,
+                    error=f"the model made the same tool call {REPEAT_LIMIT} times in a row; "
+                    "stopped. A larger model (--model) usually avoids this",
+                    error_type="Looping",
+                )
             for call in calls:
                 done = await run_tool_call(self.task, call)
                 self.messages.append(
@@ -182,6 +194,15 @@ class _Loop:
             ),
             error_type="MaxTurns",
         )
+
+    def _same_as_before(self, calls: list[ToolCall]) -> bool:
+        """True once the model asks for the very same calls ``REPEAT_LIMIT`` turns running."""
+        previous = [m for m in self.messages[:-1] if isinstance(m, AssistantMessage)]
+        same = bool(previous) and [(c.name, dict(c.input)) for c in calls] == [
+            (c.name, dict(c.input)) for c in previous[-1].tool_calls
+        ]
+        self._repeats = self._repeats + 1 if same else 0
+        return self._repeats >= REPEAT_LIMIT - 1
 
     async def _one_turn(self, request: BackendRequest) -> tuple[str, list[ToolCall]]:
         chunks: list[str] = []

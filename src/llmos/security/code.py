@@ -78,7 +78,8 @@ def _judge_text(code: str, checks: CodeChecks, subject: str) -> Verdict | None:
     """Pattern checks for languages without a parser here."""
     if _FORK_LOOP.search(code):
         return deny("fork bomb: the one-liner forks in a loop", subject)
-    if _SOCKET.search(code) and _SHELL_SPAWN.search(code):
+    if re.search(r"/inet/(tcp|udp)/", code) or (_SOCKET.search(code) and _SHELL_SPAWN.search(
+            code)):
         return deny("reverse shell: the one-liner connects a socket to a shell", subject)
     if _EVAL.search(code) and _NETWORK.search(code):
         return deny("runs code fetched from the network (eval of a download)", subject)

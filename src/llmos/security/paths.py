@@ -56,7 +56,11 @@ SYSTEM_ROOTS = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/l
 CREDENTIAL_HOME_DIRS = (".ssh", ".aws", ".gnupg", ".azure", ".kube", ".docker",
                         ".password-store", ".config/gcloud", ".config/gh", ".config/hub",
                         ".local/share/keyrings", ".mozilla", ".config/google-chrome",
-                        ".config/chromium", ".terraform.d", ".vault-token", ".gem/credentials")
+                        ".config/chromium", ".terraform.d", ".vault-token", ".gem/credentials",
+                        ".bash_history", ".zsh_history", ".python_history", ".psql_history",
+                        ".mysql_history", ".node_repl_history", ".local/share/fish/fish_history",
+                        ".config/rclone", ".cargo/credentials", ".cargo/credentials.toml",
+                        ".config/op", ".config/doctl", ".config/heroku")
 #: File names that hold secrets wherever they are (outside the workspace).
 CREDENTIAL_NAMES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk",
                     ".netrc", "_netrc", ".pgpass", ".git-credentials", ".my.cnf", ".npmrc",

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 from llmos.security import programs
 from llmos.security.code import CODE_OPTIONS, CodeChecks, judge_code
 from llmos.security.command import SimpleCommand
-from llmos.security.paths import Operation, Places, is_secret_name
+from llmos.security.paths import Operation, Places, Zone, is_secret_name
 from llmos.security.rules import RULES, options_and_operands
 from llmos.security.shell import MAX_DEPTH, ShellSyntaxError, walk
 from llmos.security.targets import check
@@ -35,7 +35,7 @@ _HIDDEN = re.compile("[\u202a-\u202e\u2066-\u2069\u200b-\u200f\u2060\ufeff]")
 #: Programs that only look at names or print their arguments: operands are not read.
 _NO_READ = frozenset({"echo", "printf", "ls", "stat", "test", "[", "file", "du", "wc", "ssh",
                       "ssh-add", "ssh-keygen", "realpath", "readlink", "dirname", "basename",
-                      "git", "which", "type", "command", "mkdir", "touch", "rm", "unlink",
+                      "which", "type", "command", "mkdir", "touch", "rm", "unlink",
                       "shred", "mv", "cp", "install", "ln", "rsync", "scp", "chmod", "chown",
                       "chgrp", "find", "cd", "pushd", "export", "alias", "grep", "egrep", "fgrep",
                       "rg", "ag", "awk", "sed", "tee", "truncate", "dd", "env", "sudo", "doas"})
@@ -162,12 +162,14 @@ class _Judge:
             operands = operands[1:]
         values = [a for a in command.args[1:] if (a.text or "").startswith("--") and "=" in (
             a.text or "")]
+        inside = command.cwd is not None and self.places.zone(command.cwd) is Zone.INSIDE
         for arg in operands + [Arg(a.text.partition("=")[2]) for a in values if a.text]:
             if arg.text is None or arg.text.startswith("-"):
                 continue
             text = arg.text[1:] if arg.text.startswith("@") else arg.text
-            if "/" not in text and not is_secret_name(text) and not arg.glob:
-                continue
+            text = text[len("file://"):] if text.startswith("file://") else text
+            if inside and "/" not in text and not is_secret_name(text) and not arg.glob:
+                continue  # a plain name in a folder of the workspace stays in it
             verdict = self.path(command, Arg(text, text, arg.glob), "read")
             if verdict is not None:
                 return verdict
@@ -208,6 +210,9 @@ class _Judge:
         if operands and not reads_stdin:
             script = operands[0]
             verdict = _remote(script, command, "the script it runs")
+            if verdict is None and script.content is not None:
+                verdict = _refused_content(self.nested(script.content, command.cwd, depth),
+                                           command)
             if verdict is not None or script.text is None or command.cwd is None:
                 return verdict
             return self._ran_local(command, script.text, depth, "sh")
@@ -264,6 +269,9 @@ class _Judge:
             return self._stdin(command, depth, f"the {name} interpreter")
         script = operands[0]
         verdict = _remote(script, command, "the script it runs")
+        if verdict is None and script.content is not None:
+            inner = self._judge_code(command, script.content, depth)
+            verdict = None if inner is None else _refused_content(inner, command)
         if verdict is not None or script.text is None:
             return verdict
         return self._ran_local(command, script.text, depth, name)
@@ -385,6 +393,13 @@ class _Judge:
                     return Verdict(inner.decision, f"defines an alias that {inner.reason}",
                                    inner.command)
         return None
+
+
+def _refused_content(inner: Verdict, command: SimpleCommand) -> Verdict | None:
+    if inner.decision == "allow":
+        return None
+    return Verdict(inner.decision, f"{command.name} runs a <(…) file: {inner.reason}",
+                   inner.command or command.text)
 
 
 def _remote(arg: Arg, command: SimpleCommand, what: str) -> Verdict | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from llmos.security.command import SimpleCommand
@@ -135,7 +136,8 @@ def _copy(judge: Judge, command: SimpleCommand) -> Verdict | None:
     if destination is not None and len(local_sources) == 1:
         destination = _into_folder(destination, local_sources[0], command.cwd)
     if command.name != "ln":
-        verdict = first(judge.path(command, s, "read") for s in local_sources)
+        verdict = first(judge.path(command, s, "read") or reads_home(judge, command, s)
+                        for s in local_sources)
         if verdict is not None:
             return verdict
     if destination is None:
@@ -255,18 +257,47 @@ def _permissions(judge: Judge, command: SimpleCommand) -> Verdict | None:
     return None
 
 
-@rule("tar", "unzip", "7z", "bsdtar")
+@rule("tar", "unzip", "7z", "bsdtar", "zip")
 def _archives(judge: Judge, command: SimpleCommand) -> Verdict | None:
     texts = [a.text or "" for a in command.args]
+    reader = command
     for flag in ("-C", "--directory", "-d"):
         if flag in texts[1:] and texts.index(flag) + 1 < len(texts):
             target = command.args[texts.index(flag) + 1]
             verdict = judge.path(command, target, "write")
             if verdict is not None:
                 return verdict
-    _, operands = options_and_operands(command.args, frozenset({"-f", "-C", "-d", "--file"}))
+            if flag != "-d" and target.text is not None and command.cwd is not None:
+                reader = replace(command, cwd=join_path(command.cwd, target.text))
+    _, operands = options_and_operands(command.args, frozenset(
+        {"-f", "-C", "-d", "--file", "-x", "-i", "-TT", "-b", "-n", "-t", "-P", "-Z", "-I"}))
     op: Operation = "delete" if "--remove-files" in texts else "read"
-    return first(judge.path(command, f, op) for f in operands)
+    return first(judge.path(reader, f, op) or reads_home(judge, reader, f) for f in operands)
+
+
+@rule("grep", "egrep", "fgrep", "rg", "ag", "ack")
+def _search(judge: Judge, command: SimpleCommand) -> Verdict | None:
+    options, operands = options_and_operands(command.args, frozenset({"-e", "-f", "-m", "-A",
+                                                                      "-B", "-C", "-g", "-t"}))
+    recursive = command.name in ("rg", "ag", "ack") or has_short(options, "rR", (
+        "--recursive", "--dereference-recursive"))
+    if not recursive:
+        return None
+    paths = operands if any(o in ("-e", "-f") or o.startswith("--regexp") for o in options) \
+        else operands[1:]
+    return first(reads_home(judge, command, p) for p in paths)
+
+
+def reads_home(judge: Judge, command: SimpleCommand, arg: Arg) -> Verdict | None:
+    """Copying or searching a whole home folder reads the credentials in it."""
+    if arg.text is None or command.cwd is None:
+        return None
+    path = judge.places.resolve(arg.text, command.cwd)
+    home = judge.places.home
+    if home == path or home.startswith(path.rstrip("/") + "/"):
+        return deny(f"reads all of {path}, which holds the home folder's credentials "
+                    "(~/.ssh, ~/.aws …)", command.text)
+    return None
 
 
 # -- the machine ------------------------------------------------------------------------------
@@ -298,6 +329,23 @@ def _systemctl(judge: Judge, command: SimpleCommand) -> Verdict | None:
     if verbs & _POWER_VERBS:
         return deny(f"{command.name} {' '.join(sorted(verbs & _POWER_VERBS))} turns the machine "
                     "off, restarts or isolates it", command.text)
+    return None
+
+
+@rule("dbus-send", "busctl", "gdbus", "qdbus")
+def _dbus(judge: Judge, command: SimpleCommand) -> Verdict | None:
+    methods = ("PowerOff", "Reboot", "Halt", "KExec", "Suspend", "Hibernate")
+    if any(any(m in (a.text or "") for m in methods) for a in command.args[1:]):
+        return deny(f"{command.name} asks the system to power off or restart", command.text)
+    return None
+
+
+@rule("machinectl")
+def _machinectl(judge: Judge, command: SimpleCommand) -> Verdict | None:
+    verbs = {a.text for a in command.args[1:]}
+    if verbs & {"shell", "login"}:
+        return deny("privilege escalation: machinectl shell opens a session as another user",
+                    command.text)
     return None
 
 
@@ -352,7 +400,8 @@ _PRIVILEGE = {"sudo": "sudo runs a command as root", "su": "su switches to anoth
               "groupadd": "groupadd", "passwd": "passwd changes passwords",
               "chpasswd": "chpasswd changes passwords", "chsh": "chsh changes login shells",
               "adduser": "adduser creates users", "deluser": "deluser deletes users",
-              "gpasswd": "gpasswd changes groups", "newgrp": "newgrp", "sg": "sg"}
+              "gpasswd": "gpasswd changes groups", "newgrp": "newgrp", "sg": "sg",
+              "run0": "run0 runs a command as root"}
 
 
 def _privilege(judge: Judge, command: SimpleCommand) -> Verdict | None:

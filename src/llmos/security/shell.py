@@ -27,6 +27,7 @@ from llmos.security.words import Arg, Substituted, evaluate_word, join_known
 MAX_DEPTH = 6
 _QUOTED_HEREDOC = re.compile(r"<<(-?)\s*(['\"])([A-Za-z_0-9]+)\2|<<(-?)\s*\\([A-Za-z_0-9]+)")
 _DOUBLE_BRACKET = re.compile(r"(?<![\w\[])\[\[(?=\s)|(?<=\s)\]\](?![\w\]])")
+_UNSAFE_ARITHMETIC = re.compile(r"[;'\"`\\\n]|\$\(")
 _TIME_KEYWORD = re.compile(r"(^|[;&|(!{]\s*|\n\s*|\bthen\s+|\bdo\s+|\belse\s+)time(\s+-p)?(?=\s)")
 
 
@@ -74,7 +75,12 @@ def _preprocess(line: str) -> str:
 
 
 def _replace_arithmetic(line: str) -> str:
-    """``$((…))`` without substitutions inside becomes ``0`` (its value never matters here)."""
+    """``$((…))`` becomes ``0``: its value never matters here, and bashlex cannot read it.
+
+    Only a plain arithmetic body is replaced (no quotes, ``;``, newline,
+    backslash or substitution, closed by ``))``), so a ``$((`` inside a
+    string can never swallow the commands after it.
+    """
     out: list[str] = []
     i = 0
     while True:
@@ -92,10 +98,9 @@ def _replace_arithmetic(line: str) -> str:
                     break
             j += 1
         body = line[start + 3 : j - 1]
-        if j >= len(line) or "$(" in body or "`" in body:
-            out.append(line[i:])
-            return "".join(out)
-        out.append(line[i:start] + "0")
+        plain = (j < len(line) and line[j - 1] == ")" and not _UNSAFE_ARITHMETIC.search(body)
+                 and (start == 0 or line[start - 1] != "\\"))
+        out.append(line[i:start] + ("0" if plain else line[start : j + 1]))
         i = j + 1
 
 

@@ -34,13 +34,15 @@ class Arg:
     then the literal text before that part. ``glob`` says unquoted glob
     characters are present. ``origin`` marks a value that came out of a
     command substitution that fetched from the network (``"network"``) or
-    decoded an encoded payload (``"decoded"``).
+    decoded an encoded payload (``"decoded"``). ``content`` is what a
+    ``<(…)`` file would contain, when that is known.
     """
 
     text: str | None
     prefix: str = ""
     glob: bool = False
     origin: str = ""
+    content: str | None = None
 
     @property
     def known(self) -> bool:
@@ -153,6 +155,7 @@ class _Builder:
         self.glob = False
         self.brace = False
         self.origin = ""
+        self.content: str | None = None
 
     def literal(self, text: str) -> None:
         self.pieces.append(((text,), False))
@@ -166,7 +169,7 @@ class _Builder:
         prefix: list[str] = []
         for values, _ in self.pieces:
             if values is None:
-                return [Arg(None, "".join(prefix), self.glob, self.origin)]
+                return [Arg(None, "".join(prefix), self.glob, self.origin, self.content)]
             if len(values) != 1:
                 break
             prefix.append(values[0])
@@ -286,6 +289,7 @@ def _expand_part(
         if produced.origin and not builder.origin:
             builder.origin = produced.origin
         if kind == "processsubstitution":
+            builder.content = produced.output
             builder.expansion(None, quoted=True)
         else:
             output = None if produced.output is None else produced.output.rstrip("\n")

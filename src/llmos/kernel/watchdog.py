@@ -1,0 +1,260 @@
+"""The watchdog: cancels a task that runs too long, hangs, or waits on a silent model.
+
+Four limits, each off when ``None``:
+
+- ``task_timeout_s`` — the task's wall-clock time;
+- ``stall_s`` — no event of the task for that long (time inside a tool call
+  does not count: a tool has its own limit, ``tool_timeout_s``, and Bash its
+  ``tools.bash_timeout``);
+- ``llm_call_timeout_s`` — a model call that streams nothing for that long;
+- ``tool_timeout_s`` — one tool call running for that long.
+
+It is a bus subscriber (every event of a task is progress), a pair of hooks
+(``PreLLMCall``/``PostLLMCall`` mark a model call in flight) and a monitor
+coroutine that checks the tasks it was told about with :meth:`Watchdog.watch`.
+When a limit fires, the task's asyncio task is cancelled (so Bash kills its
+process group and the dispatcher keeps the partial trace as failed and
+releases the reservation) and a warning :class:`~llmos.events.Notice` names
+the limit, its setting and its value.
+
+Example:
+    async with Watchdog(bus, stall_s=30, task_timeout_s=600) as watchdog:
+        llmos.hooks.register_all(watchdog.hooks())   # for llm_call_timeout_s
+        watchdog.watch(task_id, asyncio_task)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from llmos.errors import ConfigError
+from llmos.events import (
+    Event,
+    Notice,
+    TaskFailed,
+    TaskFinished,
+    TextStreamed,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from llmos.hooks.pipeline import Hook, HookInput
+from llmos.kernel.bus import EventBus
+
+#: Every watchdog cancellation message starts with this (see :func:`cancellation_reason`).
+WATCHDOG_PREFIX = "watchdog: "
+#: The monitor never sleeps longer than this between checks.
+MAX_POLL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expiry:
+    """Which limit fired for a task: the setting's name, its value, and what to tell the user."""
+
+    task_id: str
+    setting: str
+    limit_s: float
+    message: str
+
+
+@dataclass(slots=True)
+class _Watched:
+    """What the monitor knows of one running task; times are from the watchdog's clock."""
+
+    task: asyncio.Task[object]
+    started: float
+    last_event: float
+    llm_call_since: float | None = None
+    tools_running: dict[str, float] = field(default_factory=dict)
+
+
+class Watchdog:
+    """Cancels watched tasks past their limits; see the module docstring for the four limits."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        task_timeout_s: float | None = None,
+        stall_s: float | None = None,
+        llm_call_timeout_s: float | None = None,
+        tool_timeout_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = {
+            "watchdog.task_timeout_s": task_timeout_s,
+            "watchdog.stall_s": stall_s,
+            "watchdog.llm_call_timeout_s": llm_call_timeout_s,
+            "watchdog.tool_timeout_s": tool_timeout_s,
+        }
+        for setting, value in self.limits.items():
+            if value is not None and value <= 0:
+                raise ConfigError(
+                    f"{setting} must be more than 0 seconds, got {value}; leave it out to "
+                    "switch the limit off",
+                    key=setting,
+                )
+        self.bus = bus
+        self.clock = clock
+        self._watched: dict[str, _Watched] = {}
+        self._expired: dict[str, Expiry] = {}
+        self._monitor: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._unsubscribe: Callable[[], None] | None = None
+        active = [v for v in self.limits.values() if v is not None]
+        self.poll_s = min([MAX_POLL_S, *(v / 5 for v in active)])
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Watchdog:
+        """Subscribe to the bus and start the monitor (idempotent; needs a running loop)."""
+        if self._monitor is None:
+            self._unsubscribe = self.bus.subscribe(self._on_event)
+            self._monitor = asyncio.create_task(self._run_monitor(), name="llmos-watchdog")
+        return self
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._monitor is not None:
+            self._monitor.cancel()
+            await asyncio.gather(self._monitor, return_exceptions=True)
+            self._monitor = None
+
+    async def __aenter__(self) -> Watchdog:
+        return self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ tasks
+
+    def watch(self, task_id: str, task: asyncio.Task[object] | None) -> None:
+        """Guard ``task`` (the asyncio task running ``task_id``) from now on."""
+        if task is None:
+            raise ValueError("watch() needs the asyncio task to cancel; call it inside one")
+        now = self.clock()
+        self._watched[task_id] = _Watched(task=task, started=now, last_event=now)
+        self._expired.pop(task_id, None)
+        self.start()
+        self._wake.set()
+
+    def unwatch(self, task_id: str) -> None:
+        """Stop guarding a task and forget any limit that fired for it."""
+        self._watched.pop(task_id, None)
+        self._expired.pop(task_id, None)
+
+    def expiry(self, task_id: str) -> Expiry | None:
+        """The limit that cancelled ``task_id``, while it is still watched."""
+        return self._expired.get(task_id)
+
+    def hooks(self) -> list[Hook]:
+        """Observer hooks that tell the watchdog when a model call starts and ends."""
+        return [
+            Hook(name="watchdog-llm-call", event="PreLLMCall", fn=self._llm_call_started),
+            Hook(name="watchdog-llm-done", event="PostLLMCall", fn=self._llm_call_finished),
+        ]
+
+    # ------------------------------------------------------------------ inputs
+
+    def _on_event(self, event: Event) -> None:
+        watched = self._watched.get(event.task_id)
+        if watched is None:
+            return
+        now = self.clock()
+        watched.last_event = now
+        match event:
+            case TextStreamed() if watched.llm_call_since is not None:
+                watched.llm_call_since = now
+            case ToolCallStarted(call_id=call_id):
+                watched.tools_running[call_id] = now
+            case ToolCallFinished(call_id=call_id):
+                watched.tools_running.pop(call_id, None)
+            case TaskFinished() | TaskFailed():
+                watched.llm_call_since = None
+                watched.tools_running.clear()
+
+    def _llm_call_started(self, data: HookInput) -> None:
+        if (watched := self._watched.get(data.ctx.task_id)) is not None:
+            watched.llm_call_since = self.clock()
+
+    def _llm_call_finished(self, data: HookInput) -> None:
+        if (watched := self._watched.get(data.ctx.task_id)) is not None:
+            watched.llm_call_since = None
+
+    # ------------------------------------------------------------------ monitor
+
+    async def _run_monitor(self) -> None:
+        while True:
+            if not self._watched:
+                self._wake.clear()
+                await self._wake.wait()
+            await asyncio.sleep(self.poll_s)
+            for task_id, watched in list(self._watched.items()):
+                if task_id in self._expired or watched.task.done():
+                    continue
+                expiry = self.check(task_id, watched)
+                if expiry is not None:
+                    await self._fire(expiry, watched)
+
+    def check(self, task_id: str, watched: _Watched) -> Expiry | None:
+        """The first limit ``task_id`` is past now, if any."""
+        now = self.clock()
+        limits = self.limits
+        wall = limits["watchdog.task_timeout_s"]
+        if wall is not None and now - watched.started >= wall:
+            return self._expiry(task_id, "watchdog.task_timeout_s", f"ran for {wall:g} s")
+        tool = limits["watchdog.tool_timeout_s"]
+        if tool is not None and watched.tools_running:
+            if now - min(watched.tools_running.values()) >= tool:
+                return self._expiry(
+                    task_id, "watchdog.tool_timeout_s", f"a tool call ran for {tool:g} s"
+                )
+        llm = limits["watchdog.llm_call_timeout_s"]
+        if llm is not None and watched.llm_call_since is not None:
+            if now - watched.llm_call_since >= llm:
+                return self._expiry(
+                    task_id, "watchdog.llm_call_timeout_s", f"the model sent nothing for {llm:g} s"
+                )
+        stall = limits["watchdog.stall_s"]
+        if stall is not None and not watched.tools_running and now - watched.last_event >= stall:
+            return self._expiry(task_id, "watchdog.stall_s", f"no progress for {stall:g} s")
+        return None
+
+    def _expiry(self, task_id: str, setting: str, what: str) -> Expiry:
+        limit = self.limits[setting]
+        assert limit is not None  # check() only names limits that are on
+        return Expiry(
+            task_id=task_id,
+            setting=setting,
+            limit_s=limit,
+            message=f"{WATCHDOG_PREFIX}{what} ({setting}); task cancelled",
+        )
+
+    async def _fire(self, expiry: Expiry, watched: _Watched) -> None:
+        self._expired[expiry.task_id] = expiry
+        # The notice goes out first, so the user reads why before the TaskFailed.
+        await self.bus.publish(
+            Notice(
+                task_id=expiry.task_id,
+                level="warning",
+                message=f"{expiry.message}; raise {expiry.setting} in llmos.toml "
+                "[watchdog] if the task needs longer",
+            )
+        )
+        watched.task.cancel(expiry.message)
+
+
+def cancellation_reason(exc: asyncio.CancelledError) -> tuple[str, str]:
+    """``(error, error_type)`` for a cancelled run, for the dispatcher's ``TaskFailed``.
+
+    A watchdog cancellation names its limit and gives ``WatchdogTimeout``;
+    any other is ``Cancelled`` with the message it was cancelled with.
+    """
+    message = str(exc.args[0]) if exc.args and exc.args[0] else ""
+    if message.startswith(WATCHDOG_PREFIX):
+        return message, "WatchdogTimeout"
+    return message or "cancelled", "Cancelled"

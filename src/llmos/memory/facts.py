@@ -1,0 +1,330 @@
+"""L4 semantic memory: facts and insights as Markdown files, with a full-text index.
+
+A fact is one short piece of knowledge worth reusing ("the project uses
+pytest", "the API key lives in .env.local"), added by the user or extracted
+as an insight after a Learner run. Each is a Markdown file with a small YAML
+front matter under ``memory/facts/``, written atomically; the SQLite index
+beside them is rebuilt from the files whenever it is missing or a file changed
+(a hand edit included), so the files stay the truth. Writes and index upkeep
+take one inter-process lock, so two processes adding at once lose nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from filelock import FileLock
+
+from llmos.errors import ConfigError, LLMOSError
+from llmos.memory._fact_index import BrokenFile, FactIndex, FactRow, query_words
+from llmos.memory.similarity import STOPWORDS
+
+FactSource = Literal["user", "insight"]
+FACT_SOURCES: tuple[str, ...] = ("user", "insight")
+SUFFIX = ".md"
+LOCK_TIMEOUT_S = 60.0
+_ID = re.compile(r"f-[0-9a-f]{8}")
+_FRONT_KEYS = ("id", "created", "source", "tags", "task", "trace")
+
+
+class FactFormatError(LLMOSError):
+    """A fact file cannot be read; ``path`` points at it."""
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+class FactNotFound(LLMOSError):
+    """No fact has the given id (or id prefix)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FactOrigin:
+    """The task and trace a fact came from (set for insights)."""
+
+    task_id: str | None = None
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fact:
+    """One fact or insight; its Markdown file is the truth."""
+
+    id: str
+    text: str
+    created: str
+    source: FactSource = "user"
+    tags: tuple[str, ...] = ()
+    task_id: str | None = None
+    trace_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``llmos memory … --json`` object."""
+        return {"id": self.id, "text": self.text, "created": self.created,
+                "source": self.source, "tags": list(self.tags), "task_id": self.task_id,
+                "trace_id": self.trace_id}
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredFact:
+    """A search hit: the fact and its BM25 relevance (higher is more relevant)."""
+
+    fact: Fact
+    score: float
+
+
+def new_fact_id() -> str:
+    return "f-" + secrets.token_hex(4)
+
+
+# ---------------------------------------------------------------- the file format
+
+
+def render_fact(fact: Fact) -> str:
+    """The Markdown file of a fact: front matter, a blank line, the text."""
+    front: dict[str, Any] = {"id": fact.id, "created": fact.created, "source": fact.source,
+                             "tags": list(fact.tags)}
+    if fact.task_id:
+        front["task"] = fact.task_id
+    if fact.trace_id:
+        front["trace"] = fact.trace_id
+    header = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=10_000)
+    return f"---\n{header}---\n\n{fact.text}\n"
+
+
+def parse_fact(text: str, path: Path) -> Fact:
+    """Read a fact file back; anything malformed is a :class:`FactFormatError` naming it."""
+    if not text.startswith("---\n"):
+        raise FactFormatError("does not start with a '---' front matter line", path=path)
+    head, sep, body = text[4:].partition("\n---\n")
+    if not sep:
+        raise FactFormatError("has no closing '---' after its front matter", path=path)
+    try:
+        front = yaml.safe_load(head)
+    except yaml.YAMLError as exc:
+        raise FactFormatError(f"front matter is not valid YAML: {exc}", path=path) from exc
+    if not isinstance(front, dict):
+        raise FactFormatError("front matter is not a mapping of keys to values", path=path)
+    unknown = sorted(str(key) for key in front if key not in _FRONT_KEYS)
+    if unknown:
+        raise FactFormatError(f"unknown front matter keys {unknown}; known: "
+                              f"{', '.join(_FRONT_KEYS)}", path=path)
+    fact_id, source, tags = front.get("id"), front.get("source", "user"), front.get("tags") or []
+    if not isinstance(fact_id, str) or not _ID.fullmatch(fact_id):
+        raise FactFormatError(f"id {fact_id!r} is not 'f-' and 8 hex digits", path=path)
+    if path.name != f"{fact_id}{SUFFIX}":
+        raise FactFormatError(f"holds fact {fact_id!r} but is named {path.name!r}; rename it "
+                              f"to {fact_id}{SUFFIX}", path=path)
+    if source not in FACT_SOURCES:
+        raise FactFormatError(f"source {source!r} is not one of {', '.join(FACT_SOURCES)}",
+                              path=path)
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise FactFormatError(f"tags should be a list of words, got {tags!r}", path=path)
+    created = front.get("created")
+    if isinstance(created, datetime | date):  # YAML reads an unquoted timestamp as a date
+        created = created.isoformat()
+    body = body.strip()
+    if not body:
+        raise FactFormatError("has no text after its front matter", path=path)
+    return Fact(id=fact_id, text=body, created=str(created or ""), source=source,
+                tags=tuple(tags), task_id=_optional(front, "task", path),
+                trace_id=_optional(front, "trace", path))
+
+
+def _optional(front: dict[str, Any], key: str, path: Path) -> str | None:
+    value = front.get(key)
+    if value is not None and not isinstance(value, str):
+        raise FactFormatError(f"{key} should be an id, got {value!r}", path=path)
+    return value
+
+
+def _clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    cleaned: dict[str, None] = {}
+    for tag in tags:
+        word = " ".join(str(tag).split())
+        if word:
+            cleaned.setdefault(word)
+    return tuple(cleaned)
+
+
+def _fact_of(row: FactRow) -> Fact:
+    return Fact(id=row.id, text=row.text, created=row.created, source=row.source,  # type: ignore[arg-type]
+                tags=row.tags, task_id=row.task, trace_id=row.trace)
+
+
+# ---------------------------------------------------------------- the store
+
+
+class FactStore:
+    """The fact files under ``root`` and their index.
+
+    Example:
+        >>> facts = FactStore.for_memory(workspace.memory)
+        >>> facts.add("The project runs its tests with pytest -q", tags=("python",))
+        >>> [hit.fact.text for hit in facts.search("run the tests")]
+    """
+
+    def __init__(self, root: Path, index_path: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.index = FactIndex(index_path)
+        self._lock = FileLock(str(index_path.with_suffix(".lock")), timeout=LOCK_TIMEOUT_S)
+
+    @classmethod
+    def for_memory(cls, memory: Path) -> FactStore:
+        """The store of a workspace's ``memory/`` folder (``facts/`` and ``facts.sqlite``)."""
+        return cls(memory / "facts", memory / "facts.sqlite")
+
+    def path_for(self, fact_id: str) -> Path:
+        return self.root / f"{fact_id}{SUFFIX}"
+
+    # ------------------------------------------------------------ writing
+
+    def add(self, text: str, *, source: FactSource = "user", tags: Iterable[str] = (),
+            origin: FactOrigin | None = None) -> Fact:
+        """Write a new fact atomically and index it; returns it as saved."""
+        text = text.strip()
+        if not text:
+            raise ConfigError('the fact is empty; say what to remember, e.g. '
+                              'llmos memory add "tests run with pytest -q"', key="text")
+        if source not in FACT_SOURCES:
+            raise ConfigError(f"fact source {source!r} is not one of {', '.join(FACT_SOURCES)}",
+                              key="source")
+        origin = origin or FactOrigin()
+        fact = Fact(id=new_fact_id(), text=text, created=_utc_now(), source=source,
+                    tags=_clean_tags(tags), task_id=origin.task_id, trace_id=origin.trace_id)
+        with self._lock:
+            while self.path_for(fact.id).exists():  # 2^32 ids: a clash is rare, not impossible
+                fact = replace(fact, id=new_fact_id())
+            path = self.path_for(fact.id)
+            self._write_file(path, render_fact(fact))
+            self.index.apply([self._row(fact, path)], [], [])
+        return fact
+
+    def remove(self, id_or_prefix: str) -> Fact:
+        """Delete a fact by id or unique id prefix; returns what was deleted."""
+        with self._lock:
+            fact = self.get(id_or_prefix)
+            self.path_for(fact.id).unlink(missing_ok=True)
+            self.index.apply([], [], [f"{fact.id}{SUFFIX}"])
+        return fact
+
+    def _write_file(self, path: Path, text: str) -> None:
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.root)
+        try:
+            with os.fdopen(handle, "wb") as temp:
+                temp.write(text.encode("utf-8"))
+                temp.flush()
+                os.fsync(temp.fileno())
+            os.replace(temp_name, path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def _row(fact: Fact, path: Path) -> FactRow:
+        info = path.stat()
+        return FactRow(id=fact.id, file=path.name, mtime_ns=info.st_mtime_ns, size=info.st_size,
+                       created=fact.created, source=fact.source, tags=fact.tags,
+                       task=fact.task_id, trace=fact.trace_id, text=fact.text)
+
+    # ------------------------------------------------------------ reading
+
+    def search(self, query: str, limit: int = 5) -> list[ScoredFact]:
+        """The facts most relevant to ``query`` (any of its content words), best first."""
+        self.ensure_fresh()
+        words = query_words(query, STOPWORDS)
+        return [ScoredFact(_fact_of(row), score) for row, score in self.index.search(words, limit)]
+
+    def list(self) -> list[Fact]:
+        """Every readable fact, oldest first."""
+        self.ensure_fresh()
+        return [_fact_of(row) for row in self.index.all()]
+
+    def get(self, id_or_prefix: str) -> Fact:
+        """One fact by id or unique id prefix.
+
+        Raises:
+            FactNotFound: no fact has it, or several do (the message lists them).
+        """
+        self.ensure_fresh()
+        found = self.index.with_prefix(id_or_prefix) if id_or_prefix else []
+        exact = [row for row in found if row.id == id_or_prefix]
+        if exact or len(found) == 1:
+            return _fact_of((exact or found)[0])
+        if not found:
+            raise FactNotFound(f"no fact with id or id prefix {id_or_prefix!r} in {self.root}; "
+                               "`llmos memory list` shows the ids")
+        listed = ", ".join(row.id for row in found[:10])
+        raise FactNotFound(f"the prefix {id_or_prefix!r} matches several facts: {listed}; "
+                           "give more characters of the id")
+
+    def problems(self) -> list[FactFormatError]:
+        """The fact files that cannot be read (skipped by search and list), with the reason."""
+        self.ensure_fresh()
+        return [FactFormatError(item.error, path=self.root / item.file)
+                for item in self.index.broken()]
+
+    # ------------------------------------------------------------ index upkeep
+
+    def _scan(self) -> dict[str, tuple[int, int]]:
+        """Fact file name → (mtime_ns, size); temp files of writes in progress start with '.'."""
+        states: dict[str, tuple[int, int]] = {}
+        try:
+            with os.scandir(self.root) as entries:
+                for entry in entries:
+                    if entry.name.endswith(SUFFIX) and not entry.name.startswith("."):
+                        info = entry.stat()
+                        states[entry.name] = (info.st_mtime_ns, info.st_size)
+        except FileNotFoundError:
+            pass
+        return states
+
+    def ensure_fresh(self) -> None:
+        """Bring the index in line with the files (new, edited, deleted, broken ones)."""
+        if self._scan() == self.index.file_states():
+            return
+        with self._lock:
+            self._sync()
+
+    def _sync(self) -> None:
+        files = self._scan()
+        known = self.index.file_states()
+        changed: list[FactRow] = []
+        broken: list[BrokenFile] = []
+        for name, state in files.items():
+            if known.get(name) == state:
+                continue
+            path = self.root / name
+            try:
+                fact = parse_fact(path.read_text(encoding="utf-8"), path)
+                changed.append(self._row(fact, path))
+            except FileNotFoundError:
+                continue  # removed since the scan; dropped below on the next sync
+            except (UnicodeDecodeError, FactFormatError) as exc:
+                message = str(exc) if isinstance(exc, UnicodeDecodeError) else \
+                    str(exc).removeprefix(f"{path}: ")
+                broken.append(BrokenFile(name, *state, message))
+        gone = [name for name in known if name not in files]
+        self.index.apply(changed, broken, gone)
+
+    def reindex(self) -> int:
+        """Rebuild the index from the files; returns how many facts it holds."""
+        with self._lock:
+            self.index.apply([], [], list(self.index.file_states()))
+            self._sync()
+        return len(self.index.all())
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
