@@ -18,6 +18,7 @@ from llmos.backends.factory import create_backend
 from llmos.config import Settings, load_settings
 from llmos.errors import ConfigError
 from llmos.events import Event, TaskFailed, TaskFinished
+from llmos.hooks.builtin import install_builtin_hooks
 from llmos.hooks.pipeline import AskHandler, HookPipeline
 from llmos.kernel.bus import EventBus
 from llmos.kernel.dispatcher import Dispatcher, TaskResult, VerifyResult
@@ -55,6 +56,7 @@ class LLMOS:
         self.workspace = Workspace(settings.workspace)
         self.bus = EventBus()
         self.hooks = HookPipeline(self.bus, ask)
+        install_builtin_hooks(self.hooks, settings)
         self.tools = default_registry()
         self._given_backend = backend
         self._dispatcher: Dispatcher | None = None

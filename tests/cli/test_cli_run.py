@@ -158,7 +158,8 @@ def test_escape_attempt_fails_in_the_tool_result_and_touches_nothing(tmp_path: P
         if json.loads(line)["kind"] == "tool-call-finished"
     ]
     assert [f["is_error"] for f in finished] == [True, True]
-    assert all("outside the working directory" in f["output"] for f in finished)
+    assert "outside the working directory" in finished[0]["output"]
+    assert "outside the workspace" in finished[1]["output"]
     assert not (tmp_path / "ws" / "outside.txt").exists()
     assert not (tmp_path / "abs.txt").exists()
 
@@ -195,3 +196,19 @@ def test_boot_py_runs_a_goal_and_the_shell(tmp_path: Path, script: Path):
     )
     assert shell.returncode == 0, shell.stderr
     assert "/mode" in shell.stdout and "Created hello.txt." in shell.stdout
+
+
+def test_traces_verify_and_dry_run_from_the_cli(tmp_path: Path, script: Path):
+    env = {"LLMOS_WORKSPACE": str(tmp_path / "ws")}
+    learn = llmos(
+        "run", "-p", "scripted", "--script", str(script), "Create hello.txt", cwd=tmp_path, env=env
+    )
+    assert learn.returncode == 0, learn.stderr
+    dry = llmos("run", "--dry-run", "--json", "create hello.txt", cwd=tmp_path, env=env)
+    plan = json.loads(dry.stdout)
+    assert plan["decision"] == "follow" and [s["tool"] for s in plan["steps"]] == ["Write", "Bash"]
+    (tmp_path / "ws" / "output" / "hello.txt").unlink()
+    assert not (tmp_path / "ws" / "output" / "hello.txt").exists()  # dry run ran nothing
+    verified = llmos("traces", "verify", "--json", cwd=tmp_path, env=env)
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["holds"] is True

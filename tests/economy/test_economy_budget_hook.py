@@ -154,7 +154,7 @@ class Dump(Tool):
     description = "Print a big log."
 
     class Input(BaseModel):
-        pass
+        part: int = 0
 
     async def run(self, args: Any, ctx: ToolContext) -> ToolResult:
         return ToolResult(content="log line\n" * 2_000 + "." * 2_000)
@@ -183,8 +183,8 @@ async def test_a_run_is_stopped_before_the_call_that_would_cross_the_budget(
         tool_ctx=ToolContext(cwd=tmp_path, workspace=tmp_path),
         price=charge,
     )
-    dump = {"tool_calls": [{"name": "Dump", "input": {}}]}
-    backend = ScriptedBackend([dump] * 5 + [{"text": "done"}], model=SONNET)
+    dumps = [{"tool_calls": [{"name": "Dump", "input": {"part": n}}]} for n in range(5)]
+    backend = ScriptedBackend([*dumps, {"text": "done"}], model=SONNET)
 
     outcome = await run_learner(task, backend, LearnerSettings(max_tokens=1_000))
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from memory_helpers import calculator_trace
 
 from llmos.memory import Matcher, Step, TraceStore
+from llmos.memory.normalize import tokenize
 
 
 @pytest.fixture
@@ -175,3 +180,17 @@ def test_a_retired_exact_match_lets_a_template_match_of_another_trace_follow(
     result = matcher.match("Create a Python calculator in c.py", max_failures=1)
     assert (result.decision, result.trace.id) == ("follow", other.id)  # type: ignore[union-attr]
     assert result.bindings == {"path1": "c.py"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(goal=st.text(st.characters(exclude_categories=["Cs"]), max_size=80))
+def test_any_saved_goal_is_followed_when_asked_again_and_nothing_crashes(goal: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        store = TraceStore.for_memory(Path(folder) / "memory")
+        saved = store.save(calculator_trace(goal=goal))
+        result = Matcher(store).match(goal)
+        if tokenize(goal):
+            assert (result.decision, result.trace, result.confidence) == ("follow", saved, 1.0)
+        else:
+            assert result.decision == "learn"
+        store.index.close()

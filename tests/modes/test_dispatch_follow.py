@@ -162,12 +162,17 @@ async def test_admission_refuses_a_task_that_cannot_fit_the_budget(workspace: Pa
 
 
 async def test_the_budget_stops_a_run_before_the_call_that_would_overspend(workspace: Path):
-    big = {
-        "tool_calls": [{"name": "Write", "input": {"file_path": "big.txt", "content": "x" * 3_000}}]
-    }
+    big = [
+        {
+            "tool_calls": [
+                {"name": "Write", "input": {"file_path": f"big{n}.txt", "content": "x" * 3_000}}
+            ]
+        }
+        for n in range(20)
+    ]
     llmos, backend = make(
         workspace,
-        [big] * 20 + [{"text": "done"}],
+        [*big, {"text": "done"}],
         **{"budget.total_usd": 0.1, "learner.max_tokens": 1000},
     )
     async with llmos:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,19 @@ def test_usage_errors_exit_two(ws: Path) -> None:
     empty = check(ws, "-", stdin="\n\n")
     assert empty.exit_code == 2
     assert "no commands given" in empty.stderr
+
+
+def test_real_cli_in_a_subprocess_reads_stdin_and_sets_the_exit_code(ws: Path) -> None:
+    """Through the installed entry point: nothing is executed, one JSON line per command."""
+    victim = ws / "output" / "keep.txt"
+    victim.write_text("still here")
+    result = subprocess.run(
+        [sys.executable, "-m", "llmos", "security", "check", "--json", "--workspace", str(ws),
+         "-"],
+        input=f"rm -f {victim}\nrm -rf ~\n", capture_output=True, text=True, timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    decisions = [json.loads(line)["decision"] for line in result.stdout.splitlines()]
+    assert decisions == ["allow", "deny"]
+    assert victim.read_text() == "still here"

@@ -17,7 +17,7 @@ from llmos.tools.bash import BashTool
 
 def pipeline(layout, ask=None) -> HookPipeline:
     hooks = HookPipeline(ask=ask)
-    for hook in security_hooks(layout.workspace, home=layout.home):
+    for hook in security_hooks(home=layout.home):
         hooks.register(hook)
     return hooks
 
@@ -28,7 +28,7 @@ def context(layout, *, replay: bool = False) -> HookContext:
 
 
 def test_security_hooks_fail_closed_and_match_their_tools(layout) -> None:
-    bash, files = security_hooks(layout.workspace)
+    bash, files = security_hooks()
     assert bash.fail_closed and files.fail_closed
     assert bash.matches("Bash") and not bash.matches("Read")
     assert all(files.matches(t) for t in ("Read", "Write", "Edit", "Glob", "Grep", "LS"))

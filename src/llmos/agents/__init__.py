@@ -1,6 +1,7 @@
 """Agents: Markdown definitions with YAML front matter, and the library that loads them."""
 
 from llmos.agents.definition import (
+    INHERIT,
     Agent,
     AgentFormatError,
     AgentSpec,
@@ -13,6 +14,7 @@ from llmos.agents.library import BUILTIN_FOLDER, AgentLibrary, AgentProblem
 
 __all__ = [
     "BUILTIN_FOLDER",
+    "INHERIT",
     "Agent",
     "AgentFormatError",
     "AgentLibrary",

@@ -100,7 +100,9 @@ class HumanRenderer:
             case UsageUpdated(total_cost_usd=total):
                 self._cost = total
                 self._spin(f"thinking · ${total:.4f}")
-            case HookDecided(decision=decision, hook=hook, reason=reason) if decision != "allow":
+            case HookDecided(decision=decision, hook=hook, reason=reason, event=hook_event) if (
+                decision != "allow" and not (hook_event == "PreToolUse" and decision == "deny")
+            ):  # a denied tool call is shown with its result
                 if not self.quiet:
                     self._stop_spinner()
                     self.console.print(

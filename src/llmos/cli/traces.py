@@ -6,6 +6,7 @@ or learn) and which tool calls a replay would make; it executes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
+from llmos.api import LLMOS
 from llmos.cli.common import (
     JsonOption,
     WorkspaceOption,
@@ -25,11 +27,12 @@ from llmos.cli.common import (
     stderr_console,
     stdout_console,
 )
-from llmos.cli.render import summarize_input
+from llmos.cli.render import print_match
 from llmos.config import Settings
 from llmos.errors import ConfigError, TraceFormatError
+from llmos.kernel.dispatcher import VerifyResult
 from llmos.memory.index import IndexEntry
-from llmos.memory.matching import Matcher, MatchResult
+from llmos.memory.matching import Matcher
 from llmos.memory.store import TraceStore
 from llmos.memory.trace_format import render_trace
 
@@ -44,6 +47,7 @@ def _store(workspace: Path | None) -> tuple[Settings, TraceStore]:
 def _report_problem(err: Console) -> object:
     def report(problem: TraceFormatError) -> None:
         err.print(f"[yellow]skipped:[/] {escape(str(problem))}")
+
     return report
 
 
@@ -61,13 +65,25 @@ def list_traces(workspace: WorkspaceOption = None, as_json: JsonOption = False) 
     entries = store.entries()
     if as_json:
         for entry in entries:
-            print(json.dumps({
-                "id": entry.id, "goal": entry.goal, "status": entry.status,
-                "uses": entry.use_count, "replay_successes": entry.replay_successes,
-                "replay_failures": entry.replay_failures, "success_rate": _success_rate(entry),
-                "cost_usd": entry.cost_usd, "saved_usd": entry.saved_usd,
-                "created": entry.created, "last_used": entry.last_used, "parent": entry.parent,
-            }, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "id": entry.id,
+                        "goal": entry.goal,
+                        "status": entry.status,
+                        "uses": entry.use_count,
+                        "replay_successes": entry.replay_successes,
+                        "replay_failures": entry.replay_failures,
+                        "success_rate": _success_rate(entry),
+                        "cost_usd": entry.cost_usd,
+                        "saved_usd": entry.saved_usd,
+                        "created": entry.created,
+                        "last_used": entry.last_used,
+                        "parent": entry.parent,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         return
     if not entries:
         err.print(f"no traces yet in {store.root}")
@@ -76,18 +92,23 @@ def list_traces(workspace: WorkspaceOption = None, as_json: JsonOption = False) 
     for entry in entries:
         rate = _success_rate(entry)
         table.add_row(
-            entry.id, entry.status, escape(" ".join(entry.goal.split())), str(entry.use_count),
-            "–" if rate is None else f"{rate:.0%}", f"${entry.saved_usd:.3f}",
+            entry.id,
+            entry.status,
+            escape(" ".join(entry.goal.split())),
+            str(entry.use_count),
+            "–" if rate is None else f"{rate:.0%}",
+            f"${entry.saved_usd:.3f}",
             entry.last_used or "never",
         )
     stdout_console().print(table)
 
 
 @app.command("show")
-def show(trace_id: Annotated[str, typer.Argument(help="Trace id or a unique prefix.")],
-         workspace: WorkspaceOption = None,
-         raw: Annotated[bool, typer.Option("--raw", help="Print the file exactly.")] = False,
-         ) -> None:
+def show(
+    trace_id: Annotated[str, typer.Argument(help="Trace id or a unique prefix.")],
+    workspace: WorkspaceOption = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the file exactly.")] = False,
+) -> None:
     """One trace, rendered (front matter as YAML, steps as Markdown)."""
     _, store = _store(workspace)
     text = render_trace(store.load(trace_id))
@@ -101,9 +122,11 @@ def show(trace_id: Annotated[str, typer.Argument(help="Trace id or a unique pref
 
 
 @app.command("rm")
-def remove(trace_id: Annotated[str, typer.Argument(help="Trace id or a unique prefix.")],
-           workspace: WorkspaceOption = None,
-           yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False) -> None:
+def remove(
+    trace_id: Annotated[str, typer.Argument(help="Trace id or a unique prefix.")],
+    workspace: WorkspaceOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
     """Delete a trace."""
     _, store = _store(workspace)
     trace = store.load(trace_id)
@@ -114,9 +137,11 @@ def remove(trace_id: Annotated[str, typer.Argument(help="Trace id or a unique pr
 
 
 @app.command("match")
-def match(goals: Annotated[list[str], typer.Argument(help="Goals; '-' reads one per line "
-                                                          "from stdin.")],
-          workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+def match(
+    goals: Annotated[list[str], typer.Argument(help="Goals; '-' reads one per line from stdin.")],
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """What `llmos run` would do for each goal: follow, guide or learn. Runs nothing."""
     settings, store = _store(workspace)
     wanted: list[str] = []
@@ -126,31 +151,65 @@ def match(goals: Annotated[list[str], typer.Argument(help="Goals; '-' reads one 
         else:
             wanted.append(goal)
     if not wanted:
-        raise ConfigError("no goal given: pass goals as arguments or '-' with goals on stdin",
-                          key="goals")
+        raise ConfigError(
+            "no goal given: pass goals as arguments or '-' with goals on stdin", key="goals"
+        )
     matcher = Matcher(store)
     follower = settings.follower
     console = stdout_console()
     for goal in wanted:
-        result = matcher.match(goal, follow_threshold=follower.follow_threshold,
-                               guide_threshold=follower.guide_threshold,
-                               max_failures=follower.max_failures)
+        result = matcher.match(
+            goal,
+            follow_threshold=follower.follow_threshold,
+            guide_threshold=follower.guide_threshold,
+            max_failures=follower.max_failures,
+        )
         if as_json:
             print(json.dumps(result.to_json(), ensure_ascii=False))
         else:
-            _print_match(console, result)
+            print_match(console, result)
 
 
-def _print_match(console: Console, result: MatchResult) -> None:
-    colour = {"follow": "green", "guide": "yellow", "learn": "cyan"}[result.decision]
-    console.print(f"[bold]{escape(result.goal)}[/]")
-    trace = f" · trace {result.trace.id}" if result.trace else ""
-    console.print(f"  [{colour}]{result.decision}[/]{trace} · confidence {result.confidence:.2f}")
-    console.print(f"  [dim]{escape(result.reason)}[/]")
-    for name, value in result.bindings.items():
-        console.print(f"  {name} = {escape(value)}")
-    for step in result.steps:
-        console.print(f"  ▸ {step.tool} {escape(summarize_input(step.tool, step.input))}")
+@app.command("verify")
+def verify(
+    trace_ids: Annotated[
+        list[str] | None, typer.Argument(help="Trace ids or prefixes [default: every trace].")
+    ] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Replay traces in a throwaway copy of the workspace and report which still hold.
+
+    An imported trace that holds becomes trusted (followable). Exit code 1 if any fails.
+    """
+    settings, store = _store(workspace)
+    ids = trace_ids or [entry.id for entry in store.entries()]
+    results = asyncio.run(_verify_all(settings, ids))
+    console = stdout_console()
+    for result in results:
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "trace_id": result.trace.id,
+                        "goal": result.trace.goal,
+                        "holds": result.holds,
+                        "reason": result.reason,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            mark = "[green]holds[/]" if result.holds else "[red]fails[/]"
+            console.print(f"{mark}  {result.trace.id}  {escape(result.trace.goal)}")
+            console.print(f"       [dim]{escape(result.reason)}[/]")
+    if not all(result.holds for result in results):
+        raise typer.Exit(1)
+
+
+async def _verify_all(settings: Settings, ids: list[str]) -> list[VerifyResult]:
+    async with LLMOS(settings=settings) as llmos:
+        return [await llmos.verify(trace_id) for trace_id in ids]
 
 
 @app.command("reindex")
@@ -165,8 +224,10 @@ def reindex(workspace: WorkspaceOption = None) -> None:
 
 
 @app.command("export")
-def export(path: Annotated[Path, typer.Argument(help="A .tar.gz file or a folder.")],
-           workspace: WorkspaceOption = None) -> None:
+def export(
+    path: Annotated[Path, typer.Argument(help="A .tar.gz file or a folder.")],
+    workspace: WorkspaceOption = None,
+) -> None:
     """Write the trace library to a .tar.gz archive or a folder, to share it."""
     _, store = _store(workspace)
     err = stderr_console()
@@ -175,13 +236,16 @@ def export(path: Annotated[Path, typer.Argument(help="A .tar.gz file or a folder
 
 
 @app.command("import")
-def import_(path: Annotated[Path, typer.Argument(help="A .tar.gz file or a folder.")],
-            workspace: WorkspaceOption = None) -> None:
+def import_(
+    path: Annotated[Path, typer.Argument(help="A .tar.gz file or a folder.")],
+    workspace: WorkspaceOption = None,
+) -> None:
     """Add shared traces; they stay untrusted (never followed) until verified."""
     _, store = _store(workspace)
     report = store.import_(path)
     err = stderr_console()
     for name, reason in report.skipped:
         err.print(f"[yellow]skipped {escape(name)}:[/] {escape(reason)}")
-    err.print(f"imported {len(report.imported)} traces as untrusted; "
-              "`llmos traces verify` checks them")
+    err.print(
+        f"imported {len(report.imported)} traces as untrusted; `llmos traces verify` checks them"
+    )

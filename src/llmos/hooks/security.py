@@ -41,12 +41,15 @@ def _input(data: HookInput) -> Mapping[str, Any]:
     return data.tool_input if data.tool_input is not None else {}
 
 
-def security_hooks(workspace: Path, *, home: Path | None = None) -> list[Hook]:
-    """The Bash and file-tool hooks for one workspace; register them first.
+def security_hooks(*, home: Path | None = None) -> list[Hook]:
+    """The Bash and file-tool hooks; register them first.
+
+    Each call is judged against its own task's working directory and workspace
+    (``HookInput.ctx``), so one pipeline serves every task and every project.
 
     Example:
         >>> pipeline = HookPipeline()
-        >>> for hook in security_hooks(settings.workspace):
+        >>> for hook in security_hooks():
         ...     pipeline.register(hook)
     """
 
@@ -54,7 +57,9 @@ def security_hooks(workspace: Path, *, home: Path | None = None) -> list[Hook]:
         command = _input(data).get("command")
         if not isinstance(command, str):
             return Deny(f"security policy: Bash needs a string 'command', got {command!r}")
-        return _decision(judge_command(command, cwd=data.ctx.cwd, workspace=workspace, home=home))
+        return _decision(
+            judge_command(command, cwd=data.ctx.cwd, workspace=data.ctx.workspace, home=home)
+        )
 
     def files(data: HookInput) -> Deny | Ask | None:
         spec = FILE_TOOLS.get(data.tool or "")
@@ -66,12 +71,18 @@ def security_hooks(workspace: Path, *, home: Path | None = None) -> list[Hook]:
             path = str(data.ctx.cwd)  # these default to the working directory
         if not isinstance(path, str):
             return Deny(f"security policy: {data.tool} needs a string {field!r}, got {path!r}")
-        verdict = judge_path(data.tool or "", path, op=op, cwd=data.ctx.cwd,
-                             workspace=workspace, home=home)
+        verdict = judge_path(
+            data.tool or "", path, op=op, cwd=data.ctx.cwd, workspace=data.ctx.workspace, home=home
+        )
         return _decision(verdict)
 
     return [
         Hook(name="security-bash", event="PreToolUse", fn=bash, matcher="Bash", fail_closed=True),
-        Hook(name="security-files", event="PreToolUse", fn=files,
-             matcher="|".join(FILE_TOOLS), fail_closed=True),
+        Hook(
+            name="security-files",
+            event="PreToolUse",
+            fn=files,
+            matcher="|".join(FILE_TOOLS),
+            fail_closed=True,
+        ),
     ]

@@ -24,6 +24,7 @@ from llmos.economy.estimate import estimate_learner_cost, first_call_cost
 from llmos.errors import BudgetExceeded, ConfigError, LLMOSError
 from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
 from llmos.hooks.budget import BudgetGuard
+from llmos.hooks.builtin import check_disabled
 from llmos.hooks.pipeline import HookInput, HookPipeline
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.kernel.bus import EventBus
@@ -297,7 +298,8 @@ class Dispatcher:
         async def charge(model: str, usage: Usage) -> float:
             return await asyncio.to_thread(guard.charge, model=model, usage=usage, mode=mode)
 
-        task = replace(task, hooks=task.hooks.extended(guard.hook()), price=charge)
+        budget_hooks = () if "budget" in check_disabled(self.settings) else (guard.hook(),)
+        task = replace(task, hooks=task.hooks.extended(*budget_hooks), price=charge)
         try:
             outcome = await run_learner(
                 task,

@@ -112,8 +112,12 @@ class TaskHandle:
             finished_at=self.finished_at,
         )
 
-    def _settle(self, status: TaskStatus, result: TaskResult | None = None,
-                error: BaseException | None = None) -> None:
+    def _settle(
+        self,
+        status: TaskStatus,
+        result: TaskResult | None = None,
+        error: BaseException | None = None,
+    ) -> None:
         self.status = status
         self.finished_at = time.time()
         if self._outcome.done():
@@ -224,21 +228,31 @@ class Scheduler:
             )
         task_id = task_id or new_task_id()
         if task_id in self._handles:
-            raise ConfigError(f"task id {task_id!r} is already in use; leave it out to get a "
-                              "fresh one", key="task_id")
-        sub = Submission(task_id=task_id, goal=goal, mode=mode, project=project,
-                         priority=priority, submitted_at=time.time())
+            raise ConfigError(
+                f"task id {task_id!r} is already in use; leave it out to get a fresh one",
+                key="task_id",
+            )
+        sub = Submission(
+            task_id=task_id,
+            goal=goal,
+            mode=mode,
+            project=project,
+            priority=priority,
+            submitted_at=time.time(),
+        )
         handle = TaskHandle(sub)
         self._handles[task_id] = handle
         self._queue.push(sub)
         self._idle.clear()
         self._start_ready()
         if handle.status == "queued":
-            await self.bus.publish(Notice(
-                task_id=task_id,
-                message=f"queued: {len(self._running)} task(s) running, {len(self._queue)} "
-                f"waiting (scheduler.concurrency = {self.concurrency})",
-            ))
+            await self.bus.publish(
+                Notice(
+                    task_id=task_id,
+                    message=f"queued: {len(self._running)} task(s) running, {len(self._queue)} "
+                    f"waiting (scheduler.concurrency = {self.concurrency})",
+                )
+            )
         return handle
 
     def get(self, task_id: str) -> TaskHandle | None:
@@ -326,7 +340,7 @@ class Scheduler:
                 result = await self._run(sub)
             except asyncio.CancelledError as exc:
                 handle._settle("cancelled", self._cancelled_result(sub, exc))
-            except Exception as exc:  # noqa: BLE001 - handed to whoever awaits the result
+            except Exception as exc:  # handed to whoever awaits the result
                 handle._settle("failed", error=exc)
             else:
                 handle._settle("done" if result.success else "failed", result)
@@ -344,18 +358,37 @@ class Scheduler:
             error, kind = expiry.message, "WatchdogTimeout"
         else:
             error, kind = (str(exc.args[0]) if exc.args else "cancelled"), "Cancelled"
-        return TaskResult(task_id=sub.task_id, goal=sub.goal, mode=sub.mode or "cancelled",
-                          success=False, text="", error=error, error_type=kind)
+        return TaskResult(
+            task_id=sub.task_id,
+            goal=sub.goal,
+            mode=sub.mode or "cancelled",
+            success=False,
+            text="",
+            error=error,
+            error_type=kind,
+        )
 
     async def _report_cancelled_before_start(self, handle: TaskHandle, reason: str) -> None:
         sub = handle.submission
-        handle._settle("cancelled", TaskResult(
-            task_id=sub.task_id, goal=sub.goal, mode=sub.mode or "cancelled", success=False,
-            text="", error=f"{reason} before it started", error_type="Cancelled",
-        ))
-        await self.bus.publish(TaskFailed(
-            task_id=sub.task_id, error=f"{reason} before it started", error_type="Cancelled",
-        ))
+        handle._settle(
+            "cancelled",
+            TaskResult(
+                task_id=sub.task_id,
+                goal=sub.goal,
+                mode=sub.mode or "cancelled",
+                success=False,
+                text="",
+                error=f"{reason} before it started",
+                error_type="Cancelled",
+            ),
+        )
+        await self.bus.publish(
+            TaskFailed(
+                task_id=sub.task_id,
+                error=f"{reason} before it started",
+                error_type="Cancelled",
+            )
+        )
 
     def _forget_later(self, task_id: str) -> None:
         """Keep a bounded history of finished tasks for :meth:`list`."""

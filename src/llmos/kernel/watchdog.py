@@ -208,17 +208,17 @@ class Watchdog:
         if wall is not None and now - watched.started >= wall:
             return self._expiry(task_id, "watchdog.task_timeout_s", f"ran for {wall:g} s")
         tool = limits["watchdog.tool_timeout_s"]
-        if tool is not None and watched.tools_running:
-            if now - min(watched.tools_running.values()) >= tool:
-                return self._expiry(
-                    task_id, "watchdog.tool_timeout_s", f"a tool call ran for {tool:g} s"
-                )
+        running = watched.tools_running
+        if tool is not None and running and now - min(running.values()) >= tool:
+            return self._expiry(
+                task_id, "watchdog.tool_timeout_s", f"a tool call ran for {tool:g} s"
+            )
         llm = limits["watchdog.llm_call_timeout_s"]
-        if llm is not None and watched.llm_call_since is not None:
-            if now - watched.llm_call_since >= llm:
-                return self._expiry(
-                    task_id, "watchdog.llm_call_timeout_s", f"the model sent nothing for {llm:g} s"
-                )
+        since = watched.llm_call_since
+        if llm is not None and since is not None and now - since >= llm:
+            return self._expiry(
+                task_id, "watchdog.llm_call_timeout_s", f"the model sent nothing for {llm:g} s"
+            )
         stall = limits["watchdog.stall_s"]
         if stall is not None and not watched.tools_running and now - watched.last_event >= stall:
             return self._expiry(task_id, "watchdog.stall_s", f"no progress for {stall:g} s")

@@ -1,7 +1,6 @@
 """L3 procedural memory: traces on disk, their index, slots and goal → trace matching."""
 
 from llmos.memory.matching import Matcher, MatchResult, SimilarTrace
-from llmos.memory.recording import recorded_step
 from llmos.memory.store import ImportReport, ReindexReport, TraceStore
 from llmos.memory.trace import (
     DETERMINISTIC_TOOLS,
@@ -32,6 +31,5 @@ __all__ = [
     "new_trace_id",
     "parse_trace",
     "read_trace",
-    "recorded_step",
     "render_trace",
 ]

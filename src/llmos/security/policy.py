@@ -91,8 +91,8 @@ class _Judge:
         except ShellSyntaxError as exc:
             return deny(f"the command cannot be parsed ({exc}); it is refused because it cannot "
                         "be checked. Write it in plain bash (or put it in a script file)", None)
-        for finding in script.findings:
-            return deny(finding.reason, finding.text)
+        if script.findings:
+            return deny(script.findings[0].reason, script.findings[0].text)
         verdicts: list[Verdict] = []
         for simple in script.commands:
             verdict = self.simple(simple, depth)
@@ -241,7 +241,7 @@ class _Judge:
             inner = self._judge_code(command, content, depth) or ALLOWED
         if inner.decision == "allow":
             return None
-        return Verdict(inner.decision, f"feeds {command.name} commands that are refused: "
+        return Verdict(inner.decision, f"{command.name} runs what it reads on its input: "
                        f"{inner.reason}", inner.command)
 
     def _code(self, command: SimpleCommand, depth: int) -> Verdict | None:

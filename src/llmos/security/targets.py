@@ -33,6 +33,10 @@ class Target:
     pattern: str = "*"
 
 
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 def _has_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
@@ -63,9 +67,11 @@ def check(places: Places, arg: Arg, cwd: str | None, op: Operation) -> str | Non
 
 
 def check_target(places: Places, target: Target, op: Operation) -> str | None:
+    base = target.path
+    if op == "read" and target.scope != "exact" and _under(places.home, base):
+        return f"reads every file under {base}, the home folder's credentials included"
     if target.scope == "exact" or op == "read":
         return why_not(places, target.path, op)
-    base = target.path
     zone = places.zone(base)
     if base == places.workspace or zone is Zone.INSIDE:
         hits = places.kernel_entries_matching(base, target.pattern)

@@ -1,0 +1,568 @@
+"""Orchestrator mode: plan a goal into subtasks for specialised agents, run them, merge.
+
+1. **Reuse or plan.** A saved orchestration trace that matches the goal gives the
+   plan for free (no planning call); otherwise one model call returns a JSON plan
+   (:mod:`llmos.modes.plan`), retried once with the validation error shown.
+   New agents in the plan are written to the agents folder (``generated: true``).
+2. **Execute.** The plan runs as a DAG (:mod:`llmos.modes.dag`); each subtask is
+   a full task through ``ctx.run_subtask`` (the dispatcher), so a subtask that
+   matches a trace is followed for free. Dependencies' outputs are passed on in
+   the subtask's goal. A failed subtask is retried ``ctx.retries`` times.
+3. **Synthesise.** One model call merges the outputs into the answer, unless the
+   run replayed a trace and every subtask was followed: then the trace's answer
+   stands and the whole run costs nothing.
+4. **Remember.** A successful planned run is saved as a trace
+   (:mod:`llmos.modes.orchestration_trace`); the state is saved after every
+   step (:mod:`llmos.modes.orchestration_state`), so an interrupted run resumes.
+
+Every call is charged to one reservation (:mod:`llmos.modes.orchestration_budget`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Collection
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, Protocol
+
+from llmos.agents import Agent, AgentLibrary
+from llmos.backends.base import Backend, BackendRequest, TextDelta, TurnFinished
+from llmos.economy import TokenEconomy
+from llmos.errors import LLMOSError
+from llmos.events import Notice, UsageUpdated
+from llmos.kernel.bus import EventBus
+from llmos.kernel.dispatcher import TaskResult
+from llmos.kernel.task import new_task_id
+from llmos.memory import Matcher, Trace, TraceStore
+from llmos.messages import AssistantMessage, Message, Usage, UserMessage
+from llmos.modes.dag import run_dag
+from llmos.modes.orchestration_budget import (
+    OrchestrationBudget,
+    SubtaskShare,
+    orchestration_estimate,
+)
+from llmos.modes.orchestration_state import (
+    OrchestrationState,
+    SubtaskOutcome,
+    load_state,
+    save_state,
+)
+from llmos.modes.orchestration_trace import (
+    MODE,
+    is_orchestration,
+    plan_from_steps,
+    replay_answer,
+    saved_costs,
+    to_trace,
+)
+from llmos.modes.plan import Plan, PlanInvalid, Subtask, parse_plan, planning_prompt, retry_prompt
+
+PLANNER_AGENT = "orchestrator"
+SYNTHESIS_AGENT = "synthesizer"
+PLANNER_SYSTEM = (
+    "You are the planner of llmos. You split a goal into subtasks for specialised agents "
+    "and answer with one JSON object only."
+)
+SYNTHESIS_SYSTEM = (
+    "You merge the results of subtasks into the final answer to the user's goal. Use only "
+    "what the results say; keep file names, figures and sources exact; be concise."
+)
+
+
+class SubtaskRunner(Protocol):
+    """Runs one subtask as a full task through the dispatcher, with the agent applied.
+
+    The dispatcher gives the agent's prompt (``agent.prompt`` as extra instructions),
+    tools (``agent.tools``; None = all), turn limit and model to the Learner, sets
+    ``BackendRequest.agent = agent.name``, and, when ``budget`` is given, uses it in
+    place of its own admission (it has ``hook()``, ``charge()``, ``release()`` and
+    ``refusal`` like a :class:`~llmos.hooks.budget.BudgetGuard`).
+    """
+
+    def __call__(
+        self, goal: str, *, agent: Agent, task_id: str, budget: SubtaskShare | None
+    ) -> Awaitable[TaskResult]: ...
+
+
+@dataclass(kw_only=True)
+class OrchestratorContext:
+    """What the orchestrator needs from the rest of llmos (the dispatcher builds it).
+
+    ``store`` is where orchestration traces are looked up and saved; ``tools`` the
+    tool names a new agent may be given; ``economy`` None runs without a budget
+    (each subtask is then admitted by the dispatcher itself).
+    """
+
+    backend: Backend
+    run_subtask: SubtaskRunner
+    bus: EventBus
+    agents: AgentLibrary
+    state_dir: Path
+    store: TraceStore
+    tools: Collection[str]
+    economy: TokenEconomy | None = None
+    project: str | None = None
+    concurrency: int = 3
+    retries: int = 1
+    subtask_budget_usd: float | None = None
+    max_tokens: int = 4096
+    follow_threshold: float = 0.9
+    guide_threshold: float = 0.75
+    max_failures: int = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrchestrationResult:
+    """How an orchestration ended: the answer (or the partial report) and every subtask."""
+
+    task_id: str
+    goal: str
+    success: bool
+    text: str
+    plan: Plan | None
+    subtasks: tuple[SubtaskOutcome, ...]
+    cost_usd: float
+    saved_usd: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    trace_id: str | None = None
+    replayed_from: str | None = None
+    planning_calls: int = 0
+    error: str | None = None
+    error_type: str | None = None
+
+    def to_task_result(self, duration_s: float = 0.0) -> TaskResult:
+        return TaskResult(
+            task_id=self.task_id,
+            goal=self.goal,
+            mode=MODE,
+            success=self.success,
+            text=self.text,
+            cost_usd=self.cost_usd,
+            saved_usd=self.saved_usd,
+            duration_s=duration_s,
+            usage=self.usage,
+            trace_id=self.trace_id,
+            error=self.error,
+            error_type=self.error_type,
+        )
+
+
+async def run_orchestrator(
+    goal: str, *, ctx: OrchestratorContext, task_id: str | None = None
+) -> OrchestrationResult:
+    """Plan (or reuse a plan for) ``goal``, run its subtasks, merge their outputs.
+
+    Task failures end in a result with ``success=False``; cancellation saves the
+    state as interrupted (resume it with :func:`resume_orchestration`) and re-raises.
+
+    Example:
+        >>> result = await run_orchestrator("Research X, then write report.md", ctx=ctx)
+        >>> result.success, [s.status for s in result.subtasks], result.trace_id
+    """
+    state = OrchestrationState(task_id=task_id or new_task_id(), goal=goal)
+    return await _Orchestration(ctx, state).run()
+
+
+async def resume_orchestration(task_id: str, *, ctx: OrchestratorContext) -> OrchestrationResult:
+    """Continue a saved orchestration, skipping the subtasks that finished.
+
+    Raises:
+        StateNotFound: there is no saved state for ``task_id`` in ``ctx.state_dir``.
+    """
+    state = await asyncio.to_thread(load_state, ctx.state_dir, task_id)
+    return await _Orchestration(ctx, state).run()
+
+
+class _Orchestration:
+    """One orchestration in flight: its state, its budget and its running totals."""
+
+    def __init__(self, ctx: OrchestratorContext, state: OrchestrationState) -> None:
+        self.ctx = ctx
+        self.state = state
+        self.budget: OrchestrationBudget | None = None
+        self.usage = Usage()
+        self.own_cost = 0.0  # planning and synthesis calls
+        self.saved = 0.0
+        self.started = time.perf_counter()
+        self.source: Trace | None = None
+        self.slots: tuple = ()
+
+    @property
+    def task_id(self) -> str:
+        return self.state.task_id
+
+    async def notice(self, message: str, level: Literal["info", "warning"] = "info") -> None:
+        await self.ctx.bus.publish(Notice(task_id=self.task_id, message=message, level=level))
+
+    async def save(self) -> None:
+        await asyncio.to_thread(save_state, self.ctx.state_dir, self.state)
+
+    # ------------------------------------------------------------------ the run
+
+    async def run(self) -> OrchestrationResult:
+        if self.state.status == "done":
+            return self.result()
+        try:
+            try:
+                await self._prepare()
+                await self._execute()
+            finally:
+                if self.budget is not None:
+                    await asyncio.shield(self.budget.close())
+        except asyncio.CancelledError:
+            self.state.status = "interrupted"
+            await asyncio.shield(self.save())
+            raise
+        except LLMOSError as exc:
+            self.state.status = "failed"
+            self.state.error, self.state.error_type = str(exc), type(exc).__name__
+            if isinstance(exc, PlanInvalid) and exc.output:
+                self.state.error = f"{exc}\nThe model answered:\n{exc.output}"
+        await self.save()
+        return self.result()
+
+    async def _prepare(self) -> None:
+        """Find the plan: from the saved state, a matching trace, or the model."""
+        resuming = self.state.plan is not None
+        if resuming:
+            self.state.reopen()
+            await self.notice(
+                f"resuming {self.task_id}: {len(self.state.unfinished())} subtask(s) left"
+            )
+            await self._load_source()
+        else:
+            await self.save()
+            await self._find_source()
+        await self._open_budget(planning=self.state.plan is None)
+        if self.state.plan is None:
+            plan = await self._plan()
+            await self._create_agents(plan)
+            self.state.set_plan(plan)
+        self.state.status = "running"
+        await self.save()
+        if not resuming:
+            await self._show_plan(self.state.plan)
+
+    async def _find_source(self) -> None:
+        ctx = self.ctx
+        found = await asyncio.to_thread(
+            Matcher(ctx.store).match,
+            self.state.goal,
+            follow_threshold=ctx.follow_threshold,
+            guide_threshold=ctx.guide_threshold,
+            max_failures=ctx.max_failures,
+        )
+        if found.decision != "follow" or found.trace is None or not is_orchestration(found.trace):
+            return
+        self.source, self.slots = found.trace, found.trace.slots
+        self.state.source_trace = found.trace.id
+        self.state.bindings = dict(found.bindings)
+        self.state.set_plan(plan_from_steps(found.steps))
+        await self.notice(
+            f"replaying the plan of trace {found.trace.id} (confidence {found.confidence:.2f}): "
+            "no planning call"
+        )
+
+    async def _load_source(self) -> None:
+        if self.state.source_trace is None:
+            return
+        try:
+            self.source = await asyncio.to_thread(self.ctx.store.load, self.state.source_trace)
+            self.slots = self.source.slots
+        except LLMOSError:
+            self.source = None  # deleted since: the answer is synthesised instead
+
+    async def _open_budget(self, *, planning: bool) -> None:
+        ctx = self.ctx
+        if ctx.economy is None:
+            return
+        model = ctx.backend.model
+        # A replayed plan may cost nothing: its reservation starts empty and grows per call.
+        calls = 2 if planning else 0
+        amount = orchestration_estimate(ctx.economy, model, ctx.max_tokens, calls=calls)
+        self.budget = await OrchestrationBudget.open(
+            ctx.economy,
+            self.task_id,
+            amount,
+            model=model,
+            project=ctx.project,
+            subtask_cap_usd=ctx.subtask_budget_usd,
+        )
+
+    # ------------------------------------------------------------------ planning
+
+    async def _plan(self) -> Plan:
+        ctx = self.ctx
+        prompt = planning_prompt(self.state.goal, ctx.agents.agents(), ctx.tools)
+        messages: list[Message] = [UserMessage(content=prompt)]
+        for attempt in (1, 2):
+            text, cost = await self._call(PLANNER_SYSTEM, messages, PLANNER_AGENT, "the plan")
+            self.state.planning_calls += 1
+            self.state.planning_cost_usd += cost
+            try:
+                return parse_plan(text, library=ctx.agents, tools=ctx.tools)
+            except PlanInvalid as exc:
+                if attempt == 2:
+                    raise PlanInvalid(
+                        f"the model's plan is still invalid after one retry: {exc}",
+                        output=exc.output,
+                        task_id=self.task_id,
+                    ) from None
+                await self.notice(f"the plan is invalid ({exc}); asking once more", "warning")
+                messages += [
+                    AssistantMessage(text=text),
+                    UserMessage(content=retry_prompt(str(exc))),
+                ]
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _create_agents(self, plan: Plan) -> None:
+        for agent in plan.new_agents:
+            if self.ctx.agents.find(agent.name) is not None:
+                continue  # the same definition exists already (checked by parse_plan)
+            written = await asyncio.to_thread(self.ctx.agents.write, agent)
+            await self.notice(f"new agent {agent.name} written to {written.path} (generated)")
+
+    async def _show_plan(self, plan: Plan | None) -> None:
+        assert plan is not None
+        waves = plan.waves()
+        widest = max(len(w) for w in waves)
+        parallel = f" · {widest} in parallel" if widest > 1 else ""
+        lines = [
+            f"plan: {len(plan.subtasks)} subtasks · agents {', '.join(plan.agent_names)}{parallel}"
+        ]
+        for subtask in plan.subtasks:
+            after = f" (after {', '.join(subtask.depends_on)})" if subtask.depends_on else ""
+            lines.append(f"  {subtask.id} [{subtask.agent}]{after}: {subtask.description}")
+        await self.notice("\n".join(lines))
+
+    # ------------------------------------------------------------------ execution
+
+    async def _execute(self) -> None:
+        state = self.state
+        assert state.plan is not None
+        results = await run_dag(
+            state.plan,
+            self._run_subtask,
+            outcomes=state.outcomes,
+            on_outcome=self._record,
+            concurrency=self.ctx.concurrency,
+        )
+        failed = [o for o in results.values() if o.status in ("failed", "skipped")]
+        if failed:
+            state.status = "failed"
+            state.error = "; ".join(f"{o.id} {o.status}: {o.error}" for o in failed)
+            budget_out = any(o.error_type == "BudgetExceeded" for o in failed)
+            state.error_type = "BudgetExceeded" if budget_out else "SubtaskFailed"
+            return
+        await self._synthesise()
+        state.status = "done"
+        await self._remember()
+
+    async def _record(self, outcome: SubtaskOutcome) -> None:
+        self.state.record(outcome)
+        await self.save()
+        if outcome.status == "skipped":
+            await self.notice(f"subtask {outcome.id} skipped: {outcome.error}", "warning")
+
+    async def _run_subtask(self, subtask: Subtask) -> SubtaskOutcome:
+        outcome = self.state.outcomes[subtask.id]
+        try:
+            agent = await asyncio.to_thread(self.ctx.agents.get, subtask.agent)
+        except LLMOSError as exc:
+            return replace(outcome, status="failed", error=str(exc), error_type=type(exc).__name__)
+        goal = subtask_goal(subtask, self.state.outcomes)
+        tries = 1 + max(self.ctx.retries, 0)
+        for attempt in range(1, tries + 1):
+            sub_id = f"{self.task_id}.{subtask.id}" + (f".{attempt}" if attempt > 1 else "")
+            await self.notice(f"subtask {subtask.id} started [{agent.name}] as {sub_id}")
+            share = self.budget.share(sub_id) if self.budget else None
+            try:
+                result = await self.ctx.run_subtask(goal, agent=agent, task_id=sub_id, budget=share)
+            except LLMOSError as exc:
+                result = TaskResult(
+                    task_id=sub_id,
+                    goal=goal,
+                    mode="",
+                    success=False,
+                    text="",
+                    error=str(exc),
+                    error_type=type(exc).__name__,
+                )
+            outcome = replace(
+                outcome,
+                task_id=sub_id,
+                trace_id=result.trace_id,
+                mode=result.mode,
+                cost_usd=outcome.cost_usd + result.cost_usd,
+                attempts=attempt,
+                text=result.text,
+            )
+            self.usage += result.usage
+            self.saved += result.saved_usd
+            if result.success:
+                await self.notice(
+                    f"subtask {subtask.id} done [{result.mode}] trace {result.trace_id} "
+                    f"${result.cost_usd:.4f}"
+                )
+                return replace(outcome, status="done", error=None, error_type=None)
+            outcome = replace(
+                outcome,
+                status="failed",
+                error=result.error,
+                error_type=result.error_type or "TaskFailed",
+            )
+            final = attempt == tries or result.error_type == "BudgetExceeded"
+            await self.notice(
+                f"subtask {subtask.id} failed (attempt {attempt}/{tries}): {result.error}"
+                + ("" if final else "; retrying"),
+                "warning",
+            )
+            if final:
+                break
+        return outcome
+
+    # ------------------------------------------------------------------ synthesis
+
+    async def _synthesise(self) -> None:
+        state = self.state
+        assert state.plan is not None
+        followed = all(o.mode == "follower" for o in state.outcomes.values())
+        if self.source is not None and followed:
+            state.answer = replay_answer(self.source, self.slots, state.bindings)
+            return
+        merged = "\n\n".join(
+            f"## {s.id} [{s.agent}]: {s.description}\n{state.outcomes[s.id].text}"
+            for s in state.plan.subtasks
+        )
+        prompt = f"Goal: {state.goal}\n\nResults of the subtasks:\n\n{merged}\n\nWrite the answer."
+        text, cost = await self._call(
+            SYNTHESIS_SYSTEM, [UserMessage(content=prompt)], SYNTHESIS_AGENT, "the synthesis"
+        )
+        state.synthesis_cost_usd += cost
+        state.answer = text
+
+    async def _call(
+        self, system: str, messages: list[Message], agent: str, what: str
+    ) -> tuple[str, float]:
+        """One model call of the orchestrator itself, budgeted and charged."""
+        backend = self.ctx.backend
+        request = BackendRequest(
+            system=system, messages=tuple(messages), max_tokens=self.ctx.max_tokens, agent=agent
+        )
+        if self.budget is not None:
+            await self.budget.ensure_call(request, backend.model, what=what)
+        chunks: list[str] = []
+        cost = 0.0
+        async for event in backend.stream(request):
+            if isinstance(event, TextDelta):
+                chunks.append(event.text)
+            elif isinstance(event, TurnFinished):
+                if self.budget is not None:
+                    cost = await self.budget.charge(event.model, event.usage)
+                self.usage += event.usage
+                self.own_cost += cost
+                await self.ctx.bus.publish(
+                    UsageUpdated(
+                        task_id=self.task_id,
+                        model=event.model,
+                        usage=event.usage,
+                        cost_usd=cost,
+                        total_cost_usd=self.total_cost,
+                    )
+                )
+        return "".join(chunks), cost
+
+    # ------------------------------------------------------------------ the end
+
+    @property
+    def total_cost(self) -> float:
+        return self.own_cost + sum(o.cost_usd for o in self.state.outcomes.values())
+
+    async def _remember(self) -> None:
+        store = self.ctx.store
+        if self.source is not None:
+            planning, synthesis = saved_costs(self.source)
+            followed = all(o.mode == "follower" for o in self.state.outcomes.values())
+            saving = planning + (synthesis if followed else 0.0)
+            self.saved += saving
+            await asyncio.to_thread(
+                store.record_use, self.source.id, success=True, saved_usd=saving
+            )
+            if self.ctx.economy is not None and saving > 0:
+                await asyncio.to_thread(
+                    self.ctx.economy.credit_saving, self.task_id, self.source.id, saving
+                )
+            self.state.trace_id = self.source.id
+            return
+        trace = to_trace(
+            self.state,
+            backend=self.ctx.backend.name,
+            model=self.ctx.backend.model,
+            cost_usd=self.total_cost,
+            usage=self.usage,
+            duration_s=time.perf_counter() - self.started,
+        )
+        saved = await asyncio.to_thread(store.save, trace)
+        self.state.trace_id = saved.id
+
+    def result(self) -> OrchestrationResult:
+        state = self.state
+        outcomes = tuple(state.outcomes.values())
+        success = state.status == "done"
+        return OrchestrationResult(
+            task_id=state.task_id,
+            goal=state.goal,
+            success=success,
+            text=state.answer if success else partial_report(state),
+            plan=state.plan,
+            subtasks=outcomes,
+            cost_usd=self.total_cost,
+            saved_usd=self.saved,
+            usage=self.usage,
+            trace_id=state.trace_id,
+            replayed_from=state.source_trace,
+            planning_calls=state.planning_calls,
+            error=state.error,
+            error_type=state.error_type,
+        )
+
+
+def subtask_goal(subtask: Subtask, outcomes: dict[str, SubtaskOutcome]) -> str:
+    """The goal a subtask runs with: its description, what to produce, its inputs.
+
+    It depends only on the plan and the dependencies' answers, so the same plan
+    with followed dependencies gives the same goal: the subtask is followed too.
+    """
+    parts = [subtask.description]
+    if subtask.expected_output:
+        parts.append(f"Expected output: {subtask.expected_output}")
+    if subtask.depends_on:
+        inputs = "\n\n".join(
+            f"### {d} [{outcomes[d].agent}]\n{outcomes[d].text}" for d in subtask.depends_on
+        )
+        parts.append(f"Results of the subtasks this one depends on:\n\n{inputs}")
+    return "\n\n".join(parts)
+
+
+def partial_report(state: OrchestrationState) -> str:
+    """What a failed orchestration did: every subtask with its status, output or reason."""
+    if state.plan is None:
+        return f"No plan: {state.error}" if state.error else ""
+    outcomes = [state.outcomes[s.id] for s in state.plan.subtasks]
+    done = sum(o.status == "done" for o in outcomes)
+    lines = [f"Partial result: {done} of {len(outcomes)} subtasks done."]
+    for outcome in outcomes:
+        if outcome.status == "done":
+            lines.append(f"\n## {outcome.id} [{outcome.agent}] done\n{outcome.text}")
+        elif outcome.status == "failed":
+            lines.append(
+                f"\n## {outcome.id} [{outcome.agent}] failed after {outcome.attempts} "
+                f"attempt(s): {outcome.error}"
+            )
+        else:
+            lines.append(f"\n## {outcome.id} [{outcome.agent}] {outcome.status}: {outcome.error}")
+    if state.error and done == len(outcomes):
+        lines.append(f"\nThe answer could not be merged: {state.error}")
+    return "\n".join(lines)

@@ -1,0 +1,221 @@
+"""Projects: named folders under ``workspace/projects/`` with their own agents, memory and output.
+
+::
+
+    workspace/projects/<name>/
+      project.toml       created, description
+      agents/            agents only this project sees (they win over the workspace's)
+      memory/traces/  memory/facts/  memory/index.sqlite
+      state/             orchestration state (plans, subtask results), for resume
+      output/            where the project's tasks work
+
+The current project (``llmos projects use NAME``) is remembered in
+``workspace/projects/.current`` so every later command uses it until changed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from llmos.errors import ConfigError
+from llmos.workspace import Workspace
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+CURRENT_FILE = ".current"
+META_FILE = "project.toml"
+
+
+class ProjectError(ConfigError):
+    """A project name is invalid, taken, or unknown; ``name`` says which."""
+
+    def __init__(self, message: str, *, name: str = "") -> None:
+        super().__init__(message, key="project")
+        self.name = name
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """One project's folders."""
+
+    name: str
+    root: Path
+
+    @property
+    def agents(self) -> Path:
+        return self.root / "agents"
+
+    @property
+    def memory(self) -> Path:
+        return self.root / "memory"
+
+    @property
+    def traces(self) -> Path:
+        return self.memory / "traces"
+
+    @property
+    def facts(self) -> Path:
+        return self.memory / "facts"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def meta_file(self) -> Path:
+        return self.root / META_FILE
+
+    def description(self) -> str:
+        return str(self._meta().get("description", ""))
+
+    def created(self) -> str:
+        return str(self._meta().get("created", ""))
+
+    def _meta(self) -> dict[str, object]:
+        try:
+            return tomllib.loads(self.meta_file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            return {}
+
+    def ensure(self) -> Project:
+        for folder in (self.agents, self.traces, self.facts, self.state, self.output):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def _check_name(name: str) -> str:
+    if not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
+        raise ProjectError(
+            f"project name {name!r} must be 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+            name=name,
+        )
+    return name
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+class Projects:
+    """The projects of a workspace: create, list, select, remove.
+
+    Example:
+        >>> projects = Projects(Workspace(root).ensure())
+        >>> projects.create("website", description="the company site")
+        >>> projects.use("website"); projects.current().name
+        'website'
+    """
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.root = workspace.projects
+
+    def path(self, name: str) -> Path:
+        return self.root / _check_name(name)
+
+    def create(self, name: str, *, description: str = "") -> Project:
+        """Create a project's folders; an existing one is an error (nothing is overwritten)."""
+        project = Project(name, self.path(name))
+        if project.root.exists():
+            raise ProjectError(f"project {name!r} already exists at {project.root}", name=name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        project.ensure()
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        project.meta_file.write_text(
+            f"created = {_toml_string(created)}\ndescription = {_toml_string(description)}\n",
+            encoding="utf-8",
+        )
+        return project
+
+    def list(self) -> list[Project]:
+        if not self.root.is_dir():
+            return []
+        return [
+            Project(p.name, p)
+            for p in sorted(self.root.iterdir())
+            if p.is_dir() and NAME_PATTERN.fullmatch(p.name)
+        ]
+
+    def get(self, name: str) -> Project:
+        """An existing project.
+
+        Raises:
+            ProjectError: no project by that name (the existing ones are listed).
+        """
+        root = self.path(name)
+        if not root.is_dir():
+            known = ", ".join(p.name for p in self.list()) or "none"
+            raise ProjectError(
+                f"no project named {name!r} (projects: {known}); "
+                f"create it with `llmos projects new {name}`",
+                name=name,
+            )
+        return Project(name, root)
+
+    @property
+    def current_file(self) -> Path:
+        return self.root / CURRENT_FILE
+
+    def use(self, name: str | None) -> Project | None:
+        """Make ``name`` the current project (None: no project); persisted in the workspace."""
+        if name is None:
+            self.current_file.unlink(missing_ok=True)
+            return None
+        project = self.get(name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=".current.", suffix=".tmp", dir=self.root)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(f"{name}\n")
+        os.replace(temp, self.current_file)
+        return project
+
+    def current(self) -> Project | None:
+        """The project chosen with :meth:`use`, or None (also when it was removed since)."""
+        try:
+            name = self.current_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        if not name or not NAME_PATTERN.fullmatch(name) or not (self.root / name).is_dir():
+            return None
+        return Project(name, self.root / name)
+
+    def resolve(self, name: str | None) -> Project | None:
+        """The project a command works in: ``--project NAME`` if given, else the current one."""
+        return self.get(name) if name else self.current()
+
+    def remove(self, name: str) -> Path:
+        """Delete a project's folder and everything in it; unselect it if it was current."""
+        project = self.get(name)
+        current = self.current()
+        shutil.rmtree(project.root)
+        if current is not None and current.name == name:
+            self.current_file.unlink(missing_ok=True)
+        return project.root
+
+    def stats(self, project: Project) -> dict[str, int]:
+        """How much a project holds, for ``projects show``."""
+
+        def count(folder: Path, pattern: str) -> int:
+            return sum(1 for p in folder.glob(pattern) if p.is_file()) if folder.is_dir() else 0
+
+        return {
+            "agents": count(project.agents, "*.md"),
+            "traces": count(project.traces, "*.md"),
+            "facts": count(project.facts, "*"),
+            "orchestrations": count(project.state, "*.json"),
+            "output files": sum(1 for p in project.output.rglob("*") if p.is_file())
+            if project.output.is_dir()
+            else 0,
+        }

@@ -1,0 +1,41 @@
+"""A Bash call past tools.bash_timeout: killed with its children, and the run goes on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kernel_helpers import EventLog, make_llmos, process_alive, scheduler_for, wait_until_gone
+
+from llmos.backends.scripted import ScriptedBackend
+from llmos.events import ToolCallFinished
+from llmos.kernel.watchdog import Watchdog
+
+SLEEPER = "sleep 300 & echo $! > child.pid; wait"
+
+
+async def test_a_bash_call_past_its_timeout_is_killed_and_the_run_continues(workspace: Path):
+    turns = [
+        {"tool_calls": [{"name": "Bash", "input": {"command": SLEEPER}}]},
+        {"text": "the command took too long; moving on"},
+    ]
+    backend = ScriptedBackend(turns)
+    async with make_llmos(workspace, backend, **{"tools.bash_timeout": 0.5}) as llmos:
+        log = EventLog(llmos.bus)
+        # A watchdog with a tight stall limit does not interfere: the tool's own limit decides.
+        async with Watchdog(llmos.bus, stall_s=0.2) as watchdog:
+            scheduler = scheduler_for(llmos, concurrency=1, watchdog=watchdog)
+            handle = await scheduler.submit("run the slow command", mode="learner")
+            result = await handle.result()
+            await scheduler.close()
+    assert result.success and result.text == "the command took too long; moving on"
+    [finished] = log.of(ToolCallFinished)
+    assert finished.is_error
+    assert "[timed out after 0.5 s: the command and its child processes were killed" in (
+        finished.output
+    )
+    # The model saw the time-out as the tool result of its call.
+    tool_result = backend.requests[1].messages[-1]
+    assert "timed out after 0.5 s" in tool_result.content
+    child = int((workspace / "output" / "child.pid").read_text())
+    assert await wait_until_gone(child)
+    assert not process_alive(child)

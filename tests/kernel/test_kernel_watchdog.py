@@ -1,0 +1,113 @@
+"""The watchdog: stalls, wall-clock limits and silent model calls end in a clean failure."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+from kernel_helpers import EventLog, make_llmos, scheduler_for
+
+from llmos.backends.openai import OpenAIBackend
+from llmos.backends.scripted import FunctionBackend, ScriptedBackend
+from llmos.errors import ConfigError
+from llmos.events import ModeChosen, Notice, TaskFailed, ToolCallFinished
+from llmos.kernel.watchdog import Watchdog, cancellation_reason
+from llmos.memory import TraceStore
+from llmos.testing.fake_llm_script import Fault, Turn
+from llmos.testing.fake_llm_server import FakeLLMServer
+
+
+def warnings_of(log: EventLog, task_id: str) -> list[str]:
+    return [n.message for n in log.of(Notice) if n.task_id == task_id and n.level == "warning"]
+
+
+async def test_a_stalled_task_is_cancelled_by_the_stall_detector(workspace: Path, never):
+    async with make_llmos(workspace, FunctionBackend(never)) as llmos:
+        log = EventLog(llmos.bus)
+        async with Watchdog(llmos.bus, stall_s=0.3, task_timeout_s=60) as watchdog:
+            scheduler = scheduler_for(llmos, concurrency=2, watchdog=watchdog)
+            handle = await scheduler.submit("wait for a model that never answers", mode="learner")
+            result = await handle.result()
+            await scheduler.close()
+    assert (result.success, result.error_type) == (False, "WatchdogTimeout")
+    assert result.error == "watchdog: no progress for 0.3 s (watchdog.stall_s); task cancelled"
+    assert warnings_of(log, handle.task_id) == [
+        "watchdog: no progress for 0.3 s (watchdog.stall_s); task cancelled; "
+        "raise watchdog.stall_s in llmos.toml [watchdog] if the task needs longer"
+    ]
+    failed = [e for e in log.of(TaskFailed) if e.task_id == handle.task_id]
+    assert len(failed) == 1 and handle.status == "cancelled"
+
+
+async def test_the_wall_clock_limit_fires_while_the_task_keeps_busy(workspace: Path):
+    async def busy(request):
+        await asyncio.sleep(0.02)  # always some progress: never a stall
+        tick = f"echo tick {len(request.messages)}"  # a new call each turn: no loop detected
+        return {"tool_calls": [{"name": "Bash", "input": {"command": tick}}]}
+
+    backend = FunctionBackend(busy)
+    async with make_llmos(workspace, backend, **{"learner.max_turns": 10_000}) as llmos:
+        log = EventLog(llmos.bus)
+        async with Watchdog(llmos.bus, task_timeout_s=0.6, stall_s=30) as watchdog:
+            scheduler = scheduler_for(llmos, concurrency=1, watchdog=watchdog)
+            handle = await scheduler.submit("tick until stopped", mode="learner")
+            result = await handle.result()
+            await scheduler.close()
+    assert result.error_type == "WatchdogTimeout"
+    assert result.error == "watchdog: ran for 0.6 s (watchdog.task_timeout_s); task cancelled"
+    assert len(log.of(ToolCallFinished)) >= 1
+    assert any("watchdog.task_timeout_s" in m for m in warnings_of(log, handle.task_id))
+    # The partial run is kept as a failed trace.
+    traces = list(TraceStore.for_memory(workspace / "memory").iter())
+    assert [t.status for t in traces] == ["failed"]
+
+
+async def test_a_tool_call_past_its_limit_cancels_the_task(workspace: Path):
+    turns = [{"tool_calls": [{"name": "Bash", "input": {"command": "sleep 30"}}]}]
+    async with make_llmos(workspace, ScriptedBackend(turns)) as llmos:
+        log = EventLog(llmos.bus)
+        async with Watchdog(llmos.bus, tool_timeout_s=0.3, stall_s=0.1) as watchdog:
+            scheduler = scheduler_for(llmos, concurrency=1, watchdog=watchdog)
+            handle = await scheduler.submit("sleep a while", mode="learner")
+            result = await handle.result()
+            await scheduler.close()
+    # The stall detector (0.1 s) stays quiet while the tool runs: the tool limit decides.
+    assert result.error == (
+        "watchdog: a tool call ran for 0.3 s (watchdog.tool_timeout_s); task cancelled"
+    )
+    assert len(warnings_of(log, handle.task_id)) == 1
+
+
+async def test_a_server_holding_the_stream_open_is_cut_by_the_llm_call_limit(workspace: Path):
+    """The real OpenAI backend against a local server that streams a little, then nothing."""
+    with FakeLLMServer() as server:
+        server.enqueue(Fault.stall(Turn(text="thinking hard", chunk_size=1), after=3, seconds=30))
+        backend = OpenAIBackend("m", base_url=server.url, timeout=60)
+        async with make_llmos(workspace, backend) as llmos:
+            log = EventLog(llmos.bus)
+            async with Watchdog(llmos.bus, llm_call_timeout_s=0.4, stall_s=30) as watchdog:
+                for hook in watchdog.hooks():
+                    llmos.hooks.register(hook)
+                scheduler = scheduler_for(llmos, concurrency=1, watchdog=watchdog)
+                handle = await scheduler.submit("think about it", mode="learner")
+                result = await handle.result()
+                await scheduler.close()
+            server.release()
+    assert result.error == (
+        "watchdog: the model sent nothing for 0.4 s (watchdog.llm_call_timeout_s); task cancelled"
+    )
+    assert log.of(ModeChosen)[0].backend == "openai"
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ConfigError, match=re.escape("watchdog.stall_s must be more than 0")):
+        Watchdog(None, stall_s=0)  # type: ignore[arg-type]
+
+
+def test_cancellation_reason_tells_watchdog_limits_from_plain_cancels():
+    fired = asyncio.CancelledError("watchdog: no progress for 5 s (watchdog.stall_s); cancelled")
+    assert cancellation_reason(fired) == (fired.args[0], "WatchdogTimeout")
+    assert cancellation_reason(asyncio.CancelledError()) == ("cancelled", "Cancelled")
+    assert cancellation_reason(asyncio.CancelledError("by Ctrl-C")) == ("by Ctrl-C", "Cancelled")
