@@ -24,6 +24,7 @@ from llmos.kernel.bus import EventBus
 from llmos.kernel.dispatcher import Dispatcher, TaskResult, VerifyResult
 from llmos.kernel.task import new_task_id
 from llmos.memory import MatchResult
+from llmos.memory.session_log import SessionLog
 from llmos.tools import default_registry
 from llmos.workspace import Workspace
 
@@ -58,6 +59,8 @@ class LLMOS:
         self.hooks = HookPipeline(self.bus, ask)
         install_builtin_hooks(self.hooks, settings)
         self.tools = default_registry()
+        self.session_log = SessionLog(self.workspace.sessions)
+        self.bus.subscribe(self.session_log)
         self._given_backend = backend
         self._dispatcher: Dispatcher | None = None
 
@@ -83,6 +86,7 @@ class LLMOS:
         if self._dispatcher is not None:
             await asyncio.shield(self._dispatcher.aclose())
             self._dispatcher = None
+        self.session_log.close()
 
     async def __aenter__(self) -> LLMOS:
         return await self.boot()

@@ -68,6 +68,15 @@ class HooksConfig(_Section):
     disabled: list[str] = Field(default_factory=list, description="built-in hooks to switch off")
 
 
+class MemoryConfig(_Section):
+    """Facts and insights (``[memory]`` table)."""
+
+    insights: bool | None = Field(
+        None, description="extract insights after a run (default: on, off for local/scripted)"
+    )
+    inject_max_tokens: int = Field(600, ge=0, description="bound on memory added to a prompt")
+
+
 class LocalConfig(_Section):
     """The embedded model (``[local]`` table)."""
 
@@ -105,6 +114,7 @@ class Settings(_Section):
         default_factory=dict,
         description='price overrides, dollars per million tokens: [prices."MODEL"] input = 3',
     )
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
     local: LocalConfig = Field(default_factory=LocalConfig)
     claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
 

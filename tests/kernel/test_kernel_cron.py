@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -135,12 +136,14 @@ def daemon_process(workspace: Path, script: Path) -> subprocess.Popen[str]:
     )
 
 
-async def test_sigterm_stops_the_daemon_and_kills_the_running_task_cleanly(
+def test_sigterm_stops_the_daemon_and_kills_the_running_task_cleanly(
     workspace: Path, tmp_path: Path
 ):
     sleeper = "sleep 300 & echo $! > child.pid; wait"
     script = tmp_path / "script.json"
-    script.write_text(json.dumps([{"tool_calls": [{"name": "Bash", "input": {"command": sleeper}}]}]))
+    script.write_text(
+        json.dumps([{"tool_calls": [{"name": "Bash", "input": {"command": sleeper}}]}])
+    )
     workspace.mkdir(parents=True)
     (workspace / "llmos.toml").write_text("[tools]\nsandbox = false\n")
     past = Clock(datetime.now().astimezone() - timedelta(minutes=5))
@@ -152,7 +155,7 @@ async def test_sigterm_stops_the_daemon_and_kills_the_running_task_cleanly(
             if pid_file.exists() and pid_file.read_text().strip():
                 break
             assert process.poll() is None, process.communicate()[0]
-            await asyncio.sleep(0.05)
+            time.sleep(0.05)
         child = int(pid_file.read_text())
         assert process_alive(child)
         process.send_signal(signal.SIGTERM)
@@ -165,4 +168,4 @@ async def test_sigterm_stops_the_daemon_and_kills_the_running_task_cleanly(
     assert lines[0].startswith("daemon: 1 recurring task(s) in ")
     assert any(re.search(r"t-\w+ failed \(Cancelled\): cancelled", line) for line in lines), output
     assert lines[-1] == "daemon stopped"
-    assert await wait_until_gone(child)
+    assert asyncio.run(wait_until_gone(child))

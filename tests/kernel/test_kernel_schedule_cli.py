@@ -41,7 +41,10 @@ def test_add_list_and_remove_an_entry(cli: typer.Typer, workspace: Path):
     assert added.stdout.startswith(f"added {entry['id']} (0 9 * * 1-5) · next run ")
     assert entry["last_run"] is None and "09:00" in entry["next_run"]
     human = invoke(cli, workspace, "list")
-    assert human.stdout.splitlines()[0] == f"{entry['id']}  0 9 * * 1-5  Summarise the logs · project ops"
+    assert (
+        human.stdout.splitlines()[0]
+        == f"{entry['id']}  0 9 * * 1-5  Summarise the logs · project ops"
+    )
     assert "learns: costs LLM calls" in human.stdout
     removed = invoke(cli, workspace, "rm", entry["id"][:4])
     assert removed.exit_code == 0

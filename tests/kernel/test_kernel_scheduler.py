@@ -120,6 +120,7 @@ async def test_cancelling_a_running_task_ends_it_cleanly(workspace: Path, never)
         assert scheduler.running == 0
         await scheduler.close()
     assert (result.success, result.error_type, handle.status) == (False, "Cancelled", "cancelled")
+    assert result.error == "cancelled on request"
     failed = [e for e in log.of(TaskFailed) if e.task_id == handle.task_id]
     assert [e.error_type for e in failed] == ["Cancelled"]  # published by the dispatcher
 

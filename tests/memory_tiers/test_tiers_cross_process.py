@@ -1,38 +1,42 @@
-"""A fact added in one process is injected into a later Learner run's prompt in another."""
+"""A fact added in one process is injected into a later Learner run in another, and the
+trace records what was injected."""
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
+import os
 import sys
 from pathlib import Path
 
 from tiers_helpers import WRITE_HELLO, scripted_llmos
 
-from llmos.hooks.memory import HEADER, MemoryInjector
-from llmos.memory import Matcher, TraceStore
-from llmos.memory.facts import FactStore
+from llmos.hooks.memory import HEADER
+from llmos.memory import TraceStore
 
-ADD_FACT = """
-import sys
-from pathlib import Path
-from llmos.memory.facts import FactStore
-fact = FactStore.for_memory(Path(sys.argv[1])).add(sys.argv[2], tags=["greeting"])
-print(fact.id)
-"""
 FACT = "Greeting files like hello.txt always end with a newline"
 
 
-async def test_a_fact_added_by_another_process_reaches_the_learner_prompt(workspace: Path):
-    added = subprocess.run(
-        [sys.executable, "-c", ADD_FACT, str(workspace / "memory"), FACT],
-        capture_output=True, text=True, timeout=120, check=True,
+async def test_a_fact_added_by_another_process_reaches_the_prompt_and_the_trace(workspace: Path):
+    env = {**os.environ, "LLMOS_WORKSPACE": str(workspace)}
+    adder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "llmos",
+        "memory",
+        "add",
+        FACT,
+        "--tag",
+        "greeting",
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
-    fact_id = added.stdout.strip()
+    out, err = await asyncio.wait_for(adder.communicate(), 120)
+    assert adder.returncode == 0, err.decode()
+    assert FACT in out.decode()
 
     llmos, backend = scripted_llmos(workspace, WRITE_HELLO)
-    memory = llmos.workspace.memory
-    injector = MemoryInjector(FactStore.for_memory(memory), Matcher(TraceStore.for_memory(memory)))
-    llmos.hooks.register(injector.hook())
     async with llmos:
         result = await llmos.execute("Write a greeting to hello.txt", mode="learner")
 
@@ -40,5 +44,6 @@ async def test_a_fact_added_by_another_process_reaches_the_learner_prompt(worksp
     prompt = backend.requests[0].messages[0].content
     assert prompt.startswith("Write a greeting to hello.txt\n\n" + HEADER)
     assert f"- {FACT} [greeting]" in prompt
-    assert injector.injected_for(result.task_id) == (f"fact {fact_id}: {FACT}",)
-    assert len(backend.requests) == 2 and FACT not in backend.requests[1].messages[-1].content
+    trace = TraceStore.for_memory(workspace / "memory").load(result.trace_id)
+    [injected] = trace.injected
+    assert injected.startswith("fact f-") and injected.endswith(f": {FACT}")

@@ -29,8 +29,8 @@ def facts(tmp_path: Path) -> FactStore:
 
 
 def test_a_fact_is_a_markdown_file_with_front_matter(facts: FactStore) -> None:
-    fact = facts.add("  Tests run with `pytest -q`\n---\nnot front matter  ", tags=("py", "py", " ci "),
-                     origin=FactOrigin(task_id="t-1", trace_id="abc"))
+    fact = facts.add("  Tests run with `pytest -q`\n---\nnot front matter  ",
+                     tags=("py", "py", " ci "), origin=FactOrigin(task_id="t-1", trace_id="abc"))
     assert re.fullmatch(r"f-[0-9a-f]{8}", fact.id)
     assert fact.text == "Tests run with `pytest -q`\n---\nnot front matter"
     assert fact.tags == ("py", "ci") and fact.source == "user"
@@ -59,7 +59,8 @@ def test_add_search_list_rm(facts: FactStore) -> None:
     assert not (facts.root / f"{deploy.id}.md").exists()
     assert facts.search("deploy staging") == []
     assert len(facts.list()) == 2
-    with pytest.raises(FactNotFound, match=re.escape(f"no fact with id or id prefix {deploy.id!r}")):
+    missing = f"no fact with id or id prefix {deploy.id!r}"
+    with pytest.raises(FactNotFound, match=re.escape(missing)):
         facts.remove(deploy.id)
 
 
@@ -68,7 +69,7 @@ def test_the_most_relevant_fact_comes_first(facts: FactStore) -> None:
     facts.add("The calculator in calc.py must use Decimal, never float")
     facts.add("The calculator answers are printed with two decimals")
     hits = facts.search("Create a Python calculator in calc.py using Decimal")
-    assert [h.fact.text for h in hits][0] == "The calculator in calc.py must use Decimal, never float"
+    assert hits[0].fact.text == "The calculator in calc.py must use Decimal, never float"
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
@@ -158,7 +159,6 @@ def test_reindex_rebuilds_from_the_files(facts: FactStore) -> None:
     assert facts.reindex() == 2
 
 
-@pytest.mark.slow
 def test_two_processes_adding_at_once_lose_nothing(tmp_path: Path) -> None:
     memory = tmp_path / "memory"
     per_process = 30

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from plugins_helpers import DEMO_SERVER
 
 from llmos.plugins import McpServerConfig
 from llmos.tools.base import ToolContext
 from llmos.workspace import Workspace
-
-DEMO_SERVER = Path(__file__).with_name("mcp_demo_server.py")
-
-
-def write(path: Path, source: str) -> Path:
-    """Write a Python source file (dedented) and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(source).lstrip(), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ functions, so a replayed call gives the same answer as the learned one.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Annotated
 
@@ -38,6 +39,13 @@ def refuse(reason: str) -> str:
 def pid() -> str:
     """The server's process id, so tests can see it start, stop and restart."""
     return str(os.getpid())
+
+
+@server.tool()
+async def sleep(seconds: float) -> str:
+    """Wait, then answer: for call time-outs."""
+    await asyncio.sleep(seconds)
+    return "awake"
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -57,14 +59,25 @@ def which_thread() -> str:
 def test_the_schema_comes_from_type_hints_annotations_and_the_docstring():
     assert isinstance(forecast, FunctionTool)
     assert forecast.name == "forecast"
-    assert forecast.description == "Weather forecast for a city.\n\nReturns:\n    The forecast as a mapping."
+    assert forecast.description == (
+        "Weather forecast for a city.\n\nReturns:\n    The forecast as a mapping."
+    )
     assert forecast.input_schema() == {
         "type": "object",
         "additionalProperties": False,
         "properties": {
             "city": {"type": "string", "description": "the city to look up"},
-            "days": {"type": "integer", "default": 3, "description": "how many days ahead, counting today."},
-            "units": {"enum": ["C", "F"], "type": "string", "default": "C", "description": "the temperature scale."},
+            "days": {
+                "type": "integer",
+                "default": 3,
+                "description": "how many days ahead, counting today.",
+            },
+            "units": {
+                "enum": ["C", "F"],
+                "type": "string",
+                "default": "C",
+                "description": "the temperature scale.",
+            },
             "detail": {"type": "boolean", "default": False, "description": "include hourly data"},
         },
         "required": ["city"],
@@ -80,9 +93,7 @@ def test_options_set_the_name_and_replayability():
 
 
 def test_a_context_parameter_is_injected_and_not_shown_to_the_model(tool_ctx: ToolContext):
-    assert where_am_i.input_schema()["properties"] == {
-        "suffix": {"type": "string", "default": ""}
-    }
+    assert where_am_i.input_schema()["properties"] == {"suffix": {"type": "string", "default": ""}}
     assert where_am_i.context_parameter == "ctx"
 
 
@@ -117,14 +128,18 @@ async def test_return_values_become_text_json_or_pass_through(tool_ctx: ToolCont
     )
     bad = await registry.execute("opaque", {}, tool_ctx)
     assert bad.is_error
-    assert bad.content.startswith("plugin tool opaque returned a object, which cannot be written as JSON")
+    assert bad.content.startswith(
+        "plugin tool opaque returned a object, which cannot be written as JSON"
+    )
 
 
 async def test_invalid_input_is_an_error_result_naming_the_field(tool_ctx: ToolContext):
     registry = ToolRegistry([forecast])
     result = await registry.execute("forecast", {"city": "Oslo", "units": "K"}, tool_ctx)
     assert result.is_error
-    assert result.content.startswith("Invalid input for forecast: units: Input should be 'C' or 'F'")
+    assert result.content.startswith(
+        "Invalid input for forecast: units: Input should be 'C' or 'F'"
+    )
     extra = await registry.execute("forecast", {"city": "Oslo", "colour": "red"}, tool_ctx)
     assert extra.is_error and "colour: Extra inputs are not permitted" in extra.content
 
@@ -150,6 +165,18 @@ async def test_parameter_names_pydantic_reserves_still_work(tool_ctx: ToolContex
     assert result.content == "a:7"
 
 
+async def test_a_sync_function_returning_an_awaitable_is_awaited(tool_ctx: ToolContext):
+    async def fetch(key: str) -> str:
+        return key.upper()
+
+    @tool
+    def lookup(key: str) -> Awaitable[str]:
+        """Look a key up through an async client."""
+        return fetch(key)
+
+    assert (await ToolRegistry([lookup]).execute("lookup", {"key": "k"}, tool_ctx)).content == "K"
+
+
 def test_the_decorated_function_can_still_be_called_directly():
     assert forecast("Oslo", days=1)["days"] == 1
 
@@ -159,7 +186,7 @@ def test_the_decorated_function_can_still_be_called_directly():
     [
         ("def f(x: int): return x", "has no docstring"),
         ('def f(x):\n    """Doc."""', "parameter 'x' of"),
-        ('def f(*items: int):\n    """Doc."""', "is variadic positional; a tool takes named parameters only"),
+        ('def f(*items: int):\n    """Doc."""', "is variadic positional; a tool takes named"),
         ('def f(x: "Missing"):\n    """Doc."""', "cannot read the type hints of"),
         ('def f(x: int):\n    """Doc."""\n    yield x', "is a generator"),
     ],
@@ -174,6 +201,8 @@ def test_functions_that_cannot_be_tools_are_refused_with_the_reason(source: str,
 def test_a_tool_name_the_model_apis_refuse_is_an_error():
     with pytest.raises(PluginError, match=re.escape("tool name 'look up' (")):
         tool(name="look up")(forecast.fn)
+    with pytest.raises(PluginError, match=re.escape("tool name '' (")):
+        tool(functools.partial(forecast.fn, days=2))
 
 
 def test_hook_marks_the_function_and_checks_event_and_matcher():
@@ -185,9 +214,13 @@ def test_hook_marks_the_function_and_checks_event_and_matcher():
     assert spec is not None
     bound = spec.bind(guard)
     assert (bound.name, bound.event, bound.matcher, bound.fail_closed) == (
-        "guard", "PreToolUse", "Bash|Write", True,
+        "guard",
+        "PreToolUse",
+        "Bash|Write",
+        True,
     )
-    with pytest.raises(PluginError, match=re.escape("unknown hook event 'BeforeTool'; use one of PreToolUse")):
+    unknown = "unknown hook event 'BeforeTool'; use one of PreToolUse"
+    with pytest.raises(PluginError, match=re.escape(unknown)):
         hook("BeforeTool")  # type: ignore[arg-type]
     with pytest.raises(PluginError, match=re.escape("hook matcher 'Bash(' is not a valid regex")):
         hook("PreToolUse", matcher="Bash(")
@@ -195,7 +228,8 @@ def test_hook_marks_the_function_and_checks_event_and_matcher():
 
 def test_split_docstring_moves_args_into_the_schema_and_keeps_the_rest():
     text, args = split_docstring(
-        "Do it.\n\nArgs:\n    path (str): where.\n    mode: how,\n        exactly.\n\nRaises:\n    OSError: never."
+        "Do it.\n\nArgs:\n    path (str): where.\n    mode: how,\n        exactly.\n\n"
+        "Raises:\n    OSError: never."
     )
     assert text == "Do it.\n\nRaises:\n    OSError: never."
     assert args == {"path": "where.", "mode": "how, exactly."}

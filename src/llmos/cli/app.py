@@ -188,11 +188,14 @@ app.command("interactive", help="Same as `llmos shell`.")(shell)
 
 def _register_groups() -> None:
     """Sub-command groups that live in their own modules."""
-    from llmos.cli import budget, security, traces
+    from llmos.cli import budget, memory, security, traces
+    from llmos.cli.log import log_command
 
     app.add_typer(traces.app, name="traces", help="Saved traces: list, show, match, verify …")
     app.add_typer(security.app, name="security", help="Check commands against the policy.")
     app.add_typer(budget.app, name="budget", help="Spending, savings and the budget.")
+    app.add_typer(memory.app, name="memory", help="Facts llmos remembers and injects.")
+    app.command("log", help="Past tasks and their events (the session log).")(log_command)
 
 
 _register_groups()

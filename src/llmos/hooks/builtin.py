@@ -12,8 +12,9 @@ from llmos.errors import ConfigError
 from llmos.hooks.pipeline import HookPipeline
 from llmos.hooks.security import security_hooks
 
-#: Built-ins that can be switched off: the security policy, the per-call budget check.
-SWITCHABLE = ("security", "budget")
+#: Built-ins that can be switched off: the security policy, the per-call budget check,
+#: memory injection (facts and near traces added to the prompt).
+SWITCHABLE = ("security", "budget", "memory")
 
 
 def check_disabled(settings: Settings) -> frozenset[str]:

@@ -21,15 +21,18 @@ from llmos.backends.base import AgentBackend, Backend
 from llmos.config import Settings
 from llmos.economy import DEFAULT_PRICES, TokenEconomy
 from llmos.economy.estimate import estimate_learner_cost, first_call_cost
-from llmos.errors import BudgetExceeded, ConfigError, LLMOSError
+from llmos.errors import BackendError, BudgetExceeded, ConfigError, LLMOSError
 from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
 from llmos.hooks.budget import BudgetGuard
 from llmos.hooks.builtin import check_disabled
+from llmos.hooks.memory import MemoryInjector
 from llmos.hooks.pipeline import HookInput, HookPipeline
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.kernel.bus import EventBus
 from llmos.kernel.task import TaskContext, new_task_id
 from llmos.memory import Matcher, MatchResult, Step, Trace, TraceStore
+from llmos.memory.facts import FactStore
+from llmos.memory.insights import extract_insights, insights_enabled
 from llmos.memory.slots import substitute
 from llmos.messages import Usage
 from llmos.modes import guidance
@@ -95,6 +98,18 @@ class Dispatcher:
         )
         self.store = TraceStore.for_memory(workspace.memory)
         self.matcher = Matcher(self.store)
+        self.facts = FactStore.for_memory(workspace.memory)
+        self.injector: MemoryInjector | None = None
+        if "memory" not in check_disabled(settings):
+            follower = settings.follower
+            self.injector = MemoryInjector(
+                self.facts,
+                self.matcher,
+                max_tokens=settings.memory.inject_max_tokens,
+                follow_threshold=follower.follow_threshold,
+                guide_threshold=follower.guide_threshold,
+            )
+            hooks.register(self.injector.hook())
         self._backend_factory = backend_factory
         self._backend: Backend | AgentBackend | None = None
         self._sandbox_told = False
@@ -311,20 +326,24 @@ class Dispatcher:
                 ),
                 guidance=advice,
             )
+            if guard.refusal is not None and outcome.error_type == "CallDenied":
+                outcome = replace(outcome, error=str(guard.refusal), error_type="BudgetExceeded")
+            await task.hooks.notify(
+                HookInput(
+                    event="Stop", ctx=task.hook_ctx(), text=outcome.text, success=outcome.success
+                )
+            )
+            saved = await self._save(
+                run,
+                outcome,
+                mode=mode,
+                backend=backend.name,
+                parent=trace.id if trace and mode == "healed" else None,
+            )
+            if outcome.success:
+                outcome = await self._learn_insights(task, backend, saved, outcome)
         finally:
             await asyncio.shield(asyncio.to_thread(guard.release))
-        if guard.refusal is not None and outcome.error_type == "CallDenied":
-            outcome = replace(outcome, error=str(guard.refusal), error_type="BudgetExceeded")
-        await task.hooks.notify(
-            HookInput(event="Stop", ctx=task.hook_ctx(), text=outcome.text, success=outcome.success)
-        )
-        saved = await self._save(
-            run,
-            outcome,
-            mode=mode,
-            backend=backend.name,
-            parent=trace.id if trace and mode == "healed" else None,
-        )
         return TaskResult(
             task_id=task.task_id,
             goal=task.goal,
@@ -354,7 +373,31 @@ class Dispatcher:
             parent=parent,
             error=outcome.error,
         )
+        if self.injector is not None:
+            trace = replace(trace, injected=self.injector.take(run.task.task_id))
         return await asyncio.to_thread(self.store.save, trace)
+
+    async def _learn_insights(
+        self,
+        task: TaskContext,
+        backend: Backend | AgentBackend,
+        trace: Trace,
+        outcome: LearnerOutcome,
+    ) -> LearnerOutcome:
+        """One cheap call after a successful run: reusable insights become facts (L4)."""
+        if not isinstance(backend, Backend) or not insights_enabled(
+            backend.name, self.settings.memory.insights
+        ):
+            return outcome
+        try:
+            found = await extract_insights(backend, self.facts, trace, task_id=task.task_id)
+        except BackendError as exc:
+            await task.publish(
+                Notice(task_id=task.task_id, level="warning", message=f"no insights: {exc}")
+            )
+            return outcome
+        cost = await task.price(found.model, found.usage)
+        return replace(outcome, usage=outcome.usage + found.usage, cost_usd=outcome.cost_usd + cost)
 
     async def _admit(self, task: TaskContext, mode: str, model: str) -> BudgetGuard:
         """Reserve the run's estimated cost before any work (admission).

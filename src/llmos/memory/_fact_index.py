@@ -205,15 +205,15 @@ class FactIndex:
                 weight = math.log(1 + (total - len(rowids) + 0.5) / (len(rowids) + 0.5))
                 for rowid in rowids:
                     scores[rowid] = scores.get(rowid, 0.0) + weight
-        if not scores:
+        # Only the best rows are read; among equal scores the later-inserted (newer) wins.
+        best = sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)[:limit]
+        if not best:
             return []
-        marks = ", ".join("?" for _ in scores)
-        rows = conn.execute(f"SELECT rowid, {', '.join(_COLUMNS)} FROM facts "
-                            f"WHERE rowid IN ({marks})", list(scores)).fetchall()
-        found = [(_row(row[1:]), scores[row[0]]) for row in rows]
-        found.sort(key=lambda item: (item[0].created, item[0].id), reverse=True)
-        found.sort(key=lambda item: item[1], reverse=True)  # stable: newer first among equals
-        return found[:limit]
+        marks = ", ".join("?" for _ in best)
+        rows = {row[0]: _row(row[1:]) for row in conn.execute(
+            f"SELECT rowid, {', '.join(_COLUMNS)} FROM facts WHERE rowid IN ({marks})",
+            [rowid for rowid, _ in best])}
+        return [(rows[rowid], score) for rowid, score in best]
 
     def all(self) -> list[FactRow]:
         sql = f"SELECT {', '.join(_COLUMNS)} FROM facts ORDER BY created, id"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -26,6 +25,7 @@ from filelock import FileLock
 
 from llmos.errors import ConfigError, LLMOSError
 from llmos.memory._fact_index import BrokenFile, FactIndex, FactRow, query_words
+from llmos.memory.atomic import write_atomic
 from llmos.memory.similarity import STOPWORDS
 
 FactSource = Literal["user", "insight"]
@@ -34,6 +34,9 @@ SUFFIX = ".md"
 LOCK_TIMEOUT_S = 60.0
 _ID = re.compile(r"f-[0-9a-f]{8}")
 _FRONT_KEYS = ("id", "created", "source", "tags", "task", "trace")
+#: libyaml's safe loader and dumper when present: rebuilding the index parses every file.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class FactFormatError(LLMOSError):
@@ -98,7 +101,7 @@ def render_fact(fact: Fact) -> str:
         front["task"] = fact.task_id
     if fact.trace_id:
         front["trace"] = fact.trace_id
-    header = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=10_000)
+    header = yaml.dump(front, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
     return f"---\n{header}---\n\n{fact.text}\n"
 
 
@@ -110,7 +113,7 @@ def parse_fact(text: str, path: Path) -> Fact:
     if not sep:
         raise FactFormatError("has no closing '---' after its front matter", path=path)
     try:
-        front = yaml.safe_load(head)
+        front = yaml.load(head, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise FactFormatError(f"front matter is not valid YAML: {exc}", path=path) from exc
     if not isinstance(front, dict):
@@ -207,7 +210,7 @@ class FactStore:
             while self.path_for(fact.id).exists():  # 2^32 ids: a clash is rare, not impossible
                 fact = replace(fact, id=new_fact_id())
             path = self.path_for(fact.id)
-            self._write_file(path, render_fact(fact))
+            write_atomic(path, render_fact(fact))
             self.index.apply([self._row(fact, path)], [], [])
         return fact
 
@@ -218,18 +221,6 @@ class FactStore:
             self.path_for(fact.id).unlink(missing_ok=True)
             self.index.apply([], [], [f"{fact.id}{SUFFIX}"])
         return fact
-
-    def _write_file(self, path: Path, text: str) -> None:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.root)
-        try:
-            with os.fdopen(handle, "wb") as temp:
-                temp.write(text.encode("utf-8"))
-                temp.flush()
-                os.fsync(temp.fileno())
-            os.replace(temp_name, path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
 
     @staticmethod
     def _row(fact: Fact, path: Path) -> FactRow:
@@ -316,6 +307,7 @@ class FactStore:
                     str(exc).removeprefix(f"{path}: ")
                 broken.append(BrokenFile(name, *state, message))
         gone = [name for name in known if name not in files]
+        changed.sort(key=lambda row: (row.created, row.id))  # row order follows age
         self.index.apply(changed, broken, gone)
 
     def reindex(self) -> int:

@@ -9,10 +9,8 @@ can be rebuilt from scratch with :meth:`TraceStore.reindex`.
 
 from __future__ import annotations
 
-import os
 import re
 import tarfile
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
+from llmos.memory.atomic import write_atomic
 from llmos.memory.index import IndexEntry, TraceIndex, entry_for
 from llmos.memory.normalize import signature
 from llmos.memory.slots import find_slots
@@ -92,23 +91,6 @@ class TraceStore:
             self._commit(trace, text)
         return trace
 
-    def _write_file(self, path: Path, text: str) -> None:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.root)
-        try:
-            with os.fdopen(handle, "wb") as temp:
-                temp.write(text.encode("utf-8"))
-                temp.flush()
-                os.fsync(temp.fileno())
-            os.replace(temp_name, path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        folder = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-
     def _commit(self, trace: Trace, text: str | None = None) -> None:
         """Write and index one trace; call with the lock held.
 
@@ -117,7 +99,7 @@ class TraceStore:
         """
         path = self.path_for(trace.id)
         was_fresh = self.index.stamp() == self._folder_stamp()
-        self._write_file(path, render_trace(trace) if text is None else text)
+        write_atomic(path, render_trace(trace) if text is None else text)
         info = path.stat()
         self.index.upsert([entry_for(trace, path.name, mtime_ns=info.st_mtime_ns,
                                      size=info.st_size)])

@@ -30,12 +30,12 @@ from typing import Literal, Protocol
 from llmos.agents import Agent, AgentLibrary
 from llmos.backends.base import Backend, BackendRequest, TextDelta, TurnFinished
 from llmos.economy import TokenEconomy
-from llmos.errors import LLMOSError
+from llmos.errors import BudgetExceeded, LLMOSError
 from llmos.events import Notice, UsageUpdated
 from llmos.kernel.bus import EventBus
 from llmos.kernel.dispatcher import TaskResult
 from llmos.kernel.task import new_task_id
-from llmos.memory import Matcher, Trace, TraceStore
+from llmos.memory import Matcher, Slot, Trace, TraceStore
 from llmos.messages import AssistantMessage, Message, Usage, UserMessage
 from llmos.modes.dag import run_dag
 from llmos.modes.orchestration_budget import (
@@ -183,11 +183,11 @@ class _Orchestration:
         self.state = state
         self.budget: OrchestrationBudget | None = None
         self.usage = Usage()
-        self.own_cost = 0.0  # planning and synthesis calls
+        self.spent = 0.0  # what this run spent (a resumed run: only since it resumed)
         self.saved = 0.0
         self.started = time.perf_counter()
         self.source: Trace | None = None
-        self.slots: tuple = ()
+        self.slots: tuple[Slot, ...] = ()
 
     @property
     def task_id(self) -> str:
@@ -282,11 +282,33 @@ class _Orchestration:
         # A replayed plan may cost nothing: its reservation starts empty and grows per call.
         calls = 2 if planning else 0
         amount = orchestration_estimate(ctx.economy, model, ctx.max_tokens, calls=calls)
-        self.budget = await OrchestrationBudget.open(
+        try:
+            self.budget = await self._reserve(amount)
+        except BudgetExceeded as exc:
+            if not planning:
+                # A replay or a resume may need no model call: run without a reservation of
+                # its own; a subtask that must learn is then admitted (or refused) by itself.
+                await self.notice(f"{exc}; subtasks are budgeted one by one", "warning")
+                return
+            if exc.left_usd <= 0:
+                raise
+            # Less than the estimate is left: run on it; each call is still checked before it
+            # is made, so the run stops before a call that would not fit.
+            await self.notice(
+                f"{exc}; starting with the ${exc.left_usd:.4f} left, the run stops before a "
+                "call that would not fit",
+                "warning",
+            )
+            self.budget = await self._reserve(exc.left_usd)
+
+    async def _reserve(self, amount: float) -> OrchestrationBudget:
+        ctx = self.ctx
+        assert ctx.economy is not None
+        return await OrchestrationBudget.open(
             ctx.economy,
             self.task_id,
             amount,
-            model=model,
+            model=ctx.backend.model,
             project=ctx.project,
             subtask_cap_usd=ctx.subtask_budget_usd,
         )
@@ -295,14 +317,17 @@ class _Orchestration:
 
     async def _plan(self) -> Plan:
         ctx = self.ctx
-        prompt = planning_prompt(self.state.goal, ctx.agents.agents(), ctx.tools)
+        roster = await asyncio.to_thread(ctx.agents.agents)
+        prompt = planning_prompt(self.state.goal, roster, ctx.tools)
         messages: list[Message] = [UserMessage(content=prompt)]
         for attempt in (1, 2):
             text, cost = await self._call(PLANNER_SYSTEM, messages, PLANNER_AGENT, "the plan")
             self.state.planning_calls += 1
             self.state.planning_cost_usd += cost
             try:
-                return parse_plan(text, library=ctx.agents, tools=ctx.tools)
+                return await asyncio.to_thread(
+                    parse_plan, text, library=ctx.agents, tools=ctx.tools
+                )
             except PlanInvalid as exc:
                 if attempt == 2:
                     raise PlanInvalid(
@@ -319,7 +344,7 @@ class _Orchestration:
 
     async def _create_agents(self, plan: Plan) -> None:
         for agent in plan.new_agents:
-            if self.ctx.agents.find(agent.name) is not None:
+            if await asyncio.to_thread(self.ctx.agents.find, agent.name) is not None:
                 continue  # the same definition exists already (checked by parse_plan)
             written = await asyncio.to_thread(self.ctx.agents.write, agent)
             await self.notice(f"new agent {agent.name} written to {written.path} (generated)")
@@ -401,6 +426,7 @@ class _Orchestration:
             )
             self.usage += result.usage
             self.saved += result.saved_usd
+            self.spent += result.cost_usd
             if result.success:
                 await self.notice(
                     f"subtask {subtask.id} done [{result.mode}] trace {result.trace_id} "
@@ -462,14 +488,14 @@ class _Orchestration:
                 if self.budget is not None:
                     cost = await self.budget.charge(event.model, event.usage)
                 self.usage += event.usage
-                self.own_cost += cost
+                self.spent += cost
                 await self.ctx.bus.publish(
                     UsageUpdated(
                         task_id=self.task_id,
                         model=event.model,
                         usage=event.usage,
                         cost_usd=cost,
-                        total_cost_usd=self.total_cost,
+                        total_cost_usd=self.spent,
                     )
                 )
         return "".join(chunks), cost
@@ -478,7 +504,10 @@ class _Orchestration:
 
     @property
     def total_cost(self) -> float:
-        return self.own_cost + sum(o.cost_usd for o in self.state.outcomes.values())
+        """What the whole orchestration cost, across an interruption: the trace's cost."""
+        state = self.state
+        subtasks = sum(o.cost_usd for o in state.outcomes.values())
+        return state.planning_cost_usd + state.synthesis_cost_usd + subtasks
 
     async def _remember(self) -> None:
         store = self.ctx.store
@@ -518,7 +547,7 @@ class _Orchestration:
             text=state.answer if success else partial_report(state),
             plan=state.plan,
             subtasks=outcomes,
-            cost_usd=self.total_cost,
+            cost_usd=self.spent,
             saved_usd=self.saved,
             usage=self.usage,
             trace_id=state.trace_id,

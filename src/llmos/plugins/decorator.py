@@ -62,6 +62,8 @@ class FunctionTool(Tool):
             value = await self.fn(**kwargs)
         else:  # a sync plugin must not block the event loop
             value = await asyncio.to_thread(self.fn, **kwargs)
+            if inspect.isawaitable(value):  # a sync wrapper (partial, lambda) of async code
+                value = await value
         return to_result(self.name, value, ctx)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -138,7 +140,7 @@ def make_tool(
         raise PluginError(
             f"{where} is a generator; a tool returns its whole result at once", origin=where
         )
-    tool_name = name or fn.__name__
+    tool_name = name or getattr(fn, "__name__", "")
     if not TOOL_NAME.match(tool_name):
         raise PluginError(
             f"tool name {tool_name!r} ({where}) is not allowed: use 1 to 64 letters, digits, "

@@ -173,26 +173,18 @@ def _refuse_conflicts(found: Iterable[tuple[Tool, str]], registry: ToolRegistry)
     origins: dict[str, str] = {}
     clashes: list[tuple[str, str]] = []
     for tool, origin in found:
-        existing = registry.get(tool.name)
+        name = tool.name
+        existing = registry.get(name)
         if existing is not None:
-            clashes.append(
-                (
-                    tool.name,
-                    f"{origin} defines the tool {tool.name!r}, which is "
-                    f"already registered ({existing.source})",
-                )
-            )
-        elif tool.name in origins:
-            clashes.append(
-                (
-                    tool.name,
-                    f"two plugins define the tool {tool.name!r}: {origins[tool.name]} and {origin}",
-                )
-            )
+            why = f"{origin} defines the tool {name!r}, already registered ({existing.source})"
+            clashes.append((name, why))
+        elif name in origins:
+            why = f"two plugins define the tool {name!r}: {origins[name]} and {origin}"
+            clashes.append((name, why))
         else:
-            origins[tool.name] = origin
+            origins[name] = origin
     if clashes:
-        message = "; ".join(text for _, text in clashes)
+        message = "; ".join(why for _, why in clashes)
         raise PluginConflictError(
             f"{message}. Rename one of them with @tool(name=...).", tool=clashes[0][0]
         )
@@ -205,8 +197,10 @@ def _entry_origin(entry: metadata.EntryPoint) -> str:
 
 def _explain(exc: BaseException, path: Path | None) -> str:
     """The error with the line of the plugin file it came from, when there is one."""
-    line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
-    if line is None and path is not None:
+    if isinstance(exc, SyntaxError):  # its message already names the file and line
+        return f"{type(exc).__name__}: {exc}"
+    line = None
+    if path is not None:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
         line = frames[-1].lineno if frames else None
     where = f" (line {line})" if line else ""

@@ -155,12 +155,16 @@ class McpConnection:
             async with asyncio.timeout(self.config.startup_timeout):
                 self._client = await asyncio.shield(ready)
         except TimeoutError:
-            await self.aclose()
+            note = self._stderr_note()
+            await self.aclose(graceful=False)
             raise self._error(
-                f"did not answer within {self.config.startup_timeout:g} s{self._stderr_note()}; "
+                f"did not answer within {self.config.startup_timeout:g} s{note}; "
                 "check the command, or raise startup_timeout in [mcp.servers."
                 f"{self.name}]"
             ) from None
+        except asyncio.CancelledError:
+            await self.aclose(graceful=False)  # never leave a half-started server behind
+            raise
         except Exception as exc:
             note = self._stderr_note()
             await self.aclose()
@@ -173,19 +177,19 @@ class McpConnection:
         self, ready: asyncio.Future[Client], stop: asyncio.Event, stderr: IO[str]
     ) -> None:
         """Own the SDK client for the server's whole life, in this one task."""
-        from mcp import Client, StdioServerParameters
-        from mcp.client.stdio import stdio_client
-        from mcp.types import Implementation
-
         from llmos import __version__
 
-        params = StdioServerParameters(
-            command=self.config.command,
-            args=list(self.config.args),
-            env=dict(self.config.env) or None,
-            cwd=self.config.cwd,
-        )
         try:
+            from mcp import Client, StdioServerParameters
+            from mcp.client.stdio import stdio_client
+            from mcp.types import Implementation
+
+            params = StdioServerParameters(
+                command=self.config.command,
+                args=list(self.config.args),
+                env=dict(self.config.env) or None,
+                cwd=self.config.cwd,
+            )
             async with Client(
                 stdio_client(params, errlog=stderr),
                 read_timeout_seconds=self.config.call_timeout,
@@ -246,27 +250,28 @@ class McpConnection:
         self, tool: str, arguments: Mapping[str, Any], settings: ToolSettings
     ) -> ToolResult:
         """Call ``tool``; every failure is an error result naming the server."""
-        from mcp import MCPError
-        from mcp.types import CONNECTION_CLOSED
-
         try:
             client = await self.client()
         except McpServerError as exc:
             return ToolResult.error(str(exc))
+        from mcp import MCPError
+        from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
         try:
             result = await client.call_tool(tool, dict(arguments))
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED:
+                note = self._stderr_note()
                 await self.aclose()  # the next call starts it again
-                return ToolResult.error(
-                    str(
-                        self._error(
-                            f"closed the connection during {tool}{self._stderr_note()}; "
-                            "it is restarted on the next call"
-                        )
-                    )
+                what = f"closed the connection during {tool}{note}; it restarts on the next call"
+            elif exc.code == REQUEST_TIMEOUT:
+                what = (
+                    f"did not answer {tool} within {self.config.call_timeout:g} s; raise "
+                    f"call_timeout in [mcp.servers.{self.name}] if it needs longer"
                 )
-            return ToolResult.error(str(self._error(f"refused {tool}: {exc.message}")))
+            else:
+                what = f"answered {tool} with an error: {exc.message}"
+            return ToolResult.error(str(self._error(what)))
         return to_tool_result(result, settings)
 
     def _stderr_note(self) -> str:
@@ -287,13 +292,19 @@ class McpConnection:
             self._stderr.close()
             self._stderr = None
 
-    async def aclose(self) -> None:
-        """Stop the server; bounded, and carried through even if the caller is cancelled."""
+    async def aclose(self, *, graceful: bool = True) -> None:
+        """Stop the server; bounded, and carried through even if the caller is cancelled.
+
+        ``graceful`` lets the session end normally; otherwise (a server stuck in
+        its handshake) the task is cancelled at once and the SDK kills the process.
+        """
         runner, stop = self._runner, self._stop
         self._client = self._runner = self._stop = None
         if runner is None or stop is None:
             self._close_stderr()
             return
+        if not graceful:
+            runner.cancel()
         closing = asyncio.ensure_future(_finish(runner, stop))
         try:
             await asyncio.shield(closing)
@@ -375,8 +386,14 @@ class McpTools:
         return LoadReport(loaded=tuple(loaded), problems=tuple(problems))
 
     async def aclose(self) -> None:
-        """Stop every server that was started, side by side, each bounded."""
-        await asyncio.gather(*(c.aclose() for c in self.connections.values()))
+        """Stop every server that was started, side by side, each bounded.
+
+        The closes start before the first ``await``, so cancelling the caller
+        cannot stop them from running to the end (no server process is left).
+        """
+        closing = [asyncio.ensure_future(c.aclose()) for c in self.connections.values()]
+        if closing:
+            await asyncio.shield(asyncio.gather(*closing))
 
 
 def to_tool_result(result: CallToolResult, settings: ToolSettings) -> ToolResult:

@@ -1,0 +1,294 @@
+"""llmos served over MCP stdio, so other agents hand it tasks and get trace caching for free.
+
+A calling agent (Claude Code, an IDE) sees four tools: ``run_task`` runs a goal
+through one long-lived :class:`~llmos.api.LLMOS` (one per server process, so a
+local model or an HTTP client stays warm between calls), ``match_trace`` says
+what llmos would do without doing it, ``list_traces`` shows the trace library
+and ``budget`` the economy. A task that fails, and any llmos error, comes back
+as an MCP tool error carrying llmos's own message; the server keeps serving.
+
+Only the protocol goes to stdout: the SDK's stdio transport points fd 1 at
+stderr while it serves, so a stray print (or a C library's) cannot corrupt it.
+
+Example:
+    settings = load_settings(workspace="ws", overrides={"provider": "scripted"})
+    asyncio.run(serve_stdio(settings))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field, TypeAdapter
+
+from llmos import __version__
+from llmos.api import LLMOS
+from llmos.cli.render import summarize_input
+from llmos.config import Settings
+from llmos.economy import EconomyReport, format_usd
+from llmos.errors import LLMOSError
+from llmos.events import Event, ModeChosen, Notice, ToolCallFinished, ToolCallStarted
+from llmos.kernel.dispatcher import TaskResult
+from llmos.kernel.task import new_task_id
+from llmos.memory.index import IndexEntry
+
+SERVER_NAME = "llmos"
+TaskMode = Literal["auto", "learner", "follower"]
+_REPORT_JSON = TypeAdapter(EconomyReport)
+
+INSTRUCTIONS = """\
+llmos runs tasks (files, shell commands, code) in its own workspace and remembers
+every run that succeeded as a trace. A goal that matches a saved trace is replayed
+for free (no LLM call); anything new is learned once with the LLM and saved.
+Hand a whole task to `run_task`; use `match_trace` first when you want to know
+whether it will be free; `list_traces` shows what llmos already knows how to do;
+`budget` shows what was spent and saved."""
+
+RUN_TASK_HELP = """\
+Run a task through llmos: replays a saved trace for free when one matches the goal,
+else learns it with the LLM (and saves the run as a trace for next time).
+Use it for a self-contained job described in plain words, e.g. "Create a Python
+calculator in calc.py and run it on 2+3". Files are written in llmos's workspace.
+mode: "auto" (default) decides by itself; "follower" only replays and fails, with
+the reason, when no trace matches; "learner" always uses the LLM.
+Returns mode, success, the answer text, cost_usd, saved_usd and the trace id;
+a failed task is a tool error whose text says what went wrong and what to do."""
+
+MATCH_TRACE_HELP = """\
+Say what llmos would do with a goal, executing nothing: follow a saved trace (free),
+learn with a near trace as a guide, or learn from scratch. Returns the decision,
+confidence (0-1), the trace, slot bindings and the tool calls a replay would make.
+Use it before run_task to check that a task will be free, or to see why it is not."""
+
+LIST_TRACES_HELP = """\
+List the saved traces (what llmos can already do for free), most recently used first:
+id, goal, status, uses, replay success rate, dollars saved, last use.
+query keeps traces whose goal contains every word of it (or whose id starts with it);
+limit caps how many are returned (total says how many matched)."""
+
+BUDGET_HELP = """\
+The token economy as JSON: the budget and balance left (null when unlimited), what
+LLM calls spent, what replays saved, by day, mode, model and project. Use it before a
+costly task, or to report the savings of trace caching."""
+
+
+class RunTaskOutput(BaseModel):
+    """What ``run_task`` returns as structured content (also on a failed task)."""
+
+    task_id: str
+    mode: str = Field(description="follower, learner, guided or healed: what really ran")
+    success: bool
+    text: str = Field(description="the task's final answer")
+    cost_usd: float = Field(description="what the LLM calls of this run cost")
+    saved_usd: float = Field(description="what a replay saved (the trace's learned cost)")
+    duration_s: float
+    trace_id: str | None = Field(description="the trace followed or saved, if any")
+    error: str | None = Field(description="why the task failed, and what to do; null on success")
+    error_type: str | None = None
+
+    @classmethod
+    def of(cls, result: TaskResult) -> RunTaskOutput:
+        return cls(
+            task_id=result.task_id,
+            mode=result.mode,
+            success=result.success,
+            text=result.text,
+            cost_usd=result.cost_usd,
+            saved_usd=result.saved_usd,
+            duration_s=result.duration_s,
+            trace_id=result.trace_id,
+            error=result.error,
+            error_type=result.error_type,
+        )
+
+    def summary(self) -> str:
+        """The short human-readable text content of the tool result."""
+        if not self.success:
+            return f"llmos {self.mode} failed: {self.error or 'the task failed'}"
+        trace = f" · trace {self.trace_id}" if self.trace_id else ""
+        saved = f" · saved {format_usd(self.saved_usd)}" if self.saved_usd else ""
+        head = f"llmos {self.mode}{trace} · cost {format_usd(self.cost_usd)}{saved}"
+        return f"{head}\n\n{self.text}" if self.text else head
+
+
+class TraceSummary(BaseModel):
+    """One row of ``list_traces`` (the fields of ``llmos traces list --json``)."""
+
+    id: str
+    goal: str
+    status: str
+    uses: int
+    replay_successes: int
+    replay_failures: int
+    success_rate: float | None = Field(description="replay successes / replays; null if never")
+    cost_usd: float = Field(description="what learning the trace cost")
+    saved_usd: float = Field(description="what its replays saved so far")
+    created: str
+    last_used: str | None
+
+    @classmethod
+    def of(cls, entry: IndexEntry) -> TraceSummary:
+        replays = entry.replay_successes + entry.replay_failures
+        return cls(
+            id=entry.id,
+            goal=entry.goal,
+            status=entry.status,
+            uses=entry.use_count,
+            replay_successes=entry.replay_successes,
+            replay_failures=entry.replay_failures,
+            success_rate=entry.replay_successes / replays if replays else None,
+            cost_usd=entry.cost_usd,
+            saved_usd=entry.saved_usd,
+            created=entry.created,
+            last_used=entry.last_used,
+        )
+
+
+class TraceList(BaseModel):
+    """What ``list_traces`` returns: the rows kept, and how many matched in all."""
+
+    total: int
+    traces: list[TraceSummary]
+
+
+def select_traces(entries: list[IndexEntry], query: str | None, limit: int) -> TraceList:
+    """Entries matching ``query`` (every word in the goal, or an id prefix), newest use first."""
+    wanted = (query or "").strip()
+    words = wanted.casefold().split()
+
+    def matches(entry: IndexEntry) -> bool:
+        goal = entry.goal.casefold()
+        return entry.id.startswith(wanted) or all(word in goal for word in words)
+
+    kept = [entry for entry in entries if matches(entry)]
+    kept.sort(key=lambda entry: (entry.last_used or entry.created, entry.created), reverse=True)
+    return TraceList(total=len(kept), traces=[TraceSummary.of(e) for e in kept[:limit]])
+
+
+class _Progress:
+    """Forwards one task's events to the caller as MCP progress notifications.
+
+    ``report_progress`` is a no-op when the caller asked for no progress, so the
+    subscriber costs one comparison per event then.
+    """
+
+    def __init__(self, ctx: Context, task_id: str) -> None:
+        self.ctx = ctx
+        self.task_id = task_id
+        self.count = 0
+
+    async def __call__(self, event: Event) -> None:
+        if getattr(event, "task_id", None) != self.task_id:
+            return
+        message = _progress_message(event)
+        if message is not None:
+            self.count += 1
+            await self.ctx.report_progress(self.count, None, message)
+
+
+def _progress_message(event: Event) -> str | None:
+    match event:
+        case ModeChosen(mode=mode, trace_id=trace_id, reason=reason):
+            trace = f" · trace {trace_id}" if trace_id else ""
+            return f"mode {mode}{trace}: {reason}"
+        case ToolCallStarted(tool=tool, input=tool_input):
+            return f"▸ {tool} {summarize_input(tool, tool_input)}".rstrip()
+        case ToolCallFinished(tool=tool, is_error=is_error, exit_code=exit_code):
+            code = f" (exit {exit_code})" if exit_code is not None else ""
+            return f"{'✗' if is_error else '✓'} {tool}{code}"
+        case Notice(message=message):
+            return message
+    return None
+
+
+def build_server(llmos: LLMOS) -> MCPServer[None]:
+    """The MCP server over ``llmos``: booted when a session starts, shut down when it ends."""
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer[None]) -> AsyncIterator[None]:
+        await llmos.boot()
+        try:
+            yield None
+        finally:
+            await llmos.shutdown()
+
+    debug = os.environ.get("LLMOS_DEBUG") == "1"
+    server: MCPServer[None] = MCPServer(
+        SERVER_NAME,
+        title="llmos",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        lifespan=lifespan,
+        log_level="DEBUG" if debug else "WARNING",
+    )
+    reads_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+    @server.tool(
+        description=RUN_TASK_HELP,
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True),
+    )
+    async def run_task(
+        goal: Annotated[str, Field(description="What to do, in plain words.")],
+        ctx: Context,
+        mode: Annotated[TaskMode, Field(description="auto, learner or follower.")] = "auto",
+    ) -> Annotated[CallToolResult, RunTaskOutput]:
+        if not goal.strip():
+            raise ToolError('the goal is empty; say what to do, e.g. "Create hello.txt"')
+        task_id = new_task_id()
+        unsubscribe = llmos.subscribe(_Progress(ctx, task_id))
+        try:
+            result = await llmos.dispatcher.run(goal, mode=mode, task_id=task_id)
+        except LLMOSError as exc:
+            raise ToolError(str(exc)) from exc
+        finally:
+            unsubscribe()
+        output = RunTaskOutput.of(result)
+        return CallToolResult(
+            content=[TextContent(type="text", text=output.summary())],
+            structured_content=output.model_dump(mode="json"),
+            is_error=not output.success,
+        )
+
+    @server.tool(description=MATCH_TRACE_HELP, annotations=reads_only)
+    async def match_trace(
+        goal: Annotated[str, Field(description="The goal run_task would be given.")],
+    ) -> dict[str, Any]:
+        try:
+            return (await llmos.match(goal)).to_json()
+        except LLMOSError as exc:
+            raise ToolError(str(exc)) from exc
+
+    @server.tool(description=LIST_TRACES_HELP, annotations=reads_only)
+    async def list_traces(
+        query: Annotated[
+            str | None, Field(description="Words the goal must contain, or an id prefix.")
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=1000, description="At most this many.")] = 20,
+    ) -> TraceList:
+        try:
+            entries = await asyncio.to_thread(llmos.dispatcher.store.entries)
+        except LLMOSError as exc:
+            raise ToolError(str(exc)) from exc
+        return select_traces(entries, query, limit)
+
+    @server.tool(description=BUDGET_HELP, annotations=reads_only)
+    async def budget() -> dict[str, Any]:
+        try:
+            report = await asyncio.to_thread(llmos.dispatcher.economy.report)
+        except LLMOSError as exc:
+            raise ToolError(str(exc)) from exc
+        return _REPORT_JSON.dump_python(report, mode="json")
+
+    return server
+
+
+async def serve_stdio(settings: Settings) -> None:
+    """Serve one MCP session on stdin/stdout until the client closes it."""
+    await build_server(LLMOS(settings=settings)).run_stdio_async()

@@ -1,0 +1,184 @@
+"""The HTTP API's request and response bodies (they are also its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from llmos.config import Mode
+from llmos.kernel.scheduler import TaskStatus
+from llmos.memory.index import IndexEntry
+from llmos.projects import NAME_PATTERN
+from llmos.server.tasks import TaskRecord
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError('the goal is empty; say what to do, e.g. "Create hello.txt"')
+    return value.strip()
+
+
+Goal = Annotated[
+    str,
+    AfterValidator(_not_blank),
+    Field(description="What to do, in plain words.", examples=["Create hello.txt"]),
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskRequest(_Body):
+    """A task to run: what to do, how, where, and the most it may spend."""
+
+    goal: Goal
+    mode: Mode | None = Field(None, description="auto (default), learner or follower.")
+    project: str | None = Field(
+        None, description="Run in this project's output folder (workspace/projects/NAME/output)."
+    )
+    budget: float | None = Field(
+        None, gt=0, description="Dollars this task may spend on model calls at most."
+    )
+
+    @field_validator("project")
+    @classmethod
+    def _project_name(cls, value: str | None) -> str | None:
+        if value is not None and (not NAME_PATTERN.fullmatch(value) or value in (".", "..")):
+            raise ValueError(
+                f"project name {value!r} must be 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+
+class MatchRequest(_Body):
+    goal: Goal
+
+
+class TaskAccepted(BaseModel):
+    task_id: str
+    status: TaskStatus
+
+
+class TaskView(BaseModel):
+    """A task's state; ``mode`` is the mode that ran it (follower, learner, guided …)."""
+
+    task_id: str
+    goal: str
+    status: TaskStatus
+    requested_mode: str | None
+    project: str | None
+    budget_usd: float | None
+    mode: str | None
+    trace_id: str | None
+    confidence: float | None
+    success: bool | None
+    text: str | None
+    error: str | None
+    error_type: str | None
+    cost_usd: float
+    saved_usd: float
+    duration_s: float | None
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+    events: int
+
+    @classmethod
+    def of(cls, record: TaskRecord) -> TaskView:
+        result = record.result
+        handle = record.handle
+        return cls(
+            task_id=record.task_id,
+            goal=record.goal,
+            status=record.status,
+            requested_mode=record.requested_mode,
+            project=record.project,
+            budget_usd=record.budget_usd,
+            mode=result.mode if result else record.mode,
+            trace_id=(result.trace_id if result else None) or record.trace_id,
+            confidence=record.confidence,
+            success=result.success if result else (False if record.crash else None),
+            text=result.text if result else None,
+            error=result.error if result else record.crash,
+            error_type=result.error_type if result else None,
+            cost_usd=result.cost_usd if result else record.cost_usd,
+            saved_usd=result.saved_usd if result else 0.0,
+            duration_s=result.duration_s if result else None,
+            submitted_at=record.submitted_at,
+            started_at=handle.started_at if handle else None,
+            finished_at=handle.finished_at if handle else None,
+            events=len(record.log.events),
+        )
+
+
+class CancelView(BaseModel):
+    task_id: str
+    cancelled: bool
+    status: TaskStatus
+
+
+class TraceSummary(BaseModel):
+    """A trace in the library listing, with its replay history."""
+
+    id: str
+    goal: str
+    status: str
+    created: str
+    last_used: str | None
+    parent: str | None
+    uses: int
+    replay_successes: int
+    replay_failures: int
+    success_rate: float | None
+    cost_usd: float
+    saved_usd: float
+
+    @classmethod
+    def of(cls, entry: IndexEntry) -> TraceSummary:
+        replays = entry.replay_successes + entry.replay_failures
+        return cls(
+            id=entry.id,
+            goal=entry.goal,
+            status=entry.status,
+            created=entry.created,
+            last_used=entry.last_used,
+            parent=entry.parent,
+            uses=entry.use_count,
+            replay_successes=entry.replay_successes,
+            replay_failures=entry.replay_failures,
+            success_rate=entry.replay_successes / replays if replays else None,
+            cost_usd=entry.cost_usd,
+            saved_usd=entry.saved_usd,
+        )
+
+
+class TraceDetail(BaseModel):
+    """One trace: its front matter as data, the file as Markdown, its body as HTML."""
+
+    id: str
+    meta: dict[str, Any]
+    markdown: str
+    html: str
+
+
+class AgentView(BaseModel):
+    name: str
+    description: str
+    tools: list[str] | None
+    model: str
+    max_turns: int | None
+    source: str
+    path: str | None
+
+
+class AgentProblemView(BaseModel):
+    path: str
+    message: str
+
+
+class AgentsView(BaseModel):
+    agents: list[AgentView]
+    problems: list[AgentProblemView]

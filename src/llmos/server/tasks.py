@@ -1,0 +1,222 @@
+"""The server's tasks: run through the kernel scheduler, their events kept for replay.
+
+Every task submitted over HTTP gets a :class:`TaskRecord`: the scheduler's
+handle (status, result), the events published for it so far (so a client
+that connects late to ``/tasks/{id}/events`` sees the run from its start),
+and the budget it was given. A task's budget is enforced like the workspace
+budget, before the model call that would overspend it, by one ``PreLLMCall``
+hook shared by all tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from llmos.api import LLMOS
+from llmos.backends.base import BackendRequest
+from llmos.cli.daemon import DEFAULT_LIMITS, scheduler_for
+from llmos.economy import format_shortfall, format_usd
+from llmos.events import Event, ModeChosen, TaskFailed, TaskFinished, UsageUpdated
+from llmos.hooks.budget import projected_usage
+from llmos.hooks.pipeline import Decision, Deny, Hook, HookInput
+from llmos.kernel.dispatcher import TaskResult
+from llmos.kernel.scheduler import FINISHED_KEPT, TaskHandle, TaskStatus
+from llmos.kernel.task import new_task_id
+from llmos.kernel.watchdog import Watchdog
+
+TASK_BUDGET_HOOK = "task-budget"
+
+
+@dataclass(slots=True)
+class TaskLog:
+    """The events of one task, in order; readers wait for more until the task ends."""
+
+    events: list[Event] = field(default_factory=list)
+    ended: bool = False
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def append(self, event: Event) -> None:
+        async with self._changed:
+            self.events.append(event)
+            self.ended = self.ended or isinstance(event, TaskFinished | TaskFailed)
+            self._changed.notify_all()
+
+    async def follow(self, start: int = 0, *, idle_s: float = 15.0) -> AsyncIterator[Event | None]:
+        """The events from index ``start`` on, live, until the task's last one.
+
+        Yields None after ``idle_s`` seconds without an event, so a caller can
+        keep a quiet connection alive.
+        """
+        index = start
+        while True:
+            while index < len(self.events):
+                index += 1
+                yield self.events[index - 1]
+            if self.ended:
+                return
+            quiet = False
+            async with self._changed:
+                if index >= len(self.events) and not self.ended:
+                    try:
+                        await asyncio.wait_for(self._changed.wait(), idle_s)
+                    except TimeoutError:
+                        quiet = True
+            if quiet:
+                yield None  # outside the lock: appends never wait for a slow reader
+
+
+@dataclass(slots=True, kw_only=True)
+class TaskRecord:
+    """One task as the server knows it."""
+
+    task_id: str
+    goal: str
+    requested_mode: str | None
+    project: str | None
+    budget_usd: float | None
+    submitted_at: float = field(default_factory=time.time)
+    handle: TaskHandle | None = None
+    log: TaskLog = field(default_factory=TaskLog)
+    mode: str | None = None
+    trace_id: str | None = None
+    confidence: float | None = None
+    cost_usd: float = 0.0
+    result: TaskResult | None = None
+    crash: str | None = None  # what the run raised instead of returning a result
+
+    @property
+    def status(self) -> TaskStatus:
+        return "queued" if self.handle is None else self.handle.status
+
+    def note(self, event: Event) -> None:
+        """Keep the figures the task list shows up to date."""
+        match event:
+            case ModeChosen(mode=mode, trace_id=trace_id, confidence=confidence):
+                self.mode, self.trace_id, self.confidence = mode, trace_id, confidence
+            case UsageUpdated(total_cost_usd=total):
+                self.cost_usd = total
+            case TaskFinished(mode=mode, cost_usd=cost, trace_id=trace_id):
+                self.mode, self.cost_usd, self.trace_id = mode, cost, trace_id or self.trace_id
+            case TaskFailed(mode=mode, cost_usd=cost, trace_id=trace_id):
+                self.mode = mode or self.mode
+                self.cost_usd = max(cost, self.cost_usd)
+                self.trace_id = trace_id or self.trace_id
+
+
+class TaskBoard:
+    """Submits tasks to the kernel scheduler and remembers them for the API.
+
+    Example:
+        board = await TaskBoard.open(llmos, concurrency=4)
+        record = await board.submit("Create hello.txt", budget_usd=0.5)
+        async for event in record.log.follow(): ...
+    """
+
+    def __init__(self, llmos: LLMOS, watchdog: Watchdog, *, concurrency: int) -> None:
+        self.llmos = llmos
+        self.watchdog = watchdog
+        self.scheduler = scheduler_for(llmos, concurrency=concurrency, watchdog=watchdog)
+        self._records: dict[str, TaskRecord] = {}
+        self._finished: deque[str] = deque()
+        self._collectors: set[asyncio.Task[None]] = set()
+        self._unsubscribe = llmos.subscribe(self._on_event)
+        llmos.hooks.register(
+            Hook(name=TASK_BUDGET_HOOK, event="PreLLMCall", fn=self._check_task_budget)
+        )
+        for hook in watchdog.hooks():
+            llmos.hooks.register(hook)
+
+    @classmethod
+    async def open(cls, llmos: LLMOS, *, concurrency: int) -> TaskBoard:
+        """Boot ``llmos`` and start the watchdog (the daemon's limits) and the scheduler."""
+        await llmos.boot()
+        watchdog = Watchdog(llmos.bus, **DEFAULT_LIMITS).start()
+        return cls(llmos, watchdog, concurrency=concurrency)
+
+    async def close(self) -> None:
+        """Cancel what is queued and running, and wait for it to unwind."""
+        await self.scheduler.close()
+        if self._collectors:
+            await asyncio.gather(*self._collectors, return_exceptions=True)
+        await self.watchdog.stop()
+        self._unsubscribe()
+        self.llmos.hooks.unregister(TASK_BUDGET_HOOK)
+
+    async def submit(
+        self,
+        goal: str,
+        *,
+        mode: str | None = None,
+        project: str | None = None,
+        budget_usd: float | None = None,
+    ) -> TaskRecord:
+        """Queue a task; its record exists before its first event, so none is missed."""
+        record = TaskRecord(
+            task_id=new_task_id(),
+            goal=goal,
+            requested_mode=mode,
+            project=project,
+            budget_usd=budget_usd,
+        )
+        self._records[record.task_id] = record
+        record.handle = await self.scheduler.submit(
+            goal, mode=mode, project=project, task_id=record.task_id
+        )
+        collector = asyncio.create_task(self._collect(record, record.handle))
+        self._collectors.add(collector)
+        collector.add_done_callback(self._collectors.discard)
+        return record
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        return self._records.get(task_id)
+
+    def list(self) -> list[TaskRecord]:
+        """Newest first."""
+        return list(reversed(self._records.values()))
+
+    async def cancel(self, task_id: str) -> bool:
+        """Cancel a queued or running task; False when it has already ended."""
+        return await self.scheduler.cancel(task_id, reason="cancelled through the HTTP API")
+
+    # ------------------------------------------------------------------ inside
+
+    async def _on_event(self, event: Event) -> None:
+        record = self._records.get(getattr(event, "task_id", ""))
+        if record is not None:
+            record.note(event)
+            await record.log.append(event)
+
+    async def _collect(self, record: TaskRecord, handle: TaskHandle) -> None:
+        try:
+            record.result = await handle.result()
+        except Exception as exc:  # bad settings: the dispatcher published TaskFailed already
+            record.crash = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._finished.append(record.task_id)
+            while len(self._finished) > FINISHED_KEPT:
+                self._records.pop(self._finished.popleft(), None)
+
+    async def _check_task_budget(self, data: HookInput) -> Decision | None:
+        """Deny the model call that could take a task past the budget it was submitted with."""
+        record = self._records.get(data.ctx.task_id)
+        if record is None or record.budget_usd is None:
+            return None
+        if not isinstance(data.request, BackendRequest):
+            return None
+        needed = data.estimated_cost_usd
+        if needed is None:
+            prices = self.llmos.dispatcher.economy.prices
+            needed = prices.cost_usd(data.model or "", projected_usage(data.request)).usd
+        left = max(record.budget_usd - record.cost_usd, 0.0)
+        if needed <= left:
+            return None
+        needed_text, left_text = format_shortfall(needed, left)
+        return Deny(
+            f"task budget: {left_text} left of the {format_usd(record.budget_usd)} this task "
+            f"was given, the next call needs about {needed_text}; submit it again with a "
+            'larger "budget"'
+        )
