@@ -59,8 +59,9 @@ def machine() -> dict[str, Any]:
     if meminfo.is_file():
         total_kb = int(meminfo.read_text().split("MemTotal:", 1)[1].split()[0])
         ram_gb = round(total_kb / 2**20, 1)
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     return {
-        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "nproc": len(usable) if usable is not None else os.cpu_count(),
         "cpu": cpu,
         "ram_gb": ram_gb,
         "python": platform.python_version(),

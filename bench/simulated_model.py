@@ -12,7 +12,9 @@ It saves turns only on what the prompt really gives it:
 - *guided*: the steps listed in the guidance are parsed back; a needed step
   that the guidance holds (same tool, near-identical input) is batched with
   its known neighbours into one turn instead of being worked out alone;
-- *healed*: steps the heal note says already ran are not run again.
+- *healed*: steps the heal note says already ran and held are not run again;
+  the step that did not hold is redone (the healed trace keeps only the calls
+  that held, so it must hold the redone one).
 """
 
 from __future__ import annotations

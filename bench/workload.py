@@ -41,6 +41,7 @@ class TaskOutcome:
     saved_usd: float
     false_follow: bool
     problems: tuple[str, ...] = ()
+    followed: str | None = None  # the goal of the trace a follow replayed
 
 
 @dataclass(slots=True, kw_only=True)
@@ -68,7 +69,7 @@ async def run_pass(tasks: list[WorkloadTask], mode: str, *, latency_s: float = 0
     checker = checker or Checker()
     model = SimulatedModel(latency_s=latency_s)
     result = Pass(mode=mode)
-    origin: dict[str, str] = {}  # trace id -> the job of the task that learned it
+    origin: dict[str, WorkloadTask] = {}  # trace id -> the task that learned it
     with tempfile.TemporaryDirectory(prefix="llmos-bench-workload-") as folder:
         settings = load_settings(workspace=Path(folder) / "ws", env={})
         async with LLMOS(settings=settings, backend=model.backend(MODEL)) as llmos:
@@ -79,14 +80,15 @@ async def run_pass(tasks: list[WorkloadTask], mode: str, *, latency_s: float = 0
                 model.task = task
                 done = await llmos.execute(task.goal, mode=mode, cwd=cwd)
                 problems = tuple(checker.failures(task, cwd))
-                followed_job = origin.get(done.trace_id or "")
+                source = origin.get(done.trace_id or "")
                 if done.mode != "follower" and done.trace_id:
-                    origin[done.trace_id] = task.job
+                    origin[done.trace_id] = task
                 result.outcomes.append(TaskOutcome(
                     task=task, mode=done.mode, passed=not problems, cost_usd=done.cost_usd,
                     saved_usd=done.saved_usd, problems=problems,
+                    followed=source.goal if source and done.mode == "follower" else None,
                     false_follow=done.mode == "follower"
-                    and (bool(problems) or followed_job != task.job),
+                    and (bool(problems) or source is None or source.job != task.job),
                 ))
             result.wall_s = time.perf_counter() - started
     result.turns = model.turns
@@ -128,8 +130,13 @@ def summarise(learner: Pass, auto: Pass) -> dict[str, Any]:
         "success_learner_pct": round(learner.success_pct, 1),
         "success_pct_by_mode": success_by_mode,
         "quality_pct_of_learner": round(quality, 1),
+        "false_follow_cases": [
+            f"#{o.task.index} {o.task.kind} {o.task.goal!r} replayed {o.followed!r}: "
+            f"{'; '.join(o.problems) or 'a trace of another job'}"
+            for o in auto.outcomes if o.false_follow],
         "failed_checks": [f"#{o.task.index} {o.task.family}/{o.task.kind} ({o.mode}): "
-                          f"{'; '.join(o.problems)}" for o in auto.outcomes if o.problems][:10],
+                          f"{'; '.join(o.problems)}" for o in auto.outcomes
+                          if o.problems and not o.false_follow],
         "model_turns_learner": learner.turns,
         "model_turns_auto": auto.turns,
         "learner_plans_auto": auto.plans,

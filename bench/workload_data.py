@@ -25,8 +25,6 @@ import yaml
 from llmos.errors import ConfigError
 
 FAMILIES = Path(__file__).with_name("data") / "families.yaml"
-#: Kinds whose family trace must not serve them (a trace of the same job may, once learned).
-MUST_NOT_FOLLOW = frozenset({"novel", "near-miss"})
 #: How recurrences are drawn (near-miss falls back to slot for a family without near misses).
 KIND_WEIGHTS = {"repeat": 0.25, "slot": 0.32, "paraphrase": 0.2, "near-miss": 0.23}
 #: Share of the sequence by which every family has appeared once.
@@ -46,11 +44,6 @@ class WorkloadTask:
     setup: Mapping[str, str] = field(default_factory=dict)
     check: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()
-
-    @property
-    def must_not_follow(self) -> bool:
-        """True for a family's first task and a near miss: no trace of their job exists yet."""
-        return self.kind in MUST_NOT_FOLLOW
 
 
 @dataclass(frozen=True, slots=True)

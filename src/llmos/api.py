@@ -17,14 +17,17 @@ from llmos.backends.base import AgentBackend, Backend
 from llmos.backends.factory import create_backend
 from llmos.config import Settings, load_settings
 from llmos.errors import ConfigError
-from llmos.events import Event, TaskFailed, TaskFinished
+from llmos.events import Event, Notice, TaskFailed, TaskFinished
 from llmos.hooks.builtin import install_builtin_hooks
 from llmos.hooks.pipeline import AskHandler, HookPipeline
 from llmos.kernel.bus import EventBus
-from llmos.kernel.dispatcher import Dispatcher, TaskResult, VerifyResult
-from llmos.kernel.task import new_task_id
+from llmos.kernel.dispatcher import Dispatcher, VerifyResult
+from llmos.kernel.task import TaskResult, new_task_id
+from llmos.kernel.watchdog import Watchdog, WatchdogLimits
 from llmos.memory import MatchResult
 from llmos.memory.session_log import SessionLog
+from llmos.plugins import Extensions
+from llmos.projects import Projects
 from llmos.tools import default_registry
 from llmos.workspace import Workspace
 
@@ -61,6 +64,12 @@ class LLMOS:
         self.tools = default_registry()
         self.session_log = SessionLog(self.workspace.sessions)
         self.bus.subscribe(self.session_log)
+        self.extensions = Extensions(self.workspace, settings.mcp.servers)
+        self.watchdog = Watchdog.from_limits(
+            self.bus, WatchdogLimits(**settings.watchdog.model_dump())
+        )
+        for hook in self.watchdog.hooks():
+            self.hooks.register(hook)
         self._given_backend = backend
         self._dispatcher: Dispatcher | None = None
 
@@ -71,6 +80,13 @@ class LLMOS:
         """Create the workspace and the long-lived services (idempotent)."""
         if self._dispatcher is None:
             self.workspace.ensure()
+            project = Projects(self.workspace).resolve(self.settings.project)
+            report = await self.extensions.install(self.tools, self.hooks)
+            for problem in report.problems:
+                await self.bus.publish(
+                    Notice(task_id="", level="warning", message=f"skipped: {problem}")
+                )
+            self.watchdog.start()
             self._dispatcher = Dispatcher(
                 settings=self.settings,
                 workspace=self.workspace,
@@ -78,6 +94,7 @@ class LLMOS:
                 hooks=self.hooks,
                 tools=self.tools,
                 backend_factory=self._make_backend,
+                project=project,
             )
         return self
 
@@ -86,6 +103,8 @@ class LLMOS:
         if self._dispatcher is not None:
             await asyncio.shield(self._dispatcher.aclose())
             self._dispatcher = None
+        await asyncio.shield(self.extensions.aclose())
+        await self.watchdog.stop()
         self.session_log.close()
 
     async def __aenter__(self) -> LLMOS:
@@ -101,13 +120,32 @@ class LLMOS:
         return self._dispatcher
 
     async def execute(
-        self, goal: str, *, mode: str | None = None, cwd: str | Path | None = None
+        self,
+        goal: str,
+        *,
+        mode: str | None = None,
+        cwd: str | Path | None = None,
+        task_id: str | None = None,
     ) -> TaskResult:
-        """Run one task to its end and return its result (errors are in the result)."""
+        """Run one task to its end and return its result (errors are in the result).
+
+        The watchdog guards it: a task that runs too long or stalls is cancelled
+        cleanly and fails with ``WatchdogTimeout`` naming the limit.
+        """
         await self.boot()
-        return await self.dispatcher.run(
-            goal, mode=mode, cwd=Path(cwd) if cwd is not None else None
-        )
+        task_id = task_id or new_task_id()
+        self.watchdog.watch(task_id, asyncio.current_task())
+        try:
+            return await self.dispatcher.run(
+                goal, mode=mode, cwd=Path(cwd) if cwd is not None else None, task_id=task_id
+            )
+        finally:
+            self.watchdog.unwatch(task_id)
+
+    async def resume(self, task_id: str) -> TaskResult:
+        """Continue an interrupted orchestration from its saved state."""
+        await self.boot()
+        return await self.dispatcher.resume(task_id)
 
     async def match(self, goal: str) -> MatchResult:
         """What llmos would do with ``goal`` (follow, guide or learn), executing nothing."""
@@ -126,11 +164,7 @@ class LLMOS:
         await self.boot()
         task_id = new_task_id()
         async with self.bus.stream(task_id) as queue:
-            runner = asyncio.create_task(
-                self.dispatcher.run(
-                    goal, mode=mode, cwd=Path(cwd) if cwd else None, task_id=task_id
-                )
-            )
+            runner = asyncio.create_task(self.execute(goal, mode=mode, cwd=cwd, task_id=task_id))
             try:
                 while True:
                     event = await queue.get()

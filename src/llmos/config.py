@@ -18,13 +18,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmos.errors import ConfigError
+from llmos.plugins.mcp_config import McpConfig
 
 CONFIG_FILE = "llmos.toml"
 ENV_PREFIX = "LLMOS_"
 #: LLMOS_* variables that are not settings.
 ENV_NOT_SETTINGS = frozenset({"LLMOS_WORKSPACE", "LLMOS_API_TOKEN", "LLMOS_DEBUG"})
 
-Mode = Literal["auto", "learner", "follower"]
+Mode = Literal["auto", "learner", "follower", "orchestrator"]
 Provider = Literal["claude-sdk", "anthropic", "openai", "local", "scripted"]
 PROVIDERS: tuple[str, ...] = Provider.__args__  # type: ignore[attr-defined]
 MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
@@ -68,6 +69,23 @@ class HooksConfig(_Section):
     disabled: list[str] = Field(default_factory=list, description="built-in hooks to switch off")
 
 
+class SchedulerConfig(_Section):
+    concurrency: int = Field(4, ge=1, description="tasks that may run at once (daemon, server)")
+
+
+class WatchdogConfig(_Section):
+    """Limits after which a task is cancelled cleanly; leave one out (or null) for off."""
+
+    task_timeout_s: float | None = Field(3600.0, gt=0, description="a task's wall-clock time")
+    stall_s: float | None = Field(600.0, gt=0, description="no event from a task for this long")
+    llm_call_timeout_s: float | None = Field(
+        300.0, gt=0, description="a model call that streams nothing for this long"
+    )
+    tool_timeout_s: float | None = Field(
+        None, gt=0, description="one tool call (Bash has tools.bash_timeout)"
+    )
+
+
 class MemoryConfig(_Section):
     """Facts and insights (``[memory]`` table)."""
 
@@ -104,6 +122,7 @@ class Settings(_Section):
     base_url: str | None = None
     script: Path | None = Field(None, description="JSON script for the scripted provider")
     mode: Mode = "auto"
+    project: str | None = Field(None, description="project to work in (default: the current)")
     timeout: float = Field(600.0, gt=0, description="seconds an LLM call may take")
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
@@ -115,8 +134,11 @@ class Settings(_Section):
         description='price overrides, dollars per million tokens: [prices."MODEL"] input = 3',
     )
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
     local: LocalConfig = Field(default_factory=LocalConfig)
     claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
+    mcp: McpConfig = Field(default_factory=McpConfig)
 
     @field_validator("workspace")
     @classmethod

@@ -6,6 +6,8 @@ local model or an HTTP client stays warm between calls), ``match_trace`` says
 what llmos would do without doing it, ``list_traces`` shows the trace library
 and ``budget`` the economy. A task that fails, and any llmos error, comes back
 as an MCP tool error carrying llmos's own message; the server keeps serving.
+A tool call the security policy wants a person to approve is put to the
+caller as a yes/no form (MCP elicitation); a caller without forms means no.
 
 Only the protocol goes to stdout: the SDK's stdio transport points fd 1 at
 stderr while it serves, so a stray print (or a C library's) cannot corrupt it.
@@ -21,11 +23,19 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import AcceptedElicitation, Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import (
+    CallToolResult,
+    ClientCapabilities,
+    ElicitationCapability,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import BaseModel, Field, TypeAdapter
 
 from llmos import __version__
@@ -35,8 +45,7 @@ from llmos.config import Settings
 from llmos.economy import EconomyReport, format_usd
 from llmos.errors import LLMOSError
 from llmos.events import Event, ModeChosen, Notice, ToolCallFinished, ToolCallStarted
-from llmos.kernel.dispatcher import TaskResult
-from llmos.kernel.task import new_task_id
+from llmos.kernel.task import TaskResult, new_task_id
 from llmos.memory.index import IndexEntry
 
 SERVER_NAME = "llmos"
@@ -172,25 +181,56 @@ def select_traces(entries: list[IndexEntry], query: str | None, limit: int) -> T
     return TraceList(total=len(kept), traces=[TraceSummary.of(e) for e in kept[:limit]])
 
 
-class _Progress:
-    """Forwards one task's events to the caller as MCP progress notifications.
+class Approval(BaseModel):
+    """The form a security ``ask`` shows the caller: one yes or no."""
 
-    ``report_progress`` is a no-op when the caller asked for no progress, so the
-    subscriber costs one comparison per event then.
+    approve: bool = Field(description="Let llmos run this tool call?")
+
+
+class _Caller:
+    """The MCP request one task runs for: its events become progress, its asks questions.
+
+    As a bus subscriber it forwards the task's events as progress notifications
+    (a no-op when the caller asked for none) and remembers the last tool call,
+    so an approval question can show the exact call it is about.
     """
 
     def __init__(self, ctx: Context, task_id: str) -> None:
         self.ctx = ctx
         self.task_id = task_id
         self.count = 0
+        self.last_call = ""
 
     async def __call__(self, event: Event) -> None:
         if getattr(event, "task_id", None) != self.task_id:
             return
+        if isinstance(event, ToolCallStarted):
+            self.last_call = f"{event.tool} {summarize_input(event.tool, event.input, 200)}"
         message = _progress_message(event)
         if message is not None:
             self.count += 1
             await self.ctx.report_progress(self.count, None, message)
+
+    async def approve(self, tool: str, reason: str) -> bool:
+        """Ask the caller (form elicitation); no answer, or a client without forms, is a no."""
+        wanted = ClientCapabilities(elicitation=ElicitationCapability())
+        if not self.ctx.session.check_client_capability(wanted):
+            return False
+        call = self.last_call.strip() or tool
+        try:
+            answer = await self.ctx.elicit(f"llmos needs approval for {call}: {reason}", Approval)
+        except (MCPError, ValueError):
+            return False
+        return isinstance(answer, AcceptedElicitation) and answer.data.approve
+
+
+_CALLER: ContextVar[_Caller | None] = ContextVar("llmos_mcp_caller", default=None)
+
+
+async def ask_the_caller(tool: str, reason: str) -> bool:
+    """The LLMOS ``ask`` handler: the MCP caller of the running task decides."""
+    caller = _CALLER.get()
+    return caller is not None and await caller.approve(tool, reason)
 
 
 def _progress_message(event: Event) -> str | None:
@@ -209,7 +249,11 @@ def _progress_message(event: Event) -> str | None:
 
 
 def build_server(llmos: LLMOS) -> MCPServer[None]:
-    """The MCP server over ``llmos``: booted when a session starts, shut down when it ends."""
+    """The MCP server over ``llmos``: booted when a session starts, shut down when it ends.
+
+    Give ``llmos`` ``ask=ask_the_caller`` so that a security ``ask`` becomes a
+    question to the calling client; otherwise it is a deny.
+    """
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[None]) -> AsyncIterator[None]:
@@ -241,13 +285,15 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
     ) -> Annotated[CallToolResult, RunTaskOutput]:
         if not goal.strip():
             raise ToolError('the goal is empty; say what to do, e.g. "Create hello.txt"')
-        task_id = new_task_id()
-        unsubscribe = llmos.subscribe(_Progress(ctx, task_id))
+        caller = _Caller(ctx, new_task_id())
+        unsubscribe = llmos.subscribe(caller)
+        token = _CALLER.set(caller)
         try:
-            result = await llmos.dispatcher.run(goal, mode=mode, task_id=task_id)
+            result = await llmos.execute(goal, mode=mode, task_id=caller.task_id)
         except LLMOSError as exc:
             raise ToolError(str(exc)) from exc
         finally:
+            _CALLER.reset(token)
             unsubscribe()
         output = RunTaskOutput.of(result)
         return CallToolResult(
@@ -273,7 +319,7 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
         limit: Annotated[int, Field(ge=1, le=1000, description="At most this many.")] = 20,
     ) -> TraceList:
         try:
-            entries = await asyncio.to_thread(llmos.dispatcher.store.entries)
+            entries = await asyncio.to_thread(llmos.dispatcher.library.entries)
         except LLMOSError as exc:
             raise ToolError(str(exc)) from exc
         return select_traces(entries, query, limit)
@@ -291,4 +337,4 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
 
 async def serve_stdio(settings: Settings) -> None:
     """Serve one MCP session on stdin/stdout until the client closes it."""
-    await build_server(LLMOS(settings=settings)).run_stdio_async()
+    await build_server(LLMOS(settings=settings, ask=ask_the_caller)).run_stdio_async()

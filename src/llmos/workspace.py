@@ -59,6 +59,11 @@ class Workspace:
         return self.root / "projects"
 
     @property
+    def state(self) -> Path:
+        """Orchestration state (plans and subtask results) kept for resume."""
+        return self.root / "state"
+
+    @property
     def output(self) -> Path:
         """Where tasks run by default: the agent's working directory."""
         return self.root / "output"

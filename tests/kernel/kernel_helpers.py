@@ -72,3 +72,13 @@ async def wait_until_gone(pid: int) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+async def read_when_written(path: Path, timeout_s: float = 10) -> str:
+    """The file's text once a command has written something to it."""
+    for _ in range(int(timeout_s / 0.05)):
+        text = await asyncio.to_thread(lambda: path.read_text() if path.exists() else "")
+        if text.strip():
+            return text
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path} was not written within {timeout_s} s")

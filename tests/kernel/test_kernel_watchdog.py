@@ -7,12 +7,18 @@ import re
 from pathlib import Path
 
 import pytest
-from kernel_helpers import EventLog, make_llmos, scheduler_for
+from kernel_helpers import (
+    EventLog,
+    make_llmos,
+    read_when_written,
+    scheduler_for,
+    wait_until_gone,
+)
 
 from llmos.backends.openai import OpenAIBackend
 from llmos.backends.scripted import FunctionBackend, ScriptedBackend
 from llmos.errors import ConfigError
-from llmos.events import ModeChosen, Notice, TaskFailed, ToolCallFinished
+from llmos.events import ModeChosen, Notice, TaskFailed, ToolCallFinished, ToolCallStarted
 from llmos.kernel.watchdog import Watchdog, cancellation_reason
 from llmos.memory import TraceStore
 from llmos.testing.fake_llm_script import Fault, Turn
@@ -64,20 +70,59 @@ async def test_the_wall_clock_limit_fires_while_the_task_keeps_busy(workspace: P
     assert [t.status for t in traces] == ["failed"]
 
 
-async def test_a_tool_call_past_its_limit_cancels_the_task(workspace: Path):
-    turns = [{"tool_calls": [{"name": "Bash", "input": {"command": "sleep 30"}}]}]
+class ManualClock:
+    """Monotonic seconds that only move when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_time_inside_a_tool_call_counts_for_the_tool_limit_not_the_stall_limit(
+    workspace: Path,
+):
+    sleeper = "sleep 300 & echo $! > child.pid; wait"
+    turns = [{"tool_calls": [{"name": "Bash", "input": {"command": sleeper}}]}]
+    clock = ManualClock()
     async with make_llmos(workspace, ScriptedBackend(turns)) as llmos:
         log = EventLog(llmos.bus)
-        async with Watchdog(llmos.bus, tool_timeout_s=0.3, stall_s=0.1) as watchdog:
+        async with Watchdog(llmos.bus, stall_s=10, tool_timeout_s=20, clock=clock) as watchdog:
             scheduler = scheduler_for(llmos, concurrency=1, watchdog=watchdog)
             handle = await scheduler.submit("sleep a while", mode="learner")
+            await log.wait_for(lambda e: isinstance(e, ToolCallStarted))
+            child = int(await read_when_written(workspace / "output" / "child.pid"))
+            clock.now += 15  # past the stall limit, inside the tool call
+            assert await watchdog.check_all() == []
+            clock.now += 10
+            [expiry] = await watchdog.check_all()
             result = await handle.result()
             await scheduler.close()
-    # The stall detector (0.1 s) stays quiet while the tool runs: the tool limit decides.
+    assert (expiry.setting, expiry.limit_s) == ("watchdog.tool_timeout_s", 20)
     assert result.error == (
-        "watchdog: a tool call ran for 0.3 s (watchdog.tool_timeout_s); task cancelled"
+        "watchdog: a tool call ran for 20 s (watchdog.tool_timeout_s); task cancelled"
     )
     assert len(warnings_of(log, handle.task_id)) == 1
+    assert await wait_until_gone(child)  # the Bash call's process group was killed
+
+
+async def test_the_stall_limit_counts_from_the_last_event(workspace: Path, never):
+    clock = ManualClock()
+    async with make_llmos(workspace, FunctionBackend(never)) as llmos:
+        log = EventLog(llmos.bus)
+        async with Watchdog(llmos.bus, stall_s=10, clock=clock) as watchdog:
+            scheduler = scheduler_for(llmos, concurrency=1, watchdog=watchdog)
+            handle = await scheduler.submit("wait", mode="learner")
+            await log.wait_for(lambda e: isinstance(e, ModeChosen))
+            clock.now += 9.9
+            assert await watchdog.check_all() == []
+            clock.now += 0.1
+            [expiry] = await watchdog.check_all()
+            assert await watchdog.check_all() == []  # fires once
+            await handle.result()
+            await scheduler.close()
+    assert expiry.setting == "watchdog.stall_s"
 
 
 async def test_a_server_holding_the_stream_open_is_cut_by_the_llm_call_limit(workspace: Path):

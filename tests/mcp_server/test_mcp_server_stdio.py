@@ -18,10 +18,10 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import ClientSession, StdioServerParameters
+from mcp.client.context import ClientRequestContext
+from mcp.client.session import ElicitationFnT
 from mcp.client.stdio import stdio_client
-from mcp.types import CallToolResult
-
-from llmos.cli.app import app
+from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult
 
 pytestmark = pytest.mark.slow  # each test starts a Python process or two
 
@@ -38,15 +38,8 @@ HELLO_SCRIPT = [
 GOAL = "Create hello.txt"
 
 
-def _mcp_registered() -> bool:
-    return any(command.name == "mcp" for command in app.registered_commands)
-
-
 def server_command() -> list[str]:
-    """``llmos mcp`` once the lead registers it; until then the entry function itself."""
-    if _mcp_registered():
-        return [sys.executable, "-m", "llmos", "mcp"]
-    return [sys.executable, "-c", "from llmos.cli.mcp import main; main()"]
+    return [sys.executable, "-m", "llmos", "mcp"]
 
 
 def server_env() -> dict[str, str]:
@@ -72,7 +65,9 @@ def script(tmp_path: Path) -> Path:
 
 
 @asynccontextmanager
-async def connect(workspace: Path, *flags: str) -> AsyncIterator[ClientSession]:
+async def connect(
+    workspace: Path, *flags: str, elicitation_callback: ElicitationFnT | None = None
+) -> AsyncIterator[ClientSession]:
     command, *args = server_command()
     params = StdioServerParameters(
         command=command,
@@ -80,7 +75,10 @@ async def connect(workspace: Path, *flags: str) -> AsyncIterator[ClientSession]:
         env=server_env(),
         cwd=workspace.parent,
     )
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+    async with (
+        stdio_client(params) as (read, write),
+        ClientSession(read, write, elicitation_callback=elicitation_callback) as session,
+    ):
         await session.initialize()
         yield session
 
@@ -239,7 +237,7 @@ async def test_follower_without_a_trace_is_a_tool_error_with_the_reason(
         assert failed.is_error
         assert text_of(failed) == (
             "llmos follower failed: no saved trace matches this goal well enough to replay; "
-            "run it with --mode auto or --mode learner to learn it"
+            "run it in mode auto or learner to learn it"
         )
         assert failed.structured_content["error_type"] == "NoMatch"
         assert failed.structured_content["success"] is False
@@ -405,3 +403,47 @@ async def test_a_cancelled_run_task_stops_the_task_and_the_server_goes_on(tmp_pa
 
     assert listed.structured_content == {"total": 0, "traces": []}
     assert report.structured_content["open_reservations"] == 0
+
+
+FORCE_PUSH = "git push --force origin main; touch pushed"
+FORCE_PUSH_SCRIPT = [
+    {"tool_calls": [{"name": "Bash", "input": {"command": FORCE_PUSH}}]},
+    {"text": "Tried."},
+]
+
+
+async def test_a_security_ask_is_put_to_the_caller_who_decides(tmp_path: Path):
+    script = tmp_path / "push.json"
+    script.write_text(json.dumps(FORCE_PUSH_SCRIPT * 2))
+    workspace = tmp_path / "ws"
+    answers = [False, True]
+    asked: list[ElicitRequestParams] = []
+
+    async def answer(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params)
+        return ElicitResult(action="accept", content={"approve": answers[len(asked) - 1]})
+
+    async with connect(
+        workspace, "--provider", "scripted", "--script", str(script), elicitation_callback=answer
+    ) as s:
+        refused = await s.call_tool("run_task", {"goal": "Force push", "mode": "learner"})
+        assert not (workspace / "output" / "pushed").exists()
+        allowed = await s.call_tool("run_task", {"goal": "Force push", "mode": "learner"})
+        assert (workspace / "output" / "pushed").exists()
+
+    assert refused.structured_content["success"] and allowed.structured_content["success"]
+    assert len(asked) == 2
+    assert asked[0].message.startswith(f"llmos needs approval for Bash {FORCE_PUSH}: ")
+    assert "git push --force rewrites the remote's history" in asked[0].message
+    assert asked[0].requested_schema["properties"]["approve"]["type"] == "boolean"
+
+
+async def test_a_caller_that_cannot_answer_forms_gets_the_ask_denied(tmp_path: Path):
+    script = tmp_path / "push.json"
+    script.write_text(json.dumps(FORCE_PUSH_SCRIPT))
+    workspace = tmp_path / "ws"
+    async with connect(workspace, "--provider", "scripted", "--script", str(script)) as s:
+        result = await s.call_tool("run_task", {"goal": "Force push", "mode": "learner"})
+
+    assert result.structured_content["text"] == "Tried."
+    assert not (workspace / "output" / "pushed").exists()

@@ -136,7 +136,7 @@ async def test_follower_mode_without_a_match_fails_without_calling_the_model(wor
     async with llmos:
         result = await llmos.execute("Deploy the website", mode="follower")
     assert not result.success and result.error_type == "NoMatch"
-    assert "--mode auto" in (result.error or "")
+    assert "mode auto or learner" in (result.error or "")
     assert backend.requests == []
 
 

@@ -11,7 +11,7 @@ from llmos import LLMOS
 from llmos.config import load_settings
 from llmos.events import Event, Notice
 from llmos.modes.orchestrator import OrchestratorContext
-from llmos.modes.orchestrator_wiring import DispatcherSubtasks, orchestrator_context
+from llmos.modes.orchestrator_wiring import orchestrator_context
 from llmos.testing.scripted_router import Route, ScriptedRouter
 
 PRICED = "claude-sonnet-4-5"  # a real price table, so every call costs something
@@ -94,8 +94,6 @@ class Harness:
         return self.router.served.count(route)
 
     async def close(self) -> None:
-        if isinstance(self.ctx.run_subtask, DispatcherSubtasks):
-            await self.ctx.run_subtask.aclose()
         await self.llmos.shutdown()
 
 

@@ -18,7 +18,7 @@ from llmos.backends.scripted import ScriptedBackend
 from llmos.config import load_settings
 from llmos.events import Event, Notice, ToolCallFinished
 from llmos.memory import TraceStore
-from llmos.plugins import McpServerConfig, McpTools, load_plugins, load_user_hooks
+from llmos.plugins import McpServerConfig
 
 TEXTKIT = '''
     from llmos.plugins import tool
@@ -52,17 +52,15 @@ LEARN = [
 async def llmos_with_extensions(
     workspace: Path, turns: list[dict[str, Any]], servers: dict[str, McpServerConfig]
 ) -> AsyncIterator[tuple[LLMOS, ScriptedBackend, list[Event]]]:
-    """An LLMOS with the workspace's plugins and hooks and the MCP servers registered."""
+    """An LLMOS that loads the workspace's plugins and hooks and the MCP servers itself."""
     backend = ScriptedBackend(turns)
-    llmos = LLMOS(settings=load_settings(workspace=workspace), backend=backend)
+    servers_config = {name: config.model_dump() for name, config in servers.items()}
+    settings = load_settings(workspace=workspace, overrides={"mcp.servers": servers_config})
+    llmos = LLMOS(settings=settings, backend=backend)
     events: list[Event] = []
     llmos.subscribe(events.append)
-    llmos.workspace.ensure()
-    plugins = load_plugins(llmos.workspace, llmos.tools, entry_points=False)
-    hooks = load_user_hooks(llmos.workspace, llmos.hooks, entry_points=False)
-    assert plugins.ok and hooks.ok
-    async with McpTools(servers) as mcp, llmos:
-        assert (await mcp.register_into(llmos.tools)).ok
+    async with llmos:
+        assert not [e for e in events if isinstance(e, Notice)]  # nothing was skipped
         yield llmos, backend, events
 
 

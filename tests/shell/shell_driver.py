@@ -23,7 +23,8 @@ CONTROL = re.compile(
     r"\x1b\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]"
     r"|\x1b[=>78]|\r"
 )
-PROMPT = "llmos>"
+#: A fresh prompt starts a line; prompt_toolkit's redraws of the line being typed do not.
+PROMPT = r"\nllmos>"
 #: The machine is shared and loaded: wait long, but only as long as needed.
 WAIT_S = 90.0
 UP = "\x1b[A"
@@ -114,7 +115,13 @@ class ShellDriver:
         self.child.send(keys)
 
     def enter(self, line: str) -> None:
+        """Type ``line`` and Enter, then skip its echo (up to the accepted line's newline).
+
+        Skipping the echo keeps later patterns from matching the typed text
+        instead of what the shell prints in answer.
+        """
         self.child.send(line + "\r")
+        self.expect(r"\n")
 
     def run(self, line: str, *expected: str) -> None:
         """Enter ``line``, wait for each expected pattern in order, then the next prompt."""

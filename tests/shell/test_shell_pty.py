@@ -79,7 +79,7 @@ def test_mode_switches_how_goals_run_and_a_bad_mode_is_refused_with_a_suggestion
 ):
     shell = open_shell(hello_script)
     shell.run("/mode folower", r"error: mode 'folower' is not one of .*did you mean follower\?")
-    shell.run("/mode follower", "mode follower")
+    shell.run("/mode follower", r"mode follower \(one of ")
     shell.run("Create hello.txt", r"failed after .*no saved trace matches this goal")
     shell.run("/mode", "mode follower")
     shell.run("/mode learner", "mode learner")
@@ -95,13 +95,15 @@ def test_dry_run_shows_the_decision_and_steps_and_runs_nothing(
     shell.run("Create hello.txt", "done in")
     (workspace / "output" / "hello.txt").unlink()
     shell.run(
-        "/dry-run create HELLO.txt",
+        "/dry-run Create greeting.txt",
         r"follow · trace \w+ · confidence",
-        r"▸ Write hello.txt",
-        r"▸ Bash cat hello.txt",
+        r"path1 = greeting.txt",
+        r"▸ Write greeting.txt",
+        r"▸ Bash cat greeting.txt",
     )
     shell.run("/dry-run", r"error: usage: /dry-run GOAL")
     assert not (workspace / "output" / "hello.txt").exists()
+    assert not (workspace / "output" / "greeting.txt").exists()
     assert shell.end_of_input() == 0
 
 
@@ -203,9 +205,8 @@ def test_history_persists_across_sessions_and_up_recalls_it(
     second = open_shell(hello_script)
     second.send(UP)
     second.expect(r"/dry-run Create hello\.txt")
-    second.send(UP)
-    second.expect("/mode learner")
-    second.run("", "mode learner")  # Enter runs the recalled entry
+    second.send(UP)  # the line is redrawn in place, so only the effect can be read
+    second.run("", r"mode learner \(one of ")  # Enter runs the recalled entry
     second.run(
         "/history", r"1  /mode learner", r"2  /dry-run Create hello\.txt", r"3  /mode learner"
     )
@@ -228,11 +229,17 @@ def test_a_trailing_backslash_or_esc_enter_makes_one_multi_line_entry(
 
 def test_tab_completes_commands_and_their_arguments(open_shell: OpenShell, hello_script: Path):
     shell = open_shell(hello_script)
-    shell.send("/mo\t")
+    shell.send("/mo\t")  # two commands start so: both are offered
     shell.expect("/mode")
-    shell.send("foll\t")
+    shell.expect("/model")
+    shell.interrupt()
+    shell.prompt()
+    shell.send("/mode foll\t")
     shell.expect("follower")
-    shell.run("", "mode follower")
+    shell.run("", r"mode follower \(one of ")
+    shell.send("/dr\t")
+    shell.expect("/dry-run")
+    shell.run("Create hello.txt", r"learn · confidence")
     assert shell.end_of_input() == 0
 
 

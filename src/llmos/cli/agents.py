@@ -13,12 +13,12 @@ from rich.table import Table
 from llmos.agents import Agent, AgentFormatError, AgentLibrary, render_agent, scaffold_agent
 from llmos.cli.common import (
     JsonOption,
+    ProjectOption,
     WorkspaceOption,
     open_workspace,
     stderr_console,
     stdout_console,
 )
-from llmos.cli.projects import ProjectOption
 from llmos.projects import Projects
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,14 +20,17 @@ from llmos.api import LLMOS
 from llmos.backends.factory import provider_report
 from llmos.cli.common import (
     JsonOption,
+    ModelOption,
+    ProjectOption,
+    ProviderOption,
+    ScriptOption,
     WorkspaceOption,
     settings_for,
     stderr_console,
     stdout_console,
 )
 from llmos.cli.render import HumanRenderer, JsonRenderer, print_match
-from llmos.cli.shell import run_shell
-from llmos.config import MODES, PROVIDERS
+from llmos.config import MODES
 from llmos.errors import ConfigError, LLMOSError
 from llmos.memory import MatchResult
 
@@ -45,23 +47,8 @@ ModeOption = Annotated[
     str | None,
     typer.Option("--mode", help=f"One of {', '.join(MODES)} [default: auto].", show_default=False),
 ]
-ProviderOption = Annotated[
-    str | None,
-    typer.Option(
-        "--provider",
-        "-p",
-        help=f"One of {', '.join(PROVIDERS)} [default: see `llmos providers`].",
-        show_default=False,
-    ),
-]
-ModelOption = Annotated[
-    str | None, typer.Option("--model", "-m", help="Model name, or a .gguf path for local.")
-]
 BaseUrlOption = Annotated[
     str | None, typer.Option("--base-url", help="Server URL for the openai provider.")
-]
-ScriptOption = Annotated[
-    Path | None, typer.Option("--script", help="JSON script of turns for the scripted provider.")
 ]
 
 
@@ -83,11 +70,6 @@ def _root(
         os.environ["LLMOS_DEBUG"] = "1"
 
 
-def _check_choice(value: str | None, choices: tuple[str, ...], flag: str) -> None:
-    if value is not None and value not in choices:
-        raise ConfigError(f"{flag} {value!r} is not one of {', '.join(choices)}", key=flag)
-
-
 @app.command()
 def run(
     goal: Annotated[str, typer.Argument(help="What to do, in plain words.")],
@@ -97,6 +79,7 @@ def run(
     base_url: BaseUrlOption = None,
     script: ScriptOption = None,
     workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
     json_output: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the answer.")] = False,
     dry_run: Annotated[
@@ -105,8 +88,8 @@ def run(
     ] = False,
 ) -> None:
     """Run one task: follow a saved trace if one matches, else learn it with the LLM."""
-    _check_choice(mode, MODES, "--mode")
-    _check_choice(provider, PROVIDERS, "--provider")
+    if mode is not None and mode not in MODES:
+        raise ConfigError(f"--mode {mode!r} is not one of {', '.join(MODES)}", key="mode")
     if not goal.strip():
         raise ConfigError('the goal is empty; say what to do, e.g. llmos run "Create hello.txt"')
     settings = settings_for(
@@ -115,7 +98,8 @@ def run(
         provider=provider,
         model=model,
         base_url=base_url,
-        script=script.absolute() if script else None,
+        script=script,
+        project=project,
     )
     llmos = LLMOS(settings=settings)
     if dry_run:
@@ -174,12 +158,14 @@ def shell(
     provider: ProviderOption = None,
     model: ModelOption = None,
     script: ScriptOption = None,
+    project: ProjectOption = None,
 ) -> None:
     """Interactive prompt: type goals, /help for commands, Ctrl-D to leave."""
-    _check_choice(provider, PROVIDERS, "--provider")
     settings = settings_for(
-        workspace, provider=provider, model=model, script=script.absolute() if script else None
+        workspace, provider=provider, model=model, script=script, project=project
     )
+    from llmos.cli.shell import run_shell  # prompt_toolkit is only loaded for the shell
+
     raise typer.Exit(run_shell(settings, stdout_console()))
 
 
@@ -188,14 +174,27 @@ app.command("interactive", help="Same as `llmos shell`.")(shell)
 
 def _register_groups() -> None:
     """Sub-command groups that live in their own modules."""
-    from llmos.cli import budget, memory, security, traces
+    from llmos.cli import agents, budget, memory, projects, schedule, security, traces
+    from llmos.cli.daemon import daemon_command
     from llmos.cli.log import log_command
+    from llmos.cli.mcp import mcp_command
+    from llmos.cli.resume import resume
+    from llmos.cli.serve import serve_command
+    from llmos.cli.tools import tools_command
 
     app.add_typer(traces.app, name="traces", help="Saved traces: list, show, match, verify …")
-    app.add_typer(security.app, name="security", help="Check commands against the policy.")
+    app.add_typer(agents.app, name="agents", help="Markdown agents: list, show, new, rm.")
+    app.add_typer(projects.app, name="projects", help="Projects: new, list, use, show, rm.")
     app.add_typer(budget.app, name="budget", help="Spending, savings and the budget.")
     app.add_typer(memory.app, name="memory", help="Facts llmos remembers and injects.")
+    app.add_typer(security.app, name="security", help="Check commands against the policy.")
+    app.add_typer(schedule.app, name="schedule", help="Recurring tasks: add, list, rm.")
+    app.command("daemon", help="Run recurring tasks when they are due.")(daemon_command)
+    app.command("serve", help="Serve the HTTP API (/docs) and the dashboard (/).")(serve_command)
+    app.command("resume", help="Continue an interrupted orchestration.")(resume)
     app.command("log", help="Past tasks and their events (the session log).")(log_command)
+    app.command("tools", help="Every tool the model can be offered.")(tools_command)
+    app.command("mcp", help="Serve llmos over MCP stdio (run_task, match_trace, …).")(mcp_command)
 
 
 _register_groups()

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from llmos.config import Settings, load_settings
+from llmos.config import PROVIDERS, Settings, load_settings
+from llmos.errors import ConfigError
 from llmos.workspace import Workspace
 
 WorkspaceOption = Annotated[
@@ -20,13 +21,44 @@ WorkspaceOption = Annotated[
         show_default=False,
     ),
 ]
+ProjectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--project", "-P", help="Project to work in [default: the current one].", show_default=False
+    ),
+]
+ProviderOption = Annotated[
+    str | None,
+    typer.Option(
+        "--provider",
+        "-p",
+        help="claude-sdk, anthropic, openai, local or scripted [default: see `llmos providers`].",
+        show_default=False,
+    ),
+]
+ModelOption = Annotated[
+    str | None, typer.Option("--model", "-m", help="Model name, or a .gguf path for local.")
+]
+ScriptOption = Annotated[
+    Path | None, typer.Option("--script", help="JSON script of turns for the scripted provider.")
+]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON object per line on stdout, nothing else.")
 ]
 
 
 def settings_for(workspace: Path | None, **overrides: Any) -> Settings:
-    """Settings from the three layers, flags given as dotted keys."""
+    """Settings from the three layers, flags given as dotted keys.
+
+    A ``script`` path is made absolute here, so it means the file the user named.
+    """
+    provider = overrides.get("provider")
+    if provider is not None and provider not in PROVIDERS:
+        raise ConfigError(
+            f"--provider {provider!r} is not one of {', '.join(PROVIDERS)}", key="provider"
+        )
+    if isinstance(overrides.get("script"), Path):
+        overrides["script"] = overrides["script"].absolute()
     return load_settings(workspace=workspace, overrides=overrides)
 
 

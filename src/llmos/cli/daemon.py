@@ -15,7 +15,6 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,20 +22,21 @@ from rich.console import Console
 from rich.markup import escape
 
 from llmos.api import LLMOS
-from llmos.cli.common import JsonOption, WorkspaceOption, settings_for, stdout_console
+from llmos.cli.common import (
+    JsonOption,
+    ModelOption,
+    ProviderOption,
+    ScriptOption,
+    WorkspaceOption,
+    settings_for,
+    stdout_console,
+)
 from llmos.cli.render import JsonRenderer
-from llmos.config import PROVIDERS
-from llmos.errors import ConfigError
 from llmos.events import Event, Notice, TaskFailed, TaskFinished, TaskStarted
 from llmos.kernel.cron import CronDaemon
-from llmos.kernel.dispatcher import TaskResult
 from llmos.kernel.schedule_store import ScheduleStore, local_now
 from llmos.kernel.scheduler import Scheduler, Submission
-from llmos.kernel.watchdog import Watchdog
-
-#: Defaults until ``[scheduler]`` and ``[watchdog]`` are settings.
-DEFAULT_CONCURRENCY = 4
-DEFAULT_LIMITS = {"task_timeout_s": 3600.0, "stall_s": 600.0, "llm_call_timeout_s": 300.0}
+from llmos.kernel.task import TaskResult
 
 
 class DaemonRenderer:
@@ -61,24 +61,26 @@ class DaemonRenderer:
                     self.console.print(f"{stamp} {task_id} {escape(message)}")
 
 
-def scheduler_for(llmos: LLMOS, *, concurrency: int, watchdog: Watchdog | None) -> Scheduler:
-    """A scheduler over the dispatcher; a project's tasks work in its own output folder."""
+def scheduler_for(llmos: LLMOS, *, concurrency: int) -> Scheduler:
+    """A scheduler over the dispatcher, under llmos's watchdog (the ``[watchdog]`` limits).
+
+    A project's tasks work in its own output folder.
+    """
 
     def run(sub: Submission) -> Awaitable[TaskResult]:
         cwd = llmos.workspace.projects / sub.project / "output" if sub.project else None
         return llmos.dispatcher.run(sub.goal, mode=sub.mode, cwd=cwd, task_id=sub.task_id)
 
-    return Scheduler(run, concurrency=concurrency, bus=llmos.bus, watchdog=watchdog)
+    return Scheduler(run, concurrency=concurrency, bus=llmos.bus, watchdog=llmos.watchdog)
 
 
 async def run_daemon(
     llmos: LLMOS,
     *,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = None,
     once: bool = False,
     stop: asyncio.Event | None = None,
     clock: Callable[[], datetime] = local_now,
-    limits: dict[str, float | None] | None = None,
     on_ready: Callable[[int], None] | None = None,
 ) -> int:
     """Run due entries until ``stop`` is set (or once); returns how many tasks failed."""
@@ -91,24 +93,21 @@ async def run_daemon(
             failed += 1
 
     async with llmos:
-        watchdog = Watchdog(llmos.bus, **(DEFAULT_LIMITS if limits is None else limits))
-        for hook in watchdog.hooks():
-            llmos.hooks.register(hook)
         llmos.subscribe(count)
         store = ScheduleStore.for_workspace(llmos.workspace, clock=clock)
-        async with watchdog:
-            scheduler = scheduler_for(llmos, concurrency=concurrency, watchdog=watchdog)
-            daemon = CronDaemon(store, scheduler, bus=llmos.bus, clock=clock)
-            try:
-                if on_ready is not None:
-                    on_ready(len(await asyncio.to_thread(store.list)))
-                if once:
-                    await daemon.run_due()
-                    await _first_of(scheduler.join(), stop.wait())
-                else:
-                    await daemon.run(stop)
-            finally:
-                await asyncio.shield(scheduler.close())
+        limit = concurrency or llmos.settings.scheduler.concurrency
+        scheduler = scheduler_for(llmos, concurrency=limit)
+        daemon = CronDaemon(store, scheduler, bus=llmos.bus, clock=clock)
+        try:
+            if on_ready is not None:
+                on_ready(len(await asyncio.to_thread(store.list)))
+            if once:
+                await daemon.run_due()
+                await _first_of(scheduler.join(), stop.wait())
+            else:
+                await daemon.run(stop)
+        finally:
+            await asyncio.shield(scheduler.close())
     return failed
 
 
@@ -125,30 +124,26 @@ async def _first_of(*waits: Awaitable[object]) -> None:
 
 def daemon_command(
     workspace: WorkspaceOption = None,
-    provider: Annotated[
-        str | None,
-        typer.Option("--provider", "-p", help=f"One of {', '.join(PROVIDERS)}."),
-    ] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name.")] = None,
-    script: Annotated[
-        Path | None, typer.Option("--script", help="JSON script for the scripted provider.")
-    ] = None,
+    provider: ProviderOption = None,
+    model: ModelOption = None,
+    script: ScriptOption = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, help="Tasks that may run at once.")
-    ] = DEFAULT_CONCURRENCY,
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            help="Tasks that may run at once [default: scheduler.concurrency].",
+            show_default=False,
+        ),
+    ] = None,
     once: Annotated[
         bool, typer.Option("--once", help="Run what is due now, wait for it, and exit.")
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Run recurring tasks (`llmos schedule add`) when due; Ctrl-C or SIGTERM stops it."""
-    if provider is not None and provider not in PROVIDERS:
-        raise ConfigError(
-            f"--provider {provider!r} is not one of {', '.join(PROVIDERS)}", key="--provider"
-        )
-    settings = settings_for(
-        workspace, provider=provider, model=model, script=script.absolute() if script else None
-    )
+    settings = settings_for(workspace, provider=provider, model=model, script=script)
+    limit = concurrency or settings.scheduler.concurrency
     llmos = LLMOS(settings=settings)
     console = stdout_console()
     llmos.subscribe(JsonRenderer() if json_output else DaemonRenderer(console))
@@ -158,10 +153,10 @@ def daemon_command(
             what = "what is due now" if once else "until Ctrl-C or SIGTERM"
             console.print(
                 f"daemon: {entries} recurring task(s) in {settings.workspace}, "
-                f"concurrency {concurrency}; running {what}"
+                f"concurrency {limit}; running {what}"
             )
 
-    failed = asyncio.run(_serve(llmos, concurrency=concurrency, once=once, on_ready=ready))
+    failed = asyncio.run(_serve(llmos, concurrency=limit, once=once, on_ready=ready))
     if not json_output:
         console.print("daemon stopped")
     if once and failed:

@@ -74,10 +74,16 @@ def _resolve(log: SessionLog, prefix: str) -> str:
     if prefix in ids or len(ids) == 1:
         return prefix if prefix in ids else ids[0]
     if not ids:
-        raise ConfigError(f"no task with id or id prefix {prefix!r} in the session log; "
-                          "`llmos log` lists recent tasks", key="task_id")
-    raise ConfigError(f"the prefix {prefix!r} matches several tasks: {', '.join(ids[:10])}; "
-                      "give more characters of the id", key="task_id")
+        raise ConfigError(
+            f"no task with id or id prefix {prefix!r} in the session log; "
+            "`llmos log` lists recent tasks",
+            key="task_id",
+        )
+    raise ConfigError(
+        f"the prefix {prefix!r} matches several tasks: {', '.join(ids[:10])}; "
+        "give more characters of the id",
+        key="task_id",
+    )
 
 
 def _when(ts: float) -> str:
@@ -95,8 +101,14 @@ def _list_tasks(tasks: list[TaskSummary], as_json: bool, err: Console) -> None:
     table = Table("task", "when (UTC)", "mode", "status", "cost", "goal")
     for s in tasks:
         style = _STATUS_STYLE[s.status]
-        table.add_row(s.task_id, _when(s.started), s.mode, f"[{style}]{s.status}[/]",
-                      f"${s.cost_usd:.4f}", escape(" ".join(s.goal.split())))
+        table.add_row(
+            s.task_id,
+            _when(s.started),
+            s.mode,
+            f"[{style}]{s.status}[/]",
+            f"${s.cost_usd:.4f}",
+            escape(" ".join(s.goal.split())),
+        )
     stdout_console().print(table)
 
 
@@ -137,8 +149,10 @@ def _describe(event: Event) -> str:
             first = output.strip().splitlines()[0][:120] if output.strip() else ""
             return f"  {mark} {tool}{exit_note} [dim]{escape(first)}[/]"
         case UsageUpdated(model=model, usage=usage, cost_usd=cost):
-            return (f"[dim]usage {escape(model)}: {usage.input_tokens} in, "
-                    f"{usage.output_tokens} out, ${cost:.4f}[/]")
+            return (
+                f"[dim]usage {escape(model)}: {usage.input_tokens} in, "
+                f"{usage.output_tokens} out, ${cost:.4f}[/]"
+            )
         case HookDecided(hook=hook, decision=decision, reason=reason, tool=tool):
             on = f" on {tool}" if tool else ""
             return f"[yellow]⚠ {escape(hook)} hook{on}: {decision}[/] {escape(reason)}"

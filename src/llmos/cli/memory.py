@@ -38,8 +38,13 @@ def _table(facts: list[Fact], scores: list[float] | None = None) -> Table:
     if scores is not None:
         table.add_column("score", justify="right")
     for number, fact in enumerate(facts):
-        row = [fact.id, fact.source, escape(fact.text), escape(", ".join(fact.tags)),
-               fact.created[:16].replace("T", " ")]
+        row = [
+            fact.id,
+            fact.source,
+            escape(fact.text),
+            escape(", ".join(fact.tags)),
+            fact.created[:16].replace("T", " "),
+        ]
         if scores is not None:
             row.append(f"{scores[number]:.2f}")
         table.add_row(*row)
@@ -76,8 +81,9 @@ def search(
     _report_problems(store, stderr_console())
     if as_json:
         for hit in hits:
-            print(json.dumps({**hit.fact.to_json(), "score": round(hit.score, 4)},
-                             ensure_ascii=False))
+            print(
+                json.dumps({**hit.fact.to_json(), "score": round(hit.score, 4)}, ensure_ascii=False)
+            )
         return
     if not hits:
         stderr_console().print(f"no fact matches {query!r}")

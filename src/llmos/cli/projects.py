@@ -10,18 +10,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from llmos.cli.common import JsonOption, WorkspaceOption, open_workspace, stdout_console
+from llmos.cli.common import (
+    JsonOption,
+    WorkspaceOption,
+    open_workspace,
+    stdout_console,
+)
 from llmos.projects import Project, Projects
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 NameArgument = Annotated[str, typer.Argument(help="The project's name (its folder name).")]
-ProjectOption = Annotated[
-    str | None,
-    typer.Option(
-        "--project", "-P", help="Project to work in [default: the current one].", show_default=False
-    ),
-]
 
 
 def open_projects(workspace: Path | None) -> Projects:

@@ -40,8 +40,12 @@ def judging_directory(workspace: Path, current: Path) -> Path:
 
 def _render(console: Console, cmd: str, verdict: Verdict, *, as_json: bool, many: bool) -> None:
     if as_json:
-        record = {"cmd": cmd, "decision": verdict.decision, "reason": verdict.reason,
-                  "command": verdict.command}
+        record = {
+            "cmd": cmd,
+            "decision": verdict.decision,
+            "reason": verdict.reason,
+            "command": verdict.command,
+        }
         typer.echo(json.dumps(record, ensure_ascii=False))
         return
     shown = " ".join(cmd.split("\n"))
@@ -52,9 +56,13 @@ def _render(console: Console, cmd: str, verdict: Verdict, *, as_json: bool, many
 
 @app.command("check")
 def check(
-    command: Annotated[str, typer.Argument(
-        help="The command line to judge, or - to read commands one per line from stdin.",
-        show_default=False)],
+    command: Annotated[
+        str,
+        typer.Argument(
+            help="The command line to judge, or - to read commands one per line from stdin.",
+            show_default=False,
+        ),
+    ],
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -69,11 +77,13 @@ def check(
         raise typer.Exit(2) from exc
     cwd = judging_directory(root, Path.cwd())
     many = command == "-"
-    commands = [line for line in sys.stdin.read().splitlines() if line.strip()] if many else [
-        command]
+    commands = (
+        [line for line in sys.stdin.read().splitlines() if line.strip()] if many else [command]
+    )
     if not commands:
-        stderr_console().print("error: no commands given; pass one, or `-` with commands on stdin",
-                               markup=False)
+        stderr_console().print(
+            "error: no commands given; pass one, or `-` with commands on stdin", markup=False
+        )
         raise typer.Exit(2)
     console = stdout_console()
     refused = False

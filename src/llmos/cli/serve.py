@@ -115,9 +115,7 @@ def serve_command(
 
     def ready() -> None:
         guard = " · token required" if policy.token else ""
-        print(
-            f"llmos serving on {url} (dashboard {url}/, API docs {url}/docs){guard}", flush=True
-        )
+        print(f"llmos serving on {url} (dashboard {url}/, API docs {url}/docs){guard}", flush=True)
 
     app = create_app(settings, policy=policy, concurrency=concurrency, on_ready=ready)
     server = uvicorn.Server(

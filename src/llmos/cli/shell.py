@@ -93,7 +93,6 @@ class Shell:
         self.mode = settings.mode
         self.workspace = Workspace(settings.workspace)
         self.projects = Projects(self.workspace)
-        self.project: Project | None = self.projects.current()
         self.renderer = ShellRenderer(console)
         self.input: ShellInput | None = None
         self.running = True
@@ -105,6 +104,11 @@ class Shell:
         if self._llmos is None:
             raise RuntimeError("the shell has not started")
         return self._llmos
+
+    @property
+    def project(self) -> Project | None:
+        """The project goals work in (its output, memory and agents), or None."""
+        return self.llmos.dispatcher.project
 
     @property
     def prompt(self) -> ShellInput:
@@ -139,9 +143,9 @@ class Shell:
         return 0
 
     async def switch(self, settings: Settings) -> None:
-        """Use new settings (``/provider``, ``/model``): a new instance, the old one closed.
+        """Use new settings (``/provider``, ``/model``, ``/project``): a new instance.
 
-        The new instance boots before the old one closes, so a bad setting
+        The new instance boots before the old one is closed, so a bad setting
         leaves the session as it was.
         """
         fresh = LLMOS(settings=settings, ask=self.ask)
@@ -171,8 +175,7 @@ class Shell:
     async def run_goal(self, goal: str) -> None:
         """Run a goal in the session's mode and project; the renderer draws it."""
         self.renderer.begin_goal()
-        cwd = self.project.output if self.project else None
-        outcome = await self.foreground(self.llmos.execute(goal, mode=self.mode, cwd=cwd))
+        outcome = await self.foreground(self.llmos.execute(goal, mode=self.mode))
         if self.renderer.ended:
             return
         self.renderer.pause()

@@ -105,11 +105,11 @@ async def _budget(shell: Shell, argument: str) -> None:
 
 
 async def _traces(shell: Shell, argument: str) -> None:
-    dispatcher = shell.llmos.dispatcher
+    library = shell.llmos.dispatcher.library
     query = argument.strip()
     if query:
         near = await asyncio.to_thread(
-            dispatcher.matcher.similar, query, include_failed=True, limit=SIMILAR_SHOWN
+            library.similar, query, include_failed=True, limit=SIMILAR_SHOWN
         )
         if not near:
             shell.console.print(f"no trace is near {escape(query)!r}")
@@ -122,7 +122,7 @@ async def _traces(shell: Shell, argument: str) -> None:
             )
         shell.console.print(table)
         return
-    entries = await asyncio.to_thread(dispatcher.store.entries)
+    entries = await asyncio.to_thread(library.entries)
     if not entries:
         shell.console.print("no traces yet; run a goal to learn one")
         return
@@ -169,15 +169,17 @@ async def _agents(shell: Shell, argument: str) -> None:
 
 
 async def _project(shell: Shell, argument: str) -> None:
+    """Like ``llmos projects use``: the choice is remembered in the workspace."""
     words = _words(argument)
-    if words and words[0] == NO_PROJECT:
-        shell.project = None
-    elif words:
-        shell.project = shell.projects.get(words[0])
-    if shell.project is not None:
+    if words:
+        name = None if words[0] == NO_PROJECT else shell.projects.get(words[0]).name
+        changed = _revalidated(shell.settings, project=name)
+        await asyncio.to_thread(shell.projects.use, name)
+        await shell.switch(changed)
+    project = shell.project
+    if project is not None:
         shell.console.print(
-            f"project [bold]{escape(shell.project.name)}[/]: goals work in "
-            f"{escape(str(shell.project.output))}"
+            f"project [bold]{escape(project.name)}[/]: goals work in {escape(str(project.output))}"
         )
     else:
         shell.console.print(f"no project: goals work in {escape(str(shell.workspace.output))}")
@@ -271,7 +273,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("/budget", "/budget", "spent, left and saved", _budget),
     Command("/traces", "/traces [QUERY]", "saved traces, or those near QUERY", _traces),
     Command("/agents", "/agents [NAME]", "the agents, or one agent", _agents),
-    Command("/project", "/project [NAME|none]", "work in a project (or none)", _project),
+    Command("/project", "/project [NAME|none]", "work in a project from now on", _project),
     Command("/provider", "/provider [NAME]", "the LLM backends, or switch", _provider),
     Command("/model", "/model [NAME]", "the model, or switch", _model),
     Command("/dry-run", "/dry-run GOAL", "what GOAL would do; runs nothing", _dry_run),

@@ -23,7 +23,7 @@ from llmos.cli.common import (
     stderr_console,
     stdout_console,
 )
-from llmos.plugins import LoadProblem, McpServerConfig, McpTools, load_plugins
+from llmos.plugins import Extensions, LoadProblem, McpServerConfig
 from llmos.tools import default_registry
 from llmos.tools.base import Tool
 from llmos.workspace import Workspace
@@ -42,10 +42,9 @@ async def collect_tools(
 ) -> ToolListing:
     """Load everything a run would offer; MCP servers are stopped before returning."""
     registry = default_registry()
-    plugins = load_plugins(workspace, registry)
-    async with McpTools(servers) as mcp:
-        mcp_report = await mcp.register_into(registry)
-    return ToolListing(tools=tuple(registry), problems=plugins.problems + mcp_report.problems)
+    async with Extensions(workspace, servers) as extensions:
+        report = await extensions.install(registry)
+    return ToolListing(tools=tuple(registry), problems=report.problems)
 
 
 def tools_command(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:

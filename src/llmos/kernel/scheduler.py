@@ -28,8 +28,7 @@ from typing import Literal
 from llmos.errors import ConfigError
 from llmos.events import Notice, TaskFailed
 from llmos.kernel.bus import EventBus
-from llmos.kernel.dispatcher import TaskResult
-from llmos.kernel.task import new_task_id
+from llmos.kernel.task import TaskResult, new_task_id
 from llmos.kernel.watchdog import Watchdog
 
 TaskStatus = Literal["queued", "running", "done", "failed", "cancelled"]

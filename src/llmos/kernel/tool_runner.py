@@ -8,6 +8,7 @@ trace exactly as to a live run.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,7 +44,24 @@ async def run_tool_call(task: TaskContext, call: ToolCall, *, replay: bool = Fal
     verdict = await task.hooks.pre_tool_use(ctx, call.name, call.input)
     used = call if verdict.input is call.input else _with_input(call, verdict.input)
     if verdict.allowed:
-        result = await task.tools.execute(used.name, used.input, task.tool_ctx)
+        try:
+            result = await task.tools.execute(used.name, used.input, task.tool_ctx)
+        except asyncio.CancelledError:
+            # Renderers must not show the call as still running.
+            await asyncio.shield(
+                task.publish(
+                    ToolCallFinished(
+                        task_id=task.task_id,
+                        call_id=call.id,
+                        tool=call.name,
+                        is_error=True,
+                        output="cancelled",
+                        duration_ms=(time.perf_counter() - started) * 1000,
+                        replay=replay,
+                    )
+                )
+            )
+            raise
     else:
         result = ToolResult.error(verdict.denial_message())
     await task.publish(

@@ -50,6 +50,16 @@ MAX_POLL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WatchdogLimits:
+    """The ``[watchdog]`` limits in seconds, ``None`` for off; the defaults suit a daemon."""
+
+    task_timeout_s: float | None = 3600.0
+    stall_s: float | None = 600.0
+    llm_call_timeout_s: float | None = 300.0
+    tool_timeout_s: float | None = None  # Bash has tools.bash_timeout
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Expiry:
     """Which limit fired for a task: the setting's name, its value, and what to tell the user."""
 
@@ -105,6 +115,19 @@ class Watchdog:
         self._unsubscribe: Callable[[], None] | None = None
         active = [v for v in self.limits.values() if v is not None]
         self.poll_s = min([MAX_POLL_S, *(v / 5 for v in active)])
+
+    @classmethod
+    def from_limits(
+        cls, bus: EventBus, limits: WatchdogLimits, *, clock: Callable[[], float] = time.monotonic
+    ) -> Watchdog:
+        return cls(
+            bus,
+            task_timeout_s=limits.task_timeout_s,
+            stall_s=limits.stall_s,
+            llm_call_timeout_s=limits.llm_call_timeout_s,
+            tool_timeout_s=limits.tool_timeout_s,
+            clock=clock,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -193,14 +216,21 @@ class Watchdog:
                 self._wake.clear()
                 await self._wake.wait()
             await asyncio.sleep(self.poll_s)
-            for task_id, watched in list(self._watched.items()):
-                if task_id in self._expired or watched.task.done():
-                    continue
-                expiry = self.check(task_id, watched)
-                if expiry is not None:
-                    await self._fire(expiry, watched)
+            await self.check_all()
 
-    def check(self, task_id: str, watched: _Watched) -> Expiry | None:
+    async def check_all(self) -> list[Expiry]:
+        """One pass of the monitor: cancel every watched task past a limit now."""
+        fired = []
+        for task_id, watched in list(self._watched.items()):
+            if task_id in self._expired or watched.task.done():
+                continue
+            expiry = self._check(task_id, watched)
+            if expiry is not None:
+                await self._fire(expiry, watched)
+                fired.append(expiry)
+        return fired
+
+    def _check(self, task_id: str, watched: _Watched) -> Expiry | None:
         """The first limit ``task_id`` is past now, if any."""
         now = self.clock()
         limits = self.limits

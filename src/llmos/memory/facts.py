@@ -24,8 +24,8 @@ import yaml
 from filelock import FileLock
 
 from llmos.errors import ConfigError, LLMOSError
+from llmos.files import write_atomic
 from llmos.memory._fact_index import BrokenFile, FactIndex, FactRow, query_words
-from llmos.memory.atomic import write_atomic
 from llmos.memory.similarity import STOPWORDS
 
 FactSource = Literal["user", "insight"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
-from llmos.memory.atomic import write_atomic
+from llmos.files import write_atomic
 from llmos.memory.index import IndexEntry, TraceIndex, entry_for
 from llmos.memory.normalize import signature
 from llmos.memory.slots import find_slots

@@ -3,7 +3,9 @@
 One JSON file per orchestration, ``<state_dir>/<task_id>.json``, written
 atomically (temp file + rename): the goal, the plan, and each subtask's
 outcome. ``llmos resume TASK_ID`` reads it back and runs only the subtasks that
-did not finish.
+did not finish. The texts built from the state live here too: the goal a
+subtask runs with (:func:`subtask_goal`) and the report of a run that did not
+finish (:func:`partial_report`).
 """
 
 from __future__ import annotations
@@ -185,3 +187,42 @@ def load_state(state_dir: Path, task_id: str) -> OrchestrationState:
         return OrchestrationState.from_json(data)
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a readable orchestration state: {exc}") from exc
+
+
+def subtask_goal(subtask: Subtask, outcomes: dict[str, SubtaskOutcome]) -> str:
+    """The goal a subtask runs with: its description, what to produce, its inputs.
+
+    It depends only on the plan and the dependencies' answers, so the same plan
+    with followed dependencies gives the same goal: the subtask is followed too.
+    """
+    parts = [subtask.description]
+    if subtask.expected_output:
+        parts.append(f"Expected output: {subtask.expected_output}")
+    if subtask.depends_on:
+        inputs = "\n\n".join(
+            f"### {d} [{outcomes[d].agent}]\n{outcomes[d].text}" for d in subtask.depends_on
+        )
+        parts.append(f"Results of the subtasks this one depends on:\n\n{inputs}")
+    return "\n\n".join(parts)
+
+
+def partial_report(state: OrchestrationState) -> str:
+    """What a failed orchestration did: every subtask with its status, output or reason."""
+    if state.plan is None:
+        return f"No plan: {state.error}" if state.error else ""
+    outcomes = [state.outcomes[s.id] for s in state.plan.subtasks]
+    done = sum(o.status == "done" for o in outcomes)
+    lines = [f"Partial result: {done} of {len(outcomes)} subtasks done."]
+    for outcome in outcomes:
+        if outcome.status == "done":
+            lines.append(f"\n## {outcome.id} [{outcome.agent}] done\n{outcome.text}")
+        elif outcome.status == "failed":
+            lines.append(
+                f"\n## {outcome.id} [{outcome.agent}] failed after {outcome.attempts} "
+                f"attempt(s): {outcome.error}"
+            )
+        else:
+            lines.append(f"\n## {outcome.id} [{outcome.agent}] {outcome.status}: {outcome.error}")
+    if state.error and done == len(outcomes):
+        lines.append(f"\nThe answer could not be merged: {state.error}")
+    return "\n".join(lines)

@@ -33,8 +33,7 @@ from llmos.economy import TokenEconomy
 from llmos.errors import BudgetExceeded, LLMOSError
 from llmos.events import Notice, UsageUpdated
 from llmos.kernel.bus import EventBus
-from llmos.kernel.dispatcher import TaskResult
-from llmos.kernel.task import new_task_id
+from llmos.kernel.task import TaskResult, new_task_id
 from llmos.memory import Matcher, Slot, Trace, TraceStore
 from llmos.messages import AssistantMessage, Message, Usage, UserMessage
 from llmos.modes.dag import run_dag
@@ -47,7 +46,9 @@ from llmos.modes.orchestration_state import (
     OrchestrationState,
     SubtaskOutcome,
     load_state,
+    partial_report,
     save_state,
+    subtask_goal,
 )
 from llmos.modes.orchestration_trace import (
     MODE,
@@ -556,42 +557,3 @@ class _Orchestration:
             error=state.error,
             error_type=state.error_type,
         )
-
-
-def subtask_goal(subtask: Subtask, outcomes: dict[str, SubtaskOutcome]) -> str:
-    """The goal a subtask runs with: its description, what to produce, its inputs.
-
-    It depends only on the plan and the dependencies' answers, so the same plan
-    with followed dependencies gives the same goal: the subtask is followed too.
-    """
-    parts = [subtask.description]
-    if subtask.expected_output:
-        parts.append(f"Expected output: {subtask.expected_output}")
-    if subtask.depends_on:
-        inputs = "\n\n".join(
-            f"### {d} [{outcomes[d].agent}]\n{outcomes[d].text}" for d in subtask.depends_on
-        )
-        parts.append(f"Results of the subtasks this one depends on:\n\n{inputs}")
-    return "\n\n".join(parts)
-
-
-def partial_report(state: OrchestrationState) -> str:
-    """What a failed orchestration did: every subtask with its status, output or reason."""
-    if state.plan is None:
-        return f"No plan: {state.error}" if state.error else ""
-    outcomes = [state.outcomes[s.id] for s in state.plan.subtasks]
-    done = sum(o.status == "done" for o in outcomes)
-    lines = [f"Partial result: {done} of {len(outcomes)} subtasks done."]
-    for outcome in outcomes:
-        if outcome.status == "done":
-            lines.append(f"\n## {outcome.id} [{outcome.agent}] done\n{outcome.text}")
-        elif outcome.status == "failed":
-            lines.append(
-                f"\n## {outcome.id} [{outcome.agent}] failed after {outcome.attempts} "
-                f"attempt(s): {outcome.error}"
-            )
-        else:
-            lines.append(f"\n## {outcome.id} [{outcome.agent}] {outcome.status}: {outcome.error}")
-    if state.error and done == len(outcomes):
-        lines.append(f"\nThe answer could not be merged: {state.error}")
-    return "\n".join(lines)

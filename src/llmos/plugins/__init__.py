@@ -2,6 +2,7 @@
 
 from llmos.plugins.decorator import FunctionTool, HookSpec, hook, make_tool, tool
 from llmos.plugins.errors import McpServerError, PluginConflictError, PluginError
+from llmos.plugins.extensions import Extensions
 from llmos.plugins.loader import (
     HOOK_GROUP,
     PLUGIN_GROUP,
@@ -16,6 +17,7 @@ from llmos.plugins.mcp_config import McpConfig, McpServerConfig
 __all__ = [
     "HOOK_GROUP",
     "PLUGIN_GROUP",
+    "Extensions",
     "FunctionTool",
     "HookSpec",
     "LoadProblem",

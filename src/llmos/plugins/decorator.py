@@ -62,7 +62,7 @@ class FunctionTool(Tool):
             value = await self.fn(**kwargs)
         else:  # a sync plugin must not block the event loop
             value = await asyncio.to_thread(self.fn, **kwargs)
-            if inspect.isawaitable(value):  # a sync wrapper (partial, lambda) of async code
+            if inspect.isawaitable(value):  # a sync function that hands back a coroutine
                 value = await value
         return to_result(self.name, value, ctx)
 

@@ -61,6 +61,13 @@ class LoadReport:
     def ok(self) -> bool:
         return not self.problems
 
+    @classmethod
+    def combined(cls, *reports: LoadReport) -> LoadReport:
+        return cls(
+            loaded=tuple(name for report in reports for name in report.loaded),
+            problems=tuple(problem for report in reports for problem in report.problems),
+        )
+
 
 def load_plugins(
     workspace: Workspace, registry: ToolRegistry, *, entry_points: bool = True

@@ -18,12 +18,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from swagger_ui_bundle import swagger_ui_path
 
 from llmos import __version__
 from llmos.api import LLMOS
-from llmos.config import Settings
+from llmos.config import MODES, Settings
 from llmos.errors import ConfigError, LLMOSError
 from llmos.server import routes_library, routes_tasks
 from llmos.server.auth import TOKEN_COOKIE, AuthPolicy, TokenMiddleware
@@ -61,6 +64,8 @@ def create_app(
         version=__version__,
         summary="Run tasks, follow their events, browse traces and the token economy.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the swagger-ui-bundle package, not from a CDN
+        redoc_url=None,
     )
     app.add_middleware(TokenMiddleware, policy=policy)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
@@ -68,24 +73,41 @@ def create_app(
     app.include_router(routes_tasks.router)
     app.include_router(routes_library.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
-    @app.get("/", include_in_schema=False)
-    async def dashboard(request: Request) -> FileResponse:
-        page = FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    def remember_token(request: Request, page: Response) -> Response:
+        """A page opened with ?token= keeps it in a cookie for its scripts and streams."""
         token = request.query_params.get("token")
         if policy.token is not None and token:  # the middleware checked it already
             page.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
         return page
 
+    @app.get("/", include_in_schema=False)
+    async def dashboard(request: Request) -> Response:
+        page = FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+        return remember_token(request, page)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> Response:
+        page: HTMLResponse = get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="llmos API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+        return remember_token(request, page)
+
     @app.get("/status", tags=["server"])
     async def server_status(request: Request) -> dict[str, Any]:
-        """The server's workspace, provider and scheduler load."""
+        """The server's workspace, provider, modes and scheduler load."""
         board: TaskBoard = request.app.state.board
         return {
             "version": __version__,
             "workspace": str(settings.workspace),
             "provider": settings.provider,
             "model": settings.model,
+            "modes": list(MODES),
             "concurrency": board.scheduler.concurrency,
             "running": board.scheduler.running,
             "queued": board.scheduler.queued,
@@ -96,9 +118,12 @@ def create_app(
 
 
 def _describe(error: dict[str, Any]) -> str:
+    if error["type"] == "json_invalid":
+        problem = error.get("ctx", {}).get("error", "")
+        return f"the body is not valid JSON: {problem} (at character {error['loc'][-1]})"
     where = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
     message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] in ("missing", "json_invalid") or "input" not in error:
+    if error["type"] == "missing" or "input" not in error:
         return f"{where}: {message}"
     return f"{where}: {message} (got {error['input']!r})"
 

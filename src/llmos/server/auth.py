@@ -146,7 +146,10 @@ class TokenMiddleware:
 
 async def _send_json(send: Send, status: int, body: dict[str, str]) -> None:
     payload = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="llmos"'))
     await send({"type": "http.response.start", "status": status, "headers": headers})

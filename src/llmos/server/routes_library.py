@@ -14,8 +14,8 @@ from llmos.agents import AgentLibrary
 from llmos.api import LLMOS
 from llmos.economy import EconomyReport
 from llmos.errors import TraceNotFound
-from llmos.memory import TraceStore
 from llmos.memory.index import IndexEntry
+from llmos.memory.library import TraceLibrary
 from llmos.memory.normalize import tokenize
 from llmos.memory.similarity import terms_of
 from llmos.memory.trace_format import render_trace
@@ -41,22 +41,26 @@ def llmos_of(request: Request) -> LLMOS:
 Instance = Annotated[LLMOS, Depends(llmos_of)]
 
 
-def search_traces(store: TraceStore, query: str, limit: int) -> list[IndexEntry]:
+def search_traces(library: TraceLibrary, query: str, limit: int) -> list[IndexEntry]:
     """Traces for a search box: full-text hits (best first), then goals containing the text.
 
-    Without a query: the most recent traces first.
+    Without a query: the most recent traces first. Every store of the library
+    is searched (a project's before the workspace's).
     """
-    store.ensure_fresh()
+    newest = sorted(
+        (entry for store in library.stores for entry in store.entries()),
+        key=lambda entry: entry.created,
+        reverse=True,
+    )
     if not query.strip():
-        return list(reversed(store.entries()))[:limit]
-    found = {e.id: e for e in store.index.search(terms_of(tokenize(query)).search_terms, limit)}
+        return newest[:limit]
+    terms = terms_of(tokenize(query)).search_terms
+    found = {e.id: e for store in library.stores for e in store.index.search(terms, limit)}
     needle = query.casefold().strip()
-    for entry in reversed(store.entries()):
-        if len(found) >= limit:
-            break
+    for entry in newest:
         if needle in entry.goal.casefold() or entry.id.startswith(needle):
             found.setdefault(entry.id, entry)
-    return list(found.values())
+    return list(found.values())[:limit]
 
 
 @router.get("/traces", tags=["traces"], response_model=list[TraceSummary])
@@ -66,15 +70,16 @@ async def list_traces(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[TraceSummary]:
     """The trace library with each trace's replay history; ``q`` searches it."""
-    entries = await asyncio.to_thread(search_traces, llmos.dispatcher.store, q, limit)
+    entries = await asyncio.to_thread(search_traces, llmos.dispatcher.library, q, limit)
     return [TraceSummary.of(entry) for entry in entries]
 
 
 @router.get("/traces/{trace_id}", tags=["traces"], response_model=TraceDetail)
 async def get_trace(trace_id: str, llmos: Instance) -> TraceDetail:
     """One trace (id or unique prefix): its metadata, its file, and its body as HTML."""
+    library = llmos.dispatcher.library
     try:
-        trace = await asyncio.to_thread(llmos.dispatcher.store.load, trace_id)
+        trace = await asyncio.to_thread(lambda: library.store_of(trace_id).load(trace_id))
     except TraceNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     text = render_trace(trace)

@@ -97,7 +97,7 @@ class TaskView(BaseModel):
             requested_mode=record.requested_mode,
             project=record.project,
             budget_usd=record.budget_usd,
-            mode=result.mode if result else record.mode,
+            mode=record.mode or (result.mode if result else None),
             trace_id=(result.trace_id if result else None) or record.trace_id,
             confidence=record.confidence,
             success=result.success if result else (False if record.crash else None),

@@ -3,9 +3,11 @@
 Every task submitted over HTTP gets a :class:`TaskRecord`: the scheduler's
 handle (status, result), the events published for it so far (so a client
 that connects late to ``/tasks/{id}/events`` sees the run from its start),
-and the budget it was given. A task's budget is enforced like the workspace
-budget, before the model call that would overspend it, by one ``PreLLMCall``
-hook shared by all tasks.
+and the budget it was given. An orchestration's subtasks (ids
+``<task id>.<subtask>``) belong to their task: their events are in its log
+and their spending counts against its budget. A task's budget is enforced
+like the workspace budget, before the model call that would overspend it,
+by one ``PreLLMCall`` hook shared by all tasks.
 """
 
 from __future__ import annotations
@@ -18,15 +20,13 @@ from dataclasses import dataclass, field
 
 from llmos.api import LLMOS
 from llmos.backends.base import BackendRequest
-from llmos.cli.daemon import DEFAULT_LIMITS, scheduler_for
+from llmos.cli.daemon import scheduler_for
 from llmos.economy import format_shortfall, format_usd
 from llmos.events import Event, ModeChosen, TaskFailed, TaskFinished, UsageUpdated
 from llmos.hooks.budget import projected_usage
 from llmos.hooks.pipeline import Decision, Deny, Hook, HookInput
-from llmos.kernel.dispatcher import TaskResult
 from llmos.kernel.scheduler import FINISHED_KEPT, TaskHandle, TaskStatus
-from llmos.kernel.task import new_task_id
-from llmos.kernel.watchdog import Watchdog
+from llmos.kernel.task import TaskResult, new_task_id
 
 TASK_BUDGET_HOOK = "task-budget"
 
@@ -39,10 +39,11 @@ class TaskLog:
     ended: bool = False
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def append(self, event: Event) -> None:
+    async def append(self, event: Event, *, last: bool = False) -> None:
+        """Add an event; ``last`` marks the task's final one (readers stop after it)."""
         async with self._changed:
             self.events.append(event)
-            self.ended = self.ended or isinstance(event, TaskFinished | TaskFailed)
+            self.ended = self.ended or last
             self._changed.notify_all()
 
     async def follow(self, start: int = 0, *, idle_s: float = 15.0) -> AsyncIterator[Event | None]:
@@ -84,7 +85,7 @@ class TaskRecord:
     mode: str | None = None
     trace_id: str | None = None
     confidence: float | None = None
-    cost_usd: float = 0.0
+    spent: dict[str, float] = field(default_factory=dict)  # (sub)task id -> its cost so far
     result: TaskResult | None = None
     crash: str | None = None  # what the run raised instead of returning a result
 
@@ -92,19 +93,23 @@ class TaskRecord:
     def status(self) -> TaskStatus:
         return "queued" if self.handle is None else self.handle.status
 
-    def note(self, event: Event) -> None:
-        """Keep the figures the task list shows up to date."""
+    @property
+    def cost_usd(self) -> float:
+        """What the task and its subtasks have spent so far."""
+        return sum(self.spent.values())
+
+    async def note(self, event: Event) -> None:
+        """Log an event of the task (or of a subtask) and keep the listed figures current."""
+        own = event.task_id == self.task_id
         match event:
-            case ModeChosen(mode=mode, trace_id=trace_id, confidence=confidence):
+            case ModeChosen(mode=mode, trace_id=trace_id, confidence=confidence) if own:
                 self.mode, self.trace_id, self.confidence = mode, trace_id, confidence
-            case UsageUpdated(total_cost_usd=total):
-                self.cost_usd = total
-            case TaskFinished(mode=mode, cost_usd=cost, trace_id=trace_id):
-                self.mode, self.cost_usd, self.trace_id = mode, cost, trace_id or self.trace_id
-            case TaskFailed(mode=mode, cost_usd=cost, trace_id=trace_id):
-                self.mode = mode or self.mode
-                self.cost_usd = max(cost, self.cost_usd)
-                self.trace_id = trace_id or self.trace_id
+            case UsageUpdated(task_id=task_id, total_cost_usd=total):
+                self.spent[task_id] = total
+            case TaskFinished() | TaskFailed() if own:
+                self.mode = event.mode or self.mode
+                self.trace_id = event.trace_id or self.trace_id
+        await self.log.append(event, last=own and isinstance(event, TaskFinished | TaskFailed))
 
 
 class TaskBoard:
@@ -116,10 +121,9 @@ class TaskBoard:
         async for event in record.log.follow(): ...
     """
 
-    def __init__(self, llmos: LLMOS, watchdog: Watchdog, *, concurrency: int) -> None:
+    def __init__(self, llmos: LLMOS, *, concurrency: int) -> None:
         self.llmos = llmos
-        self.watchdog = watchdog
-        self.scheduler = scheduler_for(llmos, concurrency=concurrency, watchdog=watchdog)
+        self.scheduler = scheduler_for(llmos, concurrency=concurrency)
         self._records: dict[str, TaskRecord] = {}
         self._finished: deque[str] = deque()
         self._collectors: set[asyncio.Task[None]] = set()
@@ -127,22 +131,18 @@ class TaskBoard:
         llmos.hooks.register(
             Hook(name=TASK_BUDGET_HOOK, event="PreLLMCall", fn=self._check_task_budget)
         )
-        for hook in watchdog.hooks():
-            llmos.hooks.register(hook)
 
     @classmethod
     async def open(cls, llmos: LLMOS, *, concurrency: int) -> TaskBoard:
-        """Boot ``llmos`` and start the watchdog (the daemon's limits) and the scheduler."""
+        """Boot ``llmos`` (its watchdog has the ``[watchdog]`` limits) and start the scheduler."""
         await llmos.boot()
-        watchdog = Watchdog(llmos.bus, **DEFAULT_LIMITS).start()
-        return cls(llmos, watchdog, concurrency=concurrency)
+        return cls(llmos, concurrency=concurrency)
 
     async def close(self) -> None:
         """Cancel what is queued and running, and wait for it to unwind."""
         await self.scheduler.close()
         if self._collectors:
             await asyncio.gather(*self._collectors, return_exceptions=True)
-        await self.watchdog.stop()
         self._unsubscribe()
         self.llmos.hooks.unregister(TASK_BUDGET_HOOK)
 
@@ -184,11 +184,14 @@ class TaskBoard:
 
     # ------------------------------------------------------------------ inside
 
+    def _record_of(self, task_id: str) -> TaskRecord | None:
+        """The task a (sub)task id belongs to: subtasks are ``<task id>.<subtask>``."""
+        return self._records.get(task_id.split(".", 1)[0])
+
     async def _on_event(self, event: Event) -> None:
-        record = self._records.get(getattr(event, "task_id", ""))
+        record = self._record_of(event.task_id)
         if record is not None:
-            record.note(event)
-            await record.log.append(event)
+            await record.note(event)
 
     async def _collect(self, record: TaskRecord, handle: TaskHandle) -> None:
         try:
@@ -202,7 +205,7 @@ class TaskBoard:
 
     async def _check_task_budget(self, data: HookInput) -> Decision | None:
         """Deny the model call that could take a task past the budget it was submitted with."""
-        record = self._records.get(data.ctx.task_id)
+        record = self._record_of(data.ctx.task_id)
         if record is None or record.budget_usd is None:
             return None
         if not isinstance(data.request, BackendRequest):

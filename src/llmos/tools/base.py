@@ -133,6 +133,14 @@ class ToolRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._tools
 
+    def subset(self, names: Iterable[str]) -> ToolRegistry:
+        """A registry of only ``names``; KeyError lists the names that are not registered."""
+        wanted = list(names)
+        missing = [name for name in wanted if name not in self._tools]
+        if missing:
+            raise KeyError(", ".join(sorted(missing)))
+        return ToolRegistry(self._tools[name] for name in wanted)
+
     def specs(self, only: Iterable[str] | None = None) -> list[ToolSpec]:
         wanted = None if only is None else set(only)
         return [

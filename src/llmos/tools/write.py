@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from llmos.files import write_atomic
 from llmos.tools._fs import ThreadedTool, os_error_message
 from llmos.tools._schema import ToolInput
 from llmos.tools.base import (
@@ -59,6 +60,7 @@ def write_file(path: Path, content: str, *, given: str) -> None:
         ) from exc
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        # Atomic: a concurrent reader (another task's replay check) never sees half a file.
+        write_atomic(path, data, durable=False)
     except OSError as exc:
         raise ToolError(os_error_message("write", given, exc)) from exc

@@ -300,7 +300,7 @@ async function openTrace(traceId) {
     ["id", trace.id],
     ["status", meta.status],
     ["learned", `${meta.created} · ${meta.mode} · ${meta.backend || "?"} / ${meta.model || "?"}`],
-    ["cost", `${usd(meta.cost_usd)} · ${usage.input_tokens ?? 0} in / ${usage.output_tokens ?? 0} out tokens · ${seconds(meta.duration_s)}`],
+    ["cost", `${usd(meta.cost_usd)} · ${(usage.input_tokens ?? 0).toLocaleString("en")} in / ${(usage.output_tokens ?? 0).toLocaleString("en")} out tokens · ${seconds(meta.duration_s)}`],
     ["last used", meta.last_used || "never"],
   ];
   if (meta.parent) facts.push(["parent", meta.parent]);
@@ -342,7 +342,7 @@ async function refreshEconomy() {
     tile(`spent · ${report.calls} model calls`, usd(report.spent_usd), "spend"),
     tile(`saved · ${report.replays} free replays`, usd(report.saved_usd), "save"),
     tile("reserved by running tasks", usd(report.reserved_usd)),
-    tile("net (spent − saved)", usd(report.spent_usd - report.saved_usd)),
+    tile("net cost (spent − saved)", usd(report.spent_usd - report.saved_usd)),
   );
   drawChart(report.by_day.slice(-14));
 }
@@ -363,13 +363,15 @@ function drawChart(days) {
     chart.append(svg("text", { x: width / 2, y: height / 2, "text-anchor": "middle" }, "Nothing spent or saved yet"));
     return;
   }
-  const largest = Math.max(...days.flatMap((d) => [d.spent_usd, d.saved_usd]), 0.0001);
+  const step = niceStep(Math.max(...days.flatMap((d) => [d.spent_usd, d.saved_usd])) / 4);
+  const ceiling = step * 4;
+  const places = Math.max(0, -Math.floor(Math.log10(step)));
   const plotHeight = height - top - bottom;
-  const y = (value) => top + plotHeight - (value / largest) * plotHeight;
-  for (let step = 0; step <= 4; step += 1) {
-    const value = (largest * step) / 4;
+  const y = (value) => top + plotHeight - (value / ceiling) * plotHeight;
+  for (let tick = 0; tick <= 4; tick += 1) {
+    const value = step * tick;
     chart.append(svg("line", { x1: left, x2: width - right, y1: y(value), y2: y(value) }));
-    chart.append(svg("text", { x: left - 6, y: y(value) + 4, "text-anchor": "end" }, usd(value)));
+    chart.append(svg("text", { x: left - 6, y: y(value) + 4, "text-anchor": "end" }, `$${value.toFixed(places)}`));
   }
   const slot = (width - left - right) / days.length;
   const bar = Math.min(28, slot / 3);
@@ -383,6 +385,13 @@ function drawChart(days) {
     }
     chart.append(svg("text", { x: middle, y: height - 10, "text-anchor": "middle" }, day.day.slice(5)));
   });
+}
+
+function niceStep(raw) {
+  // The smallest 1, 2 or 5 times a power of ten that is at least ``raw`` (an axis step).
+  if (!(raw > 0)) return 0.0001;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * magnitude).find((candidate) => candidate >= raw * 0.9999);
 }
 
 function renderSavings() {
@@ -410,6 +419,10 @@ async function refreshStatus() {
     const provider = status.provider ? `${status.provider}${status.model ? ` / ${status.model}` : ""}` : "provider: auto";
     $("server-info").textContent = `${status.workspace} · ${provider} · v${status.version}`;
     $("pill-load").textContent = `${status.running} running · ${status.queued} queued · limit ${status.concurrency}`;
+    const select = $("mode");
+    if (select.options.length === 1) {
+      select.append(...status.modes.filter((mode) => mode !== "auto").map((mode) => el("option", { value: mode }, mode)));
+    }
   } catch (error) {
     $("server-info").textContent = `cannot reach the server: ${error.message}`;
   }

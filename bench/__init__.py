@@ -1,0 +1,1 @@
+"""The llmos benchmark suite: ``python -m bench.run [PART ...]`` (see BENCHMARKS.md)."""

@@ -1,0 +1,208 @@
+"""A Learner run as the dispatcher drives it: admission, the loop, the trace, insights.
+
+Admission reserves the run's estimated cost before any work; the loop runs
+under the task's budget hook; the run (success or failure) is saved as a trace
+with what memory injected; a successful run may leave insights as facts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from llmos.agents import Agent
+from llmos.backends.base import AgentBackend, Backend
+from llmos.economy.estimate import estimate_learner_cost, first_call_cost
+from llmos.errors import BackendError, BudgetExceeded
+from llmos.events import Notice
+from llmos.hooks.budget import BudgetGuard
+from llmos.hooks.builtin import check_disabled
+from llmos.hooks.pipeline import HookInput
+from llmos.hooks.trace_capture import TraceRecorder
+from llmos.kernel.task import TaskBudget, TaskContext, TaskResult
+from llmos.memory import Trace
+from llmos.memory.insights import extract_insights, insights_enabled
+from llmos.messages import Usage
+from llmos.modes.learner import LearnerOutcome, LearnerSettings, run_learner
+
+if TYPE_CHECKING:
+    from llmos.kernel.dispatcher import Dispatcher
+
+
+@dataclass(kw_only=True)
+class TaskRun:
+    """One task in flight: its context, its recorder, and how it was asked to run."""
+
+    task: TaskContext
+    recorder: TraceRecorder
+    started: float
+    agent: Agent | None = None
+    budget: TaskBudget | None = None
+    nested: bool = False
+
+    def failed(self, mode: str, error: str, kind: str) -> TaskResult:
+        return TaskResult(
+            task_id=self.task.task_id,
+            goal=self.task.goal,
+            mode=mode,
+            success=False,
+            text="",
+            error=error,
+            error_type=kind,
+        )
+
+
+async def learn(
+    dispatcher: Dispatcher,
+    run: TaskRun,
+    backend: Backend | AgentBackend,
+    *,
+    mode: str,
+    parent: str | None = None,
+    advice: str = "",
+) -> TaskResult:
+    """Run the Learner for ``run`` under its budget and save what it did as a trace."""
+    task = run.task
+    budget = run.budget or await admit(dispatcher, task, mode, backend.model)
+
+    async def charge(model: str, usage: Usage) -> float:
+        return await asyncio.to_thread(budget.charge, model=model, usage=usage, mode=mode)
+
+    guards = () if "budget" in check_disabled(dispatcher.settings) else (budget.hook(),)
+    task = replace(task, hooks=task.hooks.extended(*guards), price=charge)
+    try:
+        outcome = await run_learner(
+            task, backend, learner_settings(dispatcher, run.agent), guidance=advice
+        )
+        if budget.refusal is not None and outcome.error_type == "CallDenied":
+            outcome = replace(outcome, error=str(budget.refusal), error_type="BudgetExceeded")
+        await task.hooks.notify(
+            HookInput(event="Stop", ctx=task.hook_ctx(), text=outcome.text, success=outcome.success)
+        )
+        trace = await save_trace(
+            dispatcher, run, outcome, mode=mode, backend=backend.name, parent=parent
+        )
+        if outcome.success:
+            outcome = await learn_insights(dispatcher, task, backend, trace, outcome)
+    finally:
+        if run.budget is None:  # a budget handed in is released by whoever opened it
+            await asyncio.shield(asyncio.to_thread(budget.release))
+    return TaskResult(
+        task_id=task.task_id,
+        goal=task.goal,
+        mode=mode,
+        success=outcome.success,
+        text=outcome.text,
+        cost_usd=outcome.cost_usd,
+        usage=outcome.usage,
+        trace_id=trace.id,
+        error=outcome.error,
+        error_type=outcome.error_type,
+    )
+
+
+def learner_settings(dispatcher: Dispatcher, agent: Agent | None) -> LearnerSettings:
+    """The loop's limits and instructions, with an agent's prompt, tools and turns applied."""
+    cfg = dispatcher.settings.learner
+    if agent is None:
+        return LearnerSettings(
+            max_turns=cfg.max_turns, max_tokens=cfg.max_tokens, extra_instructions=cfg.system_prompt
+        )
+    instructions = "\n\n".join(p for p in (cfg.system_prompt.strip(), agent.prompt.strip()) if p)
+    return LearnerSettings(
+        max_turns=agent.max_turns or cfg.max_turns,
+        max_tokens=cfg.max_tokens,
+        extra_instructions=instructions,
+        tools=agent.tools,
+        agent=agent.name,
+    )
+
+
+async def admit(dispatcher: Dispatcher, task: TaskContext, mode: str, model: str) -> BudgetGuard:
+    """Reserve the run's estimated cost before any work.
+
+    The estimate comes from similar traces' history. When less than that is
+    left but at least one worst-case call fits, the task runs on what is left
+    (the budget hook stops it before a call that would not fit); with less
+    than one call's worth it is refused here, with the figures.
+    """
+    near = await asyncio.to_thread(
+        dispatcher.library.similar, task.goal, include_failed=False, limit=5
+    )
+    threshold = dispatcher.settings.follower.guide_threshold
+    history = [(c.trace.usage, c.trace.cost_usd) for c in near if c.score >= threshold]
+    max_tokens = dispatcher.settings.learner.max_tokens
+    economy = dispatcher.economy
+    estimate = estimate_learner_cost(history, model, max_tokens, prices=economy.prices)
+    try:
+        return await asyncio.to_thread(
+            BudgetGuard.open, economy, task.task_id, estimate, mode=mode, model=model
+        )
+    except BudgetExceeded as exc:
+        if exc.left_usd <= 0 or exc.left_usd < first_call_cost(
+            model, max_tokens, prices=economy.prices
+        ):
+            raise
+        await task.publish(
+            Notice(
+                task_id=task.task_id,
+                level="warning",
+                message=f"{exc}; starting with the ${exc.left_usd:.4f} left, the run stops "
+                "before a call that would not fit",
+            )
+        )
+        return await asyncio.to_thread(
+            BudgetGuard.open, economy, task.task_id, exc.left_usd, mode=mode, model=model
+        )
+
+
+async def save_trace(
+    dispatcher: Dispatcher,
+    run: TaskRun,
+    outcome: LearnerOutcome,
+    *,
+    mode: str,
+    backend: str,
+    parent: str | None,
+) -> Trace:
+    """Save the run (successful or not) in the task's trace library, atomically."""
+    trace = run.recorder.to_trace(
+        goal=run.task.goal,
+        final_answer=outcome.text,
+        success=outcome.success,
+        mode=mode,
+        backend=backend,
+        model=outcome.model,
+        cost_usd=outcome.cost_usd,
+        usage=outcome.usage,
+        duration_s=time.perf_counter() - run.started,
+        parent=parent,
+        error=outcome.error,
+    )
+    if dispatcher.injector is not None:
+        trace = replace(trace, injected=dispatcher.injector.take(run.task.task_id))
+    return await asyncio.to_thread(dispatcher.library.home.save, trace)
+
+
+async def learn_insights(
+    dispatcher: Dispatcher,
+    task: TaskContext,
+    backend: Backend | AgentBackend,
+    trace: Trace,
+    outcome: LearnerOutcome,
+) -> LearnerOutcome:
+    """One cheap call after a successful run: reusable insights become facts (L4)."""
+    enabled = insights_enabled(backend.name, dispatcher.settings.memory.insights)
+    if not isinstance(backend, Backend) or not enabled:
+        return outcome
+    try:
+        found = await extract_insights(backend, dispatcher.facts, trace, task_id=task.task_id)
+    except BackendError as exc:
+        await task.publish(
+            Notice(task_id=task.task_id, level="warning", message=f"no insights: {exc}")
+        )
+        return outcome
+    cost = await task.price(found.model, found.usage)
+    return replace(outcome, usage=outcome.usage + found.usage, cost_usd=outcome.cost_usd + cost)

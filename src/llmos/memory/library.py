@@ -1,0 +1,81 @@
+"""The trace stores a task looks in: its project's first, then the workspace's.
+
+A project's traces win: a goal that its project's memory can follow is never
+sent to the workspace's, and new traces are saved in the project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from llmos.errors import TraceNotFound
+from llmos.memory.index import IndexEntry
+from llmos.memory.matching import Matcher, MatchResult, SimilarTrace
+from llmos.memory.store import TraceStore
+
+
+class TraceLibrary:
+    """Layered trace stores, searched in order; the first one receives new traces."""
+
+    def __init__(self, stores: Sequence[TraceStore]) -> None:
+        if not stores:
+            raise ValueError("a trace library needs at least one store")
+        self.stores = tuple(stores)
+        self._matchers = tuple(Matcher(store) for store in self.stores)
+
+    @property
+    def home(self) -> TraceStore:
+        """Where new traces are saved."""
+        return self.stores[0]
+
+    def match(
+        self,
+        goal: str,
+        *,
+        follow_threshold: float = 0.9,
+        guide_threshold: float = 0.75,
+        max_failures: int = 3,
+    ) -> MatchResult:
+        """The first store's follow, else the next's; else the most confident result."""
+        best: MatchResult | None = None
+        for matcher in self._matchers:
+            result = matcher.match(
+                goal,
+                follow_threshold=follow_threshold,
+                guide_threshold=guide_threshold,
+                max_failures=max_failures,
+            )
+            if result.decision == "follow":
+                return result
+            if best is None or result.confidence > best.confidence:
+                best = result
+        assert best is not None  # there is at least one store
+        return best
+
+    def similar(
+        self, goal: str, *, include_failed: bool = True, limit: int = 5
+    ) -> list[SimilarTrace]:
+        found = [
+            near
+            for matcher in self._matchers
+            for near in matcher.similar(goal, include_failed=include_failed, limit=limit)
+        ]
+        found.sort(key=lambda near: near.score, reverse=True)
+        return found[:limit]
+
+    def entries(self) -> list[IndexEntry]:
+        """Every trace's index entry, the project's first."""
+        return [entry for store in self.stores for entry in store.entries()]
+
+    def store_of(self, trace_id: str) -> TraceStore:
+        """The store holding ``trace_id`` (full id or unique prefix)."""
+        for store in self.stores:
+            try:
+                store.resolve(trace_id)
+            except TraceNotFound:
+                continue
+            return store
+        raise TraceNotFound(
+            f"no trace {trace_id!r} in {', '.join(str(s.root) for s in self.stores)}; "
+            "`llmos traces list` shows the ids"
+        )
