@@ -2,29 +2,35 @@
 
 The library and the probes come from :mod:`llmos.memory.synthetic`. Each size
 runs in its own process (``python -m bench.lookup SIZE PROBES``) so the memory
-figure is that size's alone: peak resident set minus the resident set after
-imports (the index is SQLite: its pages are not Python allocations).
+figure is that size's alone: the peak resident set during the measurement
+minus the resident set after imports (the index is SQLite: its pages are not
+Python allocations, so tracemalloc would miss them).
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from bench.report import Scale
 from llmos.memory.synthetic import measure as measure_size
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc (VmRSS: now, VmHWM: the peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {field} line; the lookup memory figure "
+                       "needs Linux")
 
 
 def one_size(size: int, probes: int) -> dict[str, Any]:
     """Measure one library size in this process."""
-    before = _rss_mb()
+    before = _status_mb("VmRSS")
     result = measure_size(size, probes=probes)
     return {
         "build_s": round(result.build_s, 3),
@@ -32,8 +38,8 @@ def one_size(size: int, probes: int) -> dict[str, Any]:
         "p99_ms": round(result.p99_ms, 3),
         "probes": probes,
         "decisions": result.decisions,
-        "peak_rss_mb": round(_rss_mb(), 1),
-        "rss_growth_mb": round(_rss_mb() - before, 1),
+        "peak_rss_mb": round(_status_mb("VmHWM"), 1),
+        "rss_growth_mb": round(_status_mb("VmHWM") - before, 1),
     }
 
 

@@ -109,13 +109,15 @@ SECTIONS: dict[str, list[Row]] = {
         ("match p99", _sizes("p99_ms", "ms"), "99th percentile match time"),
         ("index build", _sizes("build_s", "s"), "indexing every trace in one transaction"),
         ("memory growth", _sizes("rss_growth_mb", "MB"),
-         "resident memory added by building and querying the library"),
+         "peak resident memory added by building and querying the library (includes the "
+         "synthetic Trace objects the generator holds)"),
     ],
     "Kernel overheads": [
         ("hook pipeline", lambda r: f"{r['hooks']['overhead_us_per_call']} µs/call",
          "built-in hooks (security first) vs an empty pipeline, per tool call"),
         ("bus throughput", lambda r: ", ".join(
-            f"{v:,} ev/s ({k.split('_')[3]} subs)" for k, v in r["bus"].items()),
+            f"{v:,} ev/s ({k.split('_')[3]} subs)"
+            for k, v in sorted(r["bus"].items(), key=lambda kv: int(kv[0].split("_")[3]))),
          "events published per second to N subscribers"),
         ("security, cold", lambda r: f"{r['security']['decisions_per_s_cold']:,}/s",
          "judge_command decisions over both corpora, parse cache cleared each time"),
@@ -168,11 +170,14 @@ SECTIONS: dict[str, list[Row]] = {
 def render(results: Mapping[str, Any]) -> str:
     """The generated block: the machine, the command, then one table per part."""
     machine = results["machine"]
+    runs = results.get("runs", {})
+    sources = sorted({(run["command"], run["scale"]) for run in runs.values()})
+    dates = sorted(run["date"] for run in runs.values())
     lines = [
         START,
         "",
-        f"Figures from `{results['command']}` (scale: {results.get('scale', '?')}), "
-        f"{machine['date']}.",
+        "Figures from " + "; ".join(f"`{command}` (scale: {scale})" for command, scale in sources)
+        + (f", {dates[0]} to {dates[-1]}." if dates else "."),
         "",
         f"Machine: {machine['nproc']} CPUs ({machine['cpu']}), {machine['ram_gb']} GB RAM, "
         f"Python {machine['python']}, {machine['os']}.",
@@ -189,6 +194,10 @@ def render(results: Mapping[str, Any]) -> str:
         if table:
             lines += [f"### {title}", "", "| Figure | Value | What it means |",
                       "|---|---|---|", *table, ""]
+    cases = results.get("workload", {}).get("false_follow_cases")
+    if cases:
+        lines += ["False follows in this run (task, its goal, the trace it replayed, what the "
+                  "check found):", "", *(f"- {case}" for case in cases), ""]
     lines.append(END)
     return "\n".join(lines)
 

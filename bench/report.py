@@ -83,8 +83,11 @@ def summary_ms(samples_s: Sequence[float]) -> dict[str, float]:
             "max_ms": round(max(samples_s) * 1000, 1)}
 
 
-def save(sections: Mapping[str, Any], path: Path, *, command: str) -> dict[str, Any]:
-    """Merge ``sections`` into ``path`` (other parts' earlier figures stay) and write it."""
+def save(sections: Mapping[str, Any], path: Path, *, runs: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``sections`` into ``path`` (other parts' earlier figures stay) and write it.
+
+    ``runs`` says, per part, the command, scale, date and seconds that produced it.
+    """
     results: dict[str, Any] = {}
     if path.is_file():
         try:
@@ -92,8 +95,8 @@ def save(sections: Mapping[str, Any], path: Path, *, command: str) -> dict[str, 
         except json.JSONDecodeError:
             results = {}
     results.update(sections)
+    results["runs"] = {**results.get("runs", {}), **runs}
     results["machine"] = machine()
-    results["command"] = command
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return results

@@ -21,7 +21,15 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import backends, goalset, lookup, orchestration, overheads, replay, workload
-from bench.report import RESULTS, SCALES, Scale, command_line, print_sections, save
+from bench.report import (
+    RESULTS,
+    SCALES,
+    Scale,
+    command_line,
+    machine,
+    print_sections,
+    save,
+)
 
 Part = Callable[[Scale, Path], dict[str, Any]]
 PARTS: dict[str, Part] = {
@@ -56,17 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     scale = SCALES[args.scale]
     output = args.output.absolute()
     output.parent.mkdir(parents=True, exist_ok=True)
-    sections: dict[str, Any] = {}
-    timings: dict[str, float] = {}
     for name in args.parts or list(PARTS):
         print(f"— {name} ({scale.name}) …", flush=True)
         started = time.perf_counter()
         figures = PARTS[name](scale, output.parent)
-        timings[name] = round(time.perf_counter() - started, 1)
+        run = {"command": command_line(), "scale": scale.name, "date": machine()["date"],
+               "seconds": round(time.perf_counter() - started, 1)}
         print_sections(figures)
-        sections.update(figures)
-        save({**sections, "scale": scale.name, "part_seconds": timings}, output,
-             command=command_line())
+        save(figures, output, runs={name: run})
     print(f"wrote {output}")
     return 0
 

@@ -255,14 +255,21 @@ def test_project_and_agents_use_the_workspace_folders(
     )
     shell = open_shell(hello_script)
     shell.run("/agents", r"coder\s+builtin", r"translator\s+workspace\s+Translates documents")
-    shell.run("/agents translator", r"translator \(workspace\)", "tools Read, Write")
+    shell.send("/agents transl\t")  # agent names complete
+    shell.expect("translator")
+    shell.run("", r"translator \(workspace\)", "tools Read, Write")
     shell.run("/project", "no project", "projects: website")
     shell.run("/project webiste", r"error: no project named 'webiste' \(projects: website\)")
-    shell.run("/project website", "project website: goals work in")
+    shell.send("/project web\t")  # project names complete
+    shell.expect("website")
+    shell.run("", "project website: goals work in")
+    current = Projects(space).current()
+    assert current is not None and current.name == "website"  # as `llmos projects use`
     shell.run("Create hello.txt", "done in")
     assert (space.projects / "website" / "output" / "hello.txt").is_file()
     assert not (space.output / "hello.txt").exists()
     shell.run("/project none", "no project: goals work in")
+    assert Projects(space).current() is None
     assert shell.end_of_input() == 0
 
 

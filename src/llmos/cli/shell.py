@@ -77,9 +77,8 @@ class ShellRenderer(HumanRenderer):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a foreground job ended: its value, its error, or cancelled by Ctrl-C."""
+    """How a foreground job ended: with an error, cancelled by Ctrl-C, or well."""
 
-    value: Any = None
     error: BaseException | None = None
     cancelled: bool = False
 
@@ -149,7 +148,11 @@ class Shell:
         leaves the session as it was.
         """
         fresh = LLMOS(settings=settings, ask=self.ask)
-        await fresh.boot()
+        try:
+            await fresh.boot()
+        except BaseException:
+            await fresh.shutdown()
+            raise
         fresh.subscribe(self.renderer)
         old, self._llmos, self.settings = self._llmos, fresh, settings
         if old is not None:
@@ -199,12 +202,11 @@ class Shell:
         finally:
             self._foreground = None
             loop.remove_signal_handler(signal.SIGINT)
-            signal.signal(signal.SIGINT, previous)
+            if previous is not None:  # None: set outside Python; asyncio's default stays
+                signal.signal(signal.SIGINT, previous)
         if task.cancelled():
             return Outcome(cancelled=True)
-        if (error := task.exception()) is not None:
-            return Outcome(error=error)
-        return Outcome(value=task.result())
+        return Outcome(error=task.exception())
 
     def interrupt(self) -> None:
         """Ctrl-C while something runs: cancel it (again on a second Ctrl-C)."""

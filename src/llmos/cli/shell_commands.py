@@ -174,8 +174,13 @@ async def _project(shell: Shell, argument: str) -> None:
     if words:
         name = None if words[0] == NO_PROJECT else shell.projects.get(words[0]).name
         changed = _revalidated(shell.settings, project=name)
-        await asyncio.to_thread(shell.projects.use, name)
-        await shell.switch(changed)
+        before = shell.projects.current()
+        await asyncio.to_thread(shell.projects.use, name)  # first: no name means the current
+        try:
+            await shell.switch(changed)
+        except BaseException:
+            await asyncio.to_thread(shell.projects.use, before.name if before else None)
+            raise
     project = shell.project
     if project is not None:
         shell.console.print(
