@@ -96,7 +96,8 @@ def plan_turns(task: WorkloadTask, prompt: str) -> Plan:
     needed = [dict(step) for step in task.steps]
     if _HELD in prompt:
         held_text = prompt.split(_HELD, 1)[1].split("\nThen step", 1)[0]
-        held = [(tool, _parse(raw)) for tool, raw in _STEP_LINE.findall(held_text)]
+        held = [(tool, _parse(raw)) for tool, raw in _STEP_LINE.findall(held_text)
+                if tool != "Read"]  # reading the input changed nothing
         done = 0
         while done < min(len(held), len(needed)) and _same(needed[done], held[done]):
             done += 1

@@ -47,6 +47,7 @@ from llmos.errors import LLMOSError
 from llmos.events import Event, ModeChosen, Notice, ToolCallFinished, ToolCallStarted
 from llmos.kernel.task import TaskResult, new_task_id
 from llmos.memory.index import IndexEntry
+from llmos.memory.summary import TraceSummary
 
 SERVER_NAME = "llmos"
 TaskMode = Literal["auto", "learner", "follower"]
@@ -125,39 +126,6 @@ class RunTaskOutput(BaseModel):
         saved = f" · saved {format_usd(self.saved_usd)}" if self.saved_usd else ""
         head = f"llmos {self.mode}{trace} · cost {format_usd(self.cost_usd)}{saved}"
         return f"{head}\n\n{self.text}" if self.text else head
-
-
-class TraceSummary(BaseModel):
-    """One row of ``list_traces`` (the fields of ``llmos traces list --json``)."""
-
-    id: str
-    goal: str
-    status: str
-    uses: int
-    replay_successes: int
-    replay_failures: int
-    success_rate: float | None = Field(description="replay successes / replays; null if never")
-    cost_usd: float = Field(description="what learning the trace cost")
-    saved_usd: float = Field(description="what its replays saved so far")
-    created: str
-    last_used: str | None
-
-    @classmethod
-    def of(cls, entry: IndexEntry) -> TraceSummary:
-        replays = entry.replay_successes + entry.replay_failures
-        return cls(
-            id=entry.id,
-            goal=entry.goal,
-            status=entry.status,
-            uses=entry.use_count,
-            replay_successes=entry.replay_successes,
-            replay_failures=entry.replay_failures,
-            success_rate=entry.replay_successes / replays if replays else None,
-            cost_usd=entry.cost_usd,
-            saved_usd=entry.saved_usd,
-            created=entry.created,
-            last_used=entry.last_used,
-        )
 
 
 class TraceList(BaseModel):

@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench.markdown import write  # noqa: E402
 from bench.simulated_model import plan_turns  # noqa: E402
 from bench.workload_data import Checker, build_workload, load_families, prepare  # noqa: E402
 
@@ -85,6 +86,14 @@ def test_fast_parts_write_their_figures(tmp_path: Path) -> None:
     assert results["goals"]["goals_dev"]["must_not_follow_followed"] == 0
     assert results["orchestration"]["all_succeeded"] is True
     assert {"nproc", "cpu", "python", "os", "ram_gb"} <= set(results["machine"])
+    assert set(results["runs"]) == {"workload", "lookup", "overheads", "goals", "orchestration"}
+    page = tmp_path / "BENCHMARKS.md"
+    page.write_text("# Written by hand\n")
+    write(tmp_path / "results.json", page)
+    first = page.read_text()
+    write(tmp_path / "results.json", page)
+    assert page.read_text() == first and first.startswith("# Written by hand\n")
+    assert "| **false follows** | 0 |" in first and "scale: tiny" in first
 
 
 @pytest.mark.slow

@@ -124,6 +124,19 @@ def _groups_table(title: str, groups: tuple[SpendGroup, ...]) -> Table:
     return table
 
 
+def budget_line(report: EconomyReport) -> str:
+    """The economy in one line: budget, spent, left, saved."""
+    total = "unlimited" if report.total_usd is None else format_usd(report.total_usd)
+    parts = [
+        f"budget {total}",
+        f"spent {format_usd(report.spent_usd)} ({report.calls} calls)",
+    ]
+    if report.balance_usd is not None:
+        parts.append(f"left {format_usd(report.balance_usd)}")
+    parts.append(f"saved {format_usd(report.saved_usd)} ({report.replays} replays)")
+    return " · ".join(parts)
+
+
 def render_report(report: EconomyReport, console: Console) -> None:
     """The report for people: totals, then bars by day, mode, model and project."""
     _summary(report, console)

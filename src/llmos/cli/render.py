@@ -56,7 +56,7 @@ class HumanRenderer:
         self.console = console
         self.quiet = quiet
         self._line = ""
-        self._cost = 0.0
+        self._costs: dict[str, float] = {}
         self._status: Status | None = None
         self._calls: dict[str, str] = {}
         self._streamed = False
@@ -70,7 +70,17 @@ class HumanRenderer:
         else:
             self._status.update(message)
 
-    def _stop_spinner(self) -> None:
+    @property
+    def _cost(self) -> float:
+        return sum(self._costs.values())
+
+    def reset(self) -> None:
+        """Forget the costs shown so far: a new goal starts at $0."""
+        self._costs.clear()
+        self._streamed = False
+
+    def pause(self) -> None:
+        """Stop the spinner (before asking the person something, or printing)."""
         if self._status is not None:
             self._status.stop()
             self._status = None
@@ -97,20 +107,20 @@ class HumanRenderer:
                 self._spin(f"{'replaying' if replay else 'running'} {escape(self._calls[call_id])}")
             case ToolCallFinished():
                 self._tool_finished(event)
-            case UsageUpdated(total_cost_usd=total):
-                self._cost = total
-                self._spin(f"thinking · ${total:.4f}")
+            case UsageUpdated(task_id=task_id, total_cost_usd=total):
+                self._costs[task_id] = total  # subtasks of an orchestration add up
+                self._spin(f"thinking · ${self._cost:.4f}")
             case HookDecided(decision=decision, hook=hook, reason=reason, event=hook_event) if (
                 decision != "allow" and not (hook_event == "PreToolUse" and decision == "deny")
             ):  # a denied tool call is shown with its result
                 if not self.quiet:
-                    self._stop_spinner()
+                    self.pause()
                     self.console.print(
                         f"  [yellow]⚠ {escape(hook)} hook: {decision}[/] {escape(reason)}"
                     )
             case Notice(message=message, level=level):
                 if not self.quiet or level == "warning":
-                    self._stop_spinner()
+                    self.pause()
                     style = "yellow" if level == "warning" else "dim"
                     self.console.print(f"  [{style}]{escape(message)}[/]")
             case TaskFinished():
@@ -138,7 +148,7 @@ class HumanRenderer:
         label = escape(self._calls.pop(event.call_id, event.tool))
         if self.quiet:
             return
-        self._stop_spinner()
+        self.pause()
         exit_note = f" (exit {event.exit_code})" if event.exit_code is not None else ""
         if event.is_error:
             first = (
@@ -150,7 +160,7 @@ class HumanRenderer:
         self._spin(f"thinking · ${self._cost:.4f}")
 
     def _finished(self, event: TaskFinished) -> None:
-        self._stop_spinner()
+        self.pause()
         self._flush_text(final=True)
         if event.text and (self.quiet or not self._streamed):
             self.console.print(escape(event.text))
@@ -165,7 +175,7 @@ class HumanRenderer:
         )
 
     def _failed(self, event: TaskFailed) -> None:
-        self._stop_spinner()
+        self.pause()
         self._flush_text(final=True)
         self._streamed = False
         self.console.print(

@@ -95,7 +95,9 @@ def serve_command(
 
         from llmos.server import AuthPolicy, create_app
         from llmos.server.auth import TOKEN_VARIABLE
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.startswith("llmos"):
+            raise  # our own bug, not a missing extra
         raise ConfigError(
             f"`llmos serve` needs the server extra ({exc.name} is missing): {SERVER_EXTRA}",
             key="server",

@@ -62,14 +62,11 @@ class ShellRenderer(HumanRenderer):
     def begin_goal(self) -> None:
         self._main_task = None
         self.ended = False
-
-    def pause(self) -> None:
-        self._stop_spinner()
+        self.reset()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TaskStarted) and self._main_task is None:
             self._main_task = event.task_id
-            self._cost = 0.0
         super().__call__(event)
         if isinstance(event, TaskFinished | TaskFailed) and event.task_id == self._main_task:
             self.ended = True

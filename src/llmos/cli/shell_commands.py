@@ -14,10 +14,11 @@ from rich.table import Table
 
 from llmos.agents import AgentLibrary
 from llmos.backends.factory import DEFAULT_MODELS, provider_report, select_provider
+from llmos.cli.budget import budget_line
 from llmos.cli.render import print_match
 from llmos.cli.shell_input import HISTORY_FILE, read_history
 from llmos.config import MODES, PROVIDERS, Settings
-from llmos.economy import DEFAULT_PRICES, EconomyReport, format_usd
+from llmos.economy import DEFAULT_PRICES, format_usd
 from llmos.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -83,19 +84,6 @@ async def _mode(shell: Shell, argument: str) -> None:
     if words:
         shell.mode = _one_of(words[0], MODES, "mode")
     shell.console.print(f"mode [bold]{shell.mode}[/] [dim](one of {', '.join(MODES)})[/]")
-
-
-def budget_line(report: EconomyReport) -> str:
-    """The economy in one line: budget, spent, left, saved."""
-    total = "unlimited" if report.total_usd is None else format_usd(report.total_usd)
-    parts = [
-        f"budget {total}",
-        f"spent {format_usd(report.spent_usd)} ({report.calls} calls)",
-    ]
-    if report.balance_usd is not None:
-        parts.append(f"left {format_usd(report.balance_usd)}")
-    parts.append(f"saved {format_usd(report.saved_usd)} ({report.replays} replays)")
-    return " · ".join(parts)
 
 
 async def _budget(shell: Shell, argument: str) -> None:

@@ -31,9 +31,9 @@ from llmos.cli.render import print_match
 from llmos.config import Settings
 from llmos.errors import ConfigError, TraceFormatError
 from llmos.kernel.dispatcher import VerifyResult
-from llmos.memory.index import IndexEntry
 from llmos.memory.matching import Matcher
 from llmos.memory.store import TraceStore
+from llmos.memory.summary import TraceSummary
 from llmos.memory.trace_format import render_trace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -51,11 +51,6 @@ def _report_problem(err: Console) -> object:
     return report
 
 
-def _success_rate(entry: IndexEntry) -> float | None:
-    replays = entry.replay_successes + entry.replay_failures
-    return entry.replay_successes / replays if replays else None
-
-
 @app.command("list")
 def list_traces(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """Every trace: goal, uses, replay success rate, money saved, last use."""
@@ -65,32 +60,14 @@ def list_traces(workspace: WorkspaceOption = None, as_json: JsonOption = False) 
     entries = store.entries()
     if as_json:
         for entry in entries:
-            print(
-                json.dumps(
-                    {
-                        "id": entry.id,
-                        "goal": entry.goal,
-                        "status": entry.status,
-                        "uses": entry.use_count,
-                        "replay_successes": entry.replay_successes,
-                        "replay_failures": entry.replay_failures,
-                        "success_rate": _success_rate(entry),
-                        "cost_usd": entry.cost_usd,
-                        "saved_usd": entry.saved_usd,
-                        "created": entry.created,
-                        "last_used": entry.last_used,
-                        "parent": entry.parent,
-                    },
-                    ensure_ascii=False,
-                )
-            )
+            print(TraceSummary.of(entry).model_dump_json())
         return
     if not entries:
         err.print(f"no traces yet in {store.root}")
         return
     table = Table("id", "status", "goal", "uses", "success", "saved", "last used")
     for entry in entries:
-        rate = _success_rate(entry)
+        rate = TraceSummary.of(entry).success_rate
         table.add_row(
             entry.id,
             entry.status,

@@ -18,6 +18,7 @@ from llmos.memory.index import IndexEntry
 from llmos.memory.library import TraceLibrary
 from llmos.memory.normalize import tokenize
 from llmos.memory.similarity import terms_of
+from llmos.memory.summary import TraceSummary
 from llmos.memory.trace_format import render_trace
 from llmos.server.schemas import (
     AgentProblemView,
@@ -25,7 +26,6 @@ from llmos.server.schemas import (
     AgentView,
     MatchRequest,
     TraceDetail,
-    TraceSummary,
 )
 
 router = APIRouter()

@@ -8,7 +8,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from llmos.config import Mode
 from llmos.kernel.scheduler import TaskStatus
-from llmos.memory.index import IndexEntry
 from llmos.projects import NAME_PATTERN
 from llmos.server.tasks import TaskRecord
 
@@ -118,41 +117,6 @@ class CancelView(BaseModel):
     task_id: str
     cancelled: bool
     status: TaskStatus
-
-
-class TraceSummary(BaseModel):
-    """A trace in the library listing, with its replay history."""
-
-    id: str
-    goal: str
-    status: str
-    created: str
-    last_used: str | None
-    parent: str | None
-    uses: int
-    replay_successes: int
-    replay_failures: int
-    success_rate: float | None
-    cost_usd: float
-    saved_usd: float
-
-    @classmethod
-    def of(cls, entry: IndexEntry) -> TraceSummary:
-        replays = entry.replay_successes + entry.replay_failures
-        return cls(
-            id=entry.id,
-            goal=entry.goal,
-            status=entry.status,
-            created=entry.created,
-            last_used=entry.last_used,
-            parent=entry.parent,
-            uses=entry.use_count,
-            replay_successes=entry.replay_successes,
-            replay_failures=entry.replay_failures,
-            success_rate=entry.replay_successes / replays if replays else None,
-            cost_usd=entry.cost_usd,
-            saved_usd=entry.saved_usd,
-        )
 
 
 class TraceDetail(BaseModel):

@@ -1,0 +1,42 @@
+"""One trace as listings show it: ``traces list --json``, the HTTP API, the MCP server."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from llmos.memory.index import IndexEntry
+
+
+class TraceSummary(BaseModel):
+    """A trace in the library, with its replay history."""
+
+    id: str
+    goal: str
+    status: str = Field(description="success, failed, or untrusted (imported, not verified)")
+    uses: int
+    replay_successes: int
+    replay_failures: int
+    success_rate: float | None = Field(description="replay successes / replays; null if never")
+    cost_usd: float = Field(description="what learning the trace cost")
+    saved_usd: float = Field(description="what its replays saved so far")
+    created: str
+    last_used: str | None
+    parent: str | None = Field(description="the trace this one heals or versions")
+
+    @classmethod
+    def of(cls, entry: IndexEntry) -> TraceSummary:
+        replays = entry.replay_successes + entry.replay_failures
+        return cls(
+            id=entry.id,
+            goal=entry.goal,
+            status=entry.status,
+            uses=entry.use_count,
+            replay_successes=entry.replay_successes,
+            replay_failures=entry.replay_failures,
+            success_rate=entry.replay_successes / replays if replays else None,
+            cost_usd=entry.cost_usd,
+            saved_usd=entry.saved_usd,
+            created=entry.created,
+            last_used=entry.last_used,
+            parent=entry.parent,
+        )
