@@ -74,7 +74,8 @@ class LLMOS:
         self._dispatcher: Dispatcher | None = None
 
     def _make_backend(self) -> Backend | AgentBackend:
-        return self._given_backend or create_backend(self.settings)
+        plugins = [tool for tool in self.tools if tool.source != "built-in"]
+        return self._given_backend or create_backend(self.settings, extra_tools=plugins)
 
     async def boot(self) -> LLMOS:
         """Create the workspace and the long-lived services (idempotent)."""

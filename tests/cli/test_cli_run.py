@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -212,3 +214,61 @@ def test_traces_verify_and_dry_run_from_the_cli(tmp_path: Path, script: Path):
     verified = llmos("traces", "verify", "--json", cwd=tmp_path, env=env)
     assert verified.returncode == 0, verified.stderr
     assert json.loads(verified.stdout)["holds"] is True
+
+
+def test_ctrl_c_cancels_the_run_cleanly_and_kills_its_commands(tmp_path: Path):
+    sleeper = tmp_path / "sleep.json"
+    sleeper.write_text(
+        json.dumps(
+            [
+                {
+                    "tool_calls": [
+                        {
+                            "name": "Bash",
+                            "input": {"command": "sleep 60 & echo $! > child.pid; wait"},
+                        }
+                    ]
+                },
+                {"text": "never"},
+            ]
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env.update(LLMOS_WORKSPACE=str(tmp_path / "ws"), LLMOS_TOOLS__SANDBOX="false")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llmos",
+            "run",
+            "-p",
+            "scripted",
+            "--script",
+            str(sleeper),
+            "Sleep a while",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    pid_file = tmp_path / "ws" / "output" / "child.pid"
+    for _ in range(600):
+        if pid_file.exists() and pid_file.read_text().strip():
+            break
+        assert process.poll() is None, process.communicate()[0]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "✗ cancelled" in output and "failed after" in output
+    child = int(pid_file.read_text())
+    for _ in range(100):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the Bash child {child} outlived the cancelled run")

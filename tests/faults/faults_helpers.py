@@ -17,13 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmos import LLMOS
+from llmos.backends.anthropic import AnthropicBackend
+from llmos.backends.openai import OpenAIBackend
+from llmos.config import load_settings
 from llmos.economy import TokenEconomy
 from llmos.errors import TraceFormatError
 from llmos.memory import TraceStore
 from llmos.memory.index import TraceIndex
 from llmos.memory.trace_format import read_trace
+from llmos.testing.fake_llm_server import FakeLLMServer, ToolUse
 
 WORKER = Path(__file__).with_name("fault_worker.py")
+FAKE_MODEL = "claude-sonnet-4-6"  # priced, so the ledger records what each call cost
+GOAL_A = "Create a.txt holding the word alpha"
+WRITE_A = ToolUse(name="Write", input={"file_path": "a.txt", "content": "alpha\n"})
 
 
 def env_count(name: str, default: int) -> int:
@@ -43,6 +51,21 @@ def llmos_cli(*args: str, workspace: Path, env: dict[str, str] | None = None,
 
 def worker_cmd(*args: str) -> list[str]:
     return [sys.executable, str(WORKER), *args]
+
+
+def llmos_over_fake_server(api: str, server: FakeLLMServer, workspace: Path,
+                           **overrides: Any) -> LLMOS:
+    """llmos over the real SDK backend of ``api`` (anthropic or openai), aimed at the fake."""
+    backend = (
+        AnthropicBackend(FAKE_MODEL, api_key="test", base_url=server.url, timeout=30,
+                         max_retries=1)
+        if api == "anthropic"
+        else OpenAIBackend(FAKE_MODEL, api_key="test", base_url=server.openai_url, timeout=30,
+                           max_retries=1)
+    )
+    settings = load_settings(workspace=workspace,
+                             overrides={"memory.insights": False, **overrides})
+    return LLMOS(settings=settings, backend=backend)
 
 
 # ---------------------------------------------------------------- traces and index

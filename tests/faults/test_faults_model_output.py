@@ -11,24 +11,22 @@ one charge per model call that returned.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from faults_helpers import FaultCounts, ledger_balances, trace_files
+from faults_helpers import (
+    GOAL_A,
+    WRITE_A,
+    FaultCounts,
+    ledger_balances,
+    llmos_over_fake_server,
+    trace_files,
+)
 
-from llmos import LLMOS
-from llmos.backends.anthropic import AnthropicBackend
-from llmos.backends.openai import OpenAIBackend
-from llmos.config import load_settings
 from llmos.errors import BackendError
 from llmos.memory import TraceStore
 from llmos.testing.fake_llm_server import FakeLLMServer, Fault, ToolUse, Turn
 
-MODEL = "claude-sonnet-4-6"  # priced, so the ledger records what each call cost
-GOAL = "Create a.txt holding the word alpha"
-WRITE_A = ToolUse(name="Write", input={"file_path": "a.txt", "content": "alpha\n"})
 APIS = ("anthropic", "openai")
 
 #: case -> (the bad call, words the error shown to the model must contain)
@@ -40,26 +38,6 @@ BAD_CALLS: dict[str, tuple[ToolUse, tuple[str, ...]]] = {
     "wrong_types": (ToolUse(name="Write", input={"file_path": 123, "content": ["alpha"]}),
                     ("file_path",)),
 }
-
-
-@pytest.fixture
-def server() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer(models=(MODEL,)) as fake:
-        yield fake
-        fake.release()
-
-
-def make_llmos(api: str, server: FakeLLMServer, workspace: Path, **overrides: Any) -> LLMOS:
-    """llmos over the real SDK backend of ``api``, pointed at the fake server."""
-    backend = (
-        AnthropicBackend(MODEL, api_key="test", base_url=server.url, timeout=30, max_retries=1)
-        if api == "anthropic"
-        else OpenAIBackend(MODEL, api_key="test", base_url=server.openai_url, timeout=30,
-                           max_retries=1)
-    )
-    settings = load_settings(workspace=workspace,
-                             overrides={"memory.insights": False, **overrides})
-    return LLMOS(settings=settings, backend=backend)
 
 
 def shown_to_model(server: FakeLLMServer, request_index: int) -> str:
@@ -89,8 +67,8 @@ async def test_malformed_tool_call_is_shown_to_the_model_and_the_run_goes_on(
     bad_call, words = BAD_CALLS[case]
     server.enqueue(Turn(tool_calls=[bad_call]), Turn(tool_calls=[WRITE_A]),
                    Turn(text="a.txt holds alpha"))
-    async with make_llmos(api, server, workspace) as llmos:
-        result = await llmos.execute(GOAL)
+    async with llmos_over_fake_server(api, server, workspace) as llmos:
+        result = await llmos.execute(GOAL_A)
         assert result.success, result.error
         told = shown_to_model(server, 1)
         for word in words:
@@ -100,7 +78,7 @@ async def test_malformed_tool_call_is_shown_to_the_model_and_the_run_goes_on(
         # The saved trace is a clean recipe: replaying it needs no model and does the job.
         (workspace / "output" / "a.txt").unlink()
         requests = len(server.model_requests())
-        again = await llmos.execute(GOAL)
+        again = await llmos.execute(GOAL_A)
     assert_workspace_whole(workspace)
     assert ledger_balances(workspace).charges_by_task[result.task_id] == 3
     fault_counts.add("faults_injected", 1)
@@ -130,8 +108,8 @@ async def test_failing_model_server_gives_a_clear_error_and_a_whole_workspace(
 ):
     script, calls_done = server_faults()[case]
     server.enqueue(*script)
-    async with make_llmos(api, server, workspace) as llmos:
-        result = await llmos.execute(GOAL)
+    async with llmos_over_fake_server(api, server, workspace) as llmos:
+        result = await llmos.execute(GOAL_A)
     assert not result.success
     assert result.error and result.error_type, result
     error_types = {cls.__name__ for cls in BackendError.__subclasses__()} | {
@@ -155,8 +133,8 @@ async def test_a_transient_500_is_retried_and_the_run_succeeds(
     api: str, server: FakeLLMServer, workspace: Path, fault_counts: FaultCounts
 ):
     server.enqueue(Fault.server_error(500), Turn(tool_calls=[WRITE_A]), Turn(text="done"))
-    async with make_llmos(api, server, workspace) as llmos:
-        result = await llmos.execute(GOAL)
+    async with llmos_over_fake_server(api, server, workspace) as llmos:
+        result = await llmos.execute(GOAL_A)
     assert result.success, result.error
     assert len(server.model_requests()) == 3
     assert ledger_balances(workspace).charges_by_task[result.task_id] == 2

@@ -7,8 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
-from faults_helpers import FaultCounts, ledger_balances, llmos_cli, trace_files
-from test_faults_model_output import GOAL, MODEL, WRITE_A, make_llmos, server  # noqa: F401
+from faults_helpers import (
+    FAKE_MODEL,
+    GOAL_A,
+    WRITE_A,
+    FaultCounts,
+    ledger_balances,
+    llmos_cli,
+    llmos_over_fake_server,
+    trace_files,
+)
 
 from llmos.kernel.task import TaskResult
 from llmos.memory import TraceStore
@@ -29,8 +37,8 @@ async def run_until_watchdog(server: FakeLLMServer, workspace: Path, api: str
                              ) -> TaskResult | BaseException:
     """The run's result, or what it raised."""
     server.enqueue(Turn(tool_calls=[WRITE_A]), Fault.stall(seconds=30))
-    async with make_llmos(api, server, workspace, **LIMIT) as llmos:
-        running = asyncio.create_task(llmos.execute(GOAL))
+    async with llmos_over_fake_server(api, server, workspace, **LIMIT) as llmos:
+        running = asyncio.create_task(llmos.execute(GOAL_A))
         try:
             return await running
         except asyncio.CancelledError as exc:
@@ -41,7 +49,7 @@ async def run_until_watchdog(server: FakeLLMServer, workspace: Path, api: str
 
 @pytest.mark.parametrize("api", ["anthropic", "openai"])
 async def test_a_stalled_model_leaves_a_failed_trace_and_a_balanced_ledger(
-    api: str, server: FakeLLMServer, workspace: Path, fault_counts: FaultCounts  # noqa: F811
+    api: str, server: FakeLLMServer, workspace: Path, fault_counts: FaultCounts
 ):
     outcome = await run_until_watchdog(server, workspace, api)
     message = outcome.error if isinstance(outcome, TaskResult) else str(outcome)
@@ -59,7 +67,7 @@ async def test_a_stalled_model_leaves_a_failed_trace_and_a_balanced_ledger(
 
 @CANCELLED_ESCAPES
 async def test_execute_returns_a_watchdog_failure_instead_of_raising(
-    server: FakeLLMServer, workspace: Path  # noqa: F811
+    server: FakeLLMServer, workspace: Path
 ):
     outcome = await run_until_watchdog(server, workspace, "openai")
     assert isinstance(outcome, TaskResult), f"execute raised {outcome!r}"
@@ -69,14 +77,14 @@ async def test_execute_returns_a_watchdog_failure_instead_of_raising(
 @pytest.mark.slow
 @CANCELLED_ESCAPES
 def test_cli_run_against_a_stalled_server_fails_clearly_without_a_traceback(
-    server: FakeLLMServer, workspace: Path, tmp_path: Path  # noqa: F811
+    server: FakeLLMServer, workspace: Path, tmp_path: Path
 ):
     server.enqueue(Turn(tool_calls=[WRITE_A]), Fault.stall(seconds=30))
     workspace.mkdir(parents=True)
     (workspace / "llmos.toml").write_text(
         "[watchdog]\nllm_call_timeout_s = 1.0\n[memory]\ninsights = false\n")
-    done = llmos_cli("run", "-p", "openai", "--base-url", server.openai_url, "-m", MODEL,
-                     "--json", GOAL, workspace=workspace, env={"OPENAI_API_KEY": "test"})
+    done = llmos_cli("run", "-p", "openai", "--base-url", server.openai_url, "-m", FAKE_MODEL,
+                     "--json", GOAL_A, workspace=workspace, env={"OPENAI_API_KEY": "test"})
     server.release()
     assert done.returncode == 1, done.stderr
     last = json.loads(done.stdout.splitlines()[-1])

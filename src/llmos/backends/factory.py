@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from llmos.backends.base import AgentBackend, Backend, BackendInfo
 from llmos.config import Settings
 from llmos.errors import BackendUnavailable, ConfigError
+from llmos.tools.base import Tool
 
 DEFAULT_MODELS = {
     "anthropic": "claude-sonnet-4-6",
@@ -64,9 +65,16 @@ def select_provider(settings: Settings, env: Mapping[str, str] | None = None) ->
 
 
 def create_backend(
-    settings: Settings, env: Mapping[str, str] | None = None
+    settings: Settings,
+    env: Mapping[str, str] | None = None,
+    *,
+    extra_tools: Iterable[Tool] = (),
 ) -> Backend | AgentBackend:
-    """Build the backend the settings ask for (or the one :func:`select_provider` picks)."""
+    """Build the backend the settings ask for (or the one :func:`select_provider` picks).
+
+    ``extra_tools`` (plugin and MCP tools) are offered by the claude-sdk backend
+    as an in-process SDK MCP server; the others get every tool in each request.
+    """
     env = os.environ if env is None else env
     provider, _ = select_provider(settings, env)
     if not _installed(provider):
@@ -111,7 +119,9 @@ def create_backend(
         case "claude-sdk":
             from llmos.backends.claude_sdk import ClaudeSDKBackend
 
-            return ClaudeSDKBackend(settings.model, options=settings.claude.model_dump())
+            return ClaudeSDKBackend(
+                settings.model, options=settings.claude.model_dump(), tools=extra_tools
+            )
     raise ConfigError(f"unknown provider {provider!r}", key="provider")
 
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from llmos.agents import INHERIT, Agent
+from llmos.agents import INHERIT, Agent, AgentLibrary
 from llmos.backends.base import AgentBackend, Backend
 from llmos.backends.factory import create_backend
 from llmos.config import Settings
@@ -125,6 +125,12 @@ class Dispatcher:
     def state_dir(self) -> Path:
         """Where orchestrations keep their state, for resume."""
         return self.project.state if self.project else self.workspace.state
+
+    def agents(self) -> AgentLibrary:
+        """The agents this dispatcher's tasks may use: the project's, then the workspace's."""
+        return AgentLibrary.for_folders(
+            self.project.agents if self.project else None, self.workspace.agents
+        )
 
     @property
     def backend_built(self) -> bool:

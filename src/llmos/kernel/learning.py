@@ -72,10 +72,11 @@ async def learn(
 
     guards = () if "budget" in check_disabled(dispatcher.settings) else (budget.hook(),)
     task = replace(task, hooks=task.hooks.extended(*guards), price=charge)
+    limits = learner_settings(dispatcher, run.agent)
+    if isinstance(backend, AgentBackend) and run.agent is None:
+        limits = replace(limits, agents=tuple(dispatcher.agents().agents()))
     try:
-        outcome = await run_learner(
-            task, backend, learner_settings(dispatcher, run.agent), guidance=advice
-        )
+        outcome = await run_learner(task, backend, limits, guidance=advice)
         if budget.refusal is not None and outcome.error_type == "CallDenied":
             outcome = replace(outcome, error=str(budget.refusal), error_type="BudgetExceeded")
         await task.hooks.notify(

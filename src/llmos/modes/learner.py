@@ -69,6 +69,8 @@ class LearnerSettings:
     extra_instructions: str = ""
     tools: Sequence[str] | None = None  # None offers every registered tool
     agent: str | None = None
+    #: Agents a self-driving backend may delegate to (SDK AgentDefinitions).
+    agents: Sequence[object] = ()
 
 
 def build_system_prompt(settings: LearnerSettings) -> str:
@@ -258,6 +260,7 @@ async def _run_agent_backend(
         hooks=task.hooks,
         hook_ctx=task.hook_ctx(),
         publish=task.publish,
+        agents=settings.agents,
     )
     try:
         done = await backend.run_agent(run)

@@ -80,10 +80,7 @@ def orchestrator_context(
         backend=backend,
         run_subtask=DispatcherSubtasks(dispatcher, cwd=cwd),
         bus=dispatcher.bus,
-        agents=agents
-        or AgentLibrary.for_folders(
-            project.agents if project else None, dispatcher.workspace.agents
-        ),
+        agents=agents or dispatcher.agents(),
         state_dir=dispatcher.state_dir,
         store=dispatcher.library.home,
         tools=list(tools if tools is not None else dispatcher.tools.names()),
