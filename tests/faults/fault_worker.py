@@ -12,7 +12,8 @@ Run as a script by the fault-injection tests. Two commands:
 ``zygote WORKSPACE JOURNAL KILLS SEED``
     Imports llmos once, then KILLS times: forks a child that runs ``loop``
     forever and SIGKILLs it after a random delay. Prints one JSON line with the
-    number of kills and how many landed while the child was still working.
+    number of kills and how many landed while the child was still working (a
+    child that ended by itself crashed: its traceback is on stderr).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import random
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +66,11 @@ def pick_goal(rng: random.Random, mine: list[tuple[str, str]], journal: Path) ->
         return mine[-1]
     if roll < 0.7:
         return rng.choice(mine)
-    theirs = [(line["goal"], line["trace"]) for line in read_journal(journal)
-              if line["kind"] == "learned" and line["ok"]]
+    theirs = [
+        (line["goal"], line["trace"])
+        for line in read_journal(journal)
+        if line["kind"] == "learned" and line["ok"]
+    ]
     return rng.choice(theirs or mine)
 
 
@@ -100,8 +105,9 @@ async def run_loop(workspace: Path, journal: Journal, tag: str, count: int, budg
     def on_event(event: Event) -> None:
         if isinstance(event, UsageUpdated):  # published after the charge's commit returned
             charges[event.task_id] = charges.get(event.task_id, 0) + 1
-            journal.log(kind="charge", task=event.task_id, n=charges[event.task_id],
-                        cost=event.cost_usd)
+            journal.log(
+                kind="charge", task=event.task_id, n=charges[event.task_id], cost=event.cost_usd
+            )
 
     llmos.subscribe(on_event)
     rng = random.Random(f"{tag}-{os.getpid()}")
@@ -114,16 +120,30 @@ async def run_loop(workspace: Path, journal: Journal, tag: str, count: int, budg
             model.file_name, model.content = name, f"{tag} round {round_no}\n"
             goal = f"Create the file {name} with its round text"
             result = await llmos.execute(goal, mode="learner")
-            journal.log(kind="learned", task=result.task_id, goal=goal, ok=result.success,
-                        trace=result.trace_id, cost=result.cost_usd, error=result.error_type)
+            journal.log(
+                kind="learned",
+                task=result.task_id,
+                goal=goal,
+                ok=result.success,
+                trace=result.trace_id,
+                cost=result.cost_usd,
+                error=result.error_type,
+            )
             if not result.success:
                 continue
             learned.append((goal, result.trace_id or ""))
             goal, trace_id = pick_goal(rng, learned, journal.path)
             again = await llmos.execute(goal)
-            journal.log(kind="followed", task=again.task_id, goal=goal, ok=again.success,
-                        mode=again.mode, trace=again.trace_id, expected=trace_id,
-                        saved=again.saved_usd)
+            journal.log(
+                kind="followed",
+                task=again.task_id,
+                goal=goal,
+                ok=again.success,
+                mode=again.mode,
+                trace=again.trace_id,
+                expected=trace_id,
+                saved=again.saved_usd,
+            )
 
 
 def zygote(workspace: Path, journal_path: Path, kills: int, seed: int) -> None:
@@ -132,10 +152,13 @@ def zygote(workspace: Path, journal_path: Path, kills: int, seed: int) -> None:
     mid_work = 0
     for number in range(kills):
         pid = os.fork()
-        if pid == 0:  # the child: work until killed
-            journal = Journal(journal_path)
-            asyncio.run(run_loop(workspace, journal, f"k{number}", -1, 0.0))
-            os._exit(0)
+        if pid == 0:  # the child: work until killed; never return into the zygote's loop
+            try:
+                asyncio.run(run_loop(workspace, Journal(journal_path), f"k{number}", -1, 0.0))
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(3)
         time.sleep(rng.uniform(0.02, 0.35))
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)

@@ -40,31 +40,47 @@ def env_count(name: str, default: int) -> int:
     return int(raw) if raw.strip() else default
 
 
-def llmos_cli(*args: str, workspace: Path, env: dict[str, str] | None = None,
-              stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def llmos_cli(
+    *args: str,
+    workspace: Path,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
     """``python -m llmos ARGS`` in a fresh process, as a person would run it."""
-    full_env = {**os.environ, "LLMOS_WORKSPACE": str(workspace), "NO_COLOR": "1",
-                "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "llmos", *args], capture_output=True,
-                          text=True, env=full_env, input=stdin, timeout=timeout)
+    full_env = {
+        **os.environ,
+        "LLMOS_WORKSPACE": str(workspace),
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "llmos", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=stdin,
+        timeout=timeout,
+    )
 
 
 def worker_cmd(*args: str) -> list[str]:
     return [sys.executable, str(WORKER), *args]
 
 
-def llmos_over_fake_server(api: str, server: FakeLLMServer, workspace: Path,
-                           **overrides: Any) -> LLMOS:
+def llmos_over_fake_server(
+    api: str, server: FakeLLMServer, workspace: Path, **overrides: Any
+) -> LLMOS:
     """llmos over the real SDK backend of ``api`` (anthropic or openai), aimed at the fake."""
     backend = (
-        AnthropicBackend(FAKE_MODEL, api_key="test", base_url=server.url, timeout=30,
-                         max_retries=1)
+        AnthropicBackend(FAKE_MODEL, api_key="test", base_url=server.url, timeout=30, max_retries=1)
         if api == "anthropic"
-        else OpenAIBackend(FAKE_MODEL, api_key="test", base_url=server.openai_url, timeout=30,
-                           max_retries=1)
+        else OpenAIBackend(
+            FAKE_MODEL, api_key="test", base_url=server.openai_url, timeout=30, max_retries=1
+        )
     )
-    settings = load_settings(workspace=workspace,
-                             overrides={"memory.insights": False, **overrides})
+    settings = load_settings(workspace=workspace, overrides={"memory.insights": False, **overrides})
     return LLMOS(settings=settings, backend=backend)
 
 
@@ -101,9 +117,27 @@ def index_rows(index_path: Path) -> list[tuple[Any, ...]]:
     index = TraceIndex(index_path)
     try:
         return sorted(
-            (e.id, e.file, e.mtime_ns, e.size, e.goal, e.signature, e.shape, e.bag, e.slots,
-             e.status, e.created, e.last_used, e.parent, e.use_count, e.replay_successes,
-             e.replay_failures, e.cost_usd, e.saved_usd, e.terms)
+            (
+                e.id,
+                e.file,
+                e.mtime_ns,
+                e.size,
+                e.goal,
+                e.signature,
+                e.shape,
+                e.bag,
+                e.slots,
+                e.status,
+                e.created,
+                e.last_used,
+                e.parent,
+                e.use_count,
+                e.replay_successes,
+                e.replay_failures,
+                e.cost_usd,
+                e.saved_usd,
+                e.terms,
+            )
             for e in index.all()
         )
     finally:
@@ -145,21 +179,28 @@ def ledger_balances(workspace: Path) -> LedgerFacts:
         mismatched = conn.execute(
             "SELECT r.id, r.spent_nano, COALESCE(SUM(c.nano_usd), 0) FROM reservations r "
             "LEFT JOIN charges c ON c.reservation_id = r.id GROUP BY r.id "
-            "HAVING r.spent_nano != COALESCE(SUM(c.nano_usd), 0)").fetchall()
+            "HAVING r.spent_nano != COALESCE(SUM(c.nano_usd), 0)"
+        ).fetchall()
         assert not mismatched, f"reservation spent != its charges: {mismatched}"
         orphans = conn.execute(
             "SELECT COUNT(*) FROM charges WHERE reservation_id IS NOT NULL AND reservation_id "
-            "NOT IN (SELECT id FROM reservations)").fetchone()[0]
+            "NOT IN (SELECT id FROM reservations)"
+        ).fetchone()[0]
         assert orphans == 0, f"{orphans} charge(s) point at no reservation"
         open_rows = conn.execute(
-            "SELECT id, owner FROM reservations WHERE state = 'open'").fetchall()
+            "SELECT id, owner FROM reservations WHERE state = 'open'"
+        ).fetchall()
         charges = Counter(t for (t,) in conn.execute("SELECT task_id FROM charges"))
         savings = Counter(t for (t,) in conn.execute("SELECT task_id FROM savings"))
         spent = conn.execute("SELECT COALESCE(SUM(nano_usd), 0) FROM charges").fetchone()[0]
     finally:
         conn.close()
-    return LedgerFacts(charges_by_task=charges, savings_by_task=savings, spent_nano=spent,
-                       open_reservations=len(open_rows))
+    return LedgerFacts(
+        charges_by_task=charges,
+        savings_by_task=savings,
+        spent_nano=spent,
+        open_reservations=len(open_rows),
+    )
 
 
 # ---------------------------------------------------------------- counts for BENCHMARKS.md

@@ -30,8 +30,11 @@ BAD_CONFIGS = [
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """Every file under the workspace with its size and modification time."""
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 OTHER_COMMANDS = (("traces", "list"), ("budget", "--json"), ("traces", "match", GOAL))
@@ -40,8 +43,12 @@ OTHER_COMMANDS = (("traces", "list"), ("budget", "--json"), ("traces", "match", 
 @pytest.mark.slow
 @pytest.mark.parametrize(("case", "text", "key"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
 async def test_malformed_config_exits_2_naming_the_key_and_writes_nothing(
-    workspace: Path, tmp_path: Path, fault_counts: FaultCounts, case: str,
-    text: str | bytes, key: str,
+    workspace: Path,
+    tmp_path: Path,
+    fault_counts: FaultCounts,
+    case: str,
+    text: str | bytes,
+    key: str,
 ):
     async with LLMOS(workspace, backend=ScriptedBackend(SCRIPT)) as llmos:
         assert (await llmos.execute(GOAL)).success
@@ -54,8 +61,7 @@ async def test_malformed_config_exits_2_naming_the_key_and_writes_nothing(
         config.write_text(text)
     before = snapshot(workspace)
     other = OTHER_COMMANDS[BAD_CONFIGS.index((case, text, key)) % len(OTHER_COMMANDS)]
-    for command in (("run", "-p", "scripted", "--script", str(script), "Create other.txt"),
-                    other):
+    for command in (("run", "-p", "scripted", "--script", str(script), "Create other.txt"), other):
         done = llmos_cli(*command, workspace=workspace)
         assert done.returncode == 2, (command, done.stdout, done.stderr)
         assert key in done.stderr, (command, done.stderr)

@@ -89,8 +89,18 @@ def fuzzed(workspace: Path, tmp_path: Path) -> dict[str, list[Path]]:
     """A workspace holding one learned trace and the fuzzed files; which of them are broken."""
     script = tmp_path / "script.json"
     script.write_text(json.dumps(SCRIPT))
-    learned = llmos_cli("run", "-p", "scripted", "--script", str(script), "-m",
-                        "claude-sonnet-4-5", "--json", GOAL, workspace=workspace)
+    learned = llmos_cli(
+        "run",
+        "-p",
+        "scripted",
+        "--script",
+        str(script),
+        "-m",
+        "claude-sonnet-4-5",
+        "--json",
+        GOAL,
+        workspace=workspace,
+    )
     assert learned.returncode == 0, learned.stderr
     folder = workspace / "memory" / "traces"
     (good_file,) = folder.glob("*.md")
@@ -142,22 +152,30 @@ def test_cli_keeps_working_and_follows_the_good_trace_beside_fuzzed_files(
     ran = llmos_cli("run", "--json", GOAL, workspace=workspace)
     assert ran.returncode == 0, ran.stderr
     last = json.loads(ran.stdout.splitlines()[-1])
-    assert (last["kind"], last["mode"], last["trace_id"]) == ("task-finished", "follower",
-                                                               good.stem)
+    assert (last["kind"], last["mode"], last["trace_id"]) == (
+        "task-finished",
+        "follower",
+        good.stem,
+    )
     assert (workspace / "output" / "hello.txt").read_text() == "hi\n"
     for output in (listed, matched, ran):
         assert "Traceback" not in output.stderr
     after = {p: p.read_bytes() for p in workspace.joinpath("memory", "traces").iterdir()}
     assert {p: after[p] for p in before if p != good} == {
-        p: data for p, data in before.items() if p != good}, "a bad file was changed or removed"
+        p: data for p, data in before.items() if p != good
+    }, "a bad file was changed or removed"
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "bad trace files are reported only by the command that first syncs the index, and only "
-    "if it passes on_error: `llmos run` and `traces match` sync through Matcher "
-    "(memory/matching.py: store.ensure_fresh() with no on_error) and say nothing; once synced, "
-    "TraceStore._sync drops broken files from the index and `traces list` never names them"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bad trace files are reported only by the command that first syncs the index, and only "
+        "if it passes on_error: `llmos run` and `traces match` sync through Matcher "
+        "(memory/matching.py: store.ensure_fresh() with no on_error) and say nothing; once synced, "
+        "TraceStore._sync drops broken files from the index and `traces list` never names them"
+    ),
+)
 def test_run_match_and_list_each_name_every_bad_file_once(
     workspace: Path, fuzzed: dict[str, list[Path]]
 ):

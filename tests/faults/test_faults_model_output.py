@@ -32,11 +32,15 @@ APIS = ("anthropic", "openai")
 #: case -> (the bad call, words the error shown to the model must contain)
 BAD_CALLS: dict[str, tuple[ToolUse, tuple[str, ...]]] = {
     # The backend repairs cut JSON where it can; here to ``"content": null``, which Write refuses.
-    "broken_json": (ToolUse(name="Write", raw_arguments='{"file_path": "a.txt", "content": '),
-                    ("Write", "content")),
+    "broken_json": (
+        ToolUse(name="Write", raw_arguments='{"file_path": "a.txt", "content": '),
+        ("Write", "content"),
+    ),
     "unknown_tool": (ToolUse(name="Frobnicate", input={"x": 1}), ("Frobnicate",)),
-    "wrong_types": (ToolUse(name="Write", input={"file_path": 123, "content": ["alpha"]}),
-                    ("file_path",)),
+    "wrong_types": (
+        ToolUse(name="Write", input={"file_path": 123, "content": ["alpha"]}),
+        ("file_path",),
+    ),
 }
 
 
@@ -51,22 +55,28 @@ def assert_workspace_whole(workspace: Path) -> None:
     assert ledger_balances(workspace).open_reservations == 0
 
 
-UNKNOWN_TOOL_STEP = pytest.mark.xfail(strict=True, reason=(
-    "the call to the unknown tool is recorded as trace step 1 (hooks/trace_capture.py records "
-    "every PostToolUse, and kernel/tool_runner.py notifies PostToolUse for a call the registry "
-    "rejected), so modes/follower.py refusal() refuses the whole trace ('tool Frobnicate is not "
-    "available') and every later run heals with the LLM instead of following"))
+UNKNOWN_TOOL_STEP = pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "the call to the unknown tool is recorded as trace step 1 (hooks/trace_capture.py records "
+        "every PostToolUse, and kernel/tool_runner.py notifies PostToolUse for a call the registry "
+        "rejected), so modes/follower.py refusal() refuses the whole trace ('tool Frobnicate is "
+        "not available') and every later run heals with the LLM instead of following"
+    ),
+)
 
 
 @pytest.mark.parametrize("api", APIS)
-@pytest.mark.parametrize("case", [
-    "broken_json", pytest.param("unknown_tool", marks=UNKNOWN_TOOL_STEP), "wrong_types"])
+@pytest.mark.parametrize(
+    "case", ["broken_json", pytest.param("unknown_tool", marks=UNKNOWN_TOOL_STEP), "wrong_types"]
+)
 async def test_malformed_tool_call_is_shown_to_the_model_and_the_run_goes_on(
     api: str, case: str, server: FakeLLMServer, workspace: Path, fault_counts: FaultCounts
 ):
     bad_call, words = BAD_CALLS[case]
-    server.enqueue(Turn(tool_calls=[bad_call]), Turn(tool_calls=[WRITE_A]),
-                   Turn(text="a.txt holds alpha"))
+    server.enqueue(
+        Turn(tool_calls=[bad_call]), Turn(tool_calls=[WRITE_A]), Turn(text="a.txt holds alpha")
+    )
     async with llmos_over_fake_server(api, server, workspace) as llmos:
         result = await llmos.execute(GOAL_A)
         assert result.success, result.error
@@ -95,8 +105,7 @@ def server_faults() -> dict[str, tuple[list[Turn | Fault], int]]:
         "http_500": ([Fault.server_error(500), Fault.server_error(503)], 0),
         "http_500_after_a_step": ([write, Fault.server_error(500), Fault.server_error(500)], 1),
         "stream_cut": ([Fault.cut(write, after=3)], 0),
-        "stream_cut_after_a_step": ([write, Fault.cut(Turn(text="a.txt holds alpha"), after=2)],
-                                    1),
+        "stream_cut_after_a_step": ([write, Fault.cut(Turn(text="a.txt holds alpha"), after=2)], 1),
         "stream_error_event": ([write, Fault.stream_error(Turn(text="done"), after=2)], 1),
     }
 
@@ -113,7 +122,9 @@ async def test_failing_model_server_gives_a_clear_error_and_a_whole_workspace(
     assert not result.success
     assert result.error and result.error_type, result
     error_types = {cls.__name__ for cls in BackendError.__subclasses__()} | {
-        "BackendError", "WatchdogTimeout"}
+        "BackendError",
+        "WatchdogTimeout",
+    }
     assert result.error_type in error_types, (result.error_type, result.error)
     assert_workspace_whole(workspace)
     ledger = ledger_balances(workspace)

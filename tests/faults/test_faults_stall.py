@@ -23,18 +23,23 @@ from llmos.memory import TraceStore
 from llmos.testing.fake_llm_server import FakeLLMServer, Fault, Turn
 
 LIMIT = {"watchdog.llm_call_timeout_s": 1.0}
-CANCELLED_ESCAPES = pytest.mark.xfail(strict=True, reason=(
-    "api.py LLMOS.execute lets the watchdog's CancelledError escape instead of returning the "
-    "failed TaskResult its docstring promises (errors are in the result; fails with "
-    "WatchdogTimeout): only the scheduler turns it into a result. `llmos run` (cli/app.py "
-    "line ~116, asyncio.run(_execute(...))) then prints the clear watchdog message followed by "
-    "a CancelledError traceback. Fix: in execute, catch CancelledError when "
-    "cancellation_reason(exc)[1] == 'WatchdogTimeout', uncancel() the current task and return "
-    "a failed TaskResult (error_type WatchdogTimeout)"))
+CANCELLED_ESCAPES = pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "api.py LLMOS.execute lets the watchdog's CancelledError escape instead of returning the "
+        "failed TaskResult its docstring promises (errors are in the result; fails with "
+        "WatchdogTimeout): only the scheduler turns it into a result. `llmos run` (cli/app.py "
+        "line ~116, asyncio.run(_execute(...))) then prints the clear watchdog message followed by "
+        "a CancelledError traceback. Fix: in execute, catch CancelledError when "
+        "cancellation_reason(exc)[1] == 'WatchdogTimeout', uncancel() the current task and return "
+        "a failed TaskResult (error_type WatchdogTimeout)"
+    ),
+)
 
 
-async def run_until_watchdog(server: FakeLLMServer, workspace: Path, api: str
-                             ) -> TaskResult | BaseException:
+async def run_until_watchdog(
+    server: FakeLLMServer, workspace: Path, api: str
+) -> TaskResult | BaseException:
     """The run's result, or what it raised."""
     server.enqueue(Turn(tool_calls=[WRITE_A]), Fault.stall(seconds=30))
     async with llmos_over_fake_server(api, server, workspace, **LIMIT) as llmos:
@@ -82,9 +87,21 @@ def test_cli_run_against_a_stalled_server_fails_clearly_without_a_traceback(
     server.enqueue(Turn(tool_calls=[WRITE_A]), Fault.stall(seconds=30))
     workspace.mkdir(parents=True)
     (workspace / "llmos.toml").write_text(
-        "[watchdog]\nllm_call_timeout_s = 1.0\n[memory]\ninsights = false\n")
-    done = llmos_cli("run", "-p", "openai", "--base-url", server.openai_url, "-m", FAKE_MODEL,
-                     "--json", GOAL_A, workspace=workspace, env={"OPENAI_API_KEY": "test"})
+        "[watchdog]\nllm_call_timeout_s = 1.0\n[memory]\ninsights = false\n"
+    )
+    done = llmos_cli(
+        "run",
+        "-p",
+        "openai",
+        "--base-url",
+        server.openai_url,
+        "-m",
+        FAKE_MODEL,
+        "--json",
+        GOAL_A,
+        workspace=workspace,
+        env={"OPENAI_API_KEY": "test"},
+    )
     server.release()
     assert done.returncode == 1, done.stderr
     last = json.loads(done.stdout.splitlines()[-1])

@@ -44,16 +44,32 @@ async def learn(workspace: Path, goal: str, turns: list[dict[str, Any]]) -> str:
     return result.trace_id or ""
 
 
-def run_cli(workspace: Path, tmp_path: Path, goal: str, turns: list[dict[str, Any]],
-            home: Path, *, disabled: str = "") -> list[dict[str, Any]]:
+def run_cli(
+    workspace: Path,
+    tmp_path: Path,
+    goal: str,
+    turns: list[dict[str, Any]],
+    home: Path,
+    *,
+    disabled: str = "",
+) -> list[dict[str, Any]]:
     """``llmos run --json`` in a fresh process with HOME at ``home``; its events."""
     script = tmp_path / "heal.json"
     script.write_text(json.dumps(turns))
     env = {"HOME": str(home), "LLMOS_TOOLS__SANDBOX": "false"}
     if disabled:
         env["LLMOS_HOOKS__DISABLED"] = f'["{disabled}"]'
-    done = llmos_cli("run", "-p", "scripted", "--script", str(script), "--json", goal,
-                     workspace=workspace, env=env)
+    done = llmos_cli(
+        "run",
+        "-p",
+        "scripted",
+        "--script",
+        str(script),
+        "--json",
+        goal,
+        workspace=workspace,
+        env=env,
+    )
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode in (0, 1), done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
@@ -94,8 +110,10 @@ def events_of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["rm_home", "rm_home_var_after_cat", "curl_pipe_sh",
-                                  "bash_c_wrapped", "env_sudo_wrapped"])
+@pytest.mark.parametrize(
+    "case",
+    ["rm_home", "rm_home_var_after_cat", "curl_pipe_sh", "bash_c_wrapped", "env_sudo_wrapped"],
+)
 async def test_a_trace_edited_to_carry_a_dangerous_command_is_refused_and_healed(
     workspace: Path, tmp_path: Path, fault_counts: FaultCounts, case: str
 ):
@@ -126,9 +144,7 @@ async def test_a_trace_edited_to_carry_a_dangerous_command_is_refused_and_healed
 
 
 @pytest.mark.slow
-async def test_the_canary_would_go_if_the_policy_were_off(
-    workspace: Path, tmp_path: Path
-):
+async def test_the_canary_would_go_if_the_policy_were_off(workspace: Path, tmp_path: Path):
     """The control: without the security hook, the tampered step does delete the canary."""
     home, target = canaries(tmp_path)
     trace_id = await learn(workspace, GOAL, LEARN)
@@ -149,17 +165,40 @@ TRANSFORM = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("case", "turns", "heal", "expected"), [
-    ("read_output_changed", READ_THEN_WRITE, [
-        {"tool_calls": [{"name": "Read", "input": {"file_path": "input.txt"}}]},
-        {"tool_calls": [{"name": "Write", "input": {"file_path": "result.txt",
-                                                    "content": "BETA\n"}}]},
-        {"text": "result.txt holds BETA"}], ("result.txt", "BETA\n")),
-    ("written_digest_differs", TRANSFORM, [{"text": "up.txt holds BETA"}], ("up.txt", "BETA\n")),
-], ids=["read_output_changed", "written_digest_differs"])
+@pytest.mark.parametrize(
+    ("case", "turns", "heal", "expected"),
+    [
+        (
+            "read_output_changed",
+            READ_THEN_WRITE,
+            [
+                {"tool_calls": [{"name": "Read", "input": {"file_path": "input.txt"}}]},
+                {
+                    "tool_calls": [
+                        {"name": "Write", "input": {"file_path": "result.txt", "content": "BETA\n"}}
+                    ]
+                },
+                {"text": "result.txt holds BETA"},
+            ],
+            ("result.txt", "BETA\n"),
+        ),
+        (
+            "written_digest_differs",
+            TRANSFORM,
+            [{"text": "up.txt holds BETA"}],
+            ("up.txt", "BETA\n"),
+        ),
+    ],
+    ids=["read_output_changed", "written_digest_differs"],
+)
 async def test_a_trace_whose_postcondition_no_longer_holds_is_healed_not_replayed(
-    workspace: Path, tmp_path: Path, fault_counts: FaultCounts, case: str,
-    turns: list[dict[str, Any]], heal: list[dict[str, Any]], expected: tuple[str, str],
+    workspace: Path,
+    tmp_path: Path,
+    fault_counts: FaultCounts,
+    case: str,
+    turns: list[dict[str, Any]],
+    heal: list[dict[str, Any]],
+    expected: tuple[str, str],
 ):
     output = workspace / "output"
     output.mkdir(parents=True)

@@ -85,6 +85,9 @@ class Backend(ABC):
     estimated_usage: ClassVar[bool] = False
     #: Context window in tokens, used by the loop to keep the conversation in bounds.
     context_window: int = 200_000
+    #: Whether old turns are summarised by a call to this backend when the window fills
+    #: (else they are dropped with a note): worth it on real models, not on fakes.
+    summarizes_context: ClassVar[bool] = True
 
     def __init__(self, model: str) -> None:
         self.model = model

@@ -206,6 +206,7 @@ class LocalBackend(Backend):
 
     name: ClassVar[str] = "local"
     estimated_usage: ClassVar[bool] = False
+    summarizes_context: ClassVar[bool] = False  # a tiny model's summary costs more than it saves
 
     def __init__(
         self, model: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = None

@@ -97,6 +97,7 @@ class ScriptedBackend(Backend):
 
     name = "scripted"
     estimated_usage = True
+    summarizes_context = False
 
     def __init__(
         self,
@@ -147,6 +148,7 @@ class FunctionBackend(Backend):
     requests: list[BackendRequest] = field(default_factory=list)
     name = "function"  # type: ignore[misc]
     estimated_usage = True  # type: ignore[misc]
+    summarizes_context = False  # type: ignore[misc]
 
     async def stream(self, request: BackendRequest) -> AsyncIterator[BackendEvent]:
         self.requests.append(request)

@@ -23,8 +23,8 @@ from llmos.backends.base import (
     TurnFinished,
 )
 from llmos.errors import BackendError
-from llmos.events import TextStreamed, UsageUpdated
-from llmos.hooks.pipeline import Deny, HookInput
+from llmos.events import Notice, TextStreamed, UsageUpdated
+from llmos.hooks.pipeline import Allow, Deny, HookInput
 from llmos.kernel.task import TaskContext
 from llmos.kernel.tool_runner import run_tool_call
 from llmos.messages import (
@@ -35,6 +35,8 @@ from llmos.messages import (
     Usage,
     UserMessage,
 )
+from llmos.modes.context import SUMMARY_SYSTEM, compact, over_budget
+from llmos.tools.base import ToolSpec
 
 SYSTEM_PROMPT = """\
 You are the agent of llmos, working on a user's task in a working directory.
@@ -144,21 +146,10 @@ class _Loop:
         self.messages.append(UserMessage(content=prompt))
         tool_specs = self.task.tools.specs(self.settings.tools)
         while self.turns < self.settings.max_turns:
-            request = BackendRequest(
-                system=self.system,
-                messages=tuple(self.messages),
-                tools=tool_specs,
-                max_tokens=self.settings.max_tokens,
-                agent=self.settings.agent,
-            )
-            verdict = await self.task.hooks.decide(
-                HookInput(
-                    event="PreLLMCall",
-                    ctx=self.task.hook_ctx(),
-                    request=request,
-                    model=self.backend.model,
-                )
-            )
+            request = self._request(tool_specs)
+            if over_budget(request, self.backend.context_window):
+                request = await self._fit_context(tool_specs) or request
+            verdict = await self._may_call(request)
             if isinstance(verdict, Deny):
                 return self.outcome(
                     success=False,
@@ -196,6 +187,61 @@ class _Loop:
             ),
             error_type="MaxTurns",
         )
+
+    def _request(self, tool_specs: Sequence[ToolSpec]) -> BackendRequest:
+        return BackendRequest(
+            system=self.system,
+            messages=tuple(self.messages),
+            tools=tool_specs,
+            max_tokens=self.settings.max_tokens,
+            agent=self.settings.agent,
+        )
+
+    async def _may_call(self, request: BackendRequest) -> Allow | Deny:
+        return await self.task.hooks.decide(
+            HookInput(
+                event="PreLLMCall",
+                ctx=self.task.hook_ctx(),
+                request=request,
+                model=self.backend.model,
+            )
+        )
+
+    async def _fit_context(self, tool_specs: Sequence[ToolSpec]) -> BackendRequest | None:
+        """L1: fold old turns (summary or note) so the next request fits the window."""
+        summarize = self._summarize if self.backend.summarizes_context else None
+        folded = await compact(self.messages, summarize)
+        if folded is None:
+            return None
+        self.messages = folded.messages
+        how = "summarised by the model" if folded.summarised else "left out"
+        await self.task.publish(
+            Notice(
+                task_id=self.task.task_id,
+                message=f"context: {folded.folded} earlier messages {how} to stay within the "
+                f"{self.backend.context_window:,}-token window",
+            )
+        )
+        return self._request(tool_specs)
+
+    async def _summarize(self, text: str) -> str | None:
+        """One model call that condenses old turns; it passes the budget like any other."""
+        request = BackendRequest(
+            system=SUMMARY_SYSTEM,
+            messages=(UserMessage(content=text),),
+            max_tokens=min(self.settings.max_tokens, 1024),
+            agent=self.settings.agent,
+        )
+        if isinstance(await self._may_call(request), Deny):
+            return None  # the old turns are dropped with a note instead
+        chunks: list[str] = []
+        async for event in self.backend.stream(request):
+            match event:
+                case TextDelta(text=delta):
+                    chunks.append(delta)
+                case TurnFinished(usage=usage, model=model):
+                    await self._account(model, usage)
+        return "".join(chunks)
 
     def _same_as_before(self, calls: list[ToolCall]) -> bool:
         """True once the model asks for the very same calls ``REPEAT_LIMIT`` turns running."""
