@@ -34,9 +34,13 @@ GOAL_A = "Create a.txt holding the word alpha"
 WRITE_A = ToolUse(name="Write", input={"file_path": "a.txt", "content": "alpha\n"})
 
 
+#: Read at import: the autouse fixture of tests/conftest.py hides LLMOS_* during each test.
+_FAULT_ENV = {k: v for k, v in os.environ.items() if k.startswith("LLMOS_FAULT_")}
+
+
 def env_count(name: str, default: int) -> int:
     """A count the CI keeps small and a person may raise (``LLMOS_FAULT_KILLS=200``)."""
-    raw = os.environ.get(name, "")
+    raw = _FAULT_ENV.get(name, "")
     return int(raw) if raw.strip() else default
 
 

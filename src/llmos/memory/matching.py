@@ -16,14 +16,15 @@ failure llmos can have, so every doubt resolves to a miss.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llmos.memory.index import IndexEntry
 from llmos.memory.normalize import Token, shape, signature, tokenize
-from llmos.memory.similarity import Terms, compare, terms_of
-from llmos.memory.slots import bind, substitute
+from llmos.memory.similarity import STOPWORDS, Terms, compare, terms_of
+from llmos.memory.slots import bind, iter_strings, substitute
 from llmos.memory.store import TraceStore
 from llmos.memory.trace import Step, Trace
 
@@ -197,6 +198,8 @@ class Matcher:
             if trace is None or trace.goal != entry.goal or trace.status != entry.status \
                     or trace.replay_failures != entry.replay_failures:
                 return None
+            if TEMPLATE > candidate.confidence >= follow_threshold:
+                candidate = _literal_words_guard(query.goal, trace, candidate)
             decision: Decision = "follow" if candidate.confidence >= follow_threshold else "guide"
             steps = substitute(trace.steps, trace.slots, candidate.bindings)
             return MatchResult(goal=query.goal, decision=decision, trace=trace,
@@ -229,6 +232,43 @@ class Matcher:
             if len(result) == limit:
                 break
         return result
+
+
+def _literal_words_guard(goal: str, trace: Trace, candidate: _Candidate) -> _Candidate:
+    """A paraphrase is not the same task if a word it changed is used verbatim by the steps.
+
+    "a Makefile with a check target" reads like "… a test target" (check ~ test),
+    but the trace runs ``make test``: the learned word is a value, not a figure of speech.
+    """
+    theirs = _content_words(trace.goal)
+    mine = _content_words(goal)
+    changed = [w for w in sorted(theirs) if not any(_same_root(w, other) for other in mine)]
+    for word in changed:
+        pattern = re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])", re.IGNORECASE)
+        for step in trace.steps:
+            if any(pattern.search(text) for _, text in iter_strings(step.input)):
+                return _Candidate(
+                    candidate.entry,
+                    UNSAFE_BINDING,
+                    f"{candidate.reason}, but the steps use {word!r} verbatim and the goal "
+                    "says something else",
+                    candidate.bindings,
+                )
+    return candidate
+
+
+def _content_words(goal: str) -> set[str]:
+    return {
+        t.text.lower()
+        for t in tokenize(goal)
+        if t.text.isalpha() and len(t.text) > 2 and t.text.lower() not in STOPWORDS
+    }
+
+
+def _same_root(a: str, b: str) -> bool:
+    """Inflections of one word ("title", "titled"; "print", "prints") count as the same."""
+    short, long = sorted((a, b), key=len)
+    return long.startswith(short[: max(4, len(short) - 1)])
 
 
 def _followable(entry: IndexEntry, max_failures: int) -> bool:

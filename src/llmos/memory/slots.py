@@ -149,6 +149,23 @@ def _extension(path: str) -> str:
     return name[name.rfind("."):].lower() if "." in name[1:] else ""
 
 
+def _kind(path: str) -> str:
+    """What sort of file a path names: its extension; for a name without one
+    (``Makefile``, ``.gitignore``) the name itself, which is then its role.
+
+    A bare short suffix (``.md``, ``.venv``: at most four characters after the
+    dot) is a value in its own right, as in "rename the .md files to .txt".
+    """
+    if path.endswith("/"):
+        return "/"
+    name = path.rsplit("/", 1)[-1].lower()
+    if _extension(name):
+        return _extension(name)
+    if name.startswith(".") and len(name) <= 5:
+        return "."
+    return name
+
+
 def _stem(path: str) -> str:
     name = path.rstrip("/").rsplit("/", 1)[-1]
     dot = name.find(".", 1)
@@ -161,7 +178,7 @@ def check_value(slot: Slot, new: str, steps: tuple[Step, ...]) -> str | None:
     if slot.type == "path":
         if old.endswith("/") != new.endswith("/"):
             return f"{new!r} is not the same kind of path as {old!r} (folder vs file)"
-        if _extension(old) != _extension(new):
+        if _kind(old) != _kind(new):
             return f"{new!r} changes the file type of {old!r}: another task, not a new value"
         if new.startswith(("/", "~")) or ".." in new.split("/"):
             return f"{new!r} leaves the working directory"
