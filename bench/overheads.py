@@ -40,7 +40,7 @@ from llmos.kernel.task import TaskContext
 from llmos.kernel.tool_runner import run_tool_call
 from llmos.messages import ToolCall, Usage
 from llmos.security import judge_command
-from llmos.security.shell import _parse_cached
+from llmos.security.shell import clear_parse_cache
 from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
 
 CORPORA = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -146,7 +146,7 @@ def security_rate(rounds: int) -> dict[str, Any]:
             for _ in range(rounds):
                 for line in lines:
                     if cold:
-                        _parse_cached.cache_clear()
+                        clear_parse_cache()
                     judge_command(line, cwd=cwd, workspace=workspace, home=home)
             return len(lines) * rounds / (time.perf_counter() - started)
 

@@ -58,7 +58,7 @@ def test_sigkill_at_random_points_loses_nothing_and_corrupts_nothing(
     assert not missing, f"traces journaled as saved are gone: {missing} (seed {seed})"
 
     store = TraceStore.for_memory(workspace / "memory")
-    problems: list[str] = []
+    problems: list[Exception] = []
     assert sorted(t.id for t in store.iter(problems.append)) == sorted(files.ids)
     assert problems == [], "temp files of interrupted writes must be ignored"
     store.ensure_fresh()

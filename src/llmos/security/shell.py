@@ -105,6 +105,11 @@ def _replace_arithmetic(line: str) -> str:
 
 
 @lru_cache(maxsize=4096)
+def clear_parse_cache() -> None:
+    """Forget cached parses (benchmarks measure cold decisions with it)."""
+    _parse_cached.cache_clear()
+
+
 def _parse_cached(line: str) -> tuple[tuple[Any, ...], str] | tuple[None, str]:
     """bashlex trees for ``line`` (or the parse error), cached: the parser is the slow part."""
     text = _preprocess(line)
