@@ -23,7 +23,7 @@ from llmos.hooks.pipeline import AskHandler, HookPipeline
 from llmos.kernel.bus import EventBus
 from llmos.kernel.dispatcher import Dispatcher, VerifyResult
 from llmos.kernel.task import TaskResult, new_task_id
-from llmos.kernel.watchdog import Watchdog, WatchdogLimits
+from llmos.kernel.watchdog import Watchdog, WatchdogLimits, cancellation_reason
 from llmos.memory import MatchResult
 from llmos.memory.session_log import SessionLog
 from llmos.plugins import Extensions
@@ -135,10 +135,25 @@ class LLMOS:
         """
         await self.boot()
         task_id = task_id or new_task_id()
-        self.watchdog.watch(task_id, asyncio.current_task())
+        current = asyncio.current_task()
+        self.watchdog.watch(task_id, current)
         try:
             return await self.dispatcher.run(
                 goal, mode=mode, cwd=Path(cwd) if cwd is not None else None, task_id=task_id
+            )
+        except asyncio.CancelledError as exc:
+            error, kind = cancellation_reason(exc)
+            if kind != "WatchdogTimeout" or current is None:
+                raise  # Ctrl-C or a caller's cancel: theirs to handle
+            current.uncancel()  # the watchdog's cancel ends this task only, as a failure
+            return TaskResult(
+                task_id=task_id,
+                goal=goal,
+                mode=mode or self.settings.mode,
+                success=False,
+                text="",
+                error=error,
+                error_type=kind,
             )
         finally:
             self.watchdog.unwatch(task_id)

@@ -68,6 +68,10 @@ def cli_learner(workspace: Path, tmp_path: Path, number: int) -> subprocess.Pope
             "-m",
             PRICED_MODEL,
             "--json",
+            # learner mode: with auto, the second CLI run may follow the first's trace (a slot
+            # variant) and report its id, which is right but not what this test counts
+            "--mode",
+            "learner",
             f"Create the file {name} for the command line",
         ],
         stdout=subprocess.PIPE,

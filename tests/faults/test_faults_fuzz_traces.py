@@ -167,15 +167,6 @@ def test_cli_keeps_working_and_follows_the_good_trace_beside_fuzzed_files(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bad trace files are reported only by the command that first syncs the index, and only "
-        "if it passes on_error: `llmos run` and `traces match` sync through Matcher "
-        "(memory/matching.py: store.ensure_fresh() with no on_error) and say nothing; once synced, "
-        "TraceStore._sync drops broken files from the index and `traces list` never names them"
-    ),
-)
 def test_run_match_and_list_each_name_every_bad_file_once(
     workspace: Path, fuzzed: dict[str, list[Path]]
 ):

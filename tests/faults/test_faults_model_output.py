@@ -55,21 +55,8 @@ def assert_workspace_whole(workspace: Path) -> None:
     assert ledger_balances(workspace).open_reservations == 0
 
 
-UNKNOWN_TOOL_STEP = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the call to the unknown tool is recorded as trace step 1 (hooks/trace_capture.py records "
-        "every PostToolUse, and kernel/tool_runner.py notifies PostToolUse for a call the registry "
-        "rejected), so modes/follower.py refusal() refuses the whole trace ('tool Frobnicate is "
-        "not available') and every later run heals with the LLM instead of following"
-    ),
-)
-
-
 @pytest.mark.parametrize("api", APIS)
-@pytest.mark.parametrize(
-    "case", ["broken_json", pytest.param("unknown_tool", marks=UNKNOWN_TOOL_STEP), "wrong_types"]
-)
+@pytest.mark.parametrize("case", ["broken_json", "unknown_tool", "wrong_types"])
 async def test_malformed_tool_call_is_shown_to_the_model_and_the_run_goes_on(
     api: str, case: str, server: FakeLLMServer, workspace: Path, fault_counts: FaultCounts
 ):

@@ -23,18 +23,6 @@ from llmos.memory import TraceStore
 from llmos.testing.fake_llm_server import FakeLLMServer, Fault, Turn
 
 LIMIT = {"watchdog.llm_call_timeout_s": 1.0}
-CANCELLED_ESCAPES = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "api.py LLMOS.execute lets the watchdog's CancelledError escape instead of returning the "
-        "failed TaskResult its docstring promises (errors are in the result; fails with "
-        "WatchdogTimeout): only the scheduler turns it into a result. `llmos run` (cli/app.py "
-        "line ~116, asyncio.run(_execute(...))) then prints the clear watchdog message followed by "
-        "a CancelledError traceback. Fix: in execute, catch CancelledError when "
-        "cancellation_reason(exc)[1] == 'WatchdogTimeout', uncancel() the current task and return "
-        "a failed TaskResult (error_type WatchdogTimeout)"
-    ),
-)
 
 
 async def run_until_watchdog(
@@ -70,7 +58,6 @@ async def test_a_stalled_model_leaves_a_failed_trace_and_a_balanced_ledger(
     fault_counts.add("server_fault_cases", 1)
 
 
-@CANCELLED_ESCAPES
 async def test_execute_returns_a_watchdog_failure_instead_of_raising(
     server: FakeLLMServer, workspace: Path
 ):
@@ -80,7 +67,6 @@ async def test_execute_returns_a_watchdog_failure_instead_of_raising(
 
 
 @pytest.mark.slow
-@CANCELLED_ESCAPES
 def test_cli_run_against_a_stalled_server_fails_clearly_without_a_traceback(
     server: FakeLLMServer, workspace: Path, tmp_path: Path
 ):

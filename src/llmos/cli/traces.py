@@ -131,6 +131,7 @@ def match(
         raise ConfigError(
             "no goal given: pass goals as arguments or '-' with goals on stdin", key="goals"
         )
+    store.ensure_fresh(on_error=_report_problem(stderr_console()))  # type: ignore[arg-type]
     matcher = Matcher(store)
     follower = settings.follower
     console = stdout_console()

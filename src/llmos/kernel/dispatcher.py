@@ -115,6 +115,7 @@ class Dispatcher:
         self._backend_factory = backend_factory
         self._backends: dict[str, Backend | AgentBackend] = {}
         self._sandbox_told = False
+        self._problems_told: set[str] = set()
 
     @property
     def output(self) -> Path:
@@ -265,6 +266,7 @@ class Dispatcher:
         if mode == "learner":
             return await self._learn(run, reason="learner mode was asked for")
         found = await self.match(goal)
+        await self._tell_problems_once(run.task)
         if found.decision == "follow" and found.trace is not None:
             if not is_orchestration(found.trace):
                 return await self._follow(run, found)
@@ -473,6 +475,19 @@ class Dispatcher:
         status = await asyncio.to_thread(sandbox_status)
         if not status.available:
             await task.publish(Notice(task_id=task.task_id, level="warning", message=status.reason))
+
+    async def _tell_problems_once(self, task: TaskContext) -> None:
+        """Name each unreadable trace file once: it is skipped, and the user should know."""
+        for problem in await asyncio.to_thread(self.library.problems):
+            if str(problem) not in self._problems_told:
+                self._problems_told.add(str(problem))
+                await task.publish(
+                    Notice(
+                        task_id=task.task_id,
+                        level="warning",
+                        message=f"skipped a broken trace file: {problem}",
+                    )
+                )
 
     async def _cancelled(self, run: TaskRun, error: str, kind: str) -> None:
         """Keep what a cancelled run did as a failed trace, then report the failure."""

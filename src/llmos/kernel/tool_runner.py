@@ -76,7 +76,7 @@ async def run_tool_call(task: TaskContext, call: ToolCall, *, replay: bool = Fal
             replay=replay,
         )
     )
-    if verdict.allowed:
+    if verdict.allowed and result.ran:
         await task.hooks.notify(
             HookInput(
                 event="PostToolUse",

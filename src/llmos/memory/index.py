@@ -22,11 +22,17 @@ from llmos.memory.normalize import shape, signature, tokenize
 from llmos.memory.similarity import terms_of
 from llmos.memory.trace import Slot, Trace
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS broken (
+    file TEXT PRIMARY KEY,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS traces (
     rowid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -89,6 +95,23 @@ class IndexEntry:
     terms: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class BrokenFile:
+    """A trace file that does not parse, as it was when it was last looked at."""
+
+    file: str
+    mtime_ns: int
+    size: int
+    reason: str
+
+
+def _write_broken(conn: sqlite3.Connection, broken: Iterable[BrokenFile]) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO broken VALUES (?, ?, ?, ?)",
+        [(b.file, b.mtime_ns, b.size, b.reason) for b in broken],
+    )
+
+
 def entry_for(trace: Trace, file: str, *, mtime_ns: int = 0, size: int = 0) -> IndexEntry:
     """The index row of a trace; keys are derived from its goal, so old files index alike."""
     tokens = tokenize(trace.goal)
@@ -144,7 +167,8 @@ class TraceIndex:
                 if version is None or version[0] != SCHEMA_VERSION:
                     conn.executescript(
                         "DROP TABLE IF EXISTS traces_vocab; DROP TABLE IF EXISTS traces_fts; "
-                        "DROP TABLE IF EXISTS traces; DROP TABLE IF EXISTS meta;")
+                        "DROP TABLE IF EXISTS traces; DROP TABLE IF EXISTS broken; "
+                        "DROP TABLE IF EXISTS meta;")
             conn.executescript(_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             self._local.conn = conn
@@ -172,30 +196,55 @@ class TraceIndex:
                 conn.execute("DELETE FROM traces_fts WHERE rowid = ?", (row[0],))
                 conn.execute("DELETE FROM traces WHERE rowid = ?", (row[0],))
 
-    def replace_all(self, entries: Iterable[IndexEntry], stamp: str) -> None:
+    def replace_all(
+        self, entries: Iterable[IndexEntry], stamp: str, broken: Iterable[BrokenFile] = ()
+    ) -> None:
         """Drop every row and insert ``entries``: a rebuild, atomic for readers."""
         conn = self.connection()
         with _transaction(conn):
             conn.execute("DELETE FROM traces")
             conn.execute("DELETE FROM traces_fts")
+            conn.execute("DELETE FROM broken")
             _write(conn, entries)
+            _write_broken(conn, broken)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('stamp', ?)", (stamp,))
 
-    def apply(self, changed: Iterable[IndexEntry], gone: Iterable[str], stamp: str) -> None:
-        """Upsert changed rows, drop the rows of vanished files, record the stamp."""
+    def apply(
+        self,
+        changed: Iterable[IndexEntry],
+        gone: Iterable[str],
+        stamp: str,
+        broken: Iterable[BrokenFile] = (),
+    ) -> None:
+        """Upsert changed rows, drop the rows of vanished files, remember broken ones."""
         conn = self.connection()
         with _transaction(conn):
-            _write(conn, changed)
-            for file in gone:
+            changed = list(changed)
+            broken = list(broken)
+            for file in [*gone, *(e.file for e in changed), *(b.file for b in broken)]:
                 conn.execute("DELETE FROM traces_fts WHERE rowid IN "
                              "(SELECT rowid FROM traces WHERE file = ?)", (file,))
                 conn.execute("DELETE FROM traces WHERE file = ?", (file,))
+                conn.execute("DELETE FROM broken WHERE file = ?", (file,))
+            _write(conn, changed)
+            _write_broken(conn, broken)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('stamp', ?)", (stamp,))
 
     def file_states(self) -> dict[str, tuple[int, int]]:
-        """File name → (mtime_ns, size) as indexed: what a sync compares the folder with."""
-        rows = self.connection().execute("SELECT file, mtime_ns, size FROM traces")
+        """File name → (mtime_ns, size) as last seen, broken files included: what a sync
+        compares the folder with, so an unchanged broken file is not parsed again."""
+        rows = self.connection().execute(
+            "SELECT file, mtime_ns, size FROM traces UNION ALL "
+            "SELECT file, mtime_ns, size FROM broken"
+        )
         return {file: (mtime, size) for file, mtime, size in rows}
+
+    def broken(self) -> list[BrokenFile]:
+        """The trace files that could not be read, with why (reported on every command)."""
+        rows = self.connection().execute(
+            "SELECT file, mtime_ns, size, reason FROM broken ORDER BY file"
+        )
+        return [BrokenFile(*row) for row in rows]
 
     def set_stamp(self, stamp: str) -> None:
         conn = self.connection()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from llmos.errors import TraceNotFound
+from llmos.errors import TraceFormatError, TraceNotFound
 from llmos.memory.index import IndexEntry
 from llmos.memory.matching import Matcher, MatchResult, SimilarTrace
 from llmos.memory.store import TraceStore
@@ -62,6 +62,10 @@ class TraceLibrary:
         ]
         found.sort(key=lambda near: near.score, reverse=True)
         return found[:limit]
+
+    def problems(self) -> list[TraceFormatError]:
+        """Trace files that cannot be read, in every store (they are skipped)."""
+        return [problem for store in self.stores for problem in store.problems()]
 
     def entries(self) -> list[IndexEntry]:
         """Every trace's index entry, the project's first."""

@@ -9,6 +9,7 @@ can be rebuilt from scratch with :meth:`TraceStore.reindex`.
 
 from __future__ import annotations
 
+import os
 import re
 import tarfile
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from filelock import FileLock
 
 from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
 from llmos.files import write_atomic
-from llmos.memory.index import IndexEntry, TraceIndex, entry_for
+from llmos.memory.index import BrokenFile, IndexEntry, TraceIndex, entry_for
 from llmos.memory.normalize import signature
 from llmos.memory.slots import find_slots
 from llmos.memory.trace import Trace, utc_now
@@ -203,20 +204,33 @@ class TraceStore:
         return str(self.root.stat().st_mtime_ns)
 
     def ensure_fresh(self, on_error: ProblemCallback | None = None) -> None:
-        """Bring the index up to date if the folder changed since it was last synced."""
-        stamp = self._folder_stamp()
-        if self.index.stamp() == stamp:
-            return
-        with self._lock:
-            self._sync(on_error)
+        """Bring the index up to date if the folder changed since it was last synced.
 
-    def _sync(self, on_error: ProblemCallback | None) -> None:
-        """Index new and changed files, drop rows of files that are gone."""
+        ``on_error`` hears about every trace file that cannot be read, each time:
+        broken files are remembered in the index, so every command can say so.
+        """
+        if self.index.stamp() != self._folder_stamp():
+            with self._lock:
+                self._sync()
+        if on_error is not None:
+            for problem in self.problems():
+                on_error(problem)
+
+    def problems(self) -> list[TraceFormatError]:
+        """The trace files that cannot be read, with what is wrong with each."""
+        return [
+            TraceFormatError(broken.reason, path=self.root / broken.file)
+            for broken in self.index.broken()
+            if (self.root / broken.file).exists()
+        ]
+
+    def _sync(self) -> None:
+        """Index new and changed files, remember broken ones, drop rows of vanished files."""
         stamp = self._folder_stamp()
         known = self.index.file_states()
         seen: set[str] = set()
         changed: list[IndexEntry] = []
-        broken: list[str] = []
+        broken: list[BrokenFile] = []
         for path in self.files():
             info = path.stat()
             seen.add(path.name)
@@ -225,14 +239,12 @@ class TraceStore:
             try:
                 trace = self._read_checked(path)
             except TraceFormatError as exc:
-                broken.append(path.name)
-                if on_error is not None:
-                    on_error(exc)
+                broken.append(_broken(path, info, exc))
                 continue
             changed.append(entry_for(trace, path.name, mtime_ns=info.st_mtime_ns,
                                      size=info.st_size))
         gone = [name for name in known if name not in seen and not (self.root / name).exists()]
-        self.index.apply(changed, gone + broken, stamp)
+        self.index.apply(changed, gone, stamp, broken)
 
     def reindex(self) -> ReindexReport:
         """Rebuild the index from the files; broken files are reported and left out."""
@@ -240,16 +252,18 @@ class TraceStore:
         with self._lock:
             stamp = self._folder_stamp()
             entries = []
+            broken = []
             for path in self.files():
+                info = path.stat()
                 try:
                     trace = self._read_checked(path)
                 except TraceFormatError as exc:
                     problems.append(exc)
+                    broken.append(_broken(path, info, exc))
                     continue
-                info = path.stat()
                 entries.append(entry_for(trace, path.name, mtime_ns=info.st_mtime_ns,
                                          size=info.st_size))
-            self.index.replace_all(entries, stamp)
+            self.index.replace_all(entries, stamp, broken)
         return ReindexReport(indexed=len(entries), problems=problems)
 
     def refresh_entry(self, entry: IndexEntry) -> Trace | None:
@@ -342,6 +356,11 @@ def _import_items(source: Path) -> Iterator[tuple[str, bytes]]:
             handle = archive.extractfile(member)
             if handle is not None:
                 yield member.name, handle.read()
+
+
+def _broken(path: Path, info: os.stat_result, exc: TraceFormatError) -> BrokenFile:
+    reason = str(exc).removeprefix(f"{path}: ")
+    return BrokenFile(path.name, info.st_mtime_ns, info.st_size, reason)
 
 
 def _short(text: str, width: int = 40) -> str:

@@ -104,12 +104,12 @@ def _replace_arithmetic(line: str) -> str:
         i = j + 1
 
 
-@lru_cache(maxsize=4096)
 def clear_parse_cache() -> None:
     """Forget cached parses (benchmarks measure cold decisions with it)."""
     _parse_cached.cache_clear()
 
 
+@lru_cache(maxsize=4096)
 def _parse_cached(line: str) -> tuple[tuple[Any, ...], str] | tuple[None, str]:
     """bashlex trees for ``line`` (or the parse error), cached: the parser is the slow part."""
     text = _preprocess(line)

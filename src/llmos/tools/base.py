@@ -58,10 +58,18 @@ class ToolResult:
     exit_code: int | None = None
     files_written: Mapping[str, str] = field(default_factory=dict)
     files_read: tuple[str, ...] = ()
+    #: False when the call never reached a tool (unknown name, invalid input): it did
+    #: nothing, so PostToolUse hooks and the trace do not see it.
+    ran: bool = True
 
     @classmethod
     def error(cls, message: str) -> ToolResult:
         return cls(content=message, is_error=True)
+
+    @classmethod
+    def rejected(cls, message: str) -> ToolResult:
+        """A call refused before any tool ran: the model sees why, nothing is recorded."""
+        return cls(content=message, is_error=True, ran=False)
 
     @property
     def full_output(self) -> str:
@@ -156,7 +164,7 @@ class ToolRegistry:
         tool = self._tools.get(name)
         if tool is None:
             known = ", ".join(sorted(self._tools))
-            return ToolResult.error(f"Unknown tool {name!r}. Available tools: {known}.")
+            return ToolResult.rejected(f"Unknown tool {name!r}. Available tools: {known}.")
         try:
             args = tool.Input.model_validate(dict(raw_input))
         except ValidationError as exc:
@@ -164,7 +172,7 @@ class ToolRegistry:
                 f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}"
                 for err in exc.errors()
             )
-            return ToolResult.error(f"Invalid input for {name}: {problems}")
+            return ToolResult.rejected(f"Invalid input for {name}: {problems}")
         try:
             return await tool.run(args, ctx)
         except ToolError as exc:
