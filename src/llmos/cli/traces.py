@@ -22,6 +22,7 @@ from rich.table import Table
 from llmos.api import LLMOS
 from llmos.cli.common import (
     JsonOption,
+    ProjectOption,
     WorkspaceOption,
     open_workspace,
     stderr_console,
@@ -31,17 +32,19 @@ from llmos.cli.render import print_match
 from llmos.config import Settings
 from llmos.errors import ConfigError, TraceFormatError
 from llmos.kernel.dispatcher import VerifyResult
-from llmos.memory.matching import Matcher
-from llmos.memory.store import TraceStore
+from llmos.memory.library import TraceLibrary
 from llmos.memory.summary import TraceSummary
 from llmos.memory.trace_format import render_trace
+from llmos.projects import Projects
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
-def _store(workspace: Path | None) -> tuple[Settings, TraceStore]:
-    settings, space = open_workspace(workspace)
-    return settings, TraceStore.for_memory(space.memory)
+def _library(workspace: Path | None, project: str | None) -> tuple[Settings, TraceLibrary]:
+    """The traces a command sees: the project's (when one is current) before the workspace's."""
+    settings, space = open_workspace(workspace, project=project)
+    chosen = Projects(space).resolve(settings.project)
+    return settings, TraceLibrary.for_workspace(space, chosen)
 
 
 def _report_problem(err: Console) -> object:
@@ -52,18 +55,20 @@ def _report_problem(err: Console) -> object:
 
 
 @app.command("list")
-def list_traces(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+def list_traces(
+    workspace: WorkspaceOption = None, project: ProjectOption = None, as_json: JsonOption = False
+) -> None:
     """Every trace: goal, uses, replay success rate, money saved, last use."""
-    _, store = _store(workspace)
+    _, library = _library(workspace, project)
     err = stderr_console()
-    store.ensure_fresh(on_error=_report_problem(err))  # type: ignore[arg-type]
-    entries = store.entries()
+    library.ensure_fresh(on_error=_report_problem(err))  # type: ignore[arg-type]
+    entries = library.entries()
     if as_json:
         for entry in entries:
             print(TraceSummary.of(entry).model_dump_json())
         return
     if not entries:
-        err.print(f"no traces yet in {store.root}")
+        err.print(f"no traces yet in {library.home.root}")
         return
     table = Table("id", "status", "goal", "uses", "success", "saved", "last used")
     for entry in entries:
@@ -84,11 +89,12 @@ def list_traces(workspace: WorkspaceOption = None, as_json: JsonOption = False) 
 def show(
     trace_id: Annotated[str, typer.Argument(help="Trace id or a unique prefix.")],
     workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
     raw: Annotated[bool, typer.Option("--raw", help="Print the file exactly.")] = False,
 ) -> None:
     """One trace, rendered (front matter as YAML, steps as Markdown)."""
-    _, store = _store(workspace)
-    text = render_trace(store.load(trace_id))
+    _, library = _library(workspace, project)
+    text = render_trace(library.store_of(trace_id).load(trace_id))
     if raw:
         sys.stdout.write(text)
         return
@@ -102,10 +108,12 @@ def show(
 def remove(
     trace_id: Annotated[str, typer.Argument(help="Trace id or a unique prefix.")],
     workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
     """Delete a trace."""
-    _, store = _store(workspace)
+    _, library = _library(workspace, project)
+    store = library.store_of(trace_id)
     trace = store.load(trace_id)
     if not yes and not typer.confirm(f"Delete trace {trace.id} ({trace.goal!r})?"):
         raise typer.Exit(1)
@@ -117,10 +125,11 @@ def remove(
 def match(
     goals: Annotated[list[str], typer.Argument(help="Goals; '-' reads one per line from stdin.")],
     workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """What `llmos run` would do for each goal: follow, guide or learn. Runs nothing."""
-    settings, store = _store(workspace)
+    settings, library = _library(workspace, project)
     wanted: list[str] = []
     for goal in goals:
         if goal == "-":
@@ -131,12 +140,11 @@ def match(
         raise ConfigError(
             "no goal given: pass goals as arguments or '-' with goals on stdin", key="goals"
         )
-    store.ensure_fresh(on_error=_report_problem(stderr_console()))  # type: ignore[arg-type]
-    matcher = Matcher(store)
+    library.ensure_fresh(on_error=_report_problem(stderr_console()))  # type: ignore[arg-type]
     follower = settings.follower
     console = stdout_console()
     for goal in wanted:
-        result = matcher.match(
+        result = library.match(
             goal,
             follow_threshold=follower.follow_threshold,
             guide_threshold=follower.guide_threshold,
@@ -154,14 +162,15 @@ def verify(
         list[str] | None, typer.Argument(help="Trace ids or prefixes [default: every trace].")
     ] = None,
     workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Replay traces in a throwaway copy of the workspace and report which still hold.
 
     An imported trace that holds becomes trusted (followable). Exit code 1 if any fails.
     """
-    settings, store = _store(workspace)
-    ids = trace_ids or [entry.id for entry in store.entries()]
+    settings, library = _library(workspace, project)
+    ids = trace_ids or [entry.id for entry in library.entries()]
     results = asyncio.run(_verify_all(settings, ids))
     console = stdout_console()
     for result in results:
@@ -191,23 +200,25 @@ async def _verify_all(settings: Settings, ids: list[str]) -> list[VerifyResult]:
 
 
 @app.command("reindex")
-def reindex(workspace: WorkspaceOption = None) -> None:
+def reindex(workspace: WorkspaceOption = None, project: ProjectOption = None) -> None:
     """Rebuild the index from the trace files (broken files are reported and left out)."""
-    _, store = _store(workspace)
-    report = store.reindex()
+    _, library = _library(workspace, project)
     err = stderr_console()
-    for problem in report.problems:
-        err.print(f"[yellow]skipped:[/] {escape(str(problem))}")
-    err.print(f"indexed {report.indexed} traces")
+    for store in library.stores:
+        report = store.reindex()
+        for problem in report.problems:
+            err.print(f"[yellow]skipped:[/] {escape(str(problem))}")
+        err.print(f"indexed {report.indexed} traces in {store.root}")
 
 
 @app.command("export")
 def export(
     path: Annotated[Path, typer.Argument(help="A .tar.gz file or a folder.")],
     workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
 ) -> None:
     """Write the trace library to a .tar.gz archive or a folder, to share it."""
-    _, store = _store(workspace)
+    store = _library(workspace, project)[1].home
     err = stderr_console()
     count = store.export(path, on_error=_report_problem(err))  # type: ignore[arg-type]
     err.print(f"exported {count} traces to {path}")
@@ -217,9 +228,10 @@ def export(
 def import_(
     path: Annotated[Path, typer.Argument(help="A .tar.gz file or a folder.")],
     workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
 ) -> None:
     """Add shared traces; they stay untrusted (never followed) until verified."""
-    _, store = _store(workspace)
+    store = _library(workspace, project)[1].home
     report = store.import_(path)
     err = stderr_console()
     for name, reason in report.skipped:

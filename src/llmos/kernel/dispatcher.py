@@ -32,7 +32,7 @@ from llmos.kernel.bus import EventBus
 from llmos.kernel.learning import TaskRun, learn
 from llmos.kernel.task import TaskBudget, TaskContext, TaskResult, new_task_id
 from llmos.kernel.watchdog import cancellation_reason
-from llmos.memory import MatchResult, Step, Trace, TraceStore
+from llmos.memory import MatchResult, Step, Trace
 from llmos.memory.facts import FactStore
 from llmos.memory.library import TraceLibrary
 from llmos.memory.slots import substitute
@@ -96,10 +96,7 @@ class Dispatcher:
         self.economy = TokenEconomy.from_settings(
             settings, prices=DEFAULT_PRICES.with_overrides(settings.prices)
         )
-        stores = [TraceStore.for_memory(workspace.memory)]
-        if project is not None:
-            stores.insert(0, TraceStore.for_memory(project.memory))
-        self.library = TraceLibrary(stores)
+        self.library = TraceLibrary.for_workspace(workspace, project)
         self.facts = FactStore.for_memory(workspace.memory)
         self.injector: MemoryInjector | None = None
         if "memory" not in check_disabled(settings):

@@ -7,11 +7,16 @@ sent to the workspace's, and new traces are saved in the project.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from llmos.errors import TraceFormatError, TraceNotFound
 from llmos.memory.index import IndexEntry
 from llmos.memory.matching import Matcher, MatchResult, SimilarTrace
-from llmos.memory.store import TraceStore
+from llmos.memory.store import ProblemCallback, TraceStore
+from llmos.workspace import Workspace
+
+if TYPE_CHECKING:
+    from llmos.projects import Project
 
 
 class TraceLibrary:
@@ -22,6 +27,19 @@ class TraceLibrary:
             raise ValueError("a trace library needs at least one store")
         self.stores = tuple(stores)
         self._matchers = tuple(Matcher(store) for store in self.stores)
+
+    @classmethod
+    def for_workspace(cls, workspace: Workspace, project: Project | None = None) -> TraceLibrary:
+        """The workspace's trace store, with the project's in front when there is one."""
+        stores = [TraceStore.for_memory(workspace.memory)]
+        if project is not None:
+            stores.insert(0, TraceStore.for_memory(project.memory))
+        return cls(stores)
+
+    def ensure_fresh(self, on_error: ProblemCallback | None = None) -> None:
+        """Bring every store's index up to date; ``on_error`` hears of each broken file."""
+        for store in self.stores:
+            store.ensure_fresh(on_error)
 
     @property
     def home(self) -> TraceStore:
