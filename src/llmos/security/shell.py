@@ -17,8 +17,6 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-import bashlex
-
 from llmos.security import programs
 from llmos.security.command import Redirect, SimpleCommand, program_name
 from llmos.security.words import Arg, Substituted, evaluate_word, join_known
@@ -111,7 +109,13 @@ def clear_parse_cache() -> None:
 
 @lru_cache(maxsize=4096)
 def _parse_cached(line: str) -> tuple[tuple[Any, ...], str] | tuple[None, str]:
-    """bashlex trees for ``line`` (or the parse error), cached: the parser is the slow part."""
+    """bashlex trees for ``line`` (or the parse error), cached: the parser is the slow part.
+
+    bashlex is imported here, not at the top: building its grammar costs about 0.1 s,
+    which a command that judges nothing (``llmos --version``) should not pay.
+    """
+    import bashlex
+
     text = _preprocess(line)
     try:
         return tuple(bashlex.parse(text)), text
