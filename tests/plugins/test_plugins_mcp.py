@@ -87,7 +87,7 @@ async def test_tool_errors_and_schema_violations_are_error_results(
         refused = await registry.execute("mcp__demo__refuse", {"reason": "no stock"}, tool_ctx)
         assert refused.is_error and refused.content == "Error executing tool refuse: no stock"
         invalid = await registry.execute("mcp__demo__add", {"a": "forty"}, tool_ctx)
-        assert invalid == ToolResult.error(
+        assert invalid == ToolResult.rejected(
             "Invalid input for mcp__demo__add: input: a: 'forty' is not of type 'integer'"
         )
 
