@@ -13,22 +13,25 @@ from rich.table import Table
 
 from llmos.cli.common import (
     JsonOption,
+    ProjectOption,
     WorkspaceOption,
     open_workspace,
     stderr_console,
     stdout_console,
 )
-from llmos.memory.facts import Fact, FactStore
+from llmos.memory.facts import Fact, FactLibrary
+from llmos.projects import Projects
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
-def _store(workspace: Path | None) -> FactStore:
-    _, space = open_workspace(workspace)
-    return FactStore.for_memory(space.memory)
+def _store(workspace: Path | None, project: str | None) -> FactLibrary:
+    """The facts a command sees: the current project's first, then the workspace's."""
+    settings, space = open_workspace(workspace, project=project)
+    return FactLibrary.for_workspace(space, Projects(space).resolve(settings.project))
 
 
-def _report_problems(store: FactStore, err: Console) -> None:
+def _report_problems(store: FactLibrary, err: Console) -> None:
     for problem in store.problems():
         err.print(f"[yellow]skipped:[/] {escape(str(problem))}")
 
@@ -58,10 +61,11 @@ def add(
         list[str] | None, typer.Option("--tag", "-t", help="A tag (repeat for several).")
     ] = None,
     workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Remember a fact; it is added to the prompt of later runs it is relevant to."""
-    fact = _store(workspace).add(text, tags=tag or ())
+    fact = _store(workspace, project).add(text, tags=tag or ())
     if as_json:
         print(json.dumps(fact.to_json(), ensure_ascii=False))
     else:
@@ -73,10 +77,11 @@ def search(
     query: Annotated[str, typer.Argument(help="Words to look for.")],
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 10,
     workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The facts most relevant to QUERY, best first."""
-    store = _store(workspace)
+    store = _store(workspace, project)
     hits = store.search(query, limit)
     _report_problems(store, stderr_console())
     if as_json:
@@ -92,9 +97,11 @@ def search(
 
 
 @app.command("list")
-def list_facts(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+def list_facts(
+    workspace: WorkspaceOption = None, project: ProjectOption = None, as_json: JsonOption = False
+) -> None:
     """Every fact and insight, oldest first."""
-    store = _store(workspace)
+    store = _store(workspace, project)
     facts = store.list()
     _report_problems(store, stderr_console())
     if as_json:
@@ -102,7 +109,9 @@ def list_facts(workspace: WorkspaceOption = None, as_json: JsonOption = False) -
             print(json.dumps(fact.to_json(), ensure_ascii=False))
         return
     if not facts:
-        stderr_console().print(f'no facts yet in {store.root}; add one with llmos memory add "…"')
+        stderr_console().print(
+            f'no facts yet in {store.home.root}; add one with llmos memory add "…"'
+        )
         return
     stdout_console().print(_table(facts))
 
@@ -111,7 +120,8 @@ def list_facts(workspace: WorkspaceOption = None, as_json: JsonOption = False) -
 def rm(
     fact_id: Annotated[str, typer.Argument(help="The fact's id (or the start of it).")],
     workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
 ) -> None:
     """Forget a fact (its file is deleted)."""
-    fact = _store(workspace).remove(fact_id)
+    fact = _store(workspace, project).remove(fact_id)
     stdout_console().print(f"removed {fact.id}: {escape(fact.text)}")

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from llmos.backends.base import estimate_tokens
 from llmos.hooks.pipeline import AddContext, Hook, HookInput
-from llmos.memory.facts import FactStore, ScoredFact
+from llmos.memory.facts import FactLibrary, FactStore, ScoredFact
+from llmos.memory.library import TraceLibrary
 from llmos.memory.matching import Matcher, SimilarTrace
 
 HEADER = (
@@ -77,8 +78,9 @@ def _render(facts: Sequence[_Item], traces: Sequence[_Item]) -> str:
     return "\n".join([*lines, FOOTER])
 
 
-def _fit(facts: Sequence[_Item], traces: Sequence[_Item],
-        max_tokens: int) -> tuple[list[_Item], list[_Item]]:
+def _fit(
+    facts: Sequence[_Item], traces: Sequence[_Item], max_tokens: int
+) -> tuple[list[_Item], list[_Item]]:
     """The leading facts, then traces, whose block stays within ``max_tokens``.
 
     The first item that does not fit is cut to the room left (if that leaves
@@ -99,8 +101,10 @@ def _fit(facts: Sequence[_Item], traces: Sequence[_Item],
             # estimate_tokens counts about four characters a token
             room = 4 * max_tokens - len(with_line(section, ""))
             cut = _Item(item.line[: room - 1] + "…", item.record)
-            if room >= _MIN_ITEM_CHARS and estimate_tokens(with_line(section, cut.line)) \
-                    <= max_tokens:
+            if (
+                room >= _MIN_ITEM_CHARS
+                and estimate_tokens(with_line(section, cut.line)) <= max_tokens
+            ):
                 kept[section].append(cut)
             return kept
     return kept
@@ -117,8 +121,8 @@ class MemoryInjector:
 
     def __init__(
         self,
-        facts: FactStore,
-        matcher: Matcher | None = None,
+        facts: FactStore | FactLibrary,
+        matcher: Matcher | TraceLibrary | None = None,
         *,
         max_tokens: int = 600,
         max_facts: int = 5,
@@ -169,12 +173,14 @@ class MemoryInjector:
     def _near_traces(self, goal: str) -> list[SimilarTrace]:
         if self.matcher is None or self.max_traces <= 0:
             return []
-        followed = self.matcher.match(goal, follow_threshold=self.follow_threshold,
-                                      guide_threshold=self.guide_threshold)
+        followed = self.matcher.match(
+            goal, follow_threshold=self.follow_threshold, guide_threshold=self.guide_threshold
+        )
         skip = followed.trace.id if followed.trace and followed.decision != "learn" else None
         near = self.matcher.similar(goal, include_failed=False, limit=self.max_traces + 1)
-        return [n for n in near
-                if n.trace.id != skip and n.score >= self.min_trace_score][: self.max_traces]
+        return [n for n in near if n.trace.id != skip and n.score >= self.min_trace_score][
+            : self.max_traces
+        ]
 
     def _remember(self, task_id: str, records: tuple[str, ...]) -> None:
         self._injected[task_id] = records
@@ -183,7 +189,11 @@ class MemoryInjector:
             self._injected.popitem(last=False)
 
 
-def memory_hook(facts: FactStore, matcher: Matcher | None = None, *,
-                max_tokens: int = 600) -> Hook:
+def memory_hook(
+    facts: FactStore | FactLibrary,
+    matcher: Matcher | TraceLibrary | None = None,
+    *,
+    max_tokens: int = 600,
+) -> Hook:
     """The memory-injection hook alone (use :class:`MemoryInjector` to read what it injected)."""
     return MemoryInjector(facts, matcher, max_tokens=max_tokens).hook()

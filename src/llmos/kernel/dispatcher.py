@@ -33,7 +33,7 @@ from llmos.kernel.learning import TaskRun, learn
 from llmos.kernel.task import TaskBudget, TaskContext, TaskResult, new_task_id
 from llmos.kernel.watchdog import cancellation_reason
 from llmos.memory import MatchResult, Step, Trace
-from llmos.memory.facts import FactStore
+from llmos.memory.facts import FactLibrary
 from llmos.memory.library import TraceLibrary
 from llmos.memory.slots import substitute
 from llmos.messages import Usage
@@ -97,7 +97,7 @@ class Dispatcher:
             settings, prices=DEFAULT_PRICES.with_overrides(settings.prices)
         )
         self.library = TraceLibrary.for_workspace(workspace, project)
-        self.facts = FactStore.for_memory(workspace.memory)
+        self.facts = FactLibrary.for_workspace(workspace, project)
         self.injector: MemoryInjector | None = None
         if "memory" not in check_disabled(settings):
             follower = settings.follower

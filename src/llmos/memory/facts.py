@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from filelock import FileLock
@@ -27,6 +27,10 @@ from llmos.errors import ConfigError, LLMOSError
 from llmos.files import write_atomic
 from llmos.memory._fact_index import BrokenFile, FactIndex, FactRow, query_words
 from llmos.memory.similarity import STOPWORDS
+from llmos.workspace import Workspace
+
+if TYPE_CHECKING:
+    from llmos.projects import Project
 
 FactSource = Literal["user", "insight"]
 FACT_SOURCES: tuple[str, ...] = ("user", "insight")
@@ -73,9 +77,15 @@ class Fact:
 
     def to_json(self) -> dict[str, Any]:
         """The ``llmos memory … --json`` object."""
-        return {"id": self.id, "text": self.text, "created": self.created,
-                "source": self.source, "tags": list(self.tags), "task_id": self.task_id,
-                "trace_id": self.trace_id}
+        return {
+            "id": self.id,
+            "text": self.text,
+            "created": self.created,
+            "source": self.source,
+            "tags": list(self.tags),
+            "task_id": self.task_id,
+            "trace_id": self.trace_id,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +105,12 @@ def new_fact_id() -> str:
 
 def render_fact(fact: Fact) -> str:
     """The Markdown file of a fact: front matter, a blank line, the text."""
-    front: dict[str, Any] = {"id": fact.id, "created": fact.created, "source": fact.source,
-                             "tags": list(fact.tags)}
+    front: dict[str, Any] = {
+        "id": fact.id,
+        "created": fact.created,
+        "source": fact.source,
+        "tags": list(fact.tags),
+    }
     if fact.task_id:
         front["task"] = fact.task_id
     if fact.trace_id:
@@ -120,17 +134,21 @@ def parse_fact(text: str, path: Path) -> Fact:
         raise FactFormatError("front matter is not a mapping of keys to values", path=path)
     unknown = sorted(str(key) for key in front if key not in _FRONT_KEYS)
     if unknown:
-        raise FactFormatError(f"unknown front matter keys {unknown}; known: "
-                              f"{', '.join(_FRONT_KEYS)}", path=path)
+        raise FactFormatError(
+            f"unknown front matter keys {unknown}; known: {', '.join(_FRONT_KEYS)}", path=path
+        )
     fact_id, source, tags = front.get("id"), front.get("source", "user"), front.get("tags") or []
     if not isinstance(fact_id, str) or not _ID.fullmatch(fact_id):
         raise FactFormatError(f"id {fact_id!r} is not 'f-' and 8 hex digits", path=path)
     if path.name != f"{fact_id}{SUFFIX}":
-        raise FactFormatError(f"holds fact {fact_id!r} but is named {path.name!r}; rename it "
-                              f"to {fact_id}{SUFFIX}", path=path)
+        raise FactFormatError(
+            f"holds fact {fact_id!r} but is named {path.name!r}; rename it to {fact_id}{SUFFIX}",
+            path=path,
+        )
     if source not in FACT_SOURCES:
-        raise FactFormatError(f"source {source!r} is not one of {', '.join(FACT_SOURCES)}",
-                              path=path)
+        raise FactFormatError(
+            f"source {source!r} is not one of {', '.join(FACT_SOURCES)}", path=path
+        )
     if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
         raise FactFormatError(f"tags should be a list of words, got {tags!r}", path=path)
     created = front.get("created")
@@ -139,9 +157,15 @@ def parse_fact(text: str, path: Path) -> Fact:
     body = body.strip()
     if not body:
         raise FactFormatError("has no text after its front matter", path=path)
-    return Fact(id=fact_id, text=body, created=str(created or ""), source=source,
-                tags=tuple(tags), task_id=_optional(front, "task", path),
-                trace_id=_optional(front, "trace", path))
+    return Fact(
+        id=fact_id,
+        text=body,
+        created=str(created or ""),
+        source=source,
+        tags=tuple(tags),
+        task_id=_optional(front, "task", path),
+        trace_id=_optional(front, "trace", path),
+    )
 
 
 def _optional(front: dict[str, Any], key: str, path: Path) -> str | None:
@@ -161,8 +185,15 @@ def _clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
 
 
 def _fact_of(row: FactRow) -> Fact:
-    return Fact(id=row.id, text=row.text, created=row.created, source=row.source,  # type: ignore[arg-type]
-                tags=row.tags, task_id=row.task, trace_id=row.trace)
+    return Fact(
+        id=row.id,
+        text=row.text,
+        created=row.created,
+        source=row.source,  # type: ignore[arg-type]
+        tags=row.tags,
+        task_id=row.task,
+        trace_id=row.trace,
+    )
 
 
 # ---------------------------------------------------------------- the store
@@ -193,19 +224,36 @@ class FactStore:
 
     # ------------------------------------------------------------ writing
 
-    def add(self, text: str, *, source: FactSource = "user", tags: Iterable[str] = (),
-            origin: FactOrigin | None = None) -> Fact:
+    def add(
+        self,
+        text: str,
+        *,
+        source: FactSource = "user",
+        tags: Iterable[str] = (),
+        origin: FactOrigin | None = None,
+    ) -> Fact:
         """Write a new fact atomically and index it; returns it as saved."""
         text = text.strip()
         if not text:
-            raise ConfigError('the fact is empty; say what to remember, e.g. '
-                              'llmos memory add "tests run with pytest -q"', key="text")
+            raise ConfigError(
+                "the fact is empty; say what to remember, e.g. "
+                'llmos memory add "tests run with pytest -q"',
+                key="text",
+            )
         if source not in FACT_SOURCES:
-            raise ConfigError(f"fact source {source!r} is not one of {', '.join(FACT_SOURCES)}",
-                              key="source")
+            raise ConfigError(
+                f"fact source {source!r} is not one of {', '.join(FACT_SOURCES)}", key="source"
+            )
         origin = origin or FactOrigin()
-        fact = Fact(id=new_fact_id(), text=text, created=_utc_now(), source=source,
-                    tags=_clean_tags(tags), task_id=origin.task_id, trace_id=origin.trace_id)
+        fact = Fact(
+            id=new_fact_id(),
+            text=text,
+            created=_utc_now(),
+            source=source,
+            tags=_clean_tags(tags),
+            task_id=origin.task_id,
+            trace_id=origin.trace_id,
+        )
         with self._lock:
             while self.path_for(fact.id).exists():  # 2^32 ids: a clash is rare, not impossible
                 fact = replace(fact, id=new_fact_id())
@@ -225,9 +273,18 @@ class FactStore:
     @staticmethod
     def _row(fact: Fact, path: Path) -> FactRow:
         info = path.stat()
-        return FactRow(id=fact.id, file=path.name, mtime_ns=info.st_mtime_ns, size=info.st_size,
-                       created=fact.created, source=fact.source, tags=fact.tags,
-                       task=fact.task_id, trace=fact.trace_id, text=fact.text)
+        return FactRow(
+            id=fact.id,
+            file=path.name,
+            mtime_ns=info.st_mtime_ns,
+            size=info.st_size,
+            created=fact.created,
+            source=fact.source,
+            tags=fact.tags,
+            task=fact.task_id,
+            trace=fact.trace_id,
+            text=fact.text,
+        )
 
     # ------------------------------------------------------------ reading
 
@@ -254,17 +311,22 @@ class FactStore:
         if exact or len(found) == 1:
             return _fact_of((exact or found)[0])
         if not found:
-            raise FactNotFound(f"no fact with id or id prefix {id_or_prefix!r} in {self.root}; "
-                               "`llmos memory list` shows the ids")
+            raise FactNotFound(
+                f"no fact with id or id prefix {id_or_prefix!r} in {self.root}; "
+                "`llmos memory list` shows the ids"
+            )
         listed = ", ".join(row.id for row in found[:10])
-        raise FactNotFound(f"the prefix {id_or_prefix!r} matches several facts: {listed}; "
-                           "give more characters of the id")
+        raise FactNotFound(
+            f"the prefix {id_or_prefix!r} matches several facts: {listed}; "
+            "give more characters of the id"
+        )
 
     def problems(self) -> list[FactFormatError]:
         """The fact files that cannot be read (skipped by search and list), with the reason."""
         self.ensure_fresh()
-        return [FactFormatError(item.error, path=self.root / item.file)
-                for item in self.index.broken()]
+        return [
+            FactFormatError(item.error, path=self.root / item.file) for item in self.index.broken()
+        ]
 
     # ------------------------------------------------------------ index upkeep
 
@@ -303,8 +365,11 @@ class FactStore:
             except FileNotFoundError:
                 continue  # removed since the scan; dropped below on the next sync
             except (UnicodeDecodeError, FactFormatError) as exc:
-                message = str(exc) if isinstance(exc, UnicodeDecodeError) else \
-                    str(exc).removeprefix(f"{path}: ")
+                message = (
+                    str(exc)
+                    if isinstance(exc, UnicodeDecodeError)
+                    else str(exc).removeprefix(f"{path}: ")
+                )
                 broken.append(BrokenFile(name, *state, message))
         gone = [name for name in known if name not in files]
         changed.sort(key=lambda row: (row.created, row.id))  # row order follows age
@@ -321,3 +386,62 @@ class FactStore:
 def _utc_now() -> str:
     """Creation time to the millisecond: facts added in a burst still list in order."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class FactLibrary:
+    """The fact stores a task searches: its project's first, then the workspace's.
+
+    New facts go to the first store (the project's when one is current).
+    """
+
+    def __init__(self, stores: Sequence[FactStore]) -> None:
+        if not stores:
+            raise ValueError("a fact library needs at least one store")
+        self.stores = tuple(stores)
+
+    @classmethod
+    def for_workspace(cls, workspace: Workspace, project: Project | None = None) -> FactLibrary:
+        stores = [FactStore.for_memory(workspace.memory)]
+        if project is not None:
+            stores.insert(0, FactStore.for_memory(project.memory))
+        return cls(stores)
+
+    @property
+    def home(self) -> FactStore:
+        return self.stores[0]
+
+    def add(
+        self,
+        text: str,
+        *,
+        source: FactSource = "user",
+        tags: Iterable[str] = (),
+        origin: FactOrigin | None = None,
+    ) -> Fact:
+        return self.home.add(text, source=source, tags=tags, origin=origin)
+
+    def search(self, query: str, limit: int = 5) -> list[ScoredFact]:
+        """The project's relevant facts first, then the workspace's; no text twice."""
+        found: list[ScoredFact] = []
+        seen: set[str] = set()
+        for store in self.stores:
+            for hit in store.search(query, limit):
+                if hit.fact.text.casefold() not in seen:
+                    seen.add(hit.fact.text.casefold())
+                    found.append(hit)
+        return found[:limit]
+
+    def list(self) -> list[Fact]:
+        return [fact for store in self.stores for fact in store.list()]
+
+    def remove(self, id_or_prefix: str) -> Fact:
+        """Forget a fact from whichever store holds it."""
+        for store in self.stores[:-1]:
+            try:
+                return store.remove(id_or_prefix)
+            except FactNotFound:
+                continue
+        return self.stores[-1].remove(id_or_prefix)
+
+    def problems(self) -> list[FactFormatError]:
+        return [problem for store in self.stores for problem in store.problems()]

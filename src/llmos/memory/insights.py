@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from llmos.backends.base import Backend, BackendRequest, TextDelta, TurnFinished
-from llmos.memory.facts import Fact, FactOrigin, FactStore
+from llmos.memory.facts import Fact, FactLibrary, FactOrigin, FactStore
 from llmos.memory.trace import Trace
 from llmos.messages import Usage, UserMessage
 
@@ -100,8 +100,7 @@ def parse_insights(reply: str) -> tuple[list[_Candidate], list[str]]:
 
 
 def _values(reply: str) -> tuple[list[object], list[str]]:
-    body = "\n".join(line for line in reply.strip().splitlines()
-                     if not _FENCE.match(line.strip()))
+    body = "\n".join(line for line in reply.strip().splitlines() if not _FENCE.match(line.strip()))
     try:
         whole = json.loads(body)
     except json.JSONDecodeError:
@@ -117,7 +116,7 @@ def _values(reply: str) -> tuple[list[object], list[str]]:
         line = _BULLET.sub("", stripped).strip().rstrip(",")
         if not line:
             continue
-        if line[0] in "{[\"":
+        if line[0] in '{["':
             try:
                 value = json.loads(line)
             except json.JSONDecodeError:
@@ -142,19 +141,22 @@ def _candidate(item: object) -> _Candidate | None:
     text = " ".join(text.split())
     if not (_MIN_CHARS <= len(text) <= _MAX_CHARS) or text.endswith(":"):
         return None
-    clean_tags = tuple(str(tag).strip() for tag in tags if str(tag).strip()) \
-        if isinstance(tags, list) else ()
+    clean_tags = (
+        tuple(str(tag).strip() for tag in tags if str(tag).strip())
+        if isinstance(tags, list)
+        else ()
+    )
     return _Candidate(text, clean_tags[:_MAX_TAGS])
 
 
-def _known(facts: FactStore, text: str) -> bool:
+def _known(facts: FactStore | FactLibrary, text: str) -> bool:
     folded = text.casefold()
     return any(hit.fact.text.casefold() == folded for hit in facts.search(text, limit=10))
 
 
 async def extract_insights(
     backend: Backend,
-    facts: FactStore,
+    facts: FactStore | FactLibrary,
     trace: Trace,
     *,
     task_id: str | None = None,
@@ -185,11 +187,14 @@ async def extract_insights(
                 usage, model = used, name
     candidates, rejected = parse_insights("".join(chunks))
     stored = await asyncio.to_thread(
-        _store, facts, candidates, FactOrigin(task_id=task_id, trace_id=trace.id))
+        _store, facts, candidates, FactOrigin(task_id=task_id, trace_id=trace.id)
+    )
     return InsightOutcome(facts=stored, usage=usage, model=model, rejected=tuple(rejected))
 
 
-def _store(facts: FactStore, candidates: list[_Candidate], origin: FactOrigin) -> tuple[Fact, ...]:
+def _store(
+    facts: FactStore | FactLibrary, candidates: list[_Candidate], origin: FactOrigin
+) -> tuple[Fact, ...]:
     """Add the first new candidates (not already known, not repeated) as insight facts."""
     stored: list[Fact] = []
     seen: set[str] = set()
@@ -198,6 +203,7 @@ def _store(facts: FactStore, candidates: list[_Candidate], origin: FactOrigin) -
         if folded in seen or _known(facts, candidate.text):
             continue
         seen.add(folded)
-        stored.append(facts.add(candidate.text, source="insight", tags=candidate.tags,
-                                origin=origin))
+        stored.append(
+            facts.add(candidate.text, source="insight", tags=candidate.tags, origin=origin)
+        )
     return tuple(stored)
