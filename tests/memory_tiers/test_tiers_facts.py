@@ -46,13 +46,13 @@ def test_a_fact_is_a_markdown_file_with_front_matter(facts: FactStore) -> None:
 def test_add_search_list_rm(facts: FactStore) -> None:
     pytest_fact = facts.add("The project runs its tests with pytest -q", tags=("python",))
     deploy = facts.add("Deploys go through make deploy on the staging host")
-    facts.add("Use four spaces for indentation in Python files", tags=("style",))
+    style = facts.add("Use four spaces for indentation in Python files", tags=("style",))
     hits = facts.search("run the tests")
     assert [h.fact.id for h in hits] == [pytest_fact.id]
     assert hits[0].score > 0
     assert facts.search("the a of") == []  # only stop words: nothing to look for
     listed = facts.list()
-    assert {f.id for f in listed[:2]} == {pytest_fact.id, deploy.id}
+    assert {f.id for f in listed} == {pytest_fact.id, deploy.id, style.id}
     assert [f.created for f in listed] == sorted(f.created for f in listed)
     assert facts.get(deploy.id[:5]) == deploy
     assert facts.remove(deploy.id) == deploy
