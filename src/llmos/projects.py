@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from llmos.errors import ConfigError
-from llmos.workspace import Workspace
+from llmos.workspace import Layout, Workspace
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 CURRENT_FILE = ".current"
@@ -41,35 +41,10 @@ class ProjectError(ConfigError):
 
 
 @dataclass(frozen=True, slots=True)
-class Project:
-    """One project's folders."""
+class Project(Layout):
+    """One project's folders (the same layout as the workspace's) and its name."""
 
     name: str
-    root: Path
-
-    @property
-    def agents(self) -> Path:
-        return self.root / "agents"
-
-    @property
-    def memory(self) -> Path:
-        return self.root / "memory"
-
-    @property
-    def traces(self) -> Path:
-        return self.memory / "traces"
-
-    @property
-    def facts(self) -> Path:
-        return self.memory / "facts"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state"
-
-    @property
-    def output(self) -> Path:
-        return self.root / "output"
 
     @property
     def meta_file(self) -> Path:
@@ -127,7 +102,7 @@ class Projects:
 
     def create(self, name: str, *, description: str = "") -> Project:
         """Create a project's folders; an existing one is an error (nothing is overwritten)."""
-        project = Project(name, self.path(name))
+        project = Project(name=name, root=self.path(name))
         if project.root.exists():
             raise ProjectError(f"project {name!r} already exists at {project.root}", name=name)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -143,7 +118,7 @@ class Projects:
         if not self.root.is_dir():
             return []
         return [
-            Project(p.name, p)
+            Project(name=p.name, root=p)
             for p in sorted(self.root.iterdir())
             if p.is_dir() and NAME_PATTERN.fullmatch(p.name)
         ]
@@ -162,7 +137,7 @@ class Projects:
                 f"create it with `llmos projects new {name}`",
                 name=name,
             )
-        return Project(name, root)
+        return Project(name=name, root=root)
 
     @property
     def current_file(self) -> Path:
@@ -189,7 +164,7 @@ class Projects:
             return None
         if not name or not NAME_PATTERN.fullmatch(name) or not (self.root / name).is_dir():
             return None
-        return Project(name, self.root / name)
+        return Project(name=name, root=self.root / name)
 
     def resolve(self, name: str | None) -> Project | None:
         """The project a command works in: ``--project NAME`` if given, else the current one."""

@@ -9,26 +9,14 @@ from llmos.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
-class Workspace:
-    """Paths inside a workspace (layout in DESIGN.md)."""
+class Layout:
+    """The folders every llmos scope has: the workspace, and each project in it."""
 
     root: Path
 
     @property
-    def config_file(self) -> Path:
-        return self.root / "llmos.toml"
-
-    @property
     def agents(self) -> Path:
         return self.root / "agents"
-
-    @property
-    def plugins(self) -> Path:
-        return self.root / "plugins"
-
-    @property
-    def hooks(self) -> Path:
-        return self.root / "hooks"
 
     @property
     def memory(self) -> Path:
@@ -41,6 +29,33 @@ class Workspace:
     @property
     def facts(self) -> Path:
         return self.memory / "facts"
+
+    @property
+    def state(self) -> Path:
+        """Orchestration state (plans and subtask results) kept for resume."""
+        return self.root / "state"
+
+    @property
+    def output(self) -> Path:
+        """Where tasks run by default: the agent's working directory."""
+        return self.root / "output"
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace(Layout):
+    """Paths inside a workspace (layout in DESIGN.md)."""
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "llmos.toml"
+
+    @property
+    def plugins(self) -> Path:
+        return self.root / "plugins"
+
+    @property
+    def hooks(self) -> Path:
+        return self.root / "hooks"
 
     @property
     def sessions(self) -> Path:
@@ -57,16 +72,6 @@ class Workspace:
     @property
     def projects(self) -> Path:
         return self.root / "projects"
-
-    @property
-    def state(self) -> Path:
-        """Orchestration state (plans and subtask results) kept for resume."""
-        return self.root / "state"
-
-    @property
-    def output(self) -> Path:
-        """Where tasks run by default: the agent's working directory."""
-        return self.root / "output"
 
     def ensure(self) -> Workspace:
         """Create the layout on first use; a file in the way is a clear error."""
