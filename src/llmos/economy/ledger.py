@@ -29,6 +29,7 @@ from typing import Literal
 
 from llmos.errors import ConfigError, LedgerError, LLMOSError
 from llmos.messages import Usage
+from llmos.sqlite_wal import use_wal
 
 NANO_PER_USD = 1_000_000_000
 
@@ -378,7 +379,7 @@ class Ledger:
         conn.row_factory = sqlite3.Row
         try:
             # WAL is remembered by the file; setting it again is a no-op.
-            conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(conn, self.busy_timeout_s)
             # Survives a killed process; a power cut may lose the last commits, never corrupts.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")

@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmos.memory.sqlite_index import open_index
+
 SCHEMA_VERSION = "1"
-BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,8 +47,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS facts_fts USING fts5 (
     text, tags, tokenize = 'porter unicode61'
 );
 """
-_COLUMNS = ("id", "file", "mtime_ns", "size", "created", "source", "tags", "task", "trace",
-            "text")
+_COLUMNS = ("id", "file", "mtime_ns", "size", "created", "source", "tags", "task", "trace", "text")
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -110,20 +110,12 @@ class FactIndex:
         return conn
 
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
-                               isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'").fetchone()[0]:
-            version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if version is None or version[0] != SCHEMA_VERSION:
-                conn.executescript("DROP TABLE IF EXISTS facts_fts; DROP TABLE IF EXISTS facts; "
-                                   "DROP TABLE IF EXISTS broken; DROP TABLE IF EXISTS meta;")
-        conn.executescript(_SCHEMA)
-        conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        return conn
+        return open_index(
+            self.path,
+            schema=_SCHEMA,
+            version=SCHEMA_VERSION,
+            tables=("facts_fts", "facts", "broken"),
+        )
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -133,8 +125,9 @@ class FactIndex:
 
     # ------------------------------------------------------------ writing
 
-    def apply(self, changed: Iterable[FactRow], broken: Iterable[BrokenFile],
-              gone: Iterable[str]) -> None:
+    def apply(
+        self, changed: Iterable[FactRow], broken: Iterable[BrokenFile], gone: Iterable[str]
+    ) -> None:
         """Upsert changed rows, record broken files, drop rows of vanished files: one commit."""
         conn = self.connection()
         conn.execute("BEGIN IMMEDIATE")
@@ -143,8 +136,10 @@ class FactIndex:
                 self._drop_file(conn, file)
             for problem in broken:
                 self._drop_file(conn, problem.file)
-                conn.execute("INSERT INTO broken VALUES (?, ?, ?, ?)",
-                             (problem.file, problem.mtime_ns, problem.size, problem.error))
+                conn.execute(
+                    "INSERT INTO broken VALUES (?, ?, ?, ?)",
+                    (problem.file, problem.mtime_ns, problem.size, problem.error),
+                )
             for row in changed:
                 self._drop_file(conn, row.file)
                 self._drop_id(conn, row.id)
@@ -152,10 +147,13 @@ class FactIndex:
                 values[_COLUMNS.index("tags")] = json.dumps(list(row.tags), ensure_ascii=False)
                 rowid = conn.execute(
                     f"INSERT INTO facts ({', '.join(_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' for _ in _COLUMNS)}) RETURNING rowid", values,
+                    f"VALUES ({', '.join('?' for _ in _COLUMNS)}) RETURNING rowid",
+                    values,
                 ).fetchone()[0]
-                conn.execute("INSERT INTO facts_fts (rowid, text, tags) VALUES (?, ?, ?)",
-                             (rowid, row.text, " ".join(row.tags)))
+                conn.execute(
+                    "INSERT INTO facts_fts (rowid, text, tags) VALUES (?, ?, ?)",
+                    (rowid, row.text, " ".join(row.tags)),
+                )
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -164,14 +162,17 @@ class FactIndex:
     @staticmethod
     def _drop_file(conn: sqlite3.Connection, file: str) -> None:
         conn.execute("DELETE FROM broken WHERE file = ?", (file,))
-        conn.execute("DELETE FROM facts_fts WHERE rowid IN "
-                     "(SELECT rowid FROM facts WHERE file = ?)", (file,))
+        conn.execute(
+            "DELETE FROM facts_fts WHERE rowid IN (SELECT rowid FROM facts WHERE file = ?)", (file,)
+        )
         conn.execute("DELETE FROM facts WHERE file = ?", (file,))
 
     @staticmethod
     def _drop_id(conn: sqlite3.Connection, fact_id: str) -> None:
-        conn.execute("DELETE FROM facts_fts WHERE rowid IN "
-                     "(SELECT rowid FROM facts WHERE id = ?)", (fact_id,))
+        conn.execute(
+            "DELETE FROM facts_fts WHERE rowid IN (SELECT rowid FROM facts WHERE id = ?)",
+            (fact_id,),
+        )
         conn.execute("DELETE FROM facts WHERE id = ?", (fact_id,))
 
     # ------------------------------------------------------------ reading
@@ -179,13 +180,16 @@ class FactIndex:
     def file_states(self) -> dict[str, tuple[int, int]]:
         """File name → (mtime_ns, size) as last seen, readable or broken."""
         conn = self.connection()
-        rows = conn.execute("SELECT file, mtime_ns, size FROM facts "
-                            "UNION ALL SELECT file, mtime_ns, size FROM broken")
+        rows = conn.execute(
+            "SELECT file, mtime_ns, size FROM facts "
+            "UNION ALL SELECT file, mtime_ns, size FROM broken"
+        )
         return {file: (mtime, size) for file, mtime, size in rows}
 
     def broken(self) -> list[BrokenFile]:
         rows = self.connection().execute(
-            "SELECT file, mtime_ns, size, error FROM broken ORDER BY file")
+            "SELECT file, mtime_ns, size, error FROM broken ORDER BY file"
+        )
         return [BrokenFile(*row) for row in rows]
 
     def search(self, words: Iterable[str], limit: int) -> list[tuple[FactRow, float]]:
@@ -199,8 +203,12 @@ class FactIndex:
         total = conn.execute("SELECT count(*) FROM facts").fetchone()[0]
         scores: dict[int, float] = {}
         for word in words:
-            rowids = [row[0] for row in conn.execute(
-                "SELECT rowid FROM facts_fts WHERE facts_fts MATCH ?", (f'"{word}"',))]
+            rowids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT rowid FROM facts_fts WHERE facts_fts MATCH ?", (f'"{word}"',)
+                )
+            ]
             if rowids:
                 weight = math.log(1 + (total - len(rowids) + 0.5) / (len(rowids) + 0.5))
                 for rowid in rowids:
@@ -210,9 +218,13 @@ class FactIndex:
         if not best:
             return []
         marks = ", ".join("?" for _ in best)
-        rows = {row[0]: _row(row[1:]) for row in conn.execute(
-            f"SELECT rowid, {', '.join(_COLUMNS)} FROM facts WHERE rowid IN ({marks})",
-            [rowid for rowid, _ in best])}
+        rows = {
+            row[0]: _row(row[1:])
+            for row in conn.execute(
+                f"SELECT rowid, {', '.join(_COLUMNS)} FROM facts WHERE rowid IN ({marks})",
+                [rowid for rowid, _ in best],
+            )
+        }
         return [(rows[rowid], score) for rowid, score in best]
 
     def all(self) -> list[FactRow]:
@@ -220,7 +232,8 @@ class FactIndex:
         return [_row(row) for row in self.connection().execute(sql)]
 
     def with_prefix(self, prefix: str, limit: int = 11) -> list[FactRow]:
-        sql = (f"SELECT {', '.join(_COLUMNS)} FROM facts WHERE id >= ? AND id < ? "
-               "ORDER BY id LIMIT ?")
+        sql = (
+            f"SELECT {', '.join(_COLUMNS)} FROM facts WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
+        )
         rows = self.connection().execute(sql, (prefix, prefix + "\U0010ffff", limit))
         return [_row(row) for row in rows]

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from llmos.memory.normalize import shape, signature, tokenize
 from llmos.memory.similarity import terms_of
+from llmos.memory.sqlite_index import open_index
 from llmos.memory.trace import Slot, Trace
 
 SCHEMA_VERSION = "3"
-BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,9 +64,24 @@ CREATE VIRTUAL TABLE IF NOT EXISTS traces_vocab USING fts5vocab (traces_fts, 'ro
 #: time of a full-text lookup at any library size (about 1 ms per 1,000 postings).
 POSTINGS_BUDGET = 3_000
 _COLUMNS = (
-    "id", "file", "mtime_ns", "size", "goal", "signature", "shape", "bag", "slots", "status",
-    "created", "last_used", "parent", "use_count", "replay_successes", "replay_failures",
-    "cost_usd", "saved_usd",
+    "id",
+    "file",
+    "mtime_ns",
+    "size",
+    "goal",
+    "signature",
+    "shape",
+    "bag",
+    "slots",
+    "status",
+    "created",
+    "last_used",
+    "parent",
+    "use_count",
+    "replay_successes",
+    "replay_failures",
+    "cost_usd",
+    "saved_usd",
 )
 
 
@@ -117,12 +132,24 @@ def entry_for(trace: Trace, file: str, *, mtime_ns: int = 0, size: int = 0) -> I
     tokens = tokenize(trace.goal)
     terms = terms_of(tokens)
     return IndexEntry(
-        id=trace.id, file=file, goal=trace.goal, signature=signature(tokens),
-        shape=shape(tokens), bag=terms.bag, slots=trace.slots, status=trace.status,
-        created=trace.created, last_used=trace.last_used, parent=trace.parent,
-        use_count=trace.use_count, replay_successes=trace.replay_successes,
-        replay_failures=trace.replay_failures, cost_usd=trace.cost_usd,
-        saved_usd=trace.saved_usd, mtime_ns=mtime_ns, size=size,
+        id=trace.id,
+        file=file,
+        goal=trace.goal,
+        signature=signature(tokens),
+        shape=shape(tokens),
+        bag=terms.bag,
+        slots=trace.slots,
+        status=trace.status,
+        created=trace.created,
+        last_used=trace.last_used,
+        parent=trace.parent,
+        use_count=trace.use_count,
+        replay_successes=trace.replay_successes,
+        replay_failures=trace.replay_failures,
+        cost_usd=trace.cost_usd,
+        saved_usd=trace.saved_usd,
+        mtime_ns=mtime_ns,
+        size=size,
         terms=" ".join(terms.search_terms),
     )
 
@@ -133,8 +160,9 @@ def _slots_json(slots: tuple[Slot, ...]) -> str:
 
 def _row_to_entry(row: sqlite3.Row) -> IndexEntry:
     values = dict(zip(_COLUMNS, row, strict=True))
-    values["slots"] = tuple(Slot(name=name, type=kind, value=value)
-                            for name, kind, value in json.loads(values["slots"]))
+    values["slots"] = tuple(
+        Slot(name=name, type=kind, value=value) for name, kind, value in json.loads(values["slots"])
+    )
     return IndexEntry(**values)
 
 
@@ -156,21 +184,12 @@ class TraceIndex:
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
-                                   isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'").fetchone()[0]:
-                version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-                if version is None or version[0] != SCHEMA_VERSION:
-                    conn.executescript(
-                        "DROP TABLE IF EXISTS traces_vocab; DROP TABLE IF EXISTS traces_fts; "
-                        "DROP TABLE IF EXISTS traces; DROP TABLE IF EXISTS broken; "
-                        "DROP TABLE IF EXISTS meta;")
-            conn.executescript(_SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            conn = open_index(
+                self.path,
+                schema=_SCHEMA,
+                version=SCHEMA_VERSION,
+                tables=("traces_vocab", "traces_fts", "traces", "broken"),
+            )
             self._local.conn = conn
         return conn
 
@@ -222,8 +241,11 @@ class TraceIndex:
             changed = list(changed)
             broken = list(broken)
             for file in [*gone, *(e.file for e in changed), *(b.file for b in broken)]:
-                conn.execute("DELETE FROM traces_fts WHERE rowid IN "
-                             "(SELECT rowid FROM traces WHERE file = ?)", (file,))
+                conn.execute(
+                    "DELETE FROM traces_fts WHERE rowid IN "
+                    "(SELECT rowid FROM traces WHERE file = ?)",
+                    (file,),
+                )
                 conn.execute("DELETE FROM traces WHERE file = ?", (file,))
                 conn.execute("DELETE FROM broken WHERE file = ?", (file,))
             _write(conn, changed)
@@ -256,8 +278,9 @@ class TraceIndex:
 
     # ------------------------------------------------------------ reading
 
-    def _select(self, where: str, params: tuple[object, ...] = (),
-                tail: str = "") -> list[IndexEntry]:
+    def _select(
+        self, where: str, params: tuple[object, ...] = (), tail: str = ""
+    ) -> list[IndexEntry]:
         sql = f"SELECT {', '.join(_COLUMNS)} FROM traces WHERE {where} {tail}"
         return [_row_to_entry(row) for row in self.connection().execute(sql, params)]
 
@@ -287,9 +310,11 @@ class TraceIndex:
         query = fts_query(self._rare_words(terms))
         if not query:
             return []
-        sql = (f"SELECT {', '.join('t.' + c for c in _COLUMNS)} FROM traces_fts f "
-               "JOIN traces t ON t.rowid = f.rowid WHERE traces_fts MATCH ? "
-               "ORDER BY f.rank LIMIT ?")
+        sql = (
+            f"SELECT {', '.join('t.' + c for c in _COLUMNS)} FROM traces_fts f "
+            "JOIN traces t ON t.rowid = f.rowid WHERE traces_fts MATCH ? "
+            "ORDER BY f.rank LIMIT ?"
+        )
         return [_row_to_entry(row) for row in self.connection().execute(sql, (query, limit))]
 
     def _rare_words(self, terms: Iterable[str]) -> list[str]:
@@ -297,8 +322,11 @@ class TraceIndex:
         if not words:
             return []
         marks = ", ".join("?" for _ in words)
-        counts = self.connection().execute(
-            f"SELECT term, doc FROM traces_vocab WHERE term IN ({marks})", words).fetchall()
+        counts = (
+            self.connection()
+            .execute(f"SELECT term, doc FROM traces_vocab WHERE term IN ({marks})", words)
+            .fetchall()
+        )
         chosen, spent = [], 0
         for word, documents in sorted(counts, key=lambda item: item[1]):
             if spent + documents > POSTINGS_BUDGET:
@@ -317,8 +345,10 @@ class TraceIndex:
 def _write(conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> None:
     placeholders = ", ".join("?" for _ in _COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "id")
-    sql = (f"INSERT INTO traces ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
-           f"ON CONFLICT (id) DO UPDATE SET {updates} RETURNING rowid")
+    sql = (
+        f"INSERT INTO traces ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
+        f"ON CONFLICT (id) DO UPDATE SET {updates} RETURNING rowid"
+    )
     for entry in entries:
         values = [getattr(entry, c) for c in _COLUMNS]
         values[_COLUMNS.index("slots")] = _slots_json(entry.slots)
