@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import pytest
 
 from llmos.cli.app import main
 from llmos.events import event_from_json
+from llmos.testing.processes import wait_until_gone
 
 HELLO_SCRIPT = [
     {
@@ -264,11 +266,4 @@ def test_ctrl_c_cancels_the_run_cleanly_and_kills_its_commands(tmp_path: Path):
     assert process.returncode == 130, output
     assert "✗ cancelled" in output and "failed after" in output
     child = int(pid_file.read_text())
-    for _ in range(100):
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail(f"the Bash child {child} outlived the cancelled run")
+    assert asyncio.run(wait_until_gone(child)), f"the Bash child {child} outlived the cancelled run"

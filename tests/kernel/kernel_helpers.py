@@ -56,24 +56,6 @@ class EventLog:
         return [e for e in self.events if isinstance(e, kind)]
 
 
-def process_alive(pid: int) -> bool:
-    """Running or sleeping; a zombie waiting for init to reap it counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-async def wait_until_gone(pid: int) -> bool:
-    """SIGKILL is asynchronous: give the kernel a moment to finish the process."""
-    for _ in range(100):
-        if not process_alive(pid):
-            return True
-        await asyncio.sleep(0.05)
-    return False
-
-
 async def read_when_written(path: Path, timeout_s: float = 10) -> str:
     """The file's text once a command has written something to it."""
     for _ in range(int(timeout_s / 0.05)):

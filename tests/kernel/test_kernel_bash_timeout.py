@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kernel_helpers import EventLog, make_llmos, process_alive, scheduler_for, wait_until_gone
+from kernel_helpers import EventLog, make_llmos, scheduler_for
 
 from llmos.backends.scripted import ScriptedBackend
 from llmos.events import ToolCallFinished
+from llmos.testing.processes import process_alive, wait_until_gone
 
 SLEEPER = "sleep 300 & echo $! > child.pid; wait"
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from kernel_helpers import EventLog, make_llmos, process_alive, scheduler_for, wait_until_gone
+from kernel_helpers import EventLog, make_llmos, scheduler_for
 
 from llmos.backends.scripted import FunctionBackend, ScriptedBackend
 from llmos.cli.daemon import run_daemon
@@ -22,6 +22,7 @@ from llmos.errors import ConfigError
 from llmos.events import Notice, TaskFinished, TaskStarted
 from llmos.kernel.cron import CronDaemon
 from llmos.kernel.schedule_store import ScheduleStore
+from llmos.testing.processes import process_alive, wait_until_gone
 from llmos.workspace import Workspace
 
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=timezone(timedelta(hours=1)))

@@ -12,7 +12,6 @@ from kernel_helpers import (
     make_llmos,
     read_when_written,
     scheduler_for,
-    wait_until_gone,
 )
 
 from llmos.backends.openai import OpenAIBackend
@@ -23,6 +22,7 @@ from llmos.kernel.watchdog import Watchdog, cancellation_reason
 from llmos.memory import TraceStore
 from llmos.testing.fake_llm_script import Fault, Turn
 from llmos.testing.fake_llm_server import FakeLLMServer
+from llmos.testing.processes import wait_until_gone
 
 
 def warnings_of(log: EventLog, task_id: str) -> list[str]:

@@ -9,27 +9,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from llmos.testing.processes import process_alive, wait_until_gone
 from llmos.tools.base import ToolContext, ToolResult, ToolSettings
 
 RunTool = Callable[..., Awaitable[ToolResult]]
-
-
-def process_alive(pid: int) -> bool:
-    """Running or sleeping; a zombie waiting for init to reap it counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-async def wait_until_gone(pid: int) -> bool:
-    """SIGKILL is asynchronous: give the kernel a moment to finish the process."""
-    for _ in range(100):
-        if not process_alive(pid):
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def test_stdout_and_exit_code_zero(run_tool: RunTool) -> None:

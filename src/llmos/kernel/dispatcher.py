@@ -32,10 +32,10 @@ from llmos.kernel.bus import EventBus
 from llmos.kernel.learning import TaskRun, learn
 from llmos.kernel.task import TaskBudget, TaskContext, TaskResult, new_task_id
 from llmos.kernel.watchdog import cancellation_reason
-from llmos.memory import MatchResult, Step, Trace
+from llmos.memory import MatchResult, Trace
 from llmos.memory.facts import FactLibrary
 from llmos.memory.library import TraceLibrary
-from llmos.memory.slots import substitute
+from llmos.memory.slots import rewriter
 from llmos.messages import Usage
 from llmos.modes import guidance
 from llmos.modes.follower import replay
@@ -550,7 +550,5 @@ async def _no_charge(model: str, usage: Usage) -> float:
 
 def _answer(trace: Trace, found: MatchResult) -> str:
     """The trace's final answer, with the new slot values where the old ones stood."""
-    if not found.bindings or not trace.final_answer:
-        return trace.final_answer
-    carrier = (Step(tool="answer", input={"text": trace.final_answer}),)
-    return str(substitute(carrier, trace.slots, found.bindings)[0].input["text"])
+    rewrite = rewriter(trace.slots, found.bindings)
+    return rewrite(trace.final_answer) if rewrite else trace.final_answer

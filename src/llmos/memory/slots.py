@@ -231,17 +231,12 @@ def _entangled(path: str, steps: tuple[Step, ...]) -> bool:
     return False
 
 
-def substitute(steps: tuple[Step, ...], slots: tuple[Slot, ...],
-               bindings: Mapping[str, str]) -> tuple[Step, ...]:
-    """The steps with every bound slot's old value replaced by its new value.
-
-    All values are replaced in one pass, so a new value is never replaced again.
-    Every step then loses its output digest and file digests (empty digest:
-    "not checked"): new values change what the steps produce and read.
-    """
+def rewriter(slots: tuple[Slot, ...], bindings: Mapping[str, str]) -> Callable[[str], str] | None:
+    """A function replacing every bound slot's old value by its new value, in one pass
+    (so a new value is never replaced again); None when nothing is bound."""
     changed = [slot for slot in slots if slot.name in bindings]
     if not changed:
-        return steps
+        return None
     changed.sort(key=lambda slot: len(slot.value), reverse=True)
     pattern = re.compile("|".join(
         f"(?P<s{i}>{occurrence_pattern(slot.type, slot.value)})" for i, slot in enumerate(changed)
@@ -251,6 +246,19 @@ def substitute(steps: tuple[Step, ...], slots: tuple[Slot, ...],
     def rewrite(text: str) -> str:
         return pattern.sub(lambda m: new_values[int(m.lastgroup[1:])], text)  # type: ignore[index]
 
+    return rewrite
+
+
+def substitute(steps: tuple[Step, ...], slots: tuple[Slot, ...],
+               bindings: Mapping[str, str]) -> tuple[Step, ...]:
+    """The steps with every bound slot's old value replaced by its new value.
+
+    Every step then loses its output digest and file digests (empty digest:
+    "not checked"): new values change what the steps produce and read.
+    """
+    rewrite = rewriter(slots, bindings)
+    if rewrite is None:
+        return steps
     result = []
     for step in steps:
         post = step.postcondition

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmos.memory import Slot, Step, Trace
-from llmos.memory.slots import substitute
+from llmos.memory.slots import rewriter
 from llmos.messages import Usage
 from llmos.modes.orchestration_state import OrchestrationState
 from llmos.modes.plan import Plan, Subtask
@@ -95,7 +95,5 @@ def saved_costs(trace: Trace) -> tuple[float, float]:
 
 def replay_answer(trace: Trace, slots: Sequence[Slot], bindings: Mapping[str, str]) -> str:
     """The trace's answer with the new slot values where the old ones stood."""
-    if not bindings or not trace.final_answer:
-        return trace.final_answer
-    carrier = (Step(tool="answer", input={"text": trace.final_answer}),)
-    return str(substitute(carrier, tuple(slots), bindings)[0].input["text"])
+    rewrite = rewriter(tuple(slots), bindings)
+    return rewrite(trace.final_answer) if rewrite else trace.final_answer
