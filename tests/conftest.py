@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -25,3 +30,50 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     return tmp_path / "workspace"
+
+
+class _TrackedPopen(subprocess.Popen):
+    """A Popen that remembers itself, so a test cannot leave a process behind."""
+
+    started: ClassVar[list[subprocess.Popen]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _TrackedPopen.started.append(self)
+
+
+def _end(process: subprocess.Popen) -> bool:
+    """Kill ``process`` (its group, when it leads one) if it runs; close its pipes.
+
+    True when it was still running: the test forgot it.
+    """
+    running = process.poll() is None
+    if running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(process.pid) == process.pid:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=60)
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+    return running
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left_behind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every process a test starts ends with the test, even when the test fails.
+
+    A process left running (and its pipes left open) would otherwise be found
+    by the garbage collector during a later test, whose ``ResourceWarning`` then
+    fails that innocent test.
+    """
+    monkeypatch.setattr(subprocess, "Popen", _TrackedPopen)
+    _TrackedPopen.started = []
+    yield
+    leftovers = [p.pid for p in _TrackedPopen.started if _end(p)]
+    _TrackedPopen.started = []
+    assert not leftovers, f"the test left processes running: {leftovers} (killed now)"

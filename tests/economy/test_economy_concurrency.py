@@ -82,7 +82,7 @@ def test_processes_killed_while_charging_leave_a_consistent_ledger(tmp_path: Pat
         for _ in range(20 + 15 * seed):  # kill at a different point each time
             assert worker.stdout.readline() == "charged\n"
         os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
+        worker.wait(timeout=120)
         worker.stdout.close()
         worker.stderr.close()  # type: ignore[union-attr]
         assert_consistent(ledger)
@@ -104,7 +104,7 @@ def test_a_charge_cut_off_mid_transaction_is_rolled_back(tmp_path: Path) -> None
     assert worker.stdout is not None
     assert worker.stdout.readline() == "holding\n"  # charge written, reservation not updated
     os.kill(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=30)
+    worker.wait(timeout=120)
     worker.stdout.close()
     worker.stderr.close()  # type: ignore[union-attr]
 

@@ -44,7 +44,7 @@ class EventLog:
             if not future.done() and predicate(event):
                 future.set_result(event)
 
-    async def wait_for(self, predicate: Callable[[Event], bool], timeout_s: float = 10) -> Event:
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout_s: float = 120) -> Event:
         for event in self.events:
             if predicate(event):
                 return event
@@ -56,7 +56,7 @@ class EventLog:
         return [e for e in self.events if isinstance(e, kind)]
 
 
-async def read_when_written(path: Path, timeout_s: float = 10) -> str:
+async def read_when_written(path: Path, timeout_s: float = 120) -> str:
     """The file's text once a command has written something to it."""
     for _ in range(int(timeout_s / 0.05)):
         text = await asyncio.to_thread(lambda: path.read_text() if path.exists() else "")

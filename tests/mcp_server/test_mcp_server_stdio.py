@@ -357,7 +357,7 @@ def running_with(marker: str) -> list[int]:
     return found
 
 
-async def eventually(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+async def eventually(condition: Callable[[], bool], what: str, seconds: float = 120) -> None:
     """Poll ``condition`` (process state has no event to wait on) until true, or fail."""
     for _ in range(int(seconds / 0.05)):
         if condition():

@@ -113,7 +113,7 @@ def test_a_killed_process_loses_no_logged_event(tmp_path: Path) -> None:
         assert writer.stdout.readline().strip() == "ready"
     finally:
         writer.send_signal(signal.SIGKILL)
-        writer.communicate(timeout=30)
+        writer.communicate(timeout=120)
     problems: list[LogProblem] = []
     events = list(SessionLog(tmp_path).iter_events("t-killed", on_problem=problems.append))
     assert isinstance(events[0], TaskStarted)

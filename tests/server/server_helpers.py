@@ -60,7 +60,7 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -133,7 +133,7 @@ def read_events(response: httpx.Response) -> Iterator[tuple[int, Event]]:
             yield event_id, event_from_json(line[6:])
 
 
-def wait_for_task(client: httpx.Client, task_id: str, timeout_s: float = 30) -> dict[str, Any]:
+def wait_for_task(client: httpx.Client, task_id: str, timeout_s: float = 120) -> dict[str, Any]:
     """Poll GET /tasks/{id} until the task has ended; returns its last view."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

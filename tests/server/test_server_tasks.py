@@ -20,7 +20,7 @@ from llmos.events import (
 from llmos.memory import TraceStore
 
 SLEEP_SCRIPT = [
-    {"tool_calls": [{"name": "Bash", "input": {"command": "sleep 30"}}]},
+    {"tool_calls": [{"name": "Bash", "input": {"command": "sleep 300"}}]},
     {"text": "Slept."},
 ]
 
@@ -114,7 +114,7 @@ def test_a_long_task_streams_live_and_is_cancelled(serve):
             seen.append((event_id, event))
             if isinstance(event, ToolCallStarted):
                 # The Bash call is running now: the stream is live, not a replay of the end.
-                assert event.input == {"command": "sleep 30"}
+                assert event.input == {"command": "sleep 300"}
                 assert client.get(f"/tasks/{task_id}").json()["status"] == "running"
                 cancelled = client.post(f"/tasks/{task_id}/cancel")
                 assert cancelled.status_code == 202, cancelled.text
@@ -122,7 +122,7 @@ def test_a_long_task_streams_live_and_is_cancelled(serve):
     last = seen[-1][1]
     assert isinstance(last, TaskFailed) and last.error_type == "Cancelled"
 
-    view = wait_for_task(client, task_id, timeout_s=20)  # well before `sleep 30` would end
+    view = wait_for_task(client, task_id, timeout_s=120)  # well before `sleep 300` would end
     assert view["status"] == "cancelled" and view["success"] is False
     again = client.post(f"/tasks/{task_id}/cancel")
     assert again.status_code == 409
@@ -209,4 +209,4 @@ def test_tasks_beyond_the_concurrency_limit_wait_in_the_scheduler_queue(serve):
     assert client.get(f"/tasks/{waiting}").json()["status"] == "cancelled"
 
     assert client.post(f"/tasks/{first}/cancel").status_code == 202
-    assert wait_for_task(client, first, timeout_s=20)["status"] == "cancelled"
+    assert wait_for_task(client, first, timeout_s=120)["status"] == "cancelled"

@@ -150,6 +150,40 @@ async def test_cancelling_the_call_kills_the_process_group(run_tool: RunTool, cw
     assert await wait_until_gone(int(pid_file.read_text()))
 
 
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose command line holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and process_alive(int(entry.name)):
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+async def test_a_call_cancelled_while_its_process_starts_leaves_no_process(cwd: Path) -> None:
+    """The fork happens before asyncio has the pipes: a cancel then still kills the group."""
+    from llmos.tools._process import run_process
+
+    marker = f"llmos-spawn-cancel-{os.getpid()}"
+    script = f"(exec -a {marker} sleep 300) & exec -a {marker} sleep 300"
+    argv = ["bash", "-c", script, marker]
+    for event_loop_turns in range(6):
+        task = asyncio.create_task(
+            run_process(argv, cwd=cwd, env=os.environ, timeout_s=300, keep_bytes=100)
+        )
+        for _ in range(event_loop_turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        # Before the fix asyncio killed the shell alone and waited for its children's pipes.
+        done, _ = await asyncio.wait([task], timeout=60)
+        assert done, f"cancelled after {event_loop_turns} turns, the call never returned"
+        for pid in processes_with(marker):
+            assert await wait_until_gone(pid), f"cancelled after {event_loop_turns} turns: {pid}"
+
+
 async def test_a_missing_working_directory_is_an_error(tmp_path: Path) -> None:
     from llmos.tools import default_registry
 

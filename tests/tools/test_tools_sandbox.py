@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -96,9 +98,24 @@ async def test_the_workspace_is_writable(project: Path, workspace: Path) -> None
     assert result.files_written == {"made.txt": hashlib.sha256(b"inside\n").hexdigest()}
 
 
+def host_folder_outside_tmp() -> Path:
+    """A folder this user may write on the host that the sandbox shows read-only.
+
+    Not HOME (it may be under the temporary folder, which the sandbox hides
+    rather than shows read-only) and not the temporary folder itself.
+    """
+    tmp_roots = {Path("/tmp").resolve(), Path(tempfile.gettempdir()).resolve()}
+    for folder in (Path("/var/tmp"), Path("/usr/local"), Path(__file__).parent, Path.home()):
+        resolved = folder.resolve()
+        under_tmp = any(resolved.is_relative_to(root) for root in tmp_roots)
+        if resolved.is_dir() and os.access(resolved, os.W_OK) and not under_tmp:
+            return resolved
+    raise AssertionError("no folder outside the temporary folder is writable here")
+
+
 @needs_bwrap
 async def test_writing_outside_the_workspace_fails(project: Path, workspace: Path) -> None:
-    probe = Path.home() / f".llmos-sandbox-probe-{uuid.uuid4().hex}"
+    probe = host_folder_outside_tmp() / f".llmos-sandbox-probe-{uuid.uuid4().hex}"
     try:
         result = await bash(f"echo escaped > {probe}", sandboxed(project, workspace))
         assert result.exit_code != 0

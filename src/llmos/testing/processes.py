@@ -15,8 +15,8 @@ def process_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
-async def wait_until_gone(pid: int, timeout_s: float = 5.0) -> bool:
-    """SIGKILL is asynchronous: give the kernel a moment to finish the process."""
+async def wait_until_gone(pid: int, timeout_s: float = 60.0) -> bool:
+    """SIGKILL is asynchronous: give the kernel a moment (a busy machine, a long one)."""
     for _ in range(int(timeout_s / 0.05)):
         if not process_alive(pid):
             return True

@@ -61,15 +61,7 @@ async def run_process(
     keep_bytes: int,
 ) -> ProcessOutcome:
     """Run ``argv`` with stdin from /dev/null, capturing stdout and stderr apart."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
+    process = await _spawn(argv, cwd=cwd, env=env)
     assert process.stdout is not None and process.stderr is not None  # PIPE was asked for
     stdout, stderr = _Capture(keep_bytes), _Capture(keep_bytes)
     readers = [
@@ -95,6 +87,39 @@ async def run_process(
         dropped_bytes=stdout.dropped + stderr.dropped,
         timed_out=timed_out,
     )
+
+
+async def _spawn(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]
+) -> asyncio.subprocess.Process:
+    """Start the process group; a cancellation while it starts still kills it.
+
+    The child exists from the fork on, before asyncio has connected its pipes;
+    were the start cancelled in between, asyncio would kill the command alone
+    and leave its children running. The start is shielded instead, and a
+    cancellation that arrived meanwhile kills the whole group as soon as it is known.
+    """
+    starting = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    )
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        starting.add_done_callback(_kill_once_started)
+        raise
+
+
+def _kill_once_started(starting: asyncio.Future[asyncio.subprocess.Process]) -> None:
+    if not starting.cancelled() and starting.exception() is None:
+        _kill_group(starting.result().pid)  # asyncio reaps it and closes its pipes
 
 
 def _kill_group(pgid: int) -> None:
