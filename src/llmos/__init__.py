@@ -7,7 +7,7 @@ from llmos.plugins import hook, tool
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (plain sorted order, as tests/core/test_exports.py checks)
     "FailureKind",
     "LLMOS",
     "Outcome",
