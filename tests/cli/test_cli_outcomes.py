@@ -233,7 +233,7 @@ async def test_a_goal_learned_successfully_still_follows_for_free(workspace: Pat
 
 
 async def test_a_rejected_trace_is_never_followed_and_a_promoted_one_is(workspace: Path):
-    async with api(workspace, LEARN_NOTES + [{"text": "Thought about it."}]) as llmos:
+    async with api(workspace, [*LEARN_NOTES, {"text": "Thought about it."}]) as llmos:
         learned = await llmos.execute(NOTES)
         rejected = await llmos.reject(learned.trace_id or "", "it wrote the wrong word")
         assert (rejected.status, rejected.failure) == ("failed", "rejected")
