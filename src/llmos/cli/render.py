@@ -205,14 +205,13 @@ def outcome_line(result: TaskResult, *, embedded: bool = False) -> str:
         )
         return f"unverified: {outcome.message}{trace}{promote}"
     kind = outcome.kind.value if outcome.kind else "error"
-    advice = hint(outcome.kind)
     if embedded and outcome.kind not in (FailureKind.BUDGET, FailureKind.NO_MATCH):
-        advice = (
-            "the embedded model could not do this task; use a real model: set "
-            "ANTHROPIC_API_KEY (or --provider openai --base-url URL for a local server) "
-            "and run it again"
+        return (
+            f"error: the embedded model could not do this task ({kind}): {outcome.message}"
+            f"{trace}; use a real model: set ANTHROPIC_API_KEY, or --provider openai "
+            "--base-url URL for a local server (Ollama, vLLM), or --model PATH.gguf"
         )
-    return f"error: the task failed ({kind}): {outcome.message}{trace}; {advice}"
+    return f"error: the task failed ({kind}): {outcome.message}{trace}; {hint(outcome.kind)}"
 
 
 def report_outcome(console: Console, result: TaskResult, settings: Settings) -> None:
