@@ -88,12 +88,12 @@ function renderTasks(tasks) {
           onclick: () => follow(task.task_id),
         },
         el("span", { class: `dot ${task.status}`, title: task.status }),
-        el("span", { class: "goal", title: task.goal }, task.goal,
+        el("span", { class: "goal", title: task.goal }, task.goal),
+        el("span", { class: "meta" }, meta.join(" · "),
           task.outcome ? el("span", {
             class: `badge ${task.outcome}`,
             title: task.failure_kind ? `${task.failure_kind}: ${task.error || ""}` : task.outcome,
           }, task.failure_kind ? `${task.outcome} · ${task.failure_kind}` : task.outcome) : ""),
-        el("span", { class: "meta" }, meta.join(" · ")),
       );
     }),
   );
