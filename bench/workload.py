@@ -42,6 +42,7 @@ class TaskOutcome:
     false_follow: bool
     problems: tuple[str, ...] = ()
     followed: str | None = None  # the goal of the trace a follow replayed
+    judged: str = "success"  # the outcome llmos reported: success, unverified or failed
 
 
 @dataclass(slots=True, kw_only=True)
@@ -86,6 +87,7 @@ async def run_pass(tasks: list[WorkloadTask], mode: str, *, latency_s: float = 0
                 result.outcomes.append(TaskOutcome(
                     task=task, mode=done.mode, passed=not problems, cost_usd=done.cost_usd,
                     saved_usd=done.saved_usd, problems=problems,
+                    judged=done.outcome.status.value,
                     followed=source.goal if source and done.mode == "follower" else None,
                     false_follow=done.mode == "follower"
                     and (bool(problems) or source is None or source.job != task.job),
@@ -127,6 +129,13 @@ def summarise(learner: Pass, auto: Pass) -> dict[str, Any]:
             o.mode == "follower" and o.task.kind == "near-miss" and not o.false_follow
             for o in auto.outcomes),
         "success_pct": round(auto.success_pct, 1),
+        "judged": dict(Counter(o.judged for o in auto.outcomes)),
+        "judged_success_pct": round(
+            100 * sum(o.judged == "success" for o in auto.outcomes) / tasks, 1),
+        "judged_success_not_done": sum(o.judged == "success" and bool(o.problems)
+                                       for o in auto.outcomes),
+        "done_not_judged_success": sum(o.judged != "success" and not o.problems
+                                       for o in auto.outcomes),
         "success_learner_pct": round(learner.success_pct, 1),
         "success_pct_by_mode": success_by_mode,
         "quality_pct_of_learner": round(quality, 1),

@@ -2,8 +2,18 @@
 
 from llmos.api import LLMOS
 from llmos.kernel.task import TaskResult
+from llmos.outcome import FailureKind, Outcome, OutcomeStatus
 from llmos.plugins import hook, tool
 
 __version__ = "0.1.0"
 
-__all__ = ["LLMOS", "TaskResult", "__version__", "hook", "tool"]
+__all__ = [  # noqa: RUF022 (plain sorted order, as tests/core/test_exports.py checks)
+    "FailureKind",
+    "LLMOS",
+    "Outcome",
+    "OutcomeStatus",
+    "TaskResult",
+    "__version__",
+    "hook",
+    "tool",
+]

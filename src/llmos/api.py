@@ -24,8 +24,9 @@ from llmos.kernel.bus import EventBus
 from llmos.kernel.dispatcher import Dispatcher, VerifyResult
 from llmos.kernel.task import TaskResult, new_task_id
 from llmos.kernel.watchdog import Watchdog, WatchdogLimits, cancellation_reason
-from llmos.memory import MatchResult
+from llmos.memory import MatchResult, Trace
 from llmos.memory.session_log import SessionLog
+from llmos.outcome import FailureKind
 from llmos.plugins import Extensions
 from llmos.projects import Projects
 from llmos.tools import default_registry
@@ -146,13 +147,12 @@ class LLMOS:
             if kind != "WatchdogTimeout" or current is None:
                 raise  # Ctrl-C or a caller's cancel: theirs to handle
             current.uncancel()  # the watchdog's cancel ends this task only, as a failure
-            return TaskResult(
+            return TaskResult.failure(
                 task_id=task_id,
                 goal=goal,
                 mode=mode or self.settings.mode,
-                success=False,
-                text="",
-                error=error,
+                kind=FailureKind.WATCHDOG,
+                message=error,
                 error_type=kind,
             )
         finally:
@@ -172,6 +172,16 @@ class LLMOS:
         """Replay a trace in a throwaway copy of the workspace and say whether it holds."""
         await self.boot()
         return await self.dispatcher.verify(trace_id)
+
+    async def reject(self, trace_id: str, reason: str) -> Trace:
+        """Say a trace's result was wrong: it is failed (``rejected``) and never followed again."""
+        await self.boot()
+        return await asyncio.to_thread(self.dispatcher.library.reject, trace_id, reason)
+
+    async def promote(self, trace_id: str, note: str = "") -> Trace:
+        """Vouch for an unverified trace after checking its result: it becomes replayable."""
+        await self.boot()
+        return await asyncio.to_thread(self.dispatcher.library.promote, trace_id, note)
 
     async def stream(
         self, goal: str, *, mode: str | None = None, cwd: str | Path | None = None

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, TypeAdapter
 
 from llmos.messages import Usage
+from llmos.outcome import FailureKind
 
 
 def _now() -> float:
@@ -114,6 +115,12 @@ class Notice:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskFinished:
+    """A task ended without failing: judged a ``success``, or ``unverified`` (see ``note``).
+
+    ``success`` is True only for a judged success; ``note`` says what was checked,
+    or why the result could not be.
+    """
+
     task_id: str
     mode: str
     success: bool
@@ -123,15 +130,20 @@ class TaskFinished:
     duration_s: float
     usage: Usage = field(default_factory=Usage)
     trace_id: str | None = None
+    status: Literal["success", "unverified"] = "success"
+    note: str = ""
     ts: float = field(default_factory=_now)
     kind: Literal["task-finished"] = "task-finished"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskFailed:
+    """A task failed: ``failure`` is the typed kind, ``error`` the reason and what to try."""
+
     task_id: str
     error: str
     error_type: str
+    failure: FailureKind = FailureKind.ERROR
     mode: str | None = None
     cost_usd: float = 0.0
     duration_s: float = 0.0

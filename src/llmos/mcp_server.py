@@ -48,6 +48,7 @@ from llmos.events import Event, ModeChosen, Notice, ToolCallFinished, ToolCallSt
 from llmos.kernel.task import TaskResult, new_task_id
 from llmos.memory.index import IndexEntry
 from llmos.memory.summary import TraceSummary
+from llmos.outcome import FailureKind, OutcomeStatus
 
 SERVER_NAME = "llmos"
 TaskMode = Literal["auto", "learner", "follower"]
@@ -68,8 +69,15 @@ Use it for a self-contained job described in plain words, e.g. "Create a Python
 calculator in calc.py and run it on 2+3". Files are written in llmos's workspace.
 mode: "auto" (default) decides by itself; "follower" only replays and fails, with
 the reason, when no trace matches; "learner" always uses the LLM.
-Returns mode, success, the answer text, cost_usd, saved_usd and the trace id;
-a failed task is a tool error whose text says what went wrong and what to do."""
+Returns mode, outcome (success: judged done and replayable; unverified: finished but
+could not be checked; failed), success, the answer text, cost_usd, saved_usd and the
+trace id; a failed task is a tool error whose text says what went wrong and what to do.
+When a result is wrong, call reject_trace with its trace id so it is never replayed."""
+
+REJECT_TRACE_HELP = """\
+Mark a saved trace as failed because its result was wrong: it is never replayed again
+(its record stays, as advice for the next attempt). Give the trace id run_task returned
+and a short reason."""
 
 MATCH_TRACE_HELP = """\
 Say what llmos would do with a goal, executing nothing: follow a saved trace (free),
@@ -94,6 +102,10 @@ class RunTaskOutput(BaseModel):
 
     task_id: str
     mode: str = Field(description="follower, learner, guided or healed: what really ran")
+    outcome: OutcomeStatus = Field(
+        description="success (judged done), unverified (finished, not checkable) or failed"
+    )
+    failure_kind: FailureKind | None = Field(None, description="why it failed; null otherwise")
     success: bool
     text: str = Field(description="the task's final answer")
     cost_usd: float = Field(description="what the LLM calls of this run cost")
@@ -108,6 +120,8 @@ class RunTaskOutput(BaseModel):
         return cls(
             task_id=result.task_id,
             mode=result.mode,
+            outcome=result.outcome.status,
+            failure_kind=result.outcome.kind,
             success=result.success,
             text=result.text,
             cost_usd=result.cost_usd,
@@ -120,11 +134,13 @@ class RunTaskOutput(BaseModel):
 
     def summary(self) -> str:
         """The short human-readable text content of the tool result."""
-        if not self.success:
-            return f"llmos {self.mode} failed: {self.error or 'the task failed'}"
+        if self.outcome is OutcomeStatus.FAILED:
+            kind = self.failure_kind.value if self.failure_kind else "error"
+            return f"llmos {self.mode} failed ({kind}): {self.error or 'the task failed'}"
         trace = f" · trace {self.trace_id}" if self.trace_id else ""
         saved = f" · saved {format_usd(self.saved_usd)}" if self.saved_usd else ""
-        head = f"llmos {self.mode}{trace} · cost {format_usd(self.cost_usd)}{saved}"
+        status = "" if self.success else " · unverified (not replayed until promoted)"
+        head = f"llmos {self.mode}{trace}{status} · cost {format_usd(self.cost_usd)}{saved}"
         return f"{head}\n\n{self.text}" if self.text else head
 
 
@@ -267,8 +283,25 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
         return CallToolResult(
             content=[TextContent(type="text", text=output.summary())],
             structured_content=output.model_dump(mode="json"),
-            is_error=not output.success,
+            is_error=output.outcome is OutcomeStatus.FAILED,
         )
+
+    @server.tool(
+        description=REJECT_TRACE_HELP,
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False),
+    )
+    async def reject_trace(
+        trace_id: Annotated[str, Field(description="The trace id (or a unique prefix).")],
+        reason: Annotated[str, Field(description="What was wrong with the result.")],
+    ) -> TraceSummary:
+        try:
+            await llmos.boot()
+            library = llmos.dispatcher.library
+            trace = await asyncio.to_thread(library.reject, trace_id, reason)
+            entry = await asyncio.to_thread(library.entry, trace.id)
+        except LLMOSError as exc:
+            raise ToolError(str(exc)) from exc
+        return TraceSummary.of(entry)
 
     @server.tool(description=MATCH_TRACE_HELP, annotations=reads_only)
     async def match_trace(

@@ -155,7 +155,8 @@ def test_escape_attempt_fails_in_the_tool_result_and_touches_nothing(tmp_path: P
         cwd=tmp_path,
         env={"LLMOS_WORKSPACE": str(tmp_path / "ws")},
     )
-    assert done.returncode == 0
+    assert done.returncode == 1  # every step was refused: the run did nothing
+    assert "error: the task failed (policy): every step of the run failed (2)" in done.stderr
     finished = [
         json.loads(line)
         for line in done.stdout.splitlines()

@@ -38,7 +38,8 @@ async def test_twenty_tasks_with_a_limit_of_four_never_run_more_than_four(worksp
         ]
         results = await asyncio.gather(*(h.result() for h in handles))
         await scheduler.close()
-    assert all(r.success and r.text == "done" for r in results)
+    # "task N" names nothing to check: each run finished and is unverified, not failed.
+    assert all(not r.failed and r.text == "done" for r in results)
     assert concurrency_seen(log) == 4
     assert len(log.of(TaskStarted)) == 20 and len(log.of(TaskFinished)) == 20
     assert {h.status for h in handles} == {"done"}

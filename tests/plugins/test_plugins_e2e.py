@@ -75,11 +75,14 @@ async def test_a_plugin_and_an_mcp_tool_are_learned_recorded_and_replayed(
     servers = {"demo": demo_server}
     async with llmos_with_extensions(workspace, LEARN, servers) as (llmos, backend, events):
         learned = await llmos.execute(GOAL)
-    assert (learned.mode, learned.success, learned.text) == (
-        "learner",
-        True,
-        "3 words; 40 + 2 = 42",
-    )
+        # The goal names no file or command to check: the run is unverified until a person
+        # vouches for it, and only then is it replayed.
+        assert (learned.mode, learned.outcome.status, learned.text) == (
+            "learner",
+            "unverified",
+            "3 words; 40 + 2 = 42",
+        )
+        await llmos.promote(learned.trace_id, "checked the sums")
     assert finished(events) == [("word_count", "3", False), ("mcp__demo__add", "42", False)]
     trace = TraceStore.for_memory(workspace / "memory").load(learned.trace_id)
     assert [(s.tool, dict(s.input), s.output) for s in trace.steps] == [
@@ -110,7 +113,8 @@ async def test_a_non_replayable_plugin_is_refused_by_the_follower_then_learned_a
     ]
     async with llmos_with_extensions(workspace, turns, {}) as (llmos, backend, events):
         learned = await llmos.execute(goal)
-    assert (learned.mode, learned.success) == ("learner", True)
+        assert (learned.mode, learned.outcome.status) == ("learner", "unverified")
+        await llmos.promote(learned.trace_id)
 
     async with llmos_with_extensions(workspace, turns, {}) as (llmos, backend, events):
         again = await llmos.execute(goal)
@@ -119,7 +123,7 @@ async def test_a_non_replayable_plugin_is_refused_by_the_follower_then_learned_a
         "replay diverged at step 1 (send_page): tool 'send_page' (plugin:pager) has effects "
         "outside the workspace and is marked non-replayable; the Learner takes over from there"
     ) in notices
-    assert again.success and again.mode == "healed"
+    assert not again.failed and again.mode == "healed"
     assert len(backend.requests) == 2  # learned again with the LLM
     # The page was sent once, by the Learner; the Follower never ran it.
     assert finished(events) == [("send_page", "paged", False)]
@@ -147,7 +151,9 @@ async def test_a_user_hook_from_the_workspace_denies_a_bash_pattern_in_a_run(wor
     ]
     async with llmos_with_extensions(workspace, turns, {}) as (llmos, _, events):
         result = await llmos.execute("Delete the data folder")
-    assert result.success and result.text == "I may not delete it."
+    # The run ends on a denied call and the folder is still there: it failed, and says why.
+    assert (result.outcome.status, result.outcome.kind) == ("failed", "policy")
+    assert result.text == "I may not delete it."
     assert (workspace / "output" / "data").is_dir()
     assert finished(events) == [
         (

@@ -101,3 +101,24 @@ def test_the_dashboard_runs_a_goal_streams_it_and_shows_the_trace_and_savings(se
         ).to_have_count(1)
         browser.close()
     assert problems == []
+
+
+def test_the_dashboard_badges_a_run_that_did_not_do_the_job_as_failed(serve):
+    """The model answers without creating the file: the task and its trace are red, with why."""
+    server = serve(script=[{"text": "Created missing.txt."}])
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(server.url + "/")
+        run_goal(page, "Create missing.txt")
+        failed = page.locator('#events [data-kind="task-failed"]')
+        expect(failed).to_contain_text("✗ failed (acceptance-failed)")
+        expect(failed).to_contain_text("file missing.txt does not exist")
+        task = page.locator('#task-list [data-outcome="failed"]')
+        expect(task).to_have_count(1, timeout=WAIT_MS)
+        expect(task.locator(".badge.failed")).to_have_text("failed · acceptance-failed")
+        row = page.locator("#trace-rows tr").first
+        expect(row.locator(".badge.failed")).to_have_text("failed · acceptance-failed")
+        expect(row).to_contain_text("scripted")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-failed.png"), full_page=True)
+        browser.close()

@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -43,6 +43,8 @@ class ScriptedTurn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     text: str = ""
     tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
+    #: Why the turn ended, in Anthropic's words; ``max_tokens`` plays an answer cut short.
+    stop_reason: Literal["end_turn", "tool_use", "max_tokens"] | None = None
 
 
 def load_script(path: Path) -> list[ScriptedTurn]:
@@ -82,9 +84,8 @@ async def _emit(turn: ScriptedTurn, request: BackendRequest, model: str, count: 
     # A real model stops at max_tokens; so does the usage it reports.
     output_tokens = min(estimate_tokens(output), request.max_tokens)
     usage = Usage(input_tokens=request_tokens(request), output_tokens=output_tokens)
-    yield TurnFinished(
-        usage=usage, model=model, stop_reason="tool_use" if turn.tool_calls else "end_turn"
-    )
+    stop_reason = turn.stop_reason or ("tool_use" if turn.tool_calls else "end_turn")
+    yield TurnFinished(usage=usage, model=model, stop_reason=stop_reason)
 
 
 class ScriptedBackend(Backend):

@@ -29,7 +29,7 @@ from llmos.cli.common import (
     stderr_console,
     stdout_console,
 )
-from llmos.cli.render import HumanRenderer, JsonRenderer, print_match
+from llmos.cli.render import HumanRenderer, JsonRenderer, print_match, report_outcome
 from llmos.config import MODES
 from llmos.errors import ConfigError, LLMOSError
 from llmos.memory import MatchResult
@@ -114,7 +114,8 @@ def run(
     else:
         llmos.subscribe(HumanRenderer(stdout_console(), quiet=quiet))
     result = asyncio.run(_execute(llmos, goal))
-    if not result.success:
+    report_outcome(stderr_console(), result, settings)
+    if result.failed:
         raise typer.Exit(1)
 
 

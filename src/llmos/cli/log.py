@@ -35,7 +35,13 @@ from llmos.events import (
 )
 from llmos.memory.session_log import LogProblem, SessionLog, TaskSummary
 
-_STATUS_STYLE = {"done": "green", "failed": "red", "running": "cyan", "interrupted": "yellow"}
+_STATUS_STYLE = {
+    "done": "green",
+    "unverified": "yellow",
+    "failed": "red",
+    "running": "cyan",
+    "interrupted": "yellow",
+}
 
 
 def log_command(
@@ -160,7 +166,9 @@ def _describe(event: Event) -> str:
             return f"[{'yellow' if level == 'warning' else 'dim'}]{escape(message)}[/]"
         case TaskFinished(mode=mode, cost_usd=cost, duration_s=took, trace_id=trace_id):
             trace = f" · trace {trace_id}" if trace_id else ""
-            return f"[green]done[/] in {took:.2f} s · {mode} · ${cost:.4f}{trace}"
-        case TaskFailed(error=error, error_type=kind):
-            return f"[red]failed[/] ({kind}): {escape(error)}"
+            head = "[green]done[/]" if event.success else "[yellow]unverified[/]"
+            note = "" if event.success or not event.note else f" [dim]{escape(event.note)}[/]"
+            return f"{head} in {took:.2f} s · {mode} · ${cost:.4f}{trace}{note}"
+        case TaskFailed(error=error, failure=failure):
+            return f"[red]failed[/] ({failure.value}): {escape(error)}"
     return ""

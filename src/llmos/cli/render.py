@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
 
+from llmos.backends.factory import select_provider
+from llmos.config import Settings
 from llmos.events import (
     Event,
     HookDecided,
@@ -23,7 +25,9 @@ from llmos.events import (
     UsageUpdated,
     event_to_json,
 )
+from llmos.kernel.task import TaskResult
 from llmos.memory import MatchResult
+from llmos.outcome import FailureKind, hint
 
 _SUMMARY_KEYS = ("file_path", "command", "pattern", "path", "url")
 
@@ -169,10 +173,13 @@ class HumanRenderer:
             return
         saved = f" · saved ${event.saved_usd:.3f}" if event.saved_usd else ""
         trace = f" · trace {event.trace_id}" if event.trace_id else ""
+        head = "[green]done[/]" if event.success else "[yellow]finished, unverified[/]"
         self.console.print(
-            f"  [green]done[/] in {event.duration_s:.2f} s · {event.mode} · "
+            f"  {head} in {event.duration_s:.2f} s · {event.mode} · "
             f"${event.cost_usd:.4f}{saved}{trace}"
         )
+        if event.note and not event.success:
+            self.console.print(f"  [dim]{escape(event.note)}[/]")
 
     def _failed(self, event: TaskFailed) -> None:
         self.pause()
@@ -182,6 +189,39 @@ class HumanRenderer:
             f"  [red]failed[/] after {event.duration_s:.2f} s · ${event.cost_usd:.4f}: "
             f"{escape(event.error)}"
         )
+
+
+def outcome_line(result: TaskResult, *, embedded: bool = False) -> str:
+    """The one line that says how a task ended and what to try (stderr, the shell)."""
+    outcome = result.outcome
+    trace = f" (trace {result.trace_id})" if result.trace_id else ""
+    if outcome.ok:
+        return ""
+    if not outcome.is_failed:
+        promote = (
+            f"; if it did the job, `llmos traces promote {result.trace_id}` makes it replayable"
+            if result.trace_id
+            else ""
+        )
+        return f"unverified: {outcome.message}{trace}{promote}"
+    kind = outcome.kind.value if outcome.kind else "error"
+    if embedded and outcome.kind not in (FailureKind.BUDGET, FailureKind.NO_MATCH):
+        return (
+            f"error: the embedded model could not do this task ({kind}): {outcome.message}"
+            f"{trace}; use a real model: set ANTHROPIC_API_KEY, or --provider openai "
+            "--base-url URL for a local server (Ollama, vLLM), or --model PATH.gguf"
+        )
+    return f"error: the task failed ({kind}): {outcome.message}{trace}; {hint(outcome.kind)}"
+
+
+def report_outcome(console: Console, result: TaskResult, settings: Settings) -> None:
+    """Print :func:`outcome_line` on ``console`` (stderr) unless the task succeeded."""
+    embedded = select_provider(settings)[0] == "local"
+    line = outcome_line(result, embedded=embedded)
+    if line:
+        style = "red" if result.failed else "yellow"
+        head, _, rest = line.partition(":")
+        console.print(f"[{style}]{escape(head)}:[/]{escape(rest)}", soft_wrap=True)
 
 
 def print_match(console: Console, result: MatchResult) -> None:

@@ -37,7 +37,7 @@ def resume(
     )
     llmos = LLMOS(settings=settings)
     llmos.subscribe(JsonRenderer() if json_output else HumanRenderer(stdout_console()))
-    if not asyncio.run(_resume(llmos, task_id)).success:
+    if asyncio.run(_resume(llmos, task_id)).failed:
         raise typer.Exit(1)
 
 

@@ -256,6 +256,15 @@ async def _history(shell: Shell, argument: str) -> None:
         shell.console.print("no history yet")
 
 
+async def _reject(shell: Shell, argument: str) -> None:
+    trace_id, _, reason = argument.strip().partition(" ")
+    if not trace_id or not reason.strip():
+        raise CommandError("usage: /reject TRACE_ID REASON (what was wrong)", key="reject")
+    library = shell.llmos.dispatcher.library
+    trace = await asyncio.to_thread(library.reject, trace_id, reason)
+    shell.console.print(f"rejected {trace.id}: it is kept as advice and never replayed")
+
+
 async def _exit(shell: Shell, argument: str) -> None:
     shell.running = False
 
@@ -269,6 +278,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("/project", "/project [NAME|none]", "work in a project from now on", _project),
     Command("/provider", "/provider [NAME]", "the LLM backends, or switch", _provider),
     Command("/model", "/model [NAME]", "the model, or switch", _model),
+    Command("/reject", "/reject ID REASON", "a trace's result was wrong: never replay it", _reject),
     Command("/dry-run", "/dry-run GOAL", "what GOAL would do; runs nothing", _dry_run),
     Command("/history", "/history [N]", "the last N entries", _history),
     Command("/exit", "/exit", "leave (or Ctrl-D)", _exit),

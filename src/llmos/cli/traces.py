@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
 from rich.syntax import Syntax
-from rich.table import Table
+from rich.table import Column, Table
 
 from llmos.api import LLMOS
 from llmos.cli.common import (
@@ -58,7 +58,10 @@ def _report_problem(err: Console) -> object:
 def list_traces(
     workspace: WorkspaceOption = None, project: ProjectOption = None, as_json: JsonOption = False
 ) -> None:
-    """Every trace: goal, uses, replay success rate, money saved, last use."""
+    """Every trace: status, goal, who learned it, uses, judged replay success rate, savings.
+
+    ``--json`` adds the last use, the failure kind and the costs.
+    """
     _, library = _library(workspace, project)
     err = stderr_console()
     library.ensure_fresh(on_error=_report_problem(err))  # type: ignore[arg-type]
@@ -70,17 +73,26 @@ def list_traces(
     if not entries:
         err.print(f"no traces yet in {library.home.root}")
         return
-    table = Table("id", "status", "goal", "uses", "success", "saved", "last used")
+    table = Table(
+        Column("id", no_wrap=True),
+        "status",
+        Column("goal", ratio=3),
+        Column("learned by", ratio=1),
+        "uses",
+        "success",
+        "saved",
+    )
     for entry in entries:
         rate = TraceSummary.of(entry).success_rate
+        status = f"{entry.status} ({entry.failure})" if entry.failure else entry.status
         table.add_row(
             entry.id,
-            entry.status,
+            status,
             escape(" ".join(entry.goal.split())),
+            escape(" ".join(part for part in (entry.backend, entry.model) if part) or "–"),
             str(entry.use_count),
             "–" if rate is None else f"{rate:.0%}",
             f"${entry.saved_usd:.3f}",
-            entry.last_used or "never",
         )
     stdout_console().print(table)
 
@@ -119,6 +131,32 @@ def remove(
         raise typer.Exit(1)
     store.delete(trace.id)
     stderr_console().print(f"deleted {trace.id}")
+
+
+@app.command("reject")
+def reject(
+    trace_id: Annotated[str, typer.Argument(help="Trace id or a unique prefix.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="What was wrong.")],
+    workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
+) -> None:
+    """Say a trace's result was wrong: it becomes failed and is never followed again."""
+    _, library = _library(workspace, project)
+    trace = library.reject(trace_id, reason)
+    stderr_console().print(f"rejected {trace.id}: it is kept as advice and never replayed")
+
+
+@app.command("promote")
+def promote(
+    trace_id: Annotated[str, typer.Argument(help="Trace id or a unique prefix.")],
+    note: Annotated[str, typer.Option("--note", help="Why you vouch for it.")] = "",
+    workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
+) -> None:
+    """Vouch for an unverified (or failed) trace after checking its result: it is replayed."""
+    _, library = _library(workspace, project)
+    trace = library.promote(trace_id, note)
+    stderr_console().print(f"promoted {trace.id}: `llmos run` now follows it for its goal")
 
 
 @app.command("match")
@@ -167,7 +205,8 @@ def verify(
 ) -> None:
     """Replay traces in a throwaway copy of the workspace and report which still hold.
 
-    An imported trace that holds becomes trusted (followable). Exit code 1 if any fails.
+    An imported trace that holds becomes trusted (followable); so does an unverified
+    one whose goal's check passes on the replay. Exit code 1 if any fails.
     """
     settings, library = _library(workspace, project)
     ids = trace_ids or [entry.id for entry in library.entries()]

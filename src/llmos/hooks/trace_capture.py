@@ -17,8 +17,10 @@ from llmos.memory.trace import (
     Step,
     Trace,
     environment_fingerprint,
+    status_of,
 )
 from llmos.messages import Usage
+from llmos.outcome import Outcome
 from llmos.tools.base import ToolResult, sha256_text
 
 #: Output kept in a trace step for people and for guidance; the digest covers all of it.
@@ -74,7 +76,7 @@ class TraceRecorder:
         *,
         goal: str,
         final_answer: str,
-        success: bool,
+        outcome: Outcome,
         mode: str,
         backend: str,
         model: str,
@@ -82,7 +84,6 @@ class TraceRecorder:
         usage: Usage,
         duration_s: float,
         parent: str | None = None,
-        error: str | None = None,
         upto: int | None = None,
     ) -> Trace:
         """The run as a trace; ``upto`` keeps only the first calls (a heal drops the bad one)."""
@@ -92,7 +93,9 @@ class TraceRecorder:
             mode=mode,
             backend=backend,
             model=model,
-            status="success" if success else "failed",
+            status=status_of(outcome),
+            failure=outcome.kind,
+            verdict=outcome.message,
             cost_usd=cost_usd,
             usage=usage,
             duration_s=round(duration_s, 3),
@@ -100,5 +103,4 @@ class TraceRecorder:
             environment=environment_fingerprint(),
             steps=tuple(call.to_step() for call in calls),
             final_answer=final_answer,
-            extra={"error": error} if error else {},
         )

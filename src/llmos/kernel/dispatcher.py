@@ -38,12 +38,15 @@ from llmos.memory.library import TraceLibrary
 from llmos.memory.slots import rewriter
 from llmos.messages import Usage
 from llmos.modes import guidance
+from llmos.modes.acceptance import Action
 from llmos.modes.follower import replay
+from llmos.modes.judge import action_of, judge
 from llmos.modes.orchestration_state import load_state
 from llmos.modes.orchestration_trace import is_orchestration
 from llmos.modes.orchestrator import resume_orchestration, run_orchestrator
 from llmos.modes.orchestrator_wiring import orchestrator_context
 from llmos.modes.selection import needs_orchestration
+from llmos.outcome import FailureKind, Outcome, OutcomeStatus, kind_of_error
 from llmos.projects import Project
 from llmos.tools import sandbox_status
 from llmos.tools.base import ToolContext, ToolRegistry, ToolSettings
@@ -246,7 +249,7 @@ class Dispatcher:
             await self._publish_failed(task_id, str(exc), type(exc).__name__, started)
             raise
         except LLMOSError as exc:
-            result = run.failed(mode, str(exc), type(exc).__name__)
+            result = run.failed(mode, str(exc), type(exc).__name__, kind_of_error(exc))
         result = replace(result, duration_s=time.perf_counter() - started)
         await task.hooks.notify(
             HookInput(
@@ -276,6 +279,7 @@ class Dispatcher:
                 f"no saved trace matches this goal well enough to replay{best}; "
                 "run it in mode auto or learner to learn it",
                 "NoMatch",
+                FailureKind.NO_MATCH,
             )
         if mode == "auto" and not run.nested:
             decision = needs_orchestration(goal)
@@ -310,20 +314,39 @@ class Dispatcher:
                 confidence=found.confidence,
             )
         )
+        if trace.status != "success":  # the matcher follows only successes; never trust less
+            return run.failed(
+                "follower",
+                f"trace {trace.id} is {trace.status}, not a judged success: it is never replayed",
+                "NotReplayable",
+                FailureKind.ERROR,
+            )
         outcome = await replay(task, found.steps)
         if outcome.divergence is None:
-            saved = trace.cost_usd
-            await asyncio.to_thread(store.record_use, trace.id, success=True, saved_usd=saved)
-            await asyncio.to_thread(self.economy.credit_saving, task.task_id, trace.id, saved)
-            return TaskResult(
-                task_id=task.task_id,
-                goal=task.goal,
-                mode="follower",
-                success=True,
-                text=_answer(trace, found),
-                saved_usd=saved,
-                trace_id=trace.id,
+            judged = await asyncio.to_thread(self._judge_replay, run, trace, found)
+            if judged.ok:
+                saved = trace.cost_usd
+                await asyncio.to_thread(store.record_use, trace.id, success=True, saved_usd=saved)
+                await asyncio.to_thread(self.economy.credit_saving, task.task_id, trace.id, saved)
+                return TaskResult(
+                    task_id=task.task_id,
+                    goal=task.goal,
+                    mode="follower",
+                    outcome=judged,
+                    text=_answer(trace, found),
+                    saved_usd=saved,
+                    trace_id=trace.id,
+                )
+            await asyncio.to_thread(store.record_use, trace.id, success=False)
+            await task.publish(
+                Notice(
+                    task_id=task.task_id,
+                    level="warning",
+                    message=f"every step of trace {trace.id} held, but {judged.message}; "
+                    "the Learner takes over",
+                )
             )
+            return await self._heal(run, trace, advice="", reason=judged.message)
         await asyncio.to_thread(store.record_use, trace.id, success=False)
         divergence = outcome.divergence
         await task.publish(
@@ -335,13 +358,62 @@ class Dispatcher:
             )
         )
         del run.recorder.calls[len(outcome.done) :]  # the step that failed is not kept
-        return await self._learn(
+        return await self._heal(
+            run,
+            trace,
+            advice=guidance.heal(trace, found.steps[: len(outcome.done)], divergence),
+            reason=f"step {divergence.index + 1} ({divergence.step.tool}): {divergence.reason}",
+            start=divergence.index + 1,
+        )
+
+    def _judge_replay(self, run: TaskRun, trace: Trace, found: MatchResult) -> Outcome:
+        """A replay whose steps held is judged like a live run: the goal's check must pass.
+
+        An undecided check keeps the trace's own verdict (it was judged a success
+        when learned, on the same steps).
+        """
+        verdict = judge(
+            run.task.goal,
+            stopped=None,
+            actions=[action_of(call) for call in run.recorder.calls],
+            cwd=run.task.cwd,
+            answer=_answer(trace, found),
+        )
+        if verdict.status is OutcomeStatus.UNVERIFIED:
+            return Outcome.success(f"replayed trace {trace.id}, every step held")
+        return verdict
+
+    async def _heal(
+        self, run: TaskRun, trace: Trace, *, advice: str, reason: str, start: int | None = None
+    ) -> TaskResult:
+        """The Learner continues a replay that did not hold; if it cannot, the trace is demoted.
+
+        A trace whose replay diverged and could not be healed is no longer vouched
+        for: it becomes ``unverified`` (guidance only) until ``traces verify``
+        passes or a person promotes it.
+        """
+        where = f" from step {start}" if start is not None else ""
+        result = await self._learn(
             run,
             mode="healed",
-            reason=f"healing trace {trace.id} from step {divergence.index + 1}",
+            reason=f"healing trace {trace.id}{where}",
             trace=trace,
-            advice=guidance.heal(trace, found.steps[: len(outcome.done)], divergence),
+            advice=advice,
         )
+        if not result.success:
+            store = self.library.store_of(trace.id)
+            note = f"its replay did not hold ({reason}) and the Learner could not heal it"
+            await asyncio.to_thread(
+                store.set_outcome, trace.id, Outcome.unverified(note), only_if="success"
+            )
+            await run.task.publish(
+                Notice(
+                    task_id=run.task.task_id,
+                    level="warning",
+                    message=f"trace {trace.id} is no longer followed: {note}",
+                )
+            )
+        return result
 
     async def _learn(
         self,
@@ -384,7 +456,25 @@ class Dispatcher:
             result = await resume_orchestration(run.task.task_id, ctx=ctx)
         else:
             result = await run_orchestrator(run.task.goal, ctx=ctx, task_id=run.task.task_id)
-        return result.to_task_result()
+        done = result.to_task_result()
+        if not done.success:
+            return done
+        # Every subtask finished; the goal's own check decides, on what is on disk.
+        verdict = await asyncio.to_thread(
+            judge,
+            run.task.goal,
+            stopped=None,
+            actions=(),
+            cwd=run.task.cwd,
+            answer=done.text,
+            known_actions=False,
+        )
+        if verdict.status is OutcomeStatus.UNVERIFIED:
+            return done  # each subtask was judged on its own goal
+        if done.trace_id is not None and not verdict.ok:
+            store = self.library.store_of(done.trace_id)
+            await asyncio.to_thread(store.set_outcome, done.trace_id, verdict, only_if="success")
+        return replace(done, outcome=verdict)
 
     async def _failed_advice(self, goal: str) -> str:
         """A failed run of a near goal, if memory has one, so it is not repeated."""
@@ -414,14 +504,41 @@ class Dispatcher:
                 f"verify-{trace.id}", trace.goal, workdir, self.hooks, self.tools, root=root
             )
             outcome = await replay(task, trace.steps)
+            checked = None
+            if outcome.divergence is None and trace.status == "unverified":
+                actions = [
+                    Action(
+                        tool=done.call.name,
+                        input=dict(done.call.input),
+                        ok=not done.result.is_error,
+                        exit_code=done.result.exit_code,
+                        output=done.result.content[:4_000],
+                    )
+                    for done in outcome.done
+                ]
+                checked = await asyncio.to_thread(
+                    judge,
+                    trace.goal,
+                    stopped=None,
+                    actions=actions,
+                    cwd=workdir,
+                    answer=trace.final_answer,
+                )
         if outcome.divergence is not None:
             step = outcome.divergence.index + 1
             return VerifyResult(
                 trace=trace, holds=False, reason=f"step {step}: {outcome.divergence.reason}"
             )
+        reason = f"all {len(trace.steps)} steps hold"
         if trace.status == "untrusted":
             trace = await asyncio.to_thread(store.set_status, trace.id, "success")
-        return VerifyResult(trace=trace, holds=True, reason=f"all {len(trace.steps)} steps hold")
+        elif checked is not None and checked.ok:
+            promoted = Outcome.success(f"verified: {reason}; {checked.message}")
+            trace = await asyncio.to_thread(store.set_outcome, trace.id, promoted)
+            reason = promoted.message
+        elif checked is not None:
+            reason += f", but it stays unverified: {checked.message}"
+        return VerifyResult(trace=trace, holds=True, reason=reason)
 
     # ------------------------------------------------------------------ helpers
 
@@ -489,38 +606,47 @@ class Dispatcher:
     async def _cancelled(self, run: TaskRun, error: str, kind: str) -> None:
         """Keep what a cancelled run did as a failed trace, then report the failure."""
         if run.recorder.calls:
+            kinds = {"WatchdogTimeout": FailureKind.WATCHDOG}
             trace = run.recorder.to_trace(
                 goal=run.task.goal,
                 final_answer="",
-                success=False,
+                outcome=Outcome.failed(kinds.get(kind, FailureKind.CANCELLED), error),
                 mode="cancelled",
                 backend="",
                 model="",
                 cost_usd=0.0,
                 usage=Usage(),
                 duration_s=time.perf_counter() - run.started,
-                error=error,
             )
             await asyncio.to_thread(self.library.home.save, trace)
         await self._publish_failed(run.task.task_id, error, kind, run.started)
 
     async def _publish_failed(self, task_id: str, error: str, kind: str, started: float) -> None:
+        failure = {
+            "WatchdogTimeout": FailureKind.WATCHDOG,
+            "Cancelled": FailureKind.CANCELLED,
+            "ConfigError": FailureKind.ERROR,
+        }.get(kind, FailureKind.CANCELLED if "cancel" in kind.lower() else FailureKind.ERROR)
         await self.bus.publish(
             TaskFailed(
                 task_id=task_id,
                 error=error,
                 error_type=kind,
+                failure=failure,
                 duration_s=time.perf_counter() - started,
             )
         )
 
     async def _publish_end(self, result: TaskResult) -> None:
-        if result.success:
+        outcome = result.outcome
+        if not outcome.is_failed:
             await self.bus.publish(
                 TaskFinished(
                     task_id=result.task_id,
                     mode=result.mode,
-                    success=True,
+                    success=outcome.ok,
+                    status="success" if outcome.ok else "unverified",
+                    note=outcome.message,
                     text=result.text,
                     cost_usd=result.cost_usd,
                     saved_usd=result.saved_usd,
@@ -535,6 +661,7 @@ class Dispatcher:
                 task_id=result.task_id,
                 error=result.error or "the task failed",
                 error_type=result.error_type or "TaskFailed",
+                failure=outcome.kind or FailureKind.ERROR,
                 mode=result.mode,
                 cost_usd=result.cost_usd,
                 duration_s=result.duration_s,

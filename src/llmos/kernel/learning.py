@@ -25,7 +25,9 @@ from llmos.kernel.task import TaskBudget, TaskContext, TaskResult
 from llmos.memory import Trace
 from llmos.memory.insights import extract_insights, insights_enabled
 from llmos.messages import Usage
+from llmos.modes.judge import action_of, judge
 from llmos.modes.learner import LearnerOutcome, LearnerSettings, run_learner
+from llmos.outcome import FailureKind, Outcome
 
 if TYPE_CHECKING:
     from llmos.kernel.dispatcher import Dispatcher
@@ -42,15 +44,16 @@ class TaskRun:
     budget: TaskBudget | None = None
     nested: bool = False
 
-    def failed(self, mode: str, error: str, kind: str) -> TaskResult:
-        return TaskResult(
+    def failed(
+        self, mode: str, error: str, error_type: str, kind: FailureKind = FailureKind.ERROR
+    ) -> TaskResult:
+        return TaskResult.failure(
             task_id=self.task.task_id,
             goal=self.task.goal,
             mode=mode,
-            success=False,
-            text="",
-            error=error,
-            error_type=kind,
+            kind=kind,
+            message=error,
+            error_type=error_type,
         )
 
 
@@ -63,8 +66,13 @@ async def learn(
     parent: str | None = None,
     advice: str = "",
 ) -> TaskResult:
-    """Run the Learner for ``run`` under its budget and save what it did as a trace."""
+    """Run the Learner for ``run`` under its budget, judge it, save what it did as a trace.
+
+    For a heal (``parent`` set) the calls already in the recorder are the
+    replayed steps; the judge also asks that the heal itself did something.
+    """
     task = run.task
+    replayed = len(run.recorder.calls) if parent is not None else None
     budget = run.budget or await admit(dispatcher, task, mode, backend.model)
 
     async def charge(model: str, usage: Usage) -> float:
@@ -78,14 +86,20 @@ async def learn(
     try:
         outcome = await run_learner(task, backend, limits, guidance=advice)
         if budget.refusal is not None and outcome.error_type == "CallDenied":
-            outcome = replace(outcome, error=str(budget.refusal), error_type="BudgetExceeded")
+            outcome = replace(
+                outcome,
+                error=str(budget.refusal),
+                error_type="BudgetExceeded",
+                kind=FailureKind.BUDGET,
+            )
+        verdict = await asyncio.to_thread(judge_learned, run, outcome, replayed)
         await task.hooks.notify(
-            HookInput(event="Stop", ctx=task.hook_ctx(), text=outcome.text, success=outcome.success)
+            HookInput(event="Stop", ctx=task.hook_ctx(), text=outcome.text, success=verdict.ok)
         )
         trace = await save_trace(
-            dispatcher, run, outcome, mode=mode, backend=backend.name, parent=parent
+            dispatcher, run, outcome, verdict, mode=mode, backend=backend.name, parent=parent
         )
-        if outcome.success:
+        if verdict.ok:
             outcome = await learn_insights(dispatcher, task, backend, trace, outcome)
     finally:
         if run.budget is None:  # a budget handed in is released by whoever opened it
@@ -94,14 +108,45 @@ async def learn(
         task_id=task.task_id,
         goal=task.goal,
         mode=mode,
-        success=outcome.success,
+        outcome=verdict,
         text=outcome.text,
         cost_usd=outcome.cost_usd,
         usage=outcome.usage,
         trace_id=trace.id,
-        error=outcome.error,
-        error_type=outcome.error_type,
+        error_type=outcome.error_type or _error_type(verdict),
     )
+
+
+def judge_learned(run: TaskRun, outcome: LearnerOutcome, replayed: int | None) -> Outcome:
+    """The judged outcome of a Learner (or heal) run: :func:`llmos.modes.judge.judge`."""
+    stopped = None
+    if not outcome.success:
+        stopped = Outcome.failed(
+            outcome.kind or FailureKind.ERROR, outcome.error or "the run did not finish"
+        )
+    recorded = [action_of(call) for call in run.recorder.calls]
+    if outcome.actions is None:  # a self-driving backend: the hook's record is all there is
+        actions, own = recorded, recorded[replayed:] if replayed is not None else None
+    else:
+        own = list(outcome.actions)
+        actions = [*recorded[:replayed], *own] if replayed is not None else own
+    return judge(
+        run.task.goal,
+        stopped=stopped,
+        actions=actions,
+        cwd=run.task.cwd,
+        answer=outcome.text,
+        own_actions=own if replayed is not None else None,
+    )
+
+
+def _error_type(verdict: Outcome) -> str | None:
+    """The diagnostic name of a failure the judge found (the loop's own stops have theirs)."""
+    if verdict.kind is FailureKind.ACCEPTANCE_FAILED:
+        return "AcceptanceFailed"
+    if verdict.kind in (FailureKind.STEP_FAILED, FailureKind.POLICY):
+        return "StepFailed"
+    return None
 
 
 def learner_settings(dispatcher: Dispatcher, agent: Agent | None) -> LearnerSettings:
@@ -163,16 +208,17 @@ async def save_trace(
     dispatcher: Dispatcher,
     run: TaskRun,
     outcome: LearnerOutcome,
+    verdict: Outcome,
     *,
     mode: str,
     backend: str,
     parent: str | None,
 ) -> Trace:
-    """Save the run (successful or not) in the task's trace library, atomically."""
+    """Save the run, with its judged outcome, in the task's trace library, atomically."""
     trace = run.recorder.to_trace(
         goal=run.task.goal,
         final_answer=outcome.text,
-        success=outcome.success,
+        outcome=verdict,
         mode=mode,
         backend=backend,
         model=outcome.model,
@@ -180,7 +226,6 @@ async def save_trace(
         usage=outcome.usage,
         duration_s=time.perf_counter() - run.started,
         parent=parent,
-        error=outcome.error,
     )
     if dispatcher.injector is not None:
         trace = replace(trace, injected=dispatcher.injector.take(run.task.task_id))

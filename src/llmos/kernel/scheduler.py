@@ -30,6 +30,7 @@ from llmos.events import Notice, TaskFailed
 from llmos.kernel.bus import EventBus
 from llmos.kernel.task import TaskResult, new_task_id
 from llmos.kernel.watchdog import Watchdog
+from llmos.outcome import FailureKind
 
 TaskStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 
@@ -342,7 +343,7 @@ class Scheduler:
             except Exception as exc:  # handed to whoever awaits the result
                 handle._settle("failed", error=exc)
             else:
-                handle._settle("done" if result.success else "failed", result)
+                handle._settle("failed" if result.failed else "done", result)
         finally:
             if self.watchdog is not None:
                 self.watchdog.unwatch(sub.task_id)
@@ -357,13 +358,12 @@ class Scheduler:
             error, kind = expiry.message, "WatchdogTimeout"
         else:
             error, kind = (str(exc.args[0]) if exc.args else "cancelled"), "Cancelled"
-        return TaskResult(
+        return TaskResult.failure(
             task_id=sub.task_id,
             goal=sub.goal,
             mode=sub.mode or "cancelled",
-            success=False,
-            text="",
-            error=error,
+            kind=FailureKind.WATCHDOG if kind == "WatchdogTimeout" else FailureKind.CANCELLED,
+            message=error,
             error_type=kind,
         )
 
@@ -371,13 +371,12 @@ class Scheduler:
         sub = handle.submission
         handle._settle(
             "cancelled",
-            TaskResult(
+            TaskResult.failure(
                 task_id=sub.task_id,
                 goal=sub.goal,
                 mode=sub.mode or "cancelled",
-                success=False,
-                text="",
-                error=f"{reason} before it started",
+                kind=FailureKind.CANCELLED,
+                message=f"{reason} before it started",
                 error_type="Cancelled",
             ),
         )
@@ -386,6 +385,7 @@ class Scheduler:
                 task_id=sub.task_id,
                 error=f"{reason} before it started",
                 error_type="Cancelled",
+                failure=FailureKind.CANCELLED,
             )
         )
 

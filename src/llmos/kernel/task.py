@@ -13,6 +13,7 @@ from llmos.events import Event
 from llmos.hooks.pipeline import Hook, HookContext, HookPipeline
 from llmos.kernel.bus import EventBus
 from llmos.messages import Usage
+from llmos.outcome import FailureKind, Outcome
 from llmos.tools.base import ToolContext, ToolRegistry
 
 #: Charges a model's usage and returns its dollars; the economy supplies the real one.
@@ -56,20 +57,57 @@ class TaskContext:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskResult:
-    """What a task came to: the mode that ran it, its answer, cost and trace."""
+    """What a task came to: the mode that ran it, its judged outcome, answer, cost and trace.
+
+    ``error_type`` names the error or stop behind a failure (``MaxTurns``,
+    ``BudgetExceeded`` …) for diagnostics; callers branch on ``outcome.kind``.
+    """
 
     task_id: str
     goal: str
     mode: str
-    success: bool
-    text: str
+    outcome: Outcome
+    text: str = ""
     cost_usd: float = 0.0
     saved_usd: float = 0.0
     duration_s: float = 0.0
     usage: Usage = field(default_factory=Usage)
     trace_id: str | None = None
-    error: str | None = None
     error_type: str | None = None
+
+    @classmethod
+    def failure(
+        cls,
+        *,
+        task_id: str,
+        goal: str,
+        mode: str,
+        kind: FailureKind,
+        message: str,
+        error_type: str | None = None,
+    ) -> TaskResult:
+        """A task that failed before (or instead of) a judged run."""
+        return cls(
+            task_id=task_id,
+            goal=goal,
+            mode=mode,
+            outcome=Outcome.failed(kind, message),
+            error_type=error_type,
+        )
+
+    @property
+    def success(self) -> bool:
+        """Judged to have done the job (``unverified`` is not a success)."""
+        return self.outcome.ok
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome.is_failed
+
+    @property
+    def error(self) -> str | None:
+        """Why the task failed, with what to try; None unless it failed."""
+        return self.outcome.message or "the task failed" if self.outcome.is_failed else None
 
 
 class TaskBudget(Protocol):

@@ -23,7 +23,7 @@ from llmos.memory.similarity import terms_of
 from llmos.memory.sqlite_index import open_index
 from llmos.memory.trace import Slot, Trace
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,7 +52,10 @@ CREATE TABLE IF NOT EXISTS traces (
     replay_successes INTEGER NOT NULL DEFAULT 0,
     replay_failures INTEGER NOT NULL DEFAULT 0,
     cost_usd REAL NOT NULL DEFAULT 0,
-    saved_usd REAL NOT NULL DEFAULT 0
+    saved_usd REAL NOT NULL DEFAULT 0,
+    backend TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    failure TEXT
 );
 CREATE INDEX IF NOT EXISTS traces_signature ON traces (signature);
 CREATE INDEX IF NOT EXISTS traces_shape ON traces (shape);
@@ -82,6 +85,9 @@ _COLUMNS = (
     "replay_failures",
     "cost_usd",
     "saved_usd",
+    "backend",
+    "model",
+    "failure",
 )
 
 
@@ -105,6 +111,9 @@ class IndexEntry:
     replay_failures: int
     cost_usd: float
     saved_usd: float
+    backend: str = ""
+    model: str = ""
+    failure: str | None = None  # the failure kind of a failed trace
     mtime_ns: int = 0
     size: int = 0
     terms: str = ""
@@ -148,6 +157,9 @@ def entry_for(trace: Trace, file: str, *, mtime_ns: int = 0, size: int = 0) -> I
         replay_failures=trace.replay_failures,
         cost_usd=trace.cost_usd,
         saved_usd=trace.saved_usd,
+        backend=trace.backend,
+        model=trace.model,
+        failure=trace.failure.value if trace.failure else None,
         mtime_ns=mtime_ns,
         size=size,
         terms=" ".join(terms.search_terms),

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from llmos.errors import TraceFormatError, TraceNotFound
+from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
 from llmos.memory.index import IndexEntry
 from llmos.memory.matching import Matcher, MatchResult, SimilarTrace
 from llmos.memory.store import ProblemCallback, TraceStore
+from llmos.memory.trace import Trace
+from llmos.outcome import FailureKind, Outcome
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -88,6 +90,41 @@ class TraceLibrary:
     def entries(self) -> list[IndexEntry]:
         """Every trace's index entry, the project's first."""
         return [entry for store in self.stores for entry in store.entries()]
+
+    def entry(self, trace_id: str) -> IndexEntry:
+        """The index entry of one trace (full id or unique prefix)."""
+        store = self.store_of(trace_id)
+        full_id = store.resolve(trace_id)
+        store.ensure_fresh()
+        found = store.index.get(full_id)
+        if found is None:
+            raise TraceNotFound(f"no trace {trace_id!r}; `llmos traces list` shows the ids")
+        return found
+
+    def reject(self, trace_id: str, reason: str) -> Trace:
+        """A person says the result was wrong: the trace is failed and never followed again."""
+        reason = " ".join(reason.split())
+        if not reason:
+            raise ConfigError("say why the result was wrong: --reason TEXT", key="reason")
+        store = self.store_of(trace_id)
+        return store.set_outcome(
+            store.resolve(trace_id), Outcome.failed(FailureKind.REJECTED, f"rejected: {reason}")
+        )
+
+    def promote(self, trace_id: str, note: str = "") -> Trace:
+        """A person vouches for an unverified (or rejected) trace: it becomes replayable."""
+        store = self.store_of(trace_id)
+        full_id = store.resolve(trace_id)
+        if store.load(full_id).status == "untrusted":
+            raise ConfigError(
+                f"trace {full_id} is an untrusted import; `llmos traces verify {full_id}` "
+                "replays it in a scratch folder and trusts it if it holds",
+                key="trace",
+            )
+        words = " ".join(note.split())
+        return store.set_outcome(
+            full_id, Outcome.success(f"promoted by a person{': ' + words if words else ''}")
+        )
 
     def store_of(self, trace_id: str) -> TraceStore:
         """The store holding ``trace_id`` (full id or unique prefix)."""

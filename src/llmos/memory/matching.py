@@ -9,8 +9,10 @@ Four lookups, from the surest to the loosest, each an indexed query:
 4. full-text retrieval plus :func:`~llmos.memory.similarity.compare`, whose
    guards keep every near-miss below the follow threshold.
 
-Only successful traces that have not failed too often are followed; imported
-(untrusted) and failed traces never are. A wrong Follower run is the worst
+Only successful (judged) traces that have not failed too often are followed;
+unverified ones only guide the Learner; imported (untrusted), failed and
+rejected traces are never followed. Among equal matches the best record of
+judged replays wins, not the newest trace. A wrong Follower run is the worst
 failure llmos can have, so every doubt resolves to a miss.
 """
 
@@ -186,25 +188,31 @@ class Matcher:
                 guide_threshold: float, max_failures: int) -> MatchResult | None:
         """The decision, or None when a candidate's file changed and matching must rerun."""
         notes: list[str] = []
+        unverified: tuple[_Candidate, Trace] | None = None
         for candidate in candidates:
             entry = candidate.entry
+            guides_only = entry.status == "unverified"
             if candidate.confidence >= follow_threshold and not _followable(entry, max_failures):
                 notes.append(f"{entry.id} would match ({candidate.confidence:.2f}) but "
                              f"{_why_not(entry, max_failures)}")
+            if candidate.confidence < guide_threshold or entry.status not in _GUIDES:
                 continue
-            if candidate.confidence < guide_threshold or entry.status != "success":
+            if candidate.confidence >= follow_threshold and not guides_only \
+                    and not _followable(entry, max_failures):
                 continue
             trace = self.store.refresh_entry(entry)
             if trace is None or trace.goal != entry.goal or trace.status != entry.status \
                     or trace.replay_failures != entry.replay_failures:
                 return None
+            if guides_only:  # guidance only: a success further down may still be followed
+                unverified = unverified or (candidate, trace)
+                continue
             if TEMPLATE > candidate.confidence >= follow_threshold:
                 candidate = _literal_words_guard(query.goal, trace, candidate)
             decision: Decision = "follow" if candidate.confidence >= follow_threshold else "guide"
-            steps = substitute(trace.steps, trace.slots, candidate.bindings)
-            return MatchResult(goal=query.goal, decision=decision, trace=trace,
-                               confidence=candidate.confidence, bindings=candidate.bindings,
-                               steps=steps, reason="; ".join([candidate.reason, *notes]))
+            return self._result(query, decision, candidate, trace, notes)
+        if unverified is not None:
+            return self._result(query, "guide", *unverified, notes)
         best = candidates[0] if candidates else None
         reason = (f"nearest: {best.entry.id} ({best.confidence:.2f}): {best.reason}"
                   if best else "no similar trace")
@@ -212,12 +220,20 @@ class Matcher:
                            confidence=best.confidence if best else 0.0,
                            reason="; ".join([reason, *notes]))
 
+    @staticmethod
+    def _result(query: _Query, decision: Decision, candidate: _Candidate, trace: Trace,
+                notes: list[str]) -> MatchResult:
+        steps = substitute(trace.steps, trace.slots, candidate.bindings)
+        return MatchResult(goal=query.goal, decision=decision, trace=trace,
+                           confidence=candidate.confidence, bindings=candidate.bindings,
+                           steps=steps, reason="; ".join([candidate.reason, *notes]))
+
     def similar(self, goal: str, *, include_failed: bool = True,
                 limit: int = 5) -> list[SimilarTrace]:
         """Traces near ``goal``, best first, failed ones too if asked (context for the Learner)."""
         self.store.ensure_fresh()
         query = _Query.of(goal)
-        allowed = {"success", "failed"} if include_failed else {"success"}
+        allowed = {"success", "unverified", "failed"} if include_failed else {"success"}
         scored = []
         for entry in self.store.index.search(query.terms.search_terms, RETRIEVED):
             if entry.status in allowed:
@@ -278,16 +294,30 @@ def _followable(entry: IndexEntry, max_failures: int) -> bool:
 def _why_not(entry: IndexEntry, max_failures: int) -> str:
     if entry.status == "untrusted":
         return "it is imported and not verified yet (`llmos traces verify`)"
+    if entry.status == "unverified":
+        return (f"its run could not be checked, so it only guides (`llmos traces promote "
+                f"{entry.id}` after checking its result makes it replayable)")
+    if entry.status == "failed" and entry.failure == "rejected":
+        return "a person rejected its result"
     if entry.status == "failed":
-        return "it records a failed run"
+        return f"it records a failed run{f' ({entry.failure})' if entry.failure else ''}"
     return f"its replays failed {entry.replay_failures} times (limit {max_failures})"
 
 
-def _entry_rank(entry: IndexEntry) -> tuple[bool, int, int, str]:
-    """Followable first, then fewer failed replays, more good ones, newer."""
-    return (entry.status == "success", -entry.replay_failures, entry.replay_successes,
-            entry.created)
+#: Statuses whose steps may guide the Learner (a failed run is advice, given separately).
+_GUIDES = frozenset({"success", "unverified"})
 
 
-def _rank(candidate: _Candidate) -> tuple[float, tuple[bool, int, int, str]]:
+def _entry_rank(entry: IndexEntry) -> tuple[bool, float, int, str]:
+    """Followable first, then the best record of judged replays, then more of them, newer.
+
+    The record is the success rate with one success and one failure assumed
+    (a new trace: 0.5), so ten good replays and one bad outrank none at all,
+    and one bad replay with no good one ranks below a new trace.
+    """
+    record = (entry.replay_successes + 1) / (entry.replay_successes + entry.replay_failures + 2)
+    return (entry.status == "success", record, entry.replay_successes, entry.created)
+
+
+def _rank(candidate: _Candidate) -> tuple[float, tuple[bool, float, int, str]]:
     return (candidate.confidence, _entry_rank(candidate.entry))

@@ -38,7 +38,8 @@ _SESSION_NAME = re.compile(r"(\d{8}T\d{6}Z)-(\d+)-([0-9a-f]+)\.jsonl")
 #: The events a task summary is built from; other lines are not even parsed.
 _SUMMARY_KINDS = (TaskStarted, ModeChosen, UsageUpdated, TaskFinished, TaskFailed)
 
-TaskStatus = Literal["done", "failed", "running", "interrupted"]
+#: done: judged a success; unverified: finished, not checkable; failed; running; interrupted.
+TaskStatus = Literal["done", "unverified", "failed", "running", "interrupted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +248,7 @@ class _Builder:
     def summary(self, writer_alive: bool) -> TaskSummary:
         status: TaskStatus
         if isinstance(self.end, TaskFinished):
-            status = "done"
+            status = "done" if self.end.success else "unverified"
         elif isinstance(self.end, TaskFailed):
             status = "failed"
         else:

@@ -23,8 +23,9 @@ from llmos.files import write_atomic
 from llmos.memory.index import BrokenFile, IndexEntry, TraceIndex, entry_for
 from llmos.memory.normalize import signature
 from llmos.memory.slots import find_slots
-from llmos.memory.trace import Trace, utc_now
+from llmos.memory.trace import Trace, status_of, utc_now
 from llmos.memory.trace_format import parse_trace, read_trace, render_trace
+from llmos.outcome import Outcome
 
 SUFFIX = ".md"
 LOCK_TIMEOUT_S = 60.0
@@ -133,6 +134,22 @@ class TraceStore:
                 replay_failures=trace.replay_failures + (0 if success else 1),
                 saved_usd=trace.saved_usd + (saved_usd if success else 0.0),
                 last_used=utc_now(),
+            )
+            self._commit(trace)
+        return trace
+
+    def set_outcome(self, trace_id: str, outcome: Outcome, *, only_if: str | None = None) -> Trace:
+        """Record a new judged outcome (reject, promote, a replay that could not be healed).
+
+        ``only_if``: change it only when the trace has this status now (read under
+        the lock, so a concurrent reject is never overwritten by a demotion).
+        """
+        with self._lock:
+            trace = read_trace(self.path_for(self.resolve(trace_id)))
+            if only_if is not None and trace.status != only_if:
+                return trace
+            trace = replace(
+                trace, status=status_of(outcome), failure=outcome.kind, verdict=outcome.message
             )
             self._commit(trace)
         return trace
@@ -318,7 +335,7 @@ class TraceStore:
     def import_(self, source: Path) -> ImportReport:
         """Add the traces of a ``.tar.gz`` or a folder, marked untrusted until verified.
 
-        Failed traces stay failed; an id already in the library is skipped.
+        Failed and unverified traces stay so; an id already in the library is skipped.
         """
         report = ImportReport()
         for name, data in _import_items(source):
@@ -331,7 +348,7 @@ class TraceStore:
             if self.path_for(trace.id).exists():
                 report.skipped.append((name, f"trace {trace.id} is already in the library"))
                 continue
-            status = "failed" if trace.status == "failed" else "untrusted"
+            status = trace.status if trace.status in ("failed", "unverified") else "untrusted"
             self.save(replace(trace, status=status, use_count=0, replay_successes=0,
                               replay_failures=0, saved_usd=0.0, last_used=None))
             report.imported.append(trace.id)

@@ -12,7 +12,13 @@ class TraceSummary(BaseModel):
 
     id: str
     goal: str
-    status: str = Field(description="success, failed, or untrusted (imported, not verified)")
+    status: str = Field(
+        description="success (judged done: replayed), unverified (finished, not checkable: "
+        "guidance only), failed (advice only), or untrusted (imported, not verified)"
+    )
+    failure_kind: str | None = Field(None, description="why it failed (max-turns, rejected …)")
+    backend: str = Field("", description="the backend that learned it")
+    model: str = Field("", description="the model that learned it")
     uses: int
     replay_successes: int
     replay_failures: int
@@ -30,6 +36,9 @@ class TraceSummary(BaseModel):
             id=entry.id,
             goal=entry.goal,
             status=entry.status,
+            failure_kind=entry.failure,
+            backend=entry.backend,
+            model=entry.model,
             uses=entry.use_count,
             replay_successes=entry.replay_successes,
             replay_failures=entry.replay_failures,

@@ -16,12 +16,15 @@ from importlib import metadata
 from typing import Any, Literal
 
 from llmos.messages import Usage
+from llmos.outcome import FailureKind, Outcome
 
 FORMAT_VERSION = 1
 
-TraceStatus = Literal["success", "failed", "untrusted"]
+#: success: judged to have done the job (replayable); unverified: finished, undecided (guidance
+#: only); failed: advice only; untrusted: imported, not verified here yet.
+TraceStatus = Literal["success", "unverified", "failed", "untrusted"]
 SlotType = Literal["path", "number", "string", "url", "identifier"]
-TRACE_STATUSES: tuple[str, ...] = ("success", "failed", "untrusted")
+TRACE_STATUSES: tuple[str, ...] = ("success", "unverified", "failed", "untrusted")
 SLOT_TYPES: tuple[str, ...] = ("path", "number", "string", "url", "identifier")
 
 #: Tools whose output is a pure function of the workspace: their digest is checked on replay.
@@ -87,6 +90,10 @@ class Trace:
     model: str = ""
     created: str = field(default_factory=utc_now)
     status: TraceStatus = "success"
+    #: Why the run failed (or was rejected); None for a success or an unverified run.
+    failure: FailureKind | None = None
+    #: The judge's words: what was checked, why it failed, or why it could not be decided.
+    verdict: str = ""
     cost_usd: float = 0.0
     usage: Usage = field(default_factory=Usage)
     duration_s: float = 0.0
@@ -101,6 +108,20 @@ class Trace:
     steps: tuple[Step, ...] = ()
     final_answer: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def outcome(self) -> Outcome:
+        """The trace's judged outcome (an untrusted import counts as unverified)."""
+        if self.status == "success":
+            return Outcome.success(self.verdict)
+        if self.status == "failed":
+            return Outcome.failed(self.failure or FailureKind.ERROR, self.verdict)
+        return Outcome.unverified(self.verdict)
+
+
+def status_of(outcome: Outcome) -> TraceStatus:
+    """The trace status an outcome is saved as."""
+    return outcome.status.value  # type: ignore[return-value]
 
 
 def environment_fingerprint() -> dict[str, str]:

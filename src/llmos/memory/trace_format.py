@@ -39,11 +39,13 @@ from llmos.memory.trace import (
     Trace,
 )
 from llmos.messages import Usage
+from llmos.outcome import FailureKind, parse_kind
 
 _KNOWN_KEYS = (
     "version", "id", "goal", "signature", "slots", "status", "mode", "backend", "model",
     "created", "cost_usd", "usage", "duration_s", "use_count", "replay_successes",
     "replay_failures", "saved_usd", "last_used", "parent", "environment", "injected",
+    "outcome",
 )
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")
@@ -103,6 +105,7 @@ def _front_matter(trace: Trace) -> dict[str, Any]:
         "signature": trace.signature,
         "slots": [{"name": s.name, "type": s.type, "value": s.value} for s in trace.slots],
         "status": trace.status,
+        **_outcome_field(trace),
         "mode": trace.mode,
         "backend": trace.backend,
         "model": trace.model,
@@ -121,6 +124,14 @@ def _front_matter(trace: Trace) -> dict[str, Any]:
     }
     data.update({key: value for key, value in trace.extra.items() if key not in data})
     return data
+
+
+def _outcome_field(trace: Trace) -> dict[str, Any]:
+    """``outcome: {kind, message}``: why the run was judged so; absent when there is nothing."""
+    if trace.failure is None and not trace.verdict:
+        return {}
+    return {"outcome": {"kind": trace.failure.value if trace.failure else None,
+                        "message": trace.verdict}}
 
 
 def render_trace(trace: Trace) -> str:
@@ -251,6 +262,7 @@ def _metadata(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
     injected = fields.get("injected", list, [])
     if not all(isinstance(item, str) for item in injected):
         raise fields.fail(f"injected should be a list of text, got {injected!r}")
+    failure, verdict = _parse_outcome(fields)
     return {
         "version": version,
         "id": fields.get("id", str, required=True),
@@ -258,6 +270,8 @@ def _metadata(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
         "signature": fields.get("signature", str, ""),
         "slots": _parse_slots(fields),
         "status": status,
+        "failure": failure,
+        "verdict": verdict,
         "mode": fields.get("mode", str, ""),
         "backend": fields.get("backend", str, ""),
         "model": fields.get("model", str, ""),
@@ -275,6 +289,18 @@ def _metadata(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
         "injected": tuple(injected),
         "extra": {key: value for key, value in data.items() if key not in _KNOWN_KEYS},
     }
+
+
+def _parse_outcome(fields: _Fields) -> tuple[FailureKind | None, str]:
+    """The judged outcome's kind and message (traces written before it have none)."""
+    raw = fields.get("outcome", dict, {})
+    kind, message = raw.get("kind"), raw.get("message", "")
+    if kind is not None and (not isinstance(kind, str) or parse_kind(kind) is None):
+        raise fields.fail(f"outcome.kind {kind!r} is not one of "
+                          f"{', '.join(k.value for k in FailureKind)}")
+    if not isinstance(message, str):
+        raise fields.fail(f"outcome.message should be text, got {message!r}")
+    return parse_kind(kind), message
 
 
 class _BodyParser:

@@ -26,7 +26,7 @@ from llmos.errors import BackendError
 from llmos.events import Notice, TextStreamed, UsageUpdated
 from llmos.hooks.pipeline import Allow, Deny, HookInput
 from llmos.kernel.task import TaskContext
-from llmos.kernel.tool_runner import run_tool_call
+from llmos.kernel.tool_runner import ToolOutcome, run_tool_call
 from llmos.messages import (
     AssistantMessage,
     Message,
@@ -35,7 +35,9 @@ from llmos.messages import (
     Usage,
     UserMessage,
 )
+from llmos.modes.acceptance import Action
 from llmos.modes.context import SUMMARY_SYSTEM, compact, over_budget
+from llmos.outcome import FailureKind, kind_of_error
 from llmos.tools.base import ToolSpec
 
 SYSTEM_PROMPT = """\
@@ -52,7 +54,13 @@ REPEAT_LIMIT = 3
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LearnerOutcome:
-    """How a Learner run ended; the steps themselves are captured by the trace hook."""
+    """How a Learner run ended, before it is judged (:mod:`llmos.modes.judge`).
+
+    ``success`` means only that the model ended with a final answer; otherwise
+    ``kind`` says what stopped it. ``actions`` are the run's tool calls as the
+    judge sees them, denied ones included (None when a self-driving backend ran
+    them: the trace hook's record is all there is).
+    """
 
     text: str
     success: bool
@@ -62,6 +70,8 @@ class LearnerOutcome:
     model: str
     error: str | None = None
     error_type: str | None = None
+    kind: FailureKind | None = None
+    actions: tuple[Action, ...] | None = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,7 +120,12 @@ async def run_learner(
     try:
         return await loop.run(prompt)
     except BackendError as exc:
-        return loop.outcome(success=False, error=str(exc), error_type=type(exc).__name__)
+        return loop.outcome(
+            success=False,
+            error=str(exc),
+            error_type=type(exc).__name__,
+            kind=kind_of_error(exc),
+        )
 
 
 class _Loop:
@@ -129,8 +144,17 @@ class _Loop:
         self.turns = 0
         self.text = ""
         self._repeats = 0
+        self.actions: list[Action] = []
+        self.stop_reason = ""
 
-    def outcome(self, *, success: bool, error: str | None = None, error_type: str | None = None):
+    def outcome(
+        self,
+        *,
+        success: bool,
+        error: str | None = None,
+        error_type: str | None = None,
+        kind: FailureKind | None = None,
+    ) -> LearnerOutcome:
         return LearnerOutcome(
             text=self.text,
             success=success,
@@ -140,6 +164,8 @@ class _Loop:
             model=self.backend.model,
             error=error,
             error_type=error_type,
+            kind=kind,
+            actions=tuple(self.actions),
         )
 
     async def run(self, prompt: str) -> LearnerOutcome:
@@ -155,12 +181,21 @@ class _Loop:
                     success=False,
                     error=f"stopped before the next model call: {verdict.reason}",
                     error_type="CallDenied",
+                    kind=FailureKind.POLICY,
                 )
             self.turns += 1
             text, calls = await self._one_turn(request)
             self.messages.append(AssistantMessage(text=text, tool_calls=tuple(calls)))
             if not calls:
                 self.text = text
+                if self.stop_reason == "max_tokens":
+                    return self.outcome(
+                        success=False,
+                        error=f"the model's answer was cut at max_tokens "
+                        f"({self.settings.max_tokens}) before it ended",
+                        error_type="MaxTokens",
+                        kind=FailureKind.MAX_TOKENS,
+                    )
                 return self.outcome(success=True)
             if self._same_as_before(calls):
                 return self.outcome(
@@ -168,9 +203,12 @@ class _Loop:
                     error=f"the model made the same tool call {REPEAT_LIMIT} times in a row; "
                     "stopped. A larger model (--model) usually avoids this",
                     error_type="Looping",
+                    kind=FailureKind.LOOP,
                 )
             for call in calls:
                 done = await run_tool_call(self.task, call)
+                if done.result.ran or done.denied:  # a malformed call did nothing: not an action
+                    self.actions.append(self._action(done))
                 self.messages.append(
                     ToolResultMessage(
                         call_id=call.id,
@@ -186,6 +224,18 @@ class _Loop:
                 "with learner.max_turns (LLMOS_LEARNER__MAX_TURNS) or simplify the goal"
             ),
             error_type="MaxTurns",
+            kind=FailureKind.MAX_TURNS,
+        )
+
+    @staticmethod
+    def _action(done: ToolOutcome) -> Action:
+        return Action(
+            tool=done.call.name,
+            input=dict(done.call.input),
+            ok=not done.result.is_error,
+            denied=done.denied,
+            exit_code=done.result.exit_code,
+            output=done.result.content[:4_000],
         )
 
     def _request(self, tool_specs: Sequence[ToolSpec]) -> BackendRequest:
@@ -262,7 +312,8 @@ class _Loop:
                     await self.task.publish(TextStreamed(task_id=self.task.task_id, text=delta))
                 case ToolCallReady(call=call):
                     calls.append(call)
-                case TurnFinished(usage=usage, model=model):
+                case TurnFinished(usage=usage, model=model, stop_reason=stop_reason):
+                    self.stop_reason = stop_reason
                     await self._account(model, usage)
         return "".join(chunks), calls
 
@@ -322,6 +373,8 @@ async def _run_agent_backend(
             model=backend.model or backend.name,
             error=str(exc),
             error_type=type(exc).__name__,
+            kind=kind_of_error(exc),
+            actions=None,
         )
     return LearnerOutcome(
         text=done.text,
@@ -332,4 +385,13 @@ async def _run_agent_backend(
         model=done.model,
         error=done.error,
         error_type=None if done.success else "AgentFailed",
+        kind=None if done.success else _agent_failure(done.error or ""),
+        actions=None,
     )
+
+
+def _agent_failure(error: str) -> FailureKind:
+    """The SDK reports its stops as text ("error_max_turns" …): the kind it stands for."""
+    if "max_turns" in error or "turns without a final answer" in error:
+        return FailureKind.MAX_TURNS
+    return FailureKind.BACKEND_ERROR

@@ -36,7 +36,7 @@ from llmos.kernel.bus import EventBus
 from llmos.kernel.task import TaskResult, new_task_id
 from llmos.memory import Matcher, Slot, Trace, TraceStore
 from llmos.messages import AssistantMessage, Message, Usage, UserMessage
-from llmos.modes.dag import run_dag
+from llmos.modes.dag import BUDGET_ERROR, run_dag
 from llmos.modes.orchestration_budget import (
     OrchestrationBudget,
     SubtaskShare,
@@ -59,6 +59,7 @@ from llmos.modes.orchestration_trace import (
     to_trace,
 )
 from llmos.modes.plan import Plan, PlanInvalid, Subtask, parse_plan, planning_prompt, retry_prompt
+from llmos.outcome import FailureKind, Outcome
 
 PLANNER_AGENT = "orchestrator"
 SYNTHESIS_AGENT = "synthesizer"
@@ -133,19 +134,32 @@ class OrchestrationResult:
     error: str | None = None
     error_type: str | None = None
 
+    @property
+    def outcome(self) -> Outcome:
+        """Done when every subtask finished (each judged on its own); the goal's check is the
+        dispatcher's (:meth:`~llmos.kernel.dispatcher.Dispatcher._orchestrate`)."""
+        if self.success:
+            return Outcome.success("every subtask finished")
+        kinds = {
+            BUDGET_ERROR: FailureKind.BUDGET,
+            "SubtaskFailed": FailureKind.SUBTASK_FAILED,
+            "PolicyDenied": FailureKind.POLICY,
+        }
+        kind = kinds.get(self.error_type or "", FailureKind.ERROR)
+        return Outcome.failed(kind, self.error or "the orchestration failed")
+
     def to_task_result(self, duration_s: float = 0.0) -> TaskResult:
         return TaskResult(
             task_id=self.task_id,
             goal=self.goal,
             mode=MODE,
-            success=self.success,
+            outcome=self.outcome,
             text=self.text,
             cost_usd=self.cost_usd,
             saved_usd=self.saved_usd,
             duration_s=duration_s,
             usage=self.usage,
             trace_id=self.trace_id,
-            error=self.error,
             error_type=self.error_type,
         )
 
@@ -411,9 +425,7 @@ class _Orchestration:
                     task_id=sub_id,
                     goal=goal,
                     mode="",
-                    success=False,
-                    text="",
-                    error=str(exc),
+                    outcome=Outcome.of_error(exc),
                     error_type=type(exc).__name__,
                 )
             outcome = replace(
@@ -428,7 +440,7 @@ class _Orchestration:
             self.usage += result.usage
             self.saved += result.saved_usd
             self.spent += result.cost_usd
-            if result.success:
+            if not result.failed:  # a success, or finished and unverified: its text is usable
                 await self.notice(
                     f"subtask {subtask.id} done [{result.mode}] trace {result.trace_id} "
                     f"${result.cost_usd:.4f}"
@@ -438,9 +450,11 @@ class _Orchestration:
                 outcome,
                 status="failed",
                 error=result.error,
-                error_type=result.error_type or "TaskFailed",
+                error_type=BUDGET_ERROR
+                if result.outcome.kind is FailureKind.BUDGET
+                else result.error_type or "TaskFailed",
             )
-            final = attempt == tries or result.error_type == "BudgetExceeded"
+            final = attempt == tries or result.outcome.kind is FailureKind.BUDGET
             await self.notice(
                 f"subtask {subtask.id} failed (attempt {attempt}/{tries}): {result.error}"
                 + ("" if final else "; retrying"),

@@ -25,6 +25,7 @@ from llmos.server.schemas import (
     AgentsView,
     AgentView,
     MatchRequest,
+    RejectRequest,
     TraceDetail,
 )
 
@@ -86,6 +87,18 @@ async def get_trace(trace_id: str, llmos: Instance) -> TraceDetail:
     _, front, body = text.split("---\n", 2)
     meta: dict[str, Any] = yaml.safe_load(front) or {}
     return TraceDetail(id=trace.id, meta=meta, markdown=text, html=_MARKDOWN.render(body))
+
+
+@router.post("/traces/{trace_id}/reject", tags=["traces"], response_model=TraceSummary)
+async def reject_trace(trace_id: str, body: RejectRequest, llmos: Instance) -> TraceSummary:
+    """Say a trace's result was wrong: it becomes ``failed`` and is never followed again."""
+    library = llmos.dispatcher.library
+    try:
+        trace = await asyncio.to_thread(library.reject, trace_id, body.reason)
+        entry = await asyncio.to_thread(library.entry, trace.id)
+    except TraceNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return TraceSummary.of(entry)
 
 
 @router.post("/traces/match", tags=["traces"])

@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from llmos.config import Mode
 from llmos.kernel.scheduler import TaskStatus
+from llmos.outcome import FailureKind, OutcomeStatus
 from llmos.projects import NAME_PATTERN
 from llmos.server.tasks import TaskRecord
 
@@ -15,6 +16,12 @@ from llmos.server.tasks import TaskRecord
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError('the goal is empty; say what to do, e.g. "Create hello.txt"')
+    return value.strip()
+
+
+def _not_blank_reason(value: str) -> str:
+    if not value.strip():
+        raise ValueError("say why the result was wrong")
     return value.strip()
 
 
@@ -56,6 +63,12 @@ class MatchRequest(_Body):
     goal: Goal
 
 
+class RejectRequest(_Body):
+    """Why a trace's result was wrong (kept in the trace as its failure message)."""
+
+    reason: Annotated[str, AfterValidator(_not_blank_reason), Field(min_length=1)]
+
+
 class TaskAccepted(BaseModel):
     task_id: str
     status: TaskStatus
@@ -73,6 +86,11 @@ class TaskView(BaseModel):
     mode: str | None
     trace_id: str | None
     confidence: float | None
+    outcome: OutcomeStatus | None = Field(
+        description="success (judged done), unverified (finished, not checkable) or failed; "
+        "null while it runs"
+    )
+    failure_kind: FailureKind | None = Field(description="why it failed; null unless failed")
     success: bool | None
     text: str | None
     error: str | None
@@ -99,6 +117,12 @@ class TaskView(BaseModel):
             mode=record.mode or (result.mode if result else None),
             trace_id=(result.trace_id if result else None) or record.trace_id,
             confidence=record.confidence,
+            outcome=result.outcome.status
+            if result
+            else (OutcomeStatus.FAILED if record.crash else None),
+            failure_kind=result.outcome.kind
+            if result
+            else (FailureKind.ERROR if record.crash else None),
             success=result.success if result else (False if record.crash else None),
             text=result.text if result else None,
             error=result.error if result else record.crash,

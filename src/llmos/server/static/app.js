@@ -84,11 +84,16 @@ function renderTasks(tasks) {
           class: `task${task.task_id === state.selected ? " selected" : ""}`,
           "data-task": task.task_id,
           "data-status": task.status,
+          "data-outcome": task.outcome || "",
           onclick: () => follow(task.task_id),
         },
         el("span", { class: `dot ${task.status}`, title: task.status }),
         el("span", { class: "goal", title: task.goal }, task.goal),
-        el("span", { class: "meta" }, meta.join(" · ")),
+        el("span", { class: "meta" }, meta.join(" · "),
+          task.outcome ? el("span", {
+            class: `badge ${task.outcome}`,
+            title: task.failure_kind ? `${task.failure_kind}: ${task.error || ""}` : task.outcome,
+          }, task.failure_kind ? `${task.outcome} · ${task.failure_kind}` : task.outcome) : ""),
       );
     }),
   );
@@ -175,15 +180,18 @@ function renderEvent(event) {
         kindLabel(event.level), event.message));
       break;
     case "task-finished": {
-      const bits = [`✓ done in ${seconds(event.duration_s)} · ${usd(event.cost_usd)}`];
+      const verified = event.status !== "unverified";
+      const head = verified ? "✓ done" : "◐ finished, unverified";
+      const bits = [`${head} in ${seconds(event.duration_s)} · ${usd(event.cost_usd)}`];
       if (event.saved_usd) bits.push(` · saved ${usd(event.saved_usd)}`);
       if (event.trace_id) bits.push(" · trace ", traceLink(event.trace_id));
-      addEvent(el("li", { class: "ev finished", "data-kind": event.kind }, ...bits));
+      if (!verified && event.note) bits.push(el("div", { class: "note" }, event.note));
+      addEvent(el("li", { class: `ev ${verified ? "finished" : "unverified"}`, "data-kind": event.kind }, ...bits));
       break;
     }
     case "task-failed":
       addEvent(el("li", { class: "ev failed", "data-kind": event.kind },
-        `✗ failed (${event.error_type}): ${event.error}`));
+        `✗ failed (${event.failure || event.error_type}): ${event.error}`));
       break;
     default:
       addEvent(el("li", { class: "ev", "data-kind": event.kind }, kindLabel(event.kind)));
@@ -271,7 +279,7 @@ async function refreshLibrary() {
   $("trace-rows").replaceChildren(
     ...traces.map((trace) =>
       el("tr", { "data-trace": trace.id, class: trace.id === state.traceId ? "selected" : null, onclick: () => openTrace(trace.id) },
-        el("td", {}, trace.goal, el("span", { class: `badge ${trace.status}` }, trace.status), el("div", { class: "id" }, trace.id)),
+        el("td", {}, trace.goal, el("span", { class: `badge ${trace.status}`, title: trace.failure_kind || trace.status }, trace.failure_kind ? `${trace.status} · ${trace.failure_kind}` : trace.status), el("div", { class: "id" }, trace.id, trace.model ? ` · ${trace.backend} ${trace.model}` : "")),
         el("td", { class: "num" }, trace.uses),
         el("td", { class: "num" }, el("span", { class: "good" }, `✓${trace.replay_successes}`), " ",
           el("span", { class: trace.replay_failures ? "bad" : "muted" }, `✗${trace.replay_failures}`)),
