@@ -19,6 +19,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from llmos.security import programs
@@ -50,7 +51,12 @@ _AWKS = frozenset({"awk", "gawk", "mawk", "nawk"})
 
 
 def judge_command(
-    command: str, *, cwd: Path, workspace: Path, home: Path | None = None
+    command: str,
+    *,
+    cwd: Path,
+    workspace: Path,
+    home: Path | None = None,
+    tmpdir: str | Literal["environ"] | None = "environ",
 ) -> Verdict:
     """Judge one bash command line as if run in ``cwd`` by an agent of ``workspace``.
 
@@ -60,9 +66,11 @@ def judge_command(
         >>> judge_command("rm -rf build/", cwd=ws / "output", workspace=ws).decision
         'allow'
     """
-    places = Places.of(workspace, home)
+    places = Places.of(workspace, home, workdir=cwd)
+    if tmpdir == "environ":
+        tmpdir = os.environ.get("TMPDIR")
     try:
-        return _Judge(places).line(command, os.path.realpath(cwd), depth=0)
+        return _Judge(places, tmpdir).line(command, os.path.realpath(cwd), depth=0)
     except RecursionError:
         return deny("the command nests too deeply to be checked", None)
     except Exception as exc:  # the policy must answer, never crash: fail closed
@@ -75,6 +83,7 @@ class _Judge:
     """Judges the simple commands of one line, remembering the files the line makes."""
 
     places: Places
+    tmpdir: str | None = None
     downloaded: set[str] = field(default_factory=set)
     written: dict[str, str] = field(default_factory=dict)
 
@@ -87,7 +96,7 @@ class _Judge:
             return deny("the command holds invisible or bidirectional-control characters that "
                         "hide what it runs", line[:200])
         try:
-            script = walk(line, cwd=cwd, home=self.places.home)
+            script = walk(line, cwd=cwd, home=self.places.home, tmpdir=self.tmpdir)
         except ShellSyntaxError as exc:
             return deny(f"the command cannot be parsed ({exc}); it is refused because it cannot "
                         "be checked. Write it in plain bash (or put it in a script file)", None)
@@ -102,7 +111,7 @@ class _Judge:
         return worst(verdicts)
 
     def nested(self, code: str, cwd: str | None, depth: int) -> Verdict:
-        return self.line(code, cwd or self.places.workspace, depth=depth + 1)
+        return self.line(code, cwd or self.places.workdir, depth=depth + 1)
 
     # -- one simple command ---------------------------------------------------------------------
 
@@ -277,7 +286,7 @@ class _Judge:
         return self._ran_local(command, script.text, depth, name)
 
     def _judge_code(self, command: SimpleCommand, code: str, depth: int) -> Verdict | None:
-        cwd = command.cwd or self.places.workspace
+        cwd = command.cwd or self.places.workdir
 
         def path_reason(text: str, op: Operation) -> str | None:
             return check(self.places, Arg(text, text), cwd, op)
