@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 from pydantic import Field
@@ -13,6 +12,7 @@ from llmos.tools._process import ProcessOutcome, run_process
 from llmos.tools._schema import ToolInput
 from llmos.tools._text import decode_text, text_result
 from llmos.tools.base import Tool, ToolContext, ToolError, ToolResult
+from llmos.tools.environment import build_environment
 from llmos.tools.sandbox import bash_argv
 
 MAX_TIMEOUT_MS = 600_000
@@ -44,9 +44,10 @@ class BashTool(Tool):
         "a fresh shell: `cd` and variables do not carry over. stdin is empty, so interactive "
         "commands fail; background processes are stopped when the command returns. The "
         "command is killed, with all its children, when it runs out of time. Where bubblewrap "
-        "is installed it runs in a sandbox: only the workspace is writable, /tmp is private "
-        "and the network is off unless the configuration allows it. Prefer Read, Write, Edit, "
-        "Glob, Grep and LS for files."
+        "is installed it runs in a sandbox: only the working directory is writable, /tmp is "
+        "private and the network is off unless the configuration allows it. Secret-looking "
+        "environment variables (API keys, tokens, passwords) are not passed. Prefer Read, "
+        "Write, Edit, Glob, Grep and LS for files."
     )
     Input = BashInput
 
@@ -57,7 +58,7 @@ class BashTool(Tool):
         outcome = await run_process(
             argv,
             cwd=cwd,
-            env={**os.environ, **QUIET_ENVIRONMENT},
+            env={**build_environment(ctx.settings.env).variables, **QUIET_ENVIRONMENT},
             timeout_s=timeout_s,
             keep_bytes=ctx.settings.trace_output_chars,
         )
