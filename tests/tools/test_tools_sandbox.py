@@ -78,6 +78,7 @@ def test_bubblewrap_works_here() -> None:
 
 def test_missing_bubblewrap_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on this PATH
+    monkeypatch.delenv("LLMOS_NO_BWRAP", raising=False)
     status = sandbox_status.__wrapped__()
     assert not status.available
     assert status.reason.startswith("bubblewrap (bwrap) is not installed, so Bash runs without")

@@ -31,6 +31,7 @@ from llmos.security.shell import MAX_DEPTH, ShellSyntaxError, walk
 from llmos.security.targets import check
 from llmos.security.verdict import ALLOWED, Verdict, deny, worst
 from llmos.security.words import Arg
+from llmos.security.writers import judge_program
 
 _HIDDEN = re.compile("[\u202a-\u202e\u2066-\u2069\u200b-\u200f\u2060\ufeff]")
 #: Programs that only look at names or print their arguments: operands are not read.
@@ -117,7 +118,7 @@ class _Judge:
 
     def simple(self, command: SimpleCommand, depth: int) -> Verdict:
         checks = (self._redirects, self._unknown_program, self._operands_read, self._rule,
-                  self._interpreter, self._network, self._files_made, self._alias)
+                  self._program, self._interpreter, self._network, self._files_made, self._alias)
         for check_one in checks:
             verdict = check_one(command, depth)
             if verdict is not None:
@@ -173,6 +174,10 @@ class _Judge:
             a.text or "")]
         inside = command.cwd is not None and self.places.zone(command.cwd) is Zone.INSIDE
         for arg in operands + [Arg(a.text.partition("=")[2]) for a in values if a.text]:
+            if arg.text is None and arg.prefix:
+                verdict = self.path(command, arg, "read")  # /proc/$PID/environ
+                if verdict is not None:
+                    return verdict
             if arg.text is None or arg.text.startswith("-"):
                 continue
             text = arg.text[1:] if arg.text.startswith("@") else arg.text
@@ -189,6 +194,10 @@ class _Judge:
         if rule_fn is None and (command.name or "").startswith("mkfs"):
             rule_fn = RULES["mkfs"]
         return None if rule_fn is None else rule_fn(self, command)
+
+    def _program(self, command: SimpleCommand, depth: int) -> Verdict | None:
+        """What a program writes or runs through its own options and scripts (sed w, …)."""
+        return judge_program(self, command, depth)
 
     # -- interpreters -------------------------------------------------------------------------
 

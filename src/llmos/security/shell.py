@@ -351,7 +351,8 @@ class _Walker:
             state.variables.pop("PWD", None)
         if command.name in ("cd", "pushd") and not command.wrapped_by:
             targets = [a for a in argv[1:] if a is None or not a.startswith("-")]
-            by_cdpath = bool(targets) and targets[0] is not None and "CDPATH" in state.variables \
+            cdpath = "CDPATH" in state.variables or "CDPATH" in command.assigns
+            by_cdpath = bool(targets) and targets[0] is not None and cdpath \
                 and not targets[0].startswith(("/", "./", "../")) and targets[0] not in (".", "..")
             if not targets:
                 state.cwd = (state.variables.get("HOME") or (None,))[0]

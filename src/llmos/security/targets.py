@@ -98,6 +98,9 @@ def _check_unknown(places: Places, arg: Arg, cwd: str | None, op: Operation) -> 
     if cwd is None and not prefix.startswith("/"):
         return None if op == "read" else (
             "changes a path relative to a folder that cannot be known here; spell it literally")
+    if op == "read" and prefix.startswith("/proc/") and prefix.count("/") <= 2:
+        return (f"reads {prefix}… for a process that cannot be known here; a process's "
+                "environment and memory hold secrets")
     pinned = bool(prefix) and ".." not in prefix.split("/")
     if op == "delete" and not pinned:
         shown = f" ({prefix}…)" if prefix else ""
