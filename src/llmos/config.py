@@ -23,7 +23,9 @@ from llmos.plugins.mcp_config import McpConfig
 CONFIG_FILE = "llmos.toml"
 ENV_PREFIX = "LLMOS_"
 #: LLMOS_* variables that are not settings.
-ENV_NOT_SETTINGS = frozenset({"LLMOS_WORKSPACE", "LLMOS_API_TOKEN", "LLMOS_DEBUG"})
+ENV_NOT_SETTINGS = frozenset(
+    {"LLMOS_WORKSPACE", "LLMOS_API_TOKEN", "LLMOS_DEBUG", "LLMOS_NO_BWRAP"}
+)
 
 Mode = Literal["auto", "learner", "follower", "orchestrator"]
 Provider = Literal["claude-sdk", "anthropic", "openai", "local", "scripted"]
@@ -33,6 +35,23 @@ MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvConfig(_Section):
+    """The environment Bash and MCP servers get (``[tools.env]``, after Codex CLI's
+    ``shell_environment_policy``)."""
+
+    inherit: Literal["all", "core", "none"] = Field(
+        "core", description="start from all variables, a core set (HOME, PATH …), or none"
+    )
+    ignore_default_excludes: bool = Field(
+        False, description="keep names like *KEY*, *TOKEN*, *SECRET*, *PASSWORD*, AWS_*"
+    )
+    exclude: list[str] = Field(default_factory=list, description="more name globs to drop")
+    set: dict[str, str] = Field(default_factory=dict, description="variables to add")
+    include_only: list[str] = Field(
+        default_factory=list, description="if given, keep only names matching these globs"
+    )
 
 
 class ToolsConfig(_Section):
@@ -46,6 +65,10 @@ class ToolsConfig(_Section):
     )
     sandbox: bool = Field(True, description="run Bash inside bubblewrap when it is installed")
     sandbox_network: bool = Field(False, description="allow network inside the sandbox")
+    require_sandbox: bool = Field(
+        False, description="refuse to run Bash where the sandbox cannot be used"
+    )
+    env: EnvConfig = Field(default_factory=EnvConfig)
 
 
 class LearnerConfig(_Section):

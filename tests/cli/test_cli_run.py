@@ -163,8 +163,8 @@ def test_escape_attempt_fails_in_the_tool_result_and_touches_nothing(tmp_path: P
         if json.loads(line)["kind"] == "tool-call-finished"
     ]
     assert [f["is_error"] for f in finished] == [True, True]
-    assert "outside the working directory" in finished[0]["output"]
-    assert "outside the workspace" in finished[1]["output"]
+    assert "llmos's own state" in finished[0]["output"]  # ws/outside.txt: in the workspace
+    assert "outside the working directory" in finished[1]["output"]
     assert not (tmp_path / "ws" / "outside.txt").exists()
     assert not (tmp_path / "abs.txt").exists()
 

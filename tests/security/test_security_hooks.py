@@ -42,7 +42,7 @@ async def test_dangerous_bash_is_denied_live_and_in_replay(layout, replay: bool)
     assert not outcome.allowed
     assert outcome.hook == "security-bash"
     assert outcome.reason == (f"security policy: deletes {layout.home}, which contains the "
-                              f"workspace {layout.workspace} [rm -rf ~]")
+                              f"working directory {layout.cwd} [rm -rf ~]")
 
 
 async def test_harmless_bash_passes(layout) -> None:
@@ -115,4 +115,4 @@ async def test_agent_run_dangerous_command_is_not_executed_and_the_run_goes_on(l
     assert (cwd / "fine.txt").read_text() == "ok\n"
     refused = backend.requests[1].messages[-1]
     assert isinstance(refused, ToolResultMessage) and refused.is_error
-    assert f"writes {escape}, the home folder, outside the workspace" in refused.content
+    assert f"writes {escape}, the home folder, outside the working directory" in refused.content

@@ -14,7 +14,7 @@ def judge(layout, path: str, op: str = "read", tool: str = "Read") -> Verdict:
                       home=layout.home)
 
 
-@pytest.mark.parametrize("path", ["notes.txt", "./src/app.py", "../output/result.txt", ".env",
+@pytest.mark.parametrize("path", ["notes.txt", "./src/app.py", "../project/result.txt", ".env",
                                   "sub/../file.txt"])
 def test_paths_inside_the_workspace_are_allowed(layout, path: str) -> None:
     assert judge(layout, path).decision == "allow"
@@ -25,8 +25,8 @@ def test_path_outside_the_workspace_is_denied_with_where_it_resolves(layout) -> 
     verdict = judge(layout, "../../notes.txt")
     assert verdict == Verdict(
         "deny",
-        f"../../notes.txt resolves to {layout.home / 'notes.txt'}, outside the workspace "
-        f"{layout.workspace}; use a path inside it",
+        f"../../notes.txt resolves to {layout.home / 'notes.txt'}, outside the working "
+        f"directory {layout.cwd}; use a path inside it",
         "Read ../../notes.txt",
     )
 

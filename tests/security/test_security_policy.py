@@ -21,8 +21,8 @@ def test_verdict_names_the_simple_command_that_triggered_it(layout) -> None:
     verdict = judge(layout, "ls -la && timeout 5 rm -rf ~ ; echo done")
     assert verdict.decision == "deny"
     assert verdict.command == "timeout 5 rm -rf ~"
-    assert verdict.reason == (f"deletes {layout.home}, which contains the workspace "
-                              f"{layout.workspace}")
+    assert verdict.reason == (f"deletes {layout.home}, which contains the working directory "
+                              f"{layout.cwd}")
 
 
 def test_allowed_command_has_no_trigger(layout) -> None:
@@ -39,7 +39,7 @@ def test_unparseable_command_is_denied_with_the_parser_error(layout) -> None:
 
 def test_the_same_deletion_depends_on_the_working_directory(layout) -> None:
     assert judge(layout, "rm -rf build").decision == "allow"
-    assert judge(layout, "rm -rf build", cwd=layout.home).decision == "deny"
+    assert judge(layout, "rm -rf ../build").decision == "deny"
     assert judge(layout, "cd ~ && rm -rf build").decision == "deny"
     assert judge(layout, "(cd ~) && rm -rf build").decision == "allow"  # a subshell's cd ends
 
@@ -161,4 +161,4 @@ def test_roots_home_is_a_home_not_a_secret(layout, tmp_path) -> None:
     assert judge(layout, "cat /root/notes.txt").decision == "deny"  # another user's home
     wipe = judge_command("rm -rf ~", cwd=layout.cwd, workspace=layout.workspace,
                          home=Path("/root"))
-    assert wipe.reason.startswith("deletes /root, the home folder, outside the workspace")
+    assert wipe.reason.startswith("deletes /root, the home folder, outside the working directory")

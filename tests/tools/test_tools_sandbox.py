@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -18,9 +17,9 @@ from llmos.tools.base import ToolContext, ToolResult, ToolSettings
 from llmos.tools.sandbox import sandbox_status
 
 needs_bwrap = pytest.mark.skipif(
-    shutil.which("bwrap") is None,
-    reason="bubblewrap (bwrap) is not installed; install the Debian package `bubblewrap` "
-    "(apt-get install -y bubblewrap) to run the sandbox tests",
+    not sandbox_status().available,
+    reason="bubblewrap (bwrap) is not installed or is turned off (LLMOS_NO_BWRAP); install the "
+    "Debian package `bubblewrap` (apt-get install -y bubblewrap) to run the sandbox tests",
 )
 
 
@@ -81,6 +80,7 @@ def test_bubblewrap_works_here() -> None:
 
 def test_missing_bubblewrap_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on this PATH
+    monkeypatch.delenv("LLMOS_NO_BWRAP", raising=False)
     status = sandbox_status.__wrapped__()
     assert not status.available
     assert status.reason.startswith("bubblewrap (bwrap) is not installed, so Bash runs without")
@@ -88,13 +88,13 @@ def test_missing_bubblewrap_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 @needs_bwrap
-async def test_the_workspace_is_writable(project: Path, workspace: Path) -> None:
+async def test_only_the_working_directory_is_writable(project: Path, workspace: Path) -> None:
     result = await bash(
         "echo inside > made.txt && echo up > ../../top.txt", sandboxed(project, workspace)
     )
-    assert result.exit_code == 0, result.content
+    assert result.exit_code != 0
     assert (project / "made.txt").read_text() == "inside\n"
-    assert (workspace / "top.txt").read_text() == "up\n"
+    assert not (workspace / "top.txt").exists()
     assert result.files_written == {"made.txt": hashlib.sha256(b"inside\n").hexdigest()}
 
 
@@ -111,6 +111,58 @@ def host_folder_outside_tmp() -> Path:
         if resolved.is_dir() and os.access(resolved, os.W_OK) and not under_tmp:
             return resolved
     raise AssertionError("no folder outside the temporary folder is writable here")
+
+
+@needs_bwrap
+async def test_llmos_state_is_absent_in_the_sandbox(project: Path, workspace: Path) -> None:
+    """Config, hooks, memory and other projects are not there: nothing to read or replace."""
+    (workspace / "llmos.toml").write_text("[tools]\nsandbox = true\n")
+    (workspace / "hooks").mkdir()
+    (workspace / "hooks" / "audit.py").write_text("# the user's hook\n")
+    other = workspace / "projects" / "other" / "memory"
+    other.mkdir(parents=True)
+    (other / "fact.md").write_text("keep me\n")
+    result = await bash(
+        "ls ../..; cat ../../llmos.toml; echo x > ../../hooks/pwn.py; rm -rf ../other; "
+        "mkdir -p ../../hooks && echo y > ../../hooks/pwn2.py; ls ../../hooks",
+        sandboxed(project, workspace),
+    )
+    assert "sandbox = true" not in result.content
+    assert "audit.py" not in result.content
+    assert sorted(p.name for p in (workspace / "hooks").iterdir()) == ["audit.py"]
+    assert (other / "fact.md").read_text() == "keep me\n"
+    assert (workspace / "llmos.toml").read_text() == "[tools]\nsandbox = true\n"
+
+
+@needs_bwrap
+async def test_a_project_settings_folder_stays_out_of_reach(project: Path, workspace: Path) -> None:
+    settings = project / ".llmos"
+    settings.mkdir()
+    (settings / "config.toml").write_text("mine\n")
+    result = await bash(
+        "cat .llmos/config.toml; echo evil > .llmos/config.toml; echo ok > kept.txt",
+        sandboxed(project, workspace),
+    )
+    assert "mine" not in result.content
+    assert (settings / "config.toml").read_text() == "mine\n"
+    assert (project / "kept.txt").read_text() == "ok\n"
+
+
+@needs_bwrap
+async def test_credential_folders_are_absent(
+    project: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = project / "home"  # not under /tmp, which the sandbox replaces anyway
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("PRIVATE KEY canary\n")
+    (home / ".netrc").write_text("machine x password canary\n")
+    (home / "notes.txt").write_text("ordinary\n")
+    monkeypatch.setenv("HOME", str(home))
+    result = await bash(
+        f"cat {home}/.ssh/id_rsa {home}/.netrc {home}/notes.txt", sandboxed(project, workspace)
+    )
+    assert "canary" not in result.content
+    assert "ordinary" in result.content
 
 
 @needs_bwrap

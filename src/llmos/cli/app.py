@@ -151,6 +151,9 @@ def providers(workspace: WorkspaceOption = None, json_output: JsonOption = False
         mark = "[green]●[/]" if row.available else "[dim]○[/]"
         model = f" · {escape(row.model)}" if row.model else ""
         console.print(f"{mark} [bold]{row.name}[/]{model} — {escape(row.detail)}")
+    from llmos.tools.sandbox import sandbox_report  # probes bwrap: only for the human listing
+
+    console.print(sandbox_report(settings_for(workspace)).line(), markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -56,9 +56,13 @@ class JsonRenderer:
 class HumanRenderer:
     """Live rendering: streamed text, each tool call with its status, a cost line."""
 
-    def __init__(self, console: Console, *, quiet: bool = False) -> None:
+    def __init__(
+        self, console: Console, *, quiet: bool = False, warnings: Console | None = None
+    ) -> None:
         self.console = console
         self.quiet = quiet
+        #: Warnings (no sandbox here, a broken trace file) are diagnostics: stderr.
+        self.warnings = warnings or Console(stderr=True, highlight=False, soft_wrap=True)
         self._line = ""
         self._costs: dict[str, float] = {}
         self._status: Status | None = None
@@ -123,10 +127,12 @@ class HumanRenderer:
                         f"  [yellow]⚠ {escape(hook)} hook: {decision}[/] {escape(reason)}"
                     )
             case Notice(message=message, level=level):
-                if not self.quiet or level == "warning":
+                if level == "warning":
                     self.pause()
-                    style = "yellow" if level == "warning" else "dim"
-                    self.console.print(f"  [{style}]{escape(message)}[/]")
+                    self.warnings.print(f"  [yellow]{escape(message)}[/]")
+                elif not self.quiet:
+                    self.pause()
+                    self.console.print(f"  [dim]{escape(message)}[/]")
             case TaskFinished():
                 self._finished(event)
             case TaskFailed():

@@ -1,5 +1,7 @@
 """``llmos security check``: what the policy would decide about a command, without running it.
 
+``llmos security sandbox`` says whether Bash runs inside bubblewrap here.
+
 The command is judged as if run in the current directory when that is inside
 the workspace, else in the workspace's ``output/`` folder (where tasks run
 by default). Exit code 0 when every command is allowed, 1 when any is
@@ -25,6 +27,7 @@ from llmos.cli.common import (
 )
 from llmos.errors import ConfigError
 from llmos.security import Verdict, judge_command
+from llmos.tools.sandbox import sandbox_report
 from llmos.workspace import Workspace
 
 app = typer.Typer(help="Check commands against the security policy.", no_args_is_help=True)
@@ -92,3 +95,23 @@ def check(
         refused = refused or verdict.decision != "allow"
         _render(console, cmd, verdict, as_json=as_json, many=many)
     raise typer.Exit(1 if refused else 0)
+
+
+@app.command("sandbox")
+def sandbox(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """Whether Bash runs in the OS sandbox here, and how it is configured.
+
+    Exit code 0 when Bash can run (sandboxed, or sandbox not required), 1 when
+    ``tools.require_sandbox`` is set and the sandbox cannot be used.
+    """
+    try:
+        settings = settings_for(workspace)
+    except ConfigError as exc:
+        stderr_console().print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    report = sandbox_report(settings)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        stdout_console().print(report.line(), markup=False, soft_wrap=True)
+    raise typer.Exit(0 if report.bash_runs else 1)

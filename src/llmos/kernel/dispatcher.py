@@ -50,6 +50,7 @@ from llmos.outcome import FailureKind, Outcome, OutcomeStatus, kind_of_error
 from llmos.projects import Project
 from llmos.tools import sandbox_status
 from llmos.tools.base import ToolContext, ToolRegistry, ToolSettings
+from llmos.tools.environment import EnvPolicy
 from llmos.workspace import Workspace
 
 RunBody = Callable[[TaskRun], Awaitable[TaskResult]]
@@ -73,6 +74,14 @@ def tool_settings(settings: Settings) -> ToolSettings:
         webfetch_timeout_s=cfg.webfetch_timeout,
         sandbox=cfg.sandbox,
         sandbox_network=cfg.sandbox_network,
+        require_sandbox=cfg.require_sandbox,
+        env=EnvPolicy(
+            inherit=cfg.env.inherit,
+            ignore_default_excludes=cfg.env.ignore_default_excludes,
+            exclude=tuple(cfg.env.exclude),
+            set=dict(cfg.env.set),
+            include_only=tuple(cfg.env.include_only),
+        ),
     )
 
 

@@ -23,6 +23,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from llmos.security.effects import judge_calls
 from llmos.security.paths import Operation
 from llmos.security.verdict import Verdict, ask, deny
 
@@ -69,13 +70,13 @@ def judge_code(language: str, code: str, checks: CodeChecks, subject: str) -> Ve
         try:
             tree = ast.parse(code)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return _judge_text(code, checks, subject)
+            return _judge_text(language, code, checks, subject)
         return _PythonJudge(checks, subject).judge(tree)
-    return _judge_text(code, checks, subject)
+    return _judge_text(language, code, checks, subject)
 
 
-def _judge_text(code: str, checks: CodeChecks, subject: str) -> Verdict | None:
-    """Pattern checks for languages without a parser here."""
+def _judge_text(language: str, code: str, checks: CodeChecks, subject: str) -> Verdict | None:
+    """Pattern checks for languages without a parser here, then their calls' effects."""
     if _FORK_LOOP.search(code):
         return deny("fork bomb: the one-liner forks in a loop", subject)
     if re.search(r"/inet/(tcp|udp)/", code) or (_SOCKET.search(code) and _SHELL_SPAWN.search(
@@ -94,7 +95,12 @@ def _judge_text(code: str, checks: CodeChecks, subject: str) -> Verdict | None:
         reason = checks.path(match.group("path").replace("~", checks.home, 1), "delete")
         if reason is not None:
             return deny(f"the one-liner {reason}", subject)
-    return None
+
+    def path(text: str, op: Operation) -> str | None:
+        home = checks.home + text[1:] if text == "~" or text.startswith("~/") else text
+        return checks.path(home, op)
+
+    return judge_calls(language, code, path, checks.shell, subject)
 
 
 _LOOPS = (ast.While, ast.For, ast.ListComp, ast.SetComp, ast.GeneratorExp)

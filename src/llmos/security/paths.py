@@ -3,7 +3,8 @@
 Every path is resolved the way the kernel would (relative to the working
 directory, ``..`` climbed, symlinks followed) and then placed in a
 :class:`Zone`. The rules are few: the agent may do anything strictly inside
-the workspace except touch llmos's own state (memory, ledger, hooks …),
+the working directory except touch llmos's own state (config, hooks, memory,
+ledger …, see :mod:`llmos.security.boundary`),
 may use scratch space in the temp folders, may read most of the system, and
 may never read credentials nor write system, device, start-up or credential
 files.
@@ -13,20 +14,22 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from llmos.security.boundary import StateBoundary
 from llmos.security.verdict import ALLOWED, Verdict, deny
 
 
 class Zone(Enum):
     """Where a resolved path lies, from the policy's point of view."""
 
-    INSIDE = "inside the workspace"
-    KERNEL = "llmos's own state in the workspace"
-    CONTAINS_WORKSPACE = "a folder that contains the workspace"
+    INSIDE = "inside the working directory"
+    KERNEL = "llmos's own state"
+    CONTAINS_WORKSPACE = "a folder that contains the working directory or llmos's state"
     TEMP = "a temporary folder"
     TEMP_ROOT = "a shared temporary folder itself"
     SAFE_DEVICE = "a harmless device"
@@ -35,15 +38,10 @@ class Zone(Enum):
     SYSTEM = "a system location"
     CREDENTIAL = "a credential file"
     STARTUP = "a start-up or configuration file in the home folder"
-    HOME = "the home folder, outside the workspace"
-    OUTSIDE = "outside the workspace"
+    HOME = "the home folder, outside the working directory"
+    OUTSIDE = "outside the working directory"
 
 
-#: Entries of a workspace (and of each project) that belong to llmos itself.
-KERNEL_NAMES = frozenset(
-    {"llmos.toml", "ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm",
-     "memory", "hooks", "plugins", "agents"}
-)
 SAFE_DEVICES = frozenset(
     {"/dev/null", "/dev/zero", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/tty",
      "/dev/random", "/dev/urandom", "/dev/full"}
@@ -80,6 +78,9 @@ STARTUP_HOME = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bas
                 ".wgetrc", ".ssh/authorized_keys", ".ssh/rc", ".ssh/config", ".crontab")
 
 
+_PROC_CWD = re.compile(r"/+proc/+(?:self|thread-self|\d+)/+cwd(?=/|$)")
+
+
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
@@ -98,24 +99,33 @@ def is_secret_name(path: str) -> bool:
 class Places:
     """The folders every judgement is made against, resolved once per command line.
 
-    ``links`` holds symlinks the line itself creates (``ln -s / r``), which do
-    not exist yet when it is judged.
+    ``workdir`` is the task's working directory, the only folder it may
+    change; ``boundary`` says which paths are llmos state (never changed,
+    whatever the working directory). ``links`` holds symlinks the line itself
+    creates (``ln -s / r``), which do not exist yet when it is judged.
     """
 
-    workspace: str
+    workdir: str
     home: str
+    boundary: StateBoundary
     links: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, workspace: Path, home: Path | None) -> Places:
+    def of(cls, workspace: Path, home: Path | None, *, workdir: Path | None = None) -> Places:
+        """Places for a task in ``workdir`` (default: the workspace root itself)."""
+        folder = workspace if workdir is None else workdir
         return cls(
-            workspace=os.path.realpath(workspace),
+            workdir=os.path.realpath(folder),
             home=os.path.realpath(home if home is not None else Path.home()),
+            boundary=StateBoundary.of(workspace=workspace, workdir=folder),
         )
 
     def resolve(self, text: str, cwd: str) -> str:
         """Absolute, normalised, symlinks followed (``~`` must already be expanded)."""
         joined = os.path.join(cwd, text)
+        own_cwd = _PROC_CWD.match(joined)
+        if own_cwd:  # the process's own folder: the one this command runs in
+            joined = os.path.join(cwd, joined[own_cwd.end():].lstrip("/"))
         lexical = os.path.normpath(joined)
         if lexical.startswith("/dev/") or lexical.startswith("//dev/"):
             return lexical  # /dev/stdout resolves to a pts; judge the name given
@@ -128,15 +138,21 @@ class Places:
     def zone(self, path: str, *, containing: bool = True) -> Zone:
         """The zone of an absolute, resolved path.
 
-        With ``containing=False`` a folder that contains the workspace is
-        placed as if it did not (for patterns that miss the workspace).
+        With ``containing=False`` a folder that contains the working directory
+        is placed as if it did not (for patterns that miss it).
         """
         if path.startswith("/dev/") or path == "/dev":
             return self._device_zone(path)
-        workspace = self.workspace
-        if path != workspace and _under(path, workspace):
-            return self._inside_zone(path[len(workspace):].lstrip("/"))
-        if containing and _under(workspace, path):
+        if self.boundary.is_secret(path):
+            return Zone.CREDENTIAL
+        if self.boundary.is_state(path):
+            return Zone.KERNEL
+        workdir = self.workdir
+        if path != workdir and _under(path, workdir):
+            return Zone.INSIDE
+        if path == workdir and not self.boundary.entries_below(workdir):
+            return Zone.INSIDE  # the task's own folder, with no llmos state in it
+        if containing and (_under(workdir, path) or _under(self.boundary.workspace, path)):
             return Zone.CONTAINS_WORKSPACE
         if path == self.home:
             return Zone.HOME
@@ -167,15 +183,6 @@ class Places:
             return Zone.TEMP_ROOT
         return Zone.DEVICE
 
-    @staticmethod
-    def _inside_zone(rel: str) -> Zone:
-        parts = rel.split("/")
-        if parts[0] in KERNEL_NAMES:
-            return Zone.KERNEL
-        if parts[0] == "projects" and len(parts) >= 3 and parts[2] in KERNEL_NAMES:
-            return Zone.KERNEL
-        return Zone.INSIDE
-
     def _is_credential(self, path: str) -> bool:
         if any(_under(path, secret) for secret in CREDENTIAL_SYSTEM
                if not _under(self.home, secret)):  # root's home is judged as a home
@@ -192,12 +199,12 @@ class Places:
 
     def kernel_entries_matching(self, folder: str, pattern: str) -> list[str]:
         """llmos state entries directly in ``folder`` that a glob ``pattern`` would hit."""
-        if folder != self.workspace and not (
-            _under(folder, self.workspace + "/projects") and folder.count("/") == (
-                self.workspace.count("/") + 2)
-        ):
-            return []
-        return sorted(n for n in KERNEL_NAMES if fnmatch.fnmatchcase(n, pattern))
+        return [
+            name
+            for name in self.boundary.entries_in(folder)
+            if fnmatch.fnmatchcase(name, pattern)
+            and (pattern.startswith(".") or not name.startswith("."))  # bash skips dot names
+        ]
 
 
 Operation = Literal["read", "write", "delete"]
@@ -221,13 +228,15 @@ def why_not(places: Places, path: str, op: Operation, zone: Zone | None = None) 
         case Zone.KERNEL:
             return f"{verb} {path}, which is llmos's own state (memory, ledger, hooks, settings)"
         case Zone.CONTAINS_WORKSPACE:
-            return f"{verb} {path}, which contains the workspace {places.workspace}"
+            inner = places.workdir if _under(places.workdir, path) else places.boundary.workspace
+            what = "the working directory" if inner == places.workdir else "llmos's state"
+            return f"{verb} {path}, which contains {what} {inner}"
         case Zone.DEVICE:
             return f"{verb} the device {path}: this destroys a disk or the system"
         case Zone.SOCKET:
             return f"{verb} to the network socket {path} (a reverse-shell pattern)"
         case _:
-            return f"{verb} {path}, {zone.value}; only paths inside {places.workspace} may change"
+            return f"{verb} {path}, {zone.value}; only paths inside {places.workdir} may change"
 
 
 def judge_path(
@@ -250,9 +259,9 @@ def judge_path(
         return deny("the path is empty", subject)
     if "\x00" in path:
         return deny("the path contains a NUL byte", subject)
-    places = Places.of(workspace, home)
+    places = Places.of(workspace, home, workdir=cwd)
     text = places.home + path[1:] if path == "~" or path.startswith("~/") else path
-    resolved = places.resolve(text, os.path.realpath(cwd))
+    resolved = places.resolve(text, places.workdir)
     zone = places.zone(resolved)
     if zone is Zone.CREDENTIAL:
         return deny(f"{path} resolves to {resolved}, a credential file; it must not be read "
@@ -260,7 +269,7 @@ def judge_path(
     if zone is Zone.KERNEL and op == "write":
         return deny(f"{path} resolves to {resolved}, llmos's own state; change it through llmos, "
                     "not a file tool", subject)
-    if zone not in (Zone.INSIDE, Zone.KERNEL):
-        return deny(f"{path} resolves to {resolved}, outside the workspace {places.workspace}; "
-                    "use a path inside it", subject)
+    if zone not in (Zone.INSIDE, Zone.KERNEL) and not (op == "read" and resolved == places.workdir):
+        return deny(f"{path} resolves to {resolved}, outside the working directory "
+                    f"{places.workdir}; use a path inside it", subject)
     return ALLOWED

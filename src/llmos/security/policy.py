@@ -19,6 +19,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from llmos.security import programs
@@ -30,6 +31,7 @@ from llmos.security.shell import MAX_DEPTH, ShellSyntaxError, walk
 from llmos.security.targets import check
 from llmos.security.verdict import ALLOWED, Verdict, deny, worst
 from llmos.security.words import Arg
+from llmos.security.writers import judge_program
 
 _HIDDEN = re.compile("[\u202a-\u202e\u2066-\u2069\u200b-\u200f\u2060\ufeff]")
 #: Programs that only look at names or print their arguments: operands are not read.
@@ -50,7 +52,12 @@ _AWKS = frozenset({"awk", "gawk", "mawk", "nawk"})
 
 
 def judge_command(
-    command: str, *, cwd: Path, workspace: Path, home: Path | None = None
+    command: str,
+    *,
+    cwd: Path,
+    workspace: Path,
+    home: Path | None = None,
+    tmpdir: str | Literal["environ"] | None = "environ",
 ) -> Verdict:
     """Judge one bash command line as if run in ``cwd`` by an agent of ``workspace``.
 
@@ -60,9 +67,11 @@ def judge_command(
         >>> judge_command("rm -rf build/", cwd=ws / "output", workspace=ws).decision
         'allow'
     """
-    places = Places.of(workspace, home)
+    places = Places.of(workspace, home, workdir=cwd)
+    if tmpdir == "environ":
+        tmpdir = os.environ.get("TMPDIR")
     try:
-        return _Judge(places).line(command, os.path.realpath(cwd), depth=0)
+        return _Judge(places, tmpdir).line(command, os.path.realpath(cwd), depth=0)
     except RecursionError:
         return deny("the command nests too deeply to be checked", None)
     except Exception as exc:  # the policy must answer, never crash: fail closed
@@ -75,6 +84,7 @@ class _Judge:
     """Judges the simple commands of one line, remembering the files the line makes."""
 
     places: Places
+    tmpdir: str | None = None
     downloaded: set[str] = field(default_factory=set)
     written: dict[str, str] = field(default_factory=dict)
 
@@ -87,7 +97,7 @@ class _Judge:
             return deny("the command holds invisible or bidirectional-control characters that "
                         "hide what it runs", line[:200])
         try:
-            script = walk(line, cwd=cwd, home=self.places.home)
+            script = walk(line, cwd=cwd, home=self.places.home, tmpdir=self.tmpdir)
         except ShellSyntaxError as exc:
             return deny(f"the command cannot be parsed ({exc}); it is refused because it cannot "
                         "be checked. Write it in plain bash (or put it in a script file)", None)
@@ -102,13 +112,13 @@ class _Judge:
         return worst(verdicts)
 
     def nested(self, code: str, cwd: str | None, depth: int) -> Verdict:
-        return self.line(code, cwd or self.places.workspace, depth=depth + 1)
+        return self.line(code, cwd or self.places.workdir, depth=depth + 1)
 
     # -- one simple command ---------------------------------------------------------------------
 
     def simple(self, command: SimpleCommand, depth: int) -> Verdict:
         checks = (self._redirects, self._unknown_program, self._operands_read, self._rule,
-                  self._interpreter, self._network, self._files_made, self._alias)
+                  self._program, self._interpreter, self._network, self._files_made, self._alias)
         for check_one in checks:
             verdict = check_one(command, depth)
             if verdict is not None:
@@ -164,6 +174,10 @@ class _Judge:
             a.text or "")]
         inside = command.cwd is not None and self.places.zone(command.cwd) is Zone.INSIDE
         for arg in operands + [Arg(a.text.partition("=")[2]) for a in values if a.text]:
+            if arg.text is None and arg.prefix:
+                verdict = self.path(command, arg, "read")  # /proc/$PID/environ
+                if verdict is not None:
+                    return verdict
             if arg.text is None or arg.text.startswith("-"):
                 continue
             text = arg.text[1:] if arg.text.startswith("@") else arg.text
@@ -180,6 +194,10 @@ class _Judge:
         if rule_fn is None and (command.name or "").startswith("mkfs"):
             rule_fn = RULES["mkfs"]
         return None if rule_fn is None else rule_fn(self, command)
+
+    def _program(self, command: SimpleCommand, depth: int) -> Verdict | None:
+        """What a program writes or runs through its own options and scripts (sed w, …)."""
+        return judge_program(self, command, depth)
 
     # -- interpreters -------------------------------------------------------------------------
 
@@ -277,7 +295,7 @@ class _Judge:
         return self._ran_local(command, script.text, depth, name)
 
     def _judge_code(self, command: SimpleCommand, code: str, depth: int) -> Verdict | None:
-        cwd = command.cwd or self.places.workspace
+        cwd = command.cwd or self.places.workdir
 
         def path_reason(text: str, op: Operation) -> str | None:
             return check(self.places, Arg(text, text), cwd, op)

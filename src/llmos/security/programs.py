@@ -381,8 +381,26 @@ def item_source(
         if any(a.text is None for a in operands):
             return None
         return [join_path(last.cwd, a.text or ".") + "/*" for a in operands]
+    if last.cwd is not None and last.name in _GREPS and any(
+            _lists_files(a.text or "") for a in last.args[1:]):
+        operands = [a for a in last.args[1:] if not _is_option(a)]
+        if not any((a.text or "").startswith(("-e", "--regexp", "-f")) for a in last.args[1:]):
+            operands = operands[1:]  # the first operand is the pattern
+        if any(a.text is None for a in operands):
+            return None
+        return [join_path(last.cwd, a.text or ".") + "/*" for a in operands] or [last.cwd + "/*"]
     output = static_output(list(upstream)).output
     return None if output is None else output.split()
+
+
+_GREPS = frozenset({"grep", "egrep", "fgrep", "rg"})
+
+
+def _lists_files(option: str) -> bool:
+    """``grep -l``/``-L`` (alone or bundled, ``-rl``) prints file names, not lines."""
+    if option in ("--files-with-matches", "--files-without-match", "--files"):
+        return True
+    return option.startswith("-") and not option.startswith("--") and bool(set(option) & {"l", "L"})
 
 
 def static_output(commands: Sequence[SimpleCommand]) -> Substituted:

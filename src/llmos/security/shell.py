@@ -133,9 +133,15 @@ def parse(line: str) -> tuple[tuple[Any, ...], str]:
     return trees, text
 
 
-def walk(line: str, *, cwd: str, home: str) -> Script:
-    """Everything ``line`` would run, starting in ``cwd`` with ``$HOME`` = ``home``."""
-    variables = {"HOME": (home,), "PWD": (cwd,), "IFS": (" \t\n",), "TMPDIR": ("/tmp",)}
+def walk(line: str, *, cwd: str, home: str, tmpdir: str | None = None) -> Script:
+    """Everything ``line`` would run, starting in ``cwd`` with ``$HOME`` = ``home``.
+
+    ``tmpdir`` is ``$TMPDIR`` as the command's environment has it: when it is
+    unset, ``"$TMPDIR/x"`` is ``/x`` to bash, so it is unknown here, not ``/tmp``.
+    """
+    variables = {"HOME": (home,), "PWD": (cwd,), "IFS": (" \t\n",)}
+    if tmpdir:
+        variables["TMPDIR"] = (tmpdir,)
     walker = _Walker(Script())
     walker.run_string(line, _State(cwd, variables), depth=0, upstream=(), stdin_text=None)
     return walker.script
@@ -146,6 +152,9 @@ class _Walker:
 
     def __init__(self, script: Script) -> None:
         self.script = script
+        #: Functions and aliases defined on the line whose body moves the shell (``cd``)
+        #: or sets variables: after a call, those are unknown (it depends on when it runs).
+        self.movers: dict[str, _Effect] = {}
 
     # -- entry points ---------------------------------------------------------------
 
@@ -248,6 +257,11 @@ class _Walker:
         body_ctx = ctx.with_state(ctx.state.copy())
         before = len(self.script.commands)
         self._node(node.body, body_ctx)
+        changed = {k for k in set(body_ctx.state.variables) | set(ctx.state.variables)
+                   if body_ctx.state.variables.get(k) != ctx.state.variables.get(k)}
+        moved = body_ctx.state.cwd != ctx.state.cwd
+        if moved or changed:
+            self.movers[name] = _Effect(moves=moved, variables=frozenset(changed))
         calls = [c for c in self.script.commands[before:] if c.name == name]
         if len(calls) >= 2 or any(c.concurrent or c.upstream for c in calls):
             self.script.findings.append(Finding(
@@ -320,11 +334,29 @@ class _Walker:
     def _shell_effect(self, command: SimpleCommand, ctx: _Ctx) -> None:
         """``cd``, ``export``, ``read``, ``unset`` change what later commands see."""
         state, argv = ctx.state, command.argv
+        effect = self.movers.get(command.name or "")
+        if effect is not None:  # a function or alias that moves the shell: where to is unknown
+            if effect.moves:
+                state.cwd = None
+                state.variables.pop("PWD", None)
+            for name in effect.variables:
+                state.variables.pop(name, None)
+        if command.name == "alias":
+            for arg in command.args[1:]:
+                name, eq, value = (arg.text or "").partition("=")
+                if eq and re.search(r"\b(cd|pushd|popd)\b", value):
+                    self.movers[name] = _Effect(moves=True, variables=frozenset())
+        if command.name == "popd" and not command.wrapped_by:
+            state.cwd = None
+            state.variables.pop("PWD", None)
         if command.name in ("cd", "pushd") and not command.wrapped_by:
             targets = [a for a in argv[1:] if a is None or not a.startswith("-")]
+            cdpath = "CDPATH" in state.variables or "CDPATH" in command.assigns
+            by_cdpath = bool(targets) and targets[0] is not None and cdpath \
+                and not targets[0].startswith(("/", "./", "../")) and targets[0] not in (".", "..")
             if not targets:
                 state.cwd = (state.variables.get("HOME") or (None,))[0]
-            elif targets[0] is None or state.cwd is None or targets[0] == "-":
+            elif targets[0] is None or state.cwd is None or targets[0] == "-" or by_cdpath:
                 state.cwd = None
             else:
                 state.cwd = programs.join_path(state.cwd, targets[0])
@@ -386,6 +418,14 @@ class _Walker:
         args = self._word(target, ctx)
         arg = args[0] if len(args) == 1 else Arg(None, "", True)
         return Redirect(node.type, arg, fd, heredoc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Effect:
+    """What calling a function or alias does to the shell that calls it."""
+
+    moves: bool
+    variables: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,9 +59,11 @@ def check(places: Places, arg: Arg, cwd: str | None, op: Operation) -> str | Non
     if arg.text is None:
         return _check_unknown(places, arg, cwd, op)
     if cwd is None and not arg.text.startswith("/"):
-        if op == "delete":
-            return (f"deletes {arg.text!r} relative to a folder that cannot be known here "
-                    "(after `cd` to a variable); use an absolute path inside the workspace")
+        if op != "read":
+            verb = "deletes" if op == "delete" else "writes"
+            return (f"{verb} {arg.text!r} relative to a folder that cannot be known here "
+                    "(after `cd` to a variable, in a function or an alias); use a path "
+                    "inside the working directory")
         return None
     return check_target(places, resolve_target(places, arg.text, cwd or "/", glob=arg.glob), op)
 
@@ -73,7 +75,7 @@ def check_target(places: Places, target: Target, op: Operation) -> str | None:
     if target.scope == "exact" or op == "read":
         return why_not(places, target.path, op)
     zone = places.zone(base)
-    if base == places.workspace or zone is Zone.INSIDE:
+    if base == places.workdir or zone is Zone.INSIDE:
         hits = places.kernel_entries_matching(base, target.pattern)
         if hits:
             verb = "deletes" if op == "delete" else "writes"
@@ -81,9 +83,10 @@ def check_target(places: Places, target: Target, op: Operation) -> str | None:
                     f"({', '.join(hits)})")
         return None
     if zone is Zone.CONTAINS_WORKSPACE and target.scope == "some":
-        step = places.workspace[len(base):].lstrip("/").split("/")[0]
-        if not fnmatch.fnmatchcase(step, target.pattern):  # the pattern misses the workspace
-            zone = places.zone(base, containing=False)
+        steps = [inner[len(base):].lstrip("/").split("/")[0]
+                 for inner in (places.workdir, places.boundary.workspace) if _under(inner, base)]
+        if not any(fnmatch.fnmatchcase(step, target.pattern) for step in steps):
+            zone = places.zone(base, containing=False)  # the pattern misses both
     if zone is Zone.TEMP or (zone is Zone.TEMP_ROOT and target.scope == "some"):
         return None
     reason = why_not(places, base, op, zone)
@@ -93,8 +96,11 @@ def check_target(places: Places, target: Target, op: Operation) -> str | None:
 def _check_unknown(places: Places, arg: Arg, cwd: str | None, op: Operation) -> str | None:
     prefix = arg.prefix
     if cwd is None and not prefix.startswith("/"):
-        return None if op != "delete" else (
-            "deletes a path relative to a folder that cannot be known here; spell it literally")
+        return None if op == "read" else (
+            "changes a path relative to a folder that cannot be known here; spell it literally")
+    if op == "read" and prefix.startswith("/proc/") and prefix.count("/") <= 2:
+        return (f"reads {prefix}… for a process that cannot be known here; a process's "
+                "environment and memory hold secrets")
     pinned = bool(prefix) and ".." not in prefix.split("/")
     if op == "delete" and not pinned:
         shown = f" ({prefix}…)" if prefix else ""
@@ -102,7 +108,10 @@ def _check_unknown(places: Places, arg: Arg, cwd: str | None, op: Operation) -> 
                 "or wrong this would delete outside the workspace. Spell the path literally, "
                 "inside the workspace")
     if not prefix:
-        return None
+        return None if op == "read" else (
+            "writes a path that depends on a value known only at run time (a variable, `$(…)`, "
+            "`read`); it could be outside the working directory. Spell the path literally, "
+            "inside the working directory")
     folder, start = os.path.split(prefix)
     target = Target(places.resolve(folder or ".", cwd or "/"), "some", start + "*")
     return check_target(places, target, op)

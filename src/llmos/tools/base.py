@@ -12,11 +12,13 @@ import asyncio
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
+
+from llmos.tools.environment import EnvPolicy, build_environment
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +33,8 @@ class ToolSettings:
     webfetch_timeout_s: float = 30.0
     sandbox: bool = True
     sandbox_network: bool = False
+    require_sandbox: bool = False
+    env: EnvPolicy = field(default_factory=EnvPolicy)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,13 +178,27 @@ class ToolRegistry:
             )
             return ToolResult.rejected(f"Invalid input for {name}: {problems}")
         try:
-            return await tool.run(args, ctx)
+            result = await tool.run(args, ctx)
         except ToolError as exc:
-            return ToolResult.error(str(exc))
+            result = ToolResult.error(str(exc))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a tool bug must not end the run
-            return ToolResult.error(f"{name} failed: {type(exc).__name__}: {exc}")
+            result = ToolResult.error(f"{name} failed: {type(exc).__name__}: {exc}")
+        return _redacted(result, ctx)
+
+
+def _redacted(result: ToolResult, ctx: ToolContext) -> ToolResult:
+    """The result with secret values of the environment replaced, before the model or a
+    trace sees it (every tool passes here: built-in, plugin and MCP alike)."""
+    env = build_environment(ctx.settings.env)
+    if not env.secrets:
+        return result
+    content = env.redact(result.content)
+    output = None if result.output is None else env.redact(result.output)
+    if content == result.content and output == result.output:
+        return result
+    return replace(result, content=content, output=output)
 
 
 def resolve_inside(ctx: ToolContext, path: str) -> Path:

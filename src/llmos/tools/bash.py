@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from pathlib import Path
 
 from pydantic import Field
 
+from llmos.security.boundary import PROJECT_DIR
 from llmos.tools._fs import TreeSnapshot, changed_files, snapshot_tree
 from llmos.tools._process import ProcessOutcome, run_process
 from llmos.tools._schema import ToolInput
 from llmos.tools._text import decode_text, text_result
 from llmos.tools.base import Tool, ToolContext, ToolError, ToolResult
+from llmos.tools.environment import build_environment
 from llmos.tools.sandbox import bash_argv
 
 MAX_TIMEOUT_MS = 600_000
@@ -44,9 +47,10 @@ class BashTool(Tool):
         "a fresh shell: `cd` and variables do not carry over. stdin is empty, so interactive "
         "commands fail; background processes are stopped when the command returns. The "
         "command is killed, with all its children, when it runs out of time. Where bubblewrap "
-        "is installed it runs in a sandbox: only the workspace is writable, /tmp is private "
-        "and the network is off unless the configuration allows it. Prefer Read, Write, Edit, "
-        "Glob, Grep and LS for files."
+        "is installed it runs in a sandbox: only the working directory is writable, /tmp is "
+        "private and the network is off unless the configuration allows it. Secret-looking "
+        "environment variables (API keys, tokens, passwords) are not passed. Prefer Read, "
+        "Write, Edit, Glob, Grep and LS for files."
     )
     Input = BashInput
 
@@ -54,21 +58,28 @@ class BashTool(Tool):
         limit_s = ctx.settings.bash_timeout_s
         timeout_s = limit_s if args.timeout is None else min(args.timeout / 1000, limit_s)
         cwd, argv, before = await asyncio.to_thread(_prepare, args.command, ctx)
+        had_settings = await asyncio.to_thread(os.path.lexists, cwd / PROJECT_DIR)
         outcome = await run_process(
             argv,
             cwd=cwd,
-            env={**os.environ, **QUIET_ENVIRONMENT},
+            env={**build_environment(ctx.settings.env).variables, **QUIET_ENVIRONMENT},
             timeout_s=timeout_s,
             keep_bytes=ctx.settings.trace_output_chars,
         )
+        undone = await asyncio.to_thread(_undo_project_settings, cwd, had_settings)
         after = await asyncio.to_thread(snapshot_tree, cwd)
         written = await asyncio.to_thread(changed_files, cwd, before, after)
         body, notes = _report(outcome, timeout_s)
+        if undone:
+            notes += (
+                f"\n[{PROJECT_DIR}/ is llmos's project settings, which a command may not create: "
+                "it was removed]"
+            )
         return text_result(
             body,
             ctx.settings,
             footer=notes,
-            is_error=outcome.timed_out or outcome.exit_code != 0,
+            is_error=outcome.timed_out or outcome.exit_code != 0 or undone,
             exit_code=outcome.exit_code,
             files_written=written,
         )
@@ -80,6 +91,24 @@ def _prepare(command: str, ctx: ToolContext) -> tuple[Path, list[str], TreeSnaps
     if not cwd.is_dir():
         raise ToolError(f"The working directory {cwd} does not exist.")
     return cwd, bash_argv(command, ctx), snapshot_tree(cwd)
+
+
+def _undo_project_settings(cwd: Path, had: bool) -> bool:
+    """Remove a ``.llmos/`` the command created in the working directory (True if it did).
+
+    Inside the sandbox the working directory is writable, so an absent
+    ``.llmos/`` cannot be masked; a later run would read it as project
+    settings. Nothing of the command is still running (its process group is
+    gone), so removing it now closes the gap.
+    """
+    path = cwd / PROJECT_DIR
+    if had or not os.path.lexists(path):
+        return False
+    if path.is_symlink() or not path.is_dir():
+        path.unlink()
+    else:
+        shutil.rmtree(path)
+    return True
 
 
 def _report(outcome: ProcessOutcome, timeout_s: float) -> tuple[str, str]:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
+import stat
 
 from pydantic import Field
 
+from llmos.tools._confined import ConfinedFile
 from llmos.tools._fs import ThreadedTool, missing_file_message, os_error_message
 from llmos.tools._schema import ToolInput
 from llmos.tools._text import looks_binary, number_lines
-from llmos.tools.base import (
-    ToolContext,
-    ToolError,
-    ToolResult,
-    relative_name,
-    resolve_inside,
-    sha256_file,
-)
-from llmos.tools.write import write_file
+from llmos.tools.base import ToolContext, ToolError, ToolResult
+from llmos.tools.write import encode_text, write_confined
 
 SNIPPET_CONTEXT_LINES = 3
 
@@ -50,15 +45,20 @@ class EditTool(ThreadedTool):
     def run_blocking(self, args: EditInput, ctx: ToolContext) -> ToolResult:
         if args.old_string == args.new_string:
             raise ToolError("old_string and new_string are identical; the edit changes nothing.")
-        path = resolve_inside(ctx, args.file_path)
-        if path.is_dir():
+        creating = not args.old_string
+        with ConfinedFile.locate(ctx, args.file_path, create_dirs=creating, write=True) as target:
+            return self._edit(target, args, ctx)
+
+    def _edit(self, target: ConfinedFile, args: EditInput, ctx: ToolContext) -> ToolResult:
+        info = target.lstat()
+        if info is not None and stat.S_ISDIR(info.st_mode):
             raise ToolError(f"{args.file_path!r} is a folder, not a file.")
-        if not path.exists():
+        if info is None:
             if args.old_string:
-                raise ToolError(missing_file_message(ctx, path, args.file_path))
+                raise ToolError(missing_file_message(ctx, target.path, args.file_path))
             text = ""
         else:
-            text = _read_text(path, args.file_path)
+            text = _read_text(target, args.file_path)
         old, new = args.old_string, args.new_string
         if not old and text:
             raise ToolError(
@@ -69,7 +69,7 @@ class EditTool(ThreadedTool):
         if count == 0 and "\r\n" in text:  # the model wrote "\n" for a CRLF file
             old, new = _crlf(old), _crlf(new)
             count = text.count(old)
-        name = relative_name(ctx, path)
+        name = target.relative
         if count == 0:
             raise ToolError(
                 f"old_string was not found in {name}. It must match the file exactly, including "
@@ -85,7 +85,8 @@ class EditTool(ThreadedTool):
             updated = text.replace(old, new)
         else:
             updated = text[:start] + new + text[start + len(old) :]
-        write_file(path, updated, given=args.file_path)
+        data = encode_text(updated)
+        write_confined(target, data)
         replaced = count if args.replace_all else 1
         return ToolResult(
             content=(
@@ -93,13 +94,13 @@ class EditTool(ThreadedTool):
                 f"{'s' if replaced > 1 else ''}). The edited part:\n"
                 + _snippet(updated, start, new)
             ),
-            files_written={name: sha256_file(path)},
+            files_written={name: hashlib.sha256(data).hexdigest()},
         )
 
 
-def _read_text(path: Path, given: str) -> str:
+def _read_text(target: ConfinedFile, given: str) -> str:
     try:
-        data = path.read_bytes()
+        data = target.read_bytes()
     except OSError as exc:
         raise ToolError(os_error_message("read", given, exc)) from exc
     if looks_binary(data):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from typing import BinaryIO
 
 from pydantic import Field
 
+from llmos.tools._confined import ConfinedFile
 from llmos.tools._fs import ThreadedTool, missing_file_message, os_error_message
 from llmos.tools._schema import ToolInput
 from llmos.tools._text import BINARY_SNIFF_BYTES, looks_binary, number_lines, text_result
-from llmos.tools.base import ToolContext, ToolError, ToolResult, relative_name, resolve_inside
+from llmos.tools.base import ToolContext, ToolError, ToolResult
 
 MAX_LINE_CHARS = 2_000
 
@@ -45,22 +48,28 @@ class ReadTool(ThreadedTool):
     Input = ReadInput
 
     def run_blocking(self, args: ReadInput, ctx: ToolContext) -> ToolResult:
-        path = resolve_inside(ctx, args.file_path)
-        if path.is_dir():
-            raise ToolError(
-                f"{args.file_path!r} is a folder, not a file. Use LS to list what it contains."
-            )
-        if not path.exists():
-            raise ToolError(missing_file_message(ctx, path, args.file_path))
-        if not path.is_file():
-            raise ToolError(f"{args.file_path!r} is not a regular file (a device or a pipe).")
-        name = relative_name(ctx, path)
+        with ConfinedFile.locate(ctx, args.file_path) as target:
+            info = target.lstat()
+            if info is not None and stat.S_ISDIR(info.st_mode):
+                raise ToolError(
+                    f"{args.file_path!r} is a folder, not a file. Use LS to list what it contains."
+                )
+            if info is None:
+                raise ToolError(missing_file_message(ctx, target.path, args.file_path))
+            try:
+                fd = target.open_read()
+            except OSError as exc:
+                raise ToolError(os_error_message("read", args.file_path, exc)) from exc
+            return self._read(fd, target.relative, args, ctx)
+
+    def _read(self, fd: int, name: str, args: ReadInput, ctx: ToolContext) -> ToolResult:
+        """Read the page asked for from ``fd`` (a no-follow descriptor; closed here)."""
         first = max(args.offset or 1, 1)
         limit = args.limit or ctx.settings.read_max_lines
         try:
-            with path.open("rb") as handle:
+            with os.fdopen(fd, "rb") as handle:
                 if looks_binary(handle.read(BINARY_SNIFF_BYTES)):
-                    size = path.stat().st_size
+                    size = os.fstat(handle.fileno()).st_size
                     raise ToolError(
                         f"{name!r} is a binary file ({size:,} bytes); Read shows text only. "
                         "Inspect it with Bash (for example `file` or `xxd | head`)."

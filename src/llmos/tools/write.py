@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
+import stat
 
 from pydantic import Field
 
-from llmos.files import write_atomic
+from llmos.tools._confined import ConfinedFile
 from llmos.tools._fs import ThreadedTool, os_error_message
 from llmos.tools._schema import ToolInput
-from llmos.tools.base import (
-    ToolContext,
-    ToolError,
-    ToolResult,
-    relative_name,
-    resolve_inside,
-    sha256_file,
-)
+from llmos.tools.base import ToolContext, ToolError, ToolResult
 
 
 class WriteInput(ToolInput):
@@ -37,30 +31,34 @@ class WriteTool(ThreadedTool):
     Input = WriteInput
 
     def run_blocking(self, args: WriteInput, ctx: ToolContext) -> ToolResult:
-        path = resolve_inside(ctx, args.file_path)
-        existed = path.exists()
-        write_file(path, args.content, given=args.file_path)
-        name = relative_name(ctx, path)
+        data = encode_text(args.content)
+        with ConfinedFile.locate(ctx, args.file_path, create_dirs=True, write=True) as target:
+            existed = write_confined(target, data)
+            name = target.relative
         verb = "updated" if existed else "created"
         return ToolResult(
             content=f"File {verb}: {name} ({len(args.content):,} characters).",
-            files_written={name: sha256_file(path)},
+            files_written={name: hashlib.sha256(data).hexdigest()},
         )
 
 
-def write_file(path: Path, content: str, *, given: str) -> None:
-    """Write ``content`` as UTF-8 at ``path`` (already confined), making its folders."""
-    if path.is_dir():
-        raise ToolError(f"{given!r} is a folder; give the path of a file inside it.")
+def encode_text(content: str) -> bytes:
     try:
-        data = content.encode("utf-8")
+        return content.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ToolError(
             f"The content cannot be written as UTF-8 ({exc.reason} at character {exc.start})."
         ) from exc
+
+
+def write_confined(target: ConfinedFile, data: bytes) -> bool:
+    """Replace ``target`` with ``data`` atomically (a concurrent reader, such as another task's
+    replay check, never sees half a file); True if a file was there before."""
+    info = target.lstat()
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise ToolError(f"{target.given!r} is a folder; give the path of a file inside it.")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Atomic: a concurrent reader (another task's replay check) never sees half a file.
-        write_atomic(path, data, durable=False)
+        target.write_bytes(data)
     except OSError as exc:
-        raise ToolError(os_error_message("write", given, exc)) from exc
+        raise ToolError(os_error_message("write", target.given, exc)) from exc
+    return info is not None
