@@ -52,8 +52,12 @@ class JsonRenderer:
 class HumanRenderer:
     """Live rendering: streamed text, each tool call with its status, a cost line."""
 
-    def __init__(self, console: Console, *, quiet: bool = False) -> None:
+    def __init__(
+        self, console: Console, *, quiet: bool = False, err: Console | None = None
+    ) -> None:
         self.console = console
+        #: Where warnings go (stderr in the CLI), so they never mix with the answer.
+        self.err = err or console
         self.quiet = quiet
         self._line = ""
         self._costs: dict[str, float] = {}
@@ -122,7 +126,8 @@ class HumanRenderer:
                 if not self.quiet or level == "warning":
                     self.pause()
                     style = "yellow" if level == "warning" else "dim"
-                    self.console.print(f"  [{style}]{escape(message)}[/]")
+                    out = self.err if level == "warning" else self.console
+                    out.print(f"  [{style}]{escape(message)}[/]", soft_wrap=True)
             case TaskFinished():
                 self._finished(event)
             case TaskFailed():
@@ -182,6 +187,12 @@ class HumanRenderer:
             f"  [red]failed[/] after {event.duration_s:.2f} s · ${event.cost_usd:.4f}: "
             f"{escape(event.error)}"
         )
+
+
+def report_untrusted(err: Console, result: MatchResult) -> None:
+    """One line on stderr per trace passed over because its seal does not check."""
+    for item in result.untrusted:
+        err.print(f"[yellow]warning:[/] {escape(item.message())}", soft_wrap=True)
 
 
 def print_match(console: Console, result: MatchResult) -> None:

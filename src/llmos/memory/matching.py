@@ -379,7 +379,10 @@ def _followable(entry: IndexEntry, max_failures: int) -> bool:
 
 def _why_not(entry: IndexEntry, max_failures: int) -> str:
     if entry.status == "untrusted":
-        return "it is imported and not verified yet (`llmos traces verify`)"
+        return (
+            f"it is imported and not verified yet (`llmos traces verify {entry.id}`, or "
+            f"`llmos traces trust {entry.id}` after reading its steps)"
+        )
     if entry.status == "failed":
         return "it records a failed run"
     return f"its replays failed {entry.replay_failures} times (limit {max_failures})"

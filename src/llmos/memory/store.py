@@ -21,7 +21,7 @@ from filelock import FileLock
 from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
 from llmos.files import write_atomic
 from llmos.memory.index import BrokenFile, IndexEntry, TraceIndex, entry_for
-from llmos.memory.integrity import TraceSigner, Trust
+from llmos.memory.integrity import TraceSigner, Trust, digest
 from llmos.memory.normalize import signature
 from llmos.memory.slots import find_slots
 from llmos.memory.trace import Trace, utc_now
@@ -148,14 +148,26 @@ class TraceStore:
         """Change a trace's status; a trusted trace stays trusted (it is sealed again)."""
         return self._update(trace_id, lambda trace: replace(trace, status=status))  # type: ignore[arg-type]
 
-    def trust(self, trace_id: str) -> Trace:
+    def trust(self, trace_id: str, *, as_seen: Trace | None = None) -> Trace:
         """Vouch for a trace (the user did, or a sandboxed verify held): seal it with this key.
 
         An imported trace (status ``untrusted``) becomes a ``success``, as it was
-        where it came from. Call it only after the user saw the steps.
+        where it came from. Call it only after the user saw the steps, and pass
+        what they saw (or what verify replayed) as ``as_seen``: if the file no
+        longer holds that, nothing is sealed.
+
+        Raises:
+            TraceFormatError: the file changed since ``as_seen`` was read.
         """
         with self._lock:
-            trace = read_trace(self.path_for(self.resolve(trace_id)))
+            path = self.path_for(self.resolve(trace_id))
+            trace = read_trace(path)
+            if as_seen is not None and digest(trace) != digest(as_seen):
+                raise TraceFormatError(
+                    "changed since its steps were shown or verified, so it was not trusted; "
+                    "look at it again",
+                    path=path,
+                )
             if trace.status == "untrusted":
                 trace = replace(trace, status="success")
             trace = self.signer.seal(trace)
@@ -165,6 +177,13 @@ class TraceStore:
     def trust_of(self, trace: Trace) -> Trust:
         """Whether ``trace`` is as llmos sealed it here (only then is it followed or shown)."""
         return self.signer.check(trace)
+
+    def trust_of_entry(self, entry: IndexEntry) -> Trust | None:
+        """The trust of the trace behind an index row (read from its file); None if unreadable."""
+        try:
+            return self.trust_of(self._read_checked(self.root / entry.file))
+        except TraceFormatError:
+            return None
 
     def _update(self, trace_id: str, change: Callable[[Trace], Trace]) -> Trace:
         """Apply one change of llmos's own under the lock.

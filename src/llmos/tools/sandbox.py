@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmos.tools.base import ToolContext
+from llmos.tools.base import Isolation, ToolContext, ToolError
 
 PROBE_TIMEOUT_S = 10.0
 
@@ -81,22 +81,39 @@ def bash_argv(command: str, ctx: ToolContext) -> list[str]:
     Blocks on the first call (the probe); call it from a thread in async code.
     """
     plain = ["bash", "-c", command]
-    if not ctx.settings.sandbox or not sandbox_status().available:
+    strict = ctx.settings.isolation
+    if strict is None and not ctx.settings.sandbox:
+        return plain
+    status = sandbox_status()
+    if not status.available:
+        if strict is not None:
+            raise ToolError(f"this command may run only inside the sandbox, and {status.reason}")
         return plain
     bwrap = shutil.which("bwrap") or "bwrap"
     cwd = ctx.cwd.resolve()
     isolation = _isolation_args(
-        writable=(ctx.workspace.resolve(), cwd), cwd=cwd, network=ctx.settings.sandbox_network
+        writable=(ctx.workspace.resolve(), cwd),
+        cwd=cwd,
+        network=ctx.settings.sandbox_network and strict is None,
+        strict=strict,
     )
     return [bwrap, *isolation, "--", *plain]
 
 
-def _isolation_args(*, writable: tuple[Path, ...], cwd: Path, network: bool) -> list[str]:
+def _isolation_args(
+    *, writable: tuple[Path, ...], cwd: Path, network: bool, strict: Isolation | None = None
+) -> list[str]:
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     args += ["--tmpfs", "/run"]
     resolv = Path("/etc/resolv.conf").resolve()
     if network and resolv.is_relative_to("/run") and resolv.exists():
         args += ["--ro-bind", str(resolv), str(resolv)]  # systemd-resolved keeps DNS in /run
+    if strict is not None:
+        for folder in _outermost(strict.hidden):  # an empty, read-only folder in its place
+            args += ["--tmpfs", str(folder), "--remount-ro", str(folder)]
+        for folder in dict.fromkeys(p.resolve() for p in strict.read_only):
+            if folder.is_dir():
+                args += ["--ro-bind", str(folder), str(folder)]
     for folder in dict.fromkeys(writable):  # after the tmpfs mounts, so /tmp paths stay visible
         if folder.is_dir():
             args += ["--bind", str(folder), str(folder)]
@@ -114,3 +131,13 @@ def _isolation_args(*, writable: tuple[Path, ...], cwd: Path, network: bool) -> 
         args.append("--unshare-net")
     args += ["--chdir", str(cwd)]
     return args
+
+
+def _outermost(folders: tuple[Path, ...]) -> list[Path]:
+    """The existing folders that are not inside another one of them."""
+    found = sorted({p.resolve() for p in folders if p.is_dir()}, key=lambda p: len(p.parts))
+    kept: list[Path] = []
+    for folder in found:
+        if not any(folder.is_relative_to(outer) for outer in kept):
+            kept.append(folder)
+    return kept
