@@ -321,10 +321,14 @@ def _metadata(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
 
 
 def _parse_seal(fields: _Fields) -> Seal | None:
-    raw = fields.get("integrity", dict)
+    raw = fields.data.get("integrity")
     if raw is None:
         return None
-    if set(raw) != {"digest", "hmac"} or not all(isinstance(v, str) for v in raw.values()):
+    if (
+        not isinstance(raw, dict)
+        or set(raw) != {"digest", "hmac"}
+        or not all(isinstance(v, str) for v in raw.values())
+    ):
         raise fields.fail(
             f"integrity should hold a 'digest' and an 'hmac' (text), got {raw!r}; "
             "delete the integrity block and review the trace with "
