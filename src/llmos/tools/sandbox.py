@@ -9,6 +9,11 @@ unless ``tools.sandbox_network`` is set; the command has no capabilities
 it dies with the sandbox. Where bubblewrap is missing
 or cannot create namespaces (some containers forbid it), Bash runs without
 it and :func:`sandbox_status` says why, so the caller can tell the user once.
+
+An :class:`~llmos.tools.base.Isolation` in the settings (verifying an
+untrusted trace) makes the sandbox mandatory (no bubblewrap: the command is
+refused), cuts the network, and puts an empty read-only folder in place of
+each hidden one (the workspace, the real working directory).
 """
 
 from __future__ import annotations
