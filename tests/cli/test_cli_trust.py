@@ -94,6 +94,9 @@ def test_an_edited_trace_is_refused_with_one_line_naming_the_file_until_trusted(
     ]
     [row] = json_lines(llmos(workspace, "traces", "list", "--json").stdout)
     assert row["trust"] == "modified"
+    shown = llmos(workspace, "traces", "show", "--raw", learned)
+    assert shown.stdout == path.read_text()
+    assert shown.stderr.startswith("untrusted (modified): its steps, slots or answer")
 
     followed = llmos(workspace, "run", "--mode", "follower", "--json", GOAL)
     assert followed.returncode == 1

@@ -105,7 +105,16 @@ def show(
 ) -> None:
     """One trace, rendered (front matter as YAML, steps as Markdown)."""
     _, library = _library(workspace, project)
-    text = render_trace(library.store_of(trace_id).load(trace_id))
+    store = library.store_of(trace_id)
+    trace = store.load(trace_id)
+    text = render_trace(trace)
+    trust = store.trust_of(trace)
+    if not trust.trusted:
+        stderr_console().print(
+            f"[yellow]untrusted ({trust.state}):[/] {escape(trust.reason)}; it is not followed "
+            f"until `llmos traces trust {trace.id}`",
+            soft_wrap=True,
+        )
     if raw:
         sys.stdout.write(text)
         return
