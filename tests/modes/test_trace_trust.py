@@ -287,3 +287,24 @@ async def test_verify_does_not_vouch_for_a_trace_edited_after_llmos_sealed_it(wo
     assert "verify does not vouch for an edited trace" in result.reason
     store = TraceStore.for_memory(workspace / "memory")
     assert store.trust_of(store.load(trace_id)).state == "modified"
+
+
+@needs_bwrap
+async def test_verify_of_an_untrusted_trace_runs_only_the_built_in_local_tools(
+    workspace: Path, tmp_path: Path
+):
+    """No plugin (it would run in-process, unsandboxed) and no WebFetch (the network)."""
+    shared = tmp_path / "shared-web"
+    shared.mkdir()
+    trace = Trace(
+        goal="Fetch the page",
+        steps=(Step(tool="WebFetch", input={"url": "http://127.0.0.1:9/", "prompt": "x"}),),
+    )
+    (shared / f"{trace.id}.md").write_text(render_trace(trace))
+    store = TraceStore.for_memory(workspace / "memory")
+    store.import_(shared)
+    llmos, _ = make(workspace, [])
+    async with llmos:
+        result = await llmos.verify(trace.id)
+    assert (result.holds, result.trusted) == (False, False)
+    assert result.reason == "step 1: tool 'WebFetch' is not available"

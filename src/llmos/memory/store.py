@@ -89,7 +89,9 @@ class TraceStore:
         """Write a trace llmos made, sealed with the installation's key; returns it as saved.
 
         A trace without a signature is new: its signature and slots are derived
-        from its goal and steps here.
+        from its goal and steps here. Saving vouches for the trace, so pass only
+        what llmos itself produced, never a trace read back from a file (an
+        edited file would come out trusted): that is :meth:`trust`, the user's call.
         """
         return self._save(self.signer.seal(_derived(trace)))
 
