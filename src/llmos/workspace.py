@@ -40,6 +40,16 @@ class Layout:
         """Where tasks run by default: the agent's working directory."""
         return self.root / "output"
 
+    @property
+    def keys(self) -> Path:
+        """llmos's own secrets: state no task may read or write (never mounted in a sandbox)."""
+        return self.root / "keys"
+
+    @property
+    def trace_key(self) -> Path:
+        """The key that signs this installation's traces (the workspace's is the one in use)."""
+        return self.keys / "trace-signing.key"
+
 
 @dataclass(frozen=True, slots=True)
 class Workspace(Layout):

@@ -165,7 +165,7 @@ def test_a_run_that_did_not_do_the_job_exits_1_is_saved_failed_and_is_not_follow
 
 
 @pytest.mark.slow
-def test_a_denied_replay_whose_heal_does_nothing_exits_1_and_is_not_followed_again(
+def test_a_denied_replay_step_exits_1_is_not_healed_and_is_not_followed_again(
     tmp_path: Path,
 ):
     workspace = tmp_path / "ws"
@@ -177,10 +177,10 @@ def test_a_denied_replay_whose_heal_does_nothing_exits_1_and_is_not_followed_aga
     (workspace / "hooks" / "guard.py").write_text(textwrap.dedent(GUARD))
     healed = run_cli(tmp_path, NOTES, HEAL_DOES_NOTHING, env, "heal")
     assert healed.returncode == 1
-    assert "error: the task failed (step-failed): the heal made no successful tool call" in (
-        healed.stderr
-    )
-    assert sorted(statuses(workspace).values()) == [("failed", "step-failed"), ("unverified", None)]
+    assert "error: the task failed (policy): replay of trace" in healed.stderr
+    assert "a step the policy denies fails the replay (it is not healed)" in healed.stderr
+    # No heal ran (its script is never read) and the trace is no longer vouched for.
+    assert sorted(statuses(workspace).values()) == [("unverified", None)]
     assert match_cli(tmp_path, NOTES, env)["decision"] != "follow"
 
 
@@ -208,7 +208,7 @@ async def test_the_api_reports_each_failure_kind_and_never_follows_it(workspace:
     assert statuses(workspace)[result.trace_id or ""] == ("failed", case.kind)
 
 
-async def test_the_api_demotes_a_trace_whose_denied_replay_could_not_be_healed(workspace: Path):
+async def test_the_api_fails_and_demotes_a_trace_whose_replay_step_is_denied(workspace: Path):
     async with api(workspace, LEARN_NOTES) as llmos:
         learned = await llmos.execute(NOTES)
         assert learned.success, learned.error
@@ -216,11 +216,11 @@ async def test_the_api_demotes_a_trace_whose_denied_replay_could_not_be_healed(w
     (workspace / "hooks" / "guard.py").write_text(textwrap.dedent(GUARD))
     async with api(workspace, HEAL_DOES_NOTHING) as llmos:
         healed = await llmos.execute(NOTES)
-        assert (healed.mode, healed.outcome.kind) == ("healed", "step-failed")
+        assert (healed.mode, healed.outcome.kind) == ("follower", "policy")
         found = await llmos.match(NOTES)
         assert found.decision == "guide" and found.trace is not None
         assert found.trace.id == learned.trace_id and found.trace.status == "unverified"
-        assert "could not heal it" in found.trace.verdict
+        assert "the policy denied its step 1 (Write)" in found.trace.verdict
 
 
 async def test_a_goal_learned_successfully_still_follows_for_free(workspace: Path):

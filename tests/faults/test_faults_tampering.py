@@ -1,10 +1,12 @@
-"""Tampered traces: a hand-edited dangerous command is refused at replay; stale ones are healed.
+"""Tampered traces are never followed; denied steps fail the replay; stale ones are healed.
 
 A trace is learned, then its file is edited to carry a dangerous Bash command.
-``llmos run`` of the same goal (a fresh process, bubblewrap off so that the
-security policy alone stands between the command and the machine) must refuse
-the command, leave the canary files it would delete in place, and heal the
-task with the Learner. A control run with the security hook switched off
+``llmos run`` of the same goal (a fresh process, bubblewrap off so that
+nothing but llmos stands between the command and the machine) must not follow
+it at all (its seal no longer checks), say which file and why, and learn the
+task instead. Trusted anyway (as if by `llmos traces trust`), the dangerous
+step is refused by the security policy and the run fails rather than being
+healed into a success; a control run with the security hook switched off
 shows the canary really would have gone. A trace whose recorded postcondition
 no longer holds (an input changed) is healed from the step that diverged, and
 the steps after it are not blindly replayed.
@@ -109,14 +111,15 @@ def events_of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [e for e in events if e["kind"] == kind]
 
 
+CASES = ["rm_home", "rm_home_var_after_cat", "curl_pipe_sh", "bash_c_wrapped", "env_sudo_wrapped"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "case",
-    ["rm_home", "rm_home_var_after_cat", "curl_pipe_sh", "bash_c_wrapped", "env_sudo_wrapped"],
-)
-async def test_a_trace_edited_to_carry_a_dangerous_command_is_refused_and_healed(
+@pytest.mark.parametrize("case", CASES)
+async def test_a_trace_edited_to_carry_a_dangerous_command_is_never_followed(
     workspace: Path, tmp_path: Path, fault_counts: FaultCounts, case: str
 ):
+    """The edit breaks the trace's seal: nothing of it is replayed, the user is told which file."""
     home, target = canaries(tmp_path)
     trace_id = await learn(workspace, GOAL, LEARN)
     command = dangerous(tmp_path)[case]
@@ -125,18 +128,17 @@ async def test_a_trace_edited_to_carry_a_dangerous_command_is_refused_and_healed
     events = run_cli(workspace, tmp_path, GOAL, HEAL, home)
     assert (home / "keep" / "canary.txt").exists(), "the tampered command ran"
     assert (target / "canary.txt").exists(), "the tampered command ran"
-    refused = [e for e in events_of(events, "tool-call-finished") if e["replay"]]
-    assert [e["tool"] for e in refused] == ["Write", "Bash"]
-    assert refused[-1]["is_error"] and "security policy" in refused[-1]["output"], refused[-1]
-    modes = [e["mode"] for e in events_of(events, "mode-chosen")]
-    assert modes == ["follower", "healed"]
+    assert [e for e in events_of(events, "tool-call-finished") if e["replay"]] == []
+    assert [e["mode"] for e in events_of(events, "mode-chosen")] == ["learner"]
+    path = workspace / "memory" / "traces" / f"{trace_id}.md"
+    notices = [e["message"] for e in events_of(events, "notice")]
+    assert any(str(path) in m and "changed after llmos wrote it" in m for m in notices), notices
     (end,) = events_of(events, "task-finished")
-    assert end["mode"] == "healed" and end["trace_id"] != trace_id
+    assert end["mode"] == "learner" and end["trace_id"] != trace_id
     store = TraceStore.for_memory(workspace / "memory")
-    healed = store.load(end["trace_id"])
-    assert healed.parent == trace_id
-    assert command not in json.dumps([dict(s.input) for s in healed.steps])
-    assert store.load(trace_id).replay_failures == 1
+    learned = store.load(end["trace_id"])
+    assert command not in json.dumps([dict(s.input) for s in learned.steps])
+    assert store.load(trace_id).use_count == 0
     assert trace_files(workspace).broken == []
     assert ledger_balances(workspace).open_reservations == 0
     fault_counts.add("faults_injected", 1)
@@ -144,11 +146,44 @@ async def test_a_trace_edited_to_carry_a_dangerous_command_is_refused_and_healed
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+async def test_a_trusted_trace_whose_step_the_policy_denies_fails_and_is_not_healed(
+    workspace: Path, tmp_path: Path, case: str
+):
+    """Trusted by mistake (`traces trust`), the dangerous step is still refused, and the run fails.
+
+    A denied replay step means the trace asks for something the policy forbids:
+    healing it with the Learner would turn that into a success.
+    """
+    home, target = canaries(tmp_path)
+    trace_id = await learn(workspace, GOAL, LEARN)
+    command = dangerous(tmp_path)[case]
+    tamper(workspace, trace_id, "cat notes.txt", command)
+    TraceStore.for_memory(workspace / "memory").trust(trace_id)
+
+    events = run_cli(workspace, tmp_path, GOAL, HEAL, home)
+    assert (home / "keep" / "canary.txt").exists(), "the tampered command ran"
+    assert (target / "canary.txt").exists(), "the tampered command ran"
+    refused = [e for e in events_of(events, "tool-call-finished") if e["replay"]]
+    assert [e["tool"] for e in refused] == ["Write", "Bash"]
+    assert refused[-1]["is_error"] and "security policy" in refused[-1]["output"], refused[-1]
+    assert [e["mode"] for e in events_of(events, "mode-chosen")] == ["follower"]
+    assert events_of(events, "task-finished") == []
+    (failed,) = events_of(events, "task-failed")
+    assert failed["error_type"] == "PolicyDenied", failed
+    assert "is not healed" in failed["error"]
+    store = TraceStore.for_memory(workspace / "memory")
+    assert store.load(trace_id).replay_failures == 1
+    assert [t.id for t in store.iter()] == [trace_id]  # no healed trace saved
+
+
+@pytest.mark.slow
 async def test_the_canary_would_go_if_the_policy_were_off(workspace: Path, tmp_path: Path):
-    """The control: without the security hook, the tampered step does delete the canary."""
+    """The control: a trusted trace with the security hook off does delete the canary."""
     home, target = canaries(tmp_path)
     trace_id = await learn(workspace, GOAL, LEARN)
     tamper(workspace, trace_id, "cat notes.txt", dangerous(tmp_path)["curl_pipe_sh"])
+    TraceStore.for_memory(workspace / "memory").trust(trace_id)
     run_cli(workspace, tmp_path, GOAL, HEAL, home, disabled="security")
     assert not target.exists()
 

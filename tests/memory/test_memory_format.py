@@ -11,19 +11,61 @@ from hypothesis import strategies as st
 from memory_helpers import calculator_trace
 
 from llmos.errors import TraceFormatError
-from llmos.memory import FORMAT_VERSION, Postcondition, Slot, Step, Trace, parse_trace, render_trace
+from llmos.memory import (
+    FORMAT_VERSION,
+    Postcondition,
+    Seal,
+    Slot,
+    Step,
+    Trace,
+    parse_trace,
+    render_trace,
+)
 from llmos.messages import Usage
 
-TRICKY = st.sampled_from([
-    "## Step 1 · Bash", "## Final answer", "---", "---\n", "```", "````json", "`", "\r\n", "\r",
-    "  ", "\t", "\n\n", "# heading", "Input:", "Output:", "\x00", "\x1b[31m", "\u2028", "\ufeff",
-    "é", "🙂", "\x85", "'", '"', "\\", "...", "- item", "key: value", "null", "~",
-])
+TRICKY = st.sampled_from(
+    [
+        "## Step 1 · Bash",
+        "## Final answer",
+        "---",
+        "---\n",
+        "```",
+        "````json",
+        "`",
+        "\r\n",
+        "\r",
+        "  ",
+        "\t",
+        "\n\n",
+        "# heading",
+        "Input:",
+        "Output:",
+        "\x00",
+        "\x1b[31m",
+        "\u2028",
+        "\ufeff",
+        "é",
+        "🙂",
+        "\x85",
+        "'",
+        '"',
+        "\\",
+        "...",
+        "- item",
+        "key: value",
+        "null",
+        "~",
+    ]
+)
 TEXT = st.lists(st.one_of(st.text(), TRICKY), max_size=6).map("".join)
-JSON_SCALAR = st.one_of(st.none(), st.booleans(), st.integers(), TEXT,
-                        st.floats(allow_nan=False, allow_infinity=False))
-JSON = st.recursive(JSON_SCALAR, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)), max_leaves=8)
+JSON_SCALAR = st.one_of(
+    st.none(), st.booleans(), st.integers(), TEXT, st.floats(allow_nan=False, allow_infinity=False)
+)
+JSON = st.recursive(
+    JSON_SCALAR,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)),
+    max_leaves=8,
+)
 YAML_TEXT = TEXT.filter(lambda s: not re.search(r"[\ud800-\udfff]", s))
 
 
@@ -36,8 +78,9 @@ def traces(draw: st.DrawFn) -> Trace:
             postcondition=Postcondition(
                 is_error=draw(st.booleans()),
                 exit_code=draw(st.none() | st.integers(-255, 255)),
-                output_digest=draw(st.none() | st.text("0123456789abcdef", min_size=64,
-                                                       max_size=64)),
+                output_digest=draw(
+                    st.none() | st.text("0123456789abcdef", min_size=64, max_size=64)
+                ),
                 deterministic=draw(st.booleans()),
                 files_written=draw(st.dictionaries(TEXT, TEXT, max_size=2)),
                 files_read=tuple(draw(st.lists(TEXT, max_size=2))),
@@ -50,8 +93,10 @@ def traces(draw: st.DrawFn) -> Trace:
         id=draw(st.from_regex(r"[0-9a-f]{12}", fullmatch=True)),
         goal=draw(YAML_TEXT),
         signature=draw(YAML_TEXT),
-        slots=tuple(Slot(name=draw(YAML_TEXT), type="path", value=draw(YAML_TEXT))
-                    for _ in range(draw(st.integers(0, 2)))),
+        slots=tuple(
+            Slot(name=draw(YAML_TEXT), type="path", value=draw(YAML_TEXT))
+            for _ in range(draw(st.integers(0, 2)))
+        ),
         status=draw(st.sampled_from(["success", "failed", "untrusted"])),
         cost_usd=draw(st.floats(0, 100)),
         usage=Usage(input_tokens=draw(st.integers(0, 10**9)), output_tokens=3),
@@ -61,6 +106,7 @@ def traces(draw: st.DrawFn) -> Trace:
         injected=tuple(draw(st.lists(YAML_TEXT, max_size=2))),
         steps=steps,
         final_answer=draw(TEXT),
+        integrity=draw(st.none() | st.builds(Seal, digest=YAML_TEXT, hmac=YAML_TEXT)),
     )
 
 
@@ -76,7 +122,7 @@ def test_a_rendered_trace_is_readable_markdown() -> None:
     text = render_trace(calculator_trace(id="0123456789ab"))
     assert text.startswith("---\nversion: 1\nid: 0123456789ab\n")
     assert "\n# Create a Python calculator in calc.py\n" in text
-    assert "\n## Step 1 · Write\n\nInput:\n\n```json\n{\n  \"file_path\": \"calc.py\"," in text
+    assert '\n## Step 1 · Write\n\nInput:\n\n```json\n{\n  "file_path": "calc.py",' in text
     assert "\n## Step 2 · Bash\n" in text
     assert text.endswith("\n## Final answer\n\n```text\ncalc.py prints 5.\n```\n")
 
@@ -97,33 +143,37 @@ def test_windows_line_endings_from_a_checkout_are_read() -> None:
 
 def test_hand_added_prose_between_blocks_is_ignored() -> None:
     trace = calculator_trace(id="0123456789ab")
-    text = render_trace(trace).replace("\nPostcondition:\n",
-                                       "\nChecked by hand.\n\nPostcondition:\n")
+    text = render_trace(trace).replace(
+        "\nPostcondition:\n", "\nChecked by hand.\n\nPostcondition:\n"
+    )
     assert parse_trace(text) == trace
 
 
 GOOD = render_trace(calculator_trace(id="0123456789ab"))
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("", "does not start with a '---' front-matter line"),
-    ("hello\n", "does not start with a '---' front-matter line"),
-    ("---\nversion: 1\nid: x\n", "no closing '---' line"),
-    ("---\n[unclosed\n---\n", "not valid YAML"),
-    ("---\n- a list\n---\n", "should be a mapping"),
-    (GOOD.replace("id: 0123456789ab\n", ""), "the front matter has no 'id'"),
-    (GOOD.replace("use_count: 0", "use_count: many"), "'use_count' should be an integer"),
-    (GOOD.replace("status: success", "status: great"), "status 'great' is not one of"),
-    (GOOD.replace("version: 1", f"version: {FORMAT_VERSION + 1}"), "written by a newer llmos"),
-    (GOOD[: GOOD.index("## Final answer")], "no '## Final answer' section"),
-    (GOOD[: GOOD.index("\"command\"")], "never closed (truncated file?)"),
-    (GOOD.replace("## Step 2 · Bash", "## Step 3 · Bash"), "expected step 2"),
-    (GOOD.replace("## Step 2 · Bash", "## Notes"), "unknown section '## Notes'"),
-    (GOOD.replace('"python3 calc.py"', "python3 calc.py"), "invalid JSON"),
-    (GOOD.replace('"exit_code": 0', '"exit_code": "zero"'), "exit_code should be an integer"),
-    (GOOD.replace("\nInput:\n", "\nInputs:\n", 1), "a block outside a labelled step field"),
-    (GOOD.replace("\x0a---\x0a", "\x0a---\x00\x0a", 1), "NUL bytes"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "does not start with a '---' front-matter line"),
+        ("hello\n", "does not start with a '---' front-matter line"),
+        ("---\nversion: 1\nid: x\n", "no closing '---' line"),
+        ("---\n[unclosed\n---\n", "not valid YAML"),
+        ("---\n- a list\n---\n", "should be a mapping"),
+        (GOOD.replace("id: 0123456789ab\n", ""), "the front matter has no 'id'"),
+        (GOOD.replace("use_count: 0", "use_count: many"), "'use_count' should be an integer"),
+        (GOOD.replace("status: success", "status: great"), "status 'great' is not one of"),
+        (GOOD.replace("version: 1", f"version: {FORMAT_VERSION + 1}"), "written by a newer llmos"),
+        (GOOD[: GOOD.index("## Final answer")], "no '## Final answer' section"),
+        (GOOD[: GOOD.index('"command"')], "never closed (truncated file?)"),
+        (GOOD.replace("## Step 2 · Bash", "## Step 3 · Bash"), "expected step 2"),
+        (GOOD.replace("## Step 2 · Bash", "## Notes"), "unknown section '## Notes'"),
+        (GOOD.replace('"python3 calc.py"', "python3 calc.py"), "invalid JSON"),
+        (GOOD.replace('"exit_code": 0', '"exit_code": "zero"'), "exit_code should be an integer"),
+        (GOOD.replace("\nInput:\n", "\nInputs:\n", 1), "a block outside a labelled step field"),
+        (GOOD.replace("\x0a---\x0a", "\x0a---\x00\x0a", 1), "NUL bytes"),
+    ],
+)
 def test_broken_text_is_a_format_error_naming_the_file(text: str, problem: str) -> None:
     path = Path("memory/traces/0123456789ab.md")
     with pytest.raises(TraceFormatError, match=re.escape(problem)) as caught:

@@ -128,6 +128,7 @@ def test_match_json_names_the_trace_and_the_steps_to_replay(store: TraceStore,
             {"tool": "Bash", "input": {"command": "python3 calculator.py"}},
         ],
         "reason": "the same task with other values (path1='calculator.py')",
+        "untrusted": [],
     }
 
 

@@ -134,6 +134,8 @@ def test_export_then_import_marks_traces_untrusted(store: TraceStore, tmp_path: 
     assert sorted(report.imported) == sorted([learned.id, failed.id])
     imported = other.load(learned.id)
     assert (imported.status, imported.use_count, imported.saved_usd) == ("untrusted", 0, 0.0)
+    assert imported.integrity is None  # sealed elsewhere means nothing here
+    assert other.trust_of(imported).state == "unsigned"
     assert imported.steps == learned.steps
     assert other.load(failed.id).status == "failed"
     result = Matcher(other).match(learned.goal)
@@ -143,7 +145,9 @@ def test_export_then_import_marks_traces_untrusted(store: TraceStore, tmp_path: 
     again = other.import_(tmp_path / archive)
     assert again.imported == []
     assert {name for name, _ in again.skipped} == {f"{learned.id}.md", f"{failed.id}.md"}
-    other.set_status(learned.id, "success")
+    other.set_status(learned.id, "success")  # a status alone does not make it trusted
+    assert Matcher(other).match(learned.goal).decision == "learn"
+    assert other.trust(learned.id).status == "success"
     assert Matcher(other).match(learned.goal).decision == "follow"
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from llmos import LLMOS
 from llmos.backends.scripted import ScriptedBackend
 from llmos.config import load_settings
 from llmos.memory import TraceStore
+from llmos.tools.sandbox import sandbox_status
 
 
 def make(workspace: Path, turns: list[dict]) -> LLMOS:
@@ -52,7 +54,10 @@ async def test_a_trace_that_no_longer_holds_says_which_step(workspace: Path):
     assert store.load(learned.trace_id).replay_failures == 0  # verifying is not using
 
 
-async def test_an_untrusted_import_becomes_followable_once_verified(workspace: Path):
+@pytest.mark.skipif(not sandbox_status().available, reason="bubblewrap is not usable here")
+async def test_an_untrusted_import_becomes_followable_once_verified(
+    workspace: Path, tmp_path: Path
+):
     llmos = make(
         workspace,
         [
@@ -63,7 +68,10 @@ async def test_an_untrusted_import_becomes_followable_once_verified(workspace: P
     async with llmos:
         learned = await llmos.execute("Create b.txt")
         store = TraceStore.for_memory(workspace / "memory")
-        store.save(replace(store.load(learned.trace_id), status="untrusted"))
+        store.export(tmp_path / "shared")
+        store.delete(learned.trace_id or "")
+        assert store.import_(tmp_path / "shared").imported == [learned.trace_id]
         assert (await llmos.match("Create b.txt")).decision != "follow"
-        assert (await llmos.verify(learned.trace_id)).holds
+        result = await llmos.verify(learned.trace_id or "")
+        assert (result.holds, result.trusted) == (True, True), result.reason
         assert (await llmos.match("Create b.txt")).decision == "follow"

@@ -29,7 +29,13 @@ from llmos.cli.common import (
     stderr_console,
     stdout_console,
 )
-from llmos.cli.render import HumanRenderer, JsonRenderer, print_match, report_outcome
+from llmos.cli.render import (
+    HumanRenderer,
+    JsonRenderer,
+    print_match,
+    report_outcome,
+    report_untrusted,
+)
 from llmos.config import MODES
 from llmos.errors import ConfigError, LLMOSError
 from llmos.memory import MatchResult
@@ -108,11 +114,12 @@ def run(
             print(json.dumps(found.to_json(), ensure_ascii=False))
         else:
             print_match(stdout_console(), found)
+            report_untrusted(stderr_console(), found)
         return
     if json_output:
         llmos.subscribe(JsonRenderer())
     else:
-        llmos.subscribe(HumanRenderer(stdout_console(), quiet=quiet))
+        llmos.subscribe(HumanRenderer(stdout_console(), quiet=quiet, warnings=stderr_console()))
     result = asyncio.run(_execute(llmos, goal))
     report_outcome(stderr_console(), result, settings)
     if result.failed:

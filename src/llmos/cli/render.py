@@ -230,6 +230,12 @@ def report_outcome(console: Console, result: TaskResult, settings: Settings) -> 
         console.print(f"[{style}]{escape(head)}:[/]{escape(rest)}", soft_wrap=True)
 
 
+def report_untrusted(err: Console, result: MatchResult) -> None:
+    """One line on stderr per trace passed over because its seal does not check."""
+    for item in result.untrusted:
+        err.print(f"[yellow]warning:[/] {escape(item.message())}", soft_wrap=True)
+
+
 def print_match(console: Console, result: MatchResult) -> None:
     """A match decision for people (``run --dry-run``, ``traces match``)."""
     colour = {"follow": "green", "guide": "yellow", "learn": "cyan"}[result.decision]

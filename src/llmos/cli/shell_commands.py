@@ -15,7 +15,7 @@ from rich.table import Table
 from llmos.agents import AgentLibrary
 from llmos.backends.factory import DEFAULT_MODELS, provider_report, select_provider
 from llmos.cli.budget import budget_line
-from llmos.cli.render import print_match
+from llmos.cli.render import print_match, report_untrusted
 from llmos.cli.shell_input import HISTORY_FILE, read_history
 from llmos.config import MODES, PROVIDERS, Settings
 from llmos.economy import DEFAULT_PRICES, format_usd
@@ -234,7 +234,9 @@ async def _dry_run(shell: Shell, argument: str) -> None:
     goal = argument.strip()
     if not goal:
         raise CommandError("usage: /dry-run GOAL (shows what would run; runs nothing)")
-    print_match(shell.console, await shell.llmos.match(goal))
+    found = await shell.llmos.match(goal)
+    print_match(shell.console, found)
+    report_untrusted(shell.console, found)
 
 
 async def _history(shell: Shell, argument: str) -> None:

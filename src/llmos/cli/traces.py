@@ -1,7 +1,9 @@
-"""``llmos traces``: look after the trace library (list, show, rm, match, reindex, share).
+"""``llmos traces``: look after the trace library (list, show, rm, match, trust, share).
 
 ``match`` decides, for each goal, what ``llmos run`` would do (follow, guide
 or learn) and which tool calls a replay would make; it executes nothing.
+``trust`` shows a trace's steps and, once the user agrees, seals it with the
+installation's key: the only way an edited trace is followed again.
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ from llmos.cli.common import (
     stderr_console,
     stdout_console,
 )
-from llmos.cli.render import print_match
+from llmos.cli.render import print_match, report_untrusted
 from llmos.config import Settings
 from llmos.errors import ConfigError, TraceFormatError
 from llmos.kernel.dispatcher import VerifyResult
+from llmos.memory.integrity import Trust
 from llmos.memory.library import TraceLibrary
+from llmos.memory.store import TraceStore
 from llmos.memory.summary import TraceSummary
+from llmos.memory.trace import Trace
 from llmos.memory.trace_format import render_trace
 from llmos.projects import Projects
 
@@ -65,12 +70,16 @@ def list_traces(
     _, library = _library(workspace, project)
     err = stderr_console()
     library.ensure_fresh(on_error=_report_problem(err))  # type: ignore[arg-type]
-    entries = library.entries()
+    rows = []
+    for store in library.stores:
+        for entry in store.entries():
+            trust = store.trust_of_entry(entry)
+            rows.append((entry, TraceSummary.of(entry, trust.state if trust else None)))
     if as_json:
-        for entry in entries:
-            print(TraceSummary.of(entry).model_dump_json())
+        for _, row in rows:
+            print(row.model_dump_json())
         return
-    if not entries:
+    if not rows:
         err.print(f"no traces yet in {library.home.root}")
         return
     table = Table(
@@ -82,9 +91,11 @@ def list_traces(
         "success",
         "saved",
     )
-    for entry in entries:
-        rate = TraceSummary.of(entry).success_rate
+    for entry, row in rows:
+        rate = row.success_rate
         status = f"{entry.status} ({entry.failure})" if entry.failure else entry.status
+        if row.trust != "trusted":
+            status += f" [red]{row.trust or 'unreadable'}[/]"
         table.add_row(
             entry.id,
             status,
@@ -106,7 +117,16 @@ def show(
 ) -> None:
     """One trace, rendered (front matter as YAML, steps as Markdown)."""
     _, library = _library(workspace, project)
-    text = render_trace(library.store_of(trace_id).load(trace_id))
+    store = library.store_of(trace_id)
+    trace = store.load(trace_id)
+    text = render_trace(trace)
+    trust = store.trust_of(trace)
+    if not trust.trusted:
+        stderr_console().print(
+            f"[yellow]untrusted ({trust.state}):[/] {escape(trust.reason)}; it is not followed "
+            f"until `llmos traces trust {trace.id}`",
+            soft_wrap=True,
+        )
     if raw:
         sys.stdout.write(text)
         return
@@ -192,6 +212,7 @@ def match(
             print(json.dumps(result.to_json(), ensure_ascii=False))
         else:
             print_match(console, result)
+            report_untrusted(stderr_console(), result)
 
 
 @app.command("verify")
@@ -220,6 +241,7 @@ def verify(
                         "trace_id": result.trace.id,
                         "goal": result.trace.goal,
                         "holds": result.holds,
+                        "trusted": result.trusted,
                         "reason": result.reason,
                     },
                     ensure_ascii=False,
@@ -227,15 +249,108 @@ def verify(
             )
         else:
             mark = "[green]holds[/]" if result.holds else "[red]fails[/]"
-            console.print(f"{mark}  {result.trace.id}  {escape(result.trace.goal)}")
+            trusted = "" if result.trusted else "  [red](untrusted)[/]"
+            console.print(f"{mark}  {result.trace.id}  {escape(result.trace.goal)}{trusted}")
             console.print(f"       [dim]{escape(result.reason)}[/]")
-    if not all(result.holds for result in results):
+    if not all(result.holds and result.trusted for result in results):
         raise typer.Exit(1)
 
 
 async def _verify_all(settings: Settings, ids: list[str]) -> list[VerifyResult]:
     async with LLMOS(settings=settings) as llmos:
         return [await llmos.verify(trace_id) for trace_id in ids]
+
+
+@app.command("trust")
+def trust(
+    trace_ids: Annotated[
+        list[str] | None, typer.Argument(help="Trace ids or prefixes to trust.")
+    ] = None,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Every trace with no seal or another key's (not edited ones, not imports).",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask (needed off a terminal).")
+    ] = False,
+    workspace: WorkspaceOption = None,
+    project: ProjectOption = None,
+) -> None:
+    """Show a trace's steps, then sign it so that it is followed again.
+
+    A trace is followed only if its seal checks: a file edited by hand, an
+    imported trace or one written before llmos signed traces is not, until
+    you trust it here (or `llmos traces verify` replays it in the sandbox).
+    """
+    if not trace_ids and not every:
+        raise ConfigError(
+            "name the traces to trust (`llmos traces list` shows which are not), or pass --all",
+            key="trace_ids",
+        )
+    _, library = _library(workspace, project)
+    err = stderr_console()
+    chosen = _untrusted(library, trace_ids or [], every, err)
+    if not chosen:
+        err.print("nothing to trust: every trace named is trusted already")
+        return
+    for _, trace, why in chosen:
+        _show_for_review(trace, why.reason)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                "trusting traces needs a confirmation: run it on a terminal, or pass --yes "
+                "after reviewing the steps above",
+                key="yes",
+            )
+        question = f"Trust {len(chosen)} trace(s)? Their steps will run with no LLM in the loop"
+        if not typer.confirm(question):
+            raise typer.Exit(1)
+    for store, trace, _ in chosen:
+        store.trust(trace.id, as_seen=trace)
+        err.print(f"trusted {trace.id}")
+
+
+def _untrusted(
+    library: TraceLibrary, ids: list[str], every: bool, err: Console
+) -> list[tuple[TraceStore, Trace, Trust]]:
+    """The traces to review: those named, or with --all the ones no one can vouch against.
+
+    ``--all`` takes unsigned traces (the migration from before traces were
+    signed) and traces sealed with another key; an edited trace or an import
+    must be named, so that it is looked at on its own.
+    """
+    chosen: dict[str, tuple[TraceStore, Trace, Trust]] = {}
+    for trace_id in ids:
+        store = library.store_of(trace_id)
+        trace = store.load(trace_id)
+        state = store.trust_of(trace)
+        if state.trusted:
+            err.print(f"{trace.id} is trusted already")
+        else:
+            chosen[trace.id] = (store, trace, state)
+    if every:
+        for store in library.stores:
+            for trace in store.iter(on_error=_report_problem(err)):  # type: ignore[arg-type]
+                state = store.trust_of(trace)
+                if state.state in ("unsigned", "foreign") and trace.status != "untrusted":
+                    chosen.setdefault(trace.id, (store, trace, state))
+    return list(chosen.values())
+
+
+def _show_for_review(trace: Trace, why: str) -> None:
+    """Every step in full, escaped to ASCII so that no control character can hide a part."""
+    console = stdout_console()
+    console.print(f"[bold]trace {trace.id}[/]: {escape(why)}")
+    console.print(f"  goal: {escape(json.dumps(trace.goal))}")
+    for number, step in enumerate(trace.steps, 1):
+        shown = json.dumps(dict(step.input), sort_keys=True)
+        console.print(f"  step {number} · {escape(step.tool)} {escape(shown)}", soft_wrap=True)
+    if not trace.steps:
+        console.print("  (no steps)")
+    console.print(f"  answer: {escape(json.dumps(trace.final_answer)[:500])}", soft_wrap=True)
 
 
 @app.command("reindex")
@@ -269,12 +384,13 @@ def import_(
     workspace: WorkspaceOption = None,
     project: ProjectOption = None,
 ) -> None:
-    """Add shared traces; they stay untrusted (never followed) until verified."""
+    """Add shared traces; they stay untrusted (never followed) until trusted or verified."""
     store = _library(workspace, project)[1].home
     report = store.import_(path)
     err = stderr_console()
     for name, reason in report.skipped:
         err.print(f"[yellow]skipped {escape(name)}:[/] {escape(reason)}")
     err.print(
-        f"imported {len(report.imported)} traces as untrusted; `llmos traces verify` checks them"
+        f"imported {len(report.imported)} traces as untrusted; `llmos traces verify` replays "
+        "them in the sandbox, `llmos traces trust ID` trusts one after showing its steps"
     )

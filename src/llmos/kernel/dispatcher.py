@@ -39,7 +39,7 @@ from llmos.memory.slots import rewriter
 from llmos.messages import Usage
 from llmos.modes import guidance
 from llmos.modes.acceptance import Action
-from llmos.modes.follower import replay
+from llmos.modes.follower import ReplayOutcome, replay
 from llmos.modes.judge import action_of, judge
 from llmos.modes.orchestration_state import load_state
 from llmos.modes.orchestration_trace import is_orchestration
@@ -49,18 +49,28 @@ from llmos.modes.selection import needs_orchestration
 from llmos.outcome import FailureKind, Outcome, OutcomeStatus, kind_of_error
 from llmos.projects import Project
 from llmos.tools import sandbox_status
-from llmos.tools.base import ToolContext, ToolRegistry, ToolSettings
+from llmos.tools.base import Isolation, ToolContext, ToolRegistry, ToolSettings
 from llmos.tools.environment import EnvPolicy
 from llmos.workspace import Workspace
 
 RunBody = Callable[[TaskRun], Awaitable[TaskResult]]
 
 
+#: What a verify of an untrusted trace may run: the built-in tools whose reach llmos
+#: controls (file tools confined to the copy, Bash inside bubblewrap); no plugin, no network.
+UNTRUSTED_VERIFY_TOOLS = ("Read", "Write", "Edit", "Bash", "Glob", "Grep", "LS")
+#: At most this many siblings of the working directory get an empty stand-in in the copy.
+_DECOYS = 256
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyResult:
+    """Whether a trace still holds, and whether it is trusted after the verify."""
+
     trace: Trace
     holds: bool
     reason: str
+    trusted: bool = True
 
 
 def tool_settings(settings: Settings) -> ToolSettings:
@@ -276,6 +286,7 @@ class Dispatcher:
             return await self._learn(run, reason="learner mode was asked for")
         found = await self.match(goal)
         await self._tell_problems_once(run.task)
+        await self._tell_untrusted(run.task, found)
         if found.decision == "follow" and found.trace is not None:
             if not is_orchestration(found.trace):
                 return await self._follow(run, found)
@@ -358,6 +369,16 @@ class Dispatcher:
             return await self._heal(run, trace, advice="", reason=judged.message)
         await asyncio.to_thread(store.record_use, trace.id, success=False)
         divergence = outcome.divergence
+        if divergence.denied:
+            where = f"step {divergence.index + 1} ({divergence.step.tool})"
+            await self._demote(run, trace, f"the policy denied its {where}")
+            return run.failed(
+                "follower",
+                f"replay of trace {trace.id} stopped at {where}: {divergence.reason}; a step the "
+                "policy denies fails the replay (it is not healed)",
+                "PolicyDenied",
+                FailureKind.POLICY,
+            )
         await task.publish(
             Notice(
                 task_id=task.task_id,
@@ -410,19 +431,23 @@ class Dispatcher:
             advice=advice,
         )
         if not result.success:
-            store = self.library.store_of(trace.id)
             note = f"its replay did not hold ({reason}) and the Learner could not heal it"
-            await asyncio.to_thread(
-                store.set_outcome, trace.id, Outcome.unverified(note), only_if="success"
-            )
-            await run.task.publish(
-                Notice(
-                    task_id=run.task.task_id,
-                    level="warning",
-                    message=f"trace {trace.id} is no longer followed: {note}",
-                )
-            )
+            await self._demote(run, trace, note)
         return result
+
+    async def _demote(self, run: TaskRun, trace: Trace, note: str) -> None:
+        """No longer vouch for ``trace``: ``unverified`` (guidance only) until verified again."""
+        store = self.library.store_of(trace.id)
+        await asyncio.to_thread(
+            store.set_outcome, trace.id, Outcome.unverified(note), only_if="success"
+        )
+        await run.task.publish(
+            Notice(
+                task_id=run.task.task_id,
+                level="warning",
+                message=f"trace {trace.id} is no longer followed: {note}",
+            )
+        )
 
     async def _learn(
         self,
@@ -499,20 +524,31 @@ class Dispatcher:
     async def verify(self, trace_id: str) -> VerifyResult:
         """Replay a trace in a throwaway copy of the working directory; report if it holds.
 
-        Nothing in the workspace changes except the trace's status: an imported
-        (untrusted) trace that holds becomes followable.
+        Nothing in the workspace changes except the trace's trust. A trace
+        that is not trusted (imported, unsigned) is replayed only inside
+        bubblewrap, with no network, no llmos state mounted and only the
+        built-in tools; without bubblewrap it is refused. If it holds it is
+        sealed (trusted, followable), unless it was edited after llmos sealed
+        it: verify does not vouch for a hand-edited trace, `traces trust` does.
         """
         store = self.library.store_of(trace_id)
         trace = await asyncio.to_thread(store.load, trace_id)
+        trust = store.trust_of(trace)
+        if not trust.trusted:
+            status = await asyncio.to_thread(sandbox_status)
+            if not status.available:
+                return VerifyResult(
+                    trace=trace,
+                    holds=False,
+                    trusted=False,
+                    reason=f"refused: this trace is not trusted ({trust.reason}), and an "
+                    "untrusted trace is replayed only inside the bubblewrap sandbox: "
+                    f"{status.reason}",
+                )
         with tempfile.TemporaryDirectory(prefix="llmos-verify-") as scratch:
             root = Path(scratch)
-            workdir = root / "output"
-            if self.output.is_dir():
-                await asyncio.to_thread(shutil.copytree, self.output, workdir, symlinks=True)
-            task = self._context(
-                f"verify-{trace.id}", trace.goal, workdir, self.hooks, self.tools, root=root
-            )
-            outcome = await replay(task, trace.steps)
+            workdir = root / (self.output.absolute().name or "output")
+            outcome = await self._replay_in_copy(trace, root, workdir, strict=not trust.trusted)
             checked = None
             if outcome.divergence is None and trace.status == "unverified":
                 actions = [
@@ -533,21 +569,81 @@ class Dispatcher:
                     cwd=workdir,
                     answer=trace.final_answer,
                 )
+        steps = len(trace.steps)
         if outcome.divergence is not None:
             step = outcome.divergence.index + 1
             return VerifyResult(
-                trace=trace, holds=False, reason=f"step {step}: {outcome.divergence.reason}"
+                trace=trace,
+                holds=False,
+                trusted=trust.trusted,
+                reason=f"step {step}: {outcome.divergence.reason}",
             )
-        reason = f"all {len(trace.steps)} steps hold"
-        if trace.status == "untrusted":
-            trace = await asyncio.to_thread(store.set_status, trace.id, "success")
-        elif checked is not None and checked.ok:
+        reason = f"all {steps} steps hold"
+        if not trust.trusted:
+            if trust.state == "modified":
+                return VerifyResult(
+                    trace=trace,
+                    holds=True,
+                    trusted=False,
+                    reason=f"all {steps} steps hold in the sandbox, but {trust.reason}; verify "
+                    "does not vouch for an edited trace: review it and run "
+                    f"`llmos traces trust {trace.id}`",
+                )
+            trace = await asyncio.to_thread(store.trust, trace.id, as_seen=trace)
+            reason = f"all {steps} steps hold in the sandbox; now trusted"
+        if checked is not None and checked.ok:
             promoted = Outcome.success(f"verified: {reason}; {checked.message}")
             trace = await asyncio.to_thread(store.set_outcome, trace.id, promoted)
             reason = promoted.message
         elif checked is not None:
             reason += f", but it stays unverified: {checked.message}"
         return VerifyResult(trace=trace, holds=True, reason=reason)
+
+    async def _replay_in_copy(
+        self, trace: Trace, root: Path, workdir: Path, *, strict: bool
+    ) -> ReplayOutcome:
+        """Replay ``trace`` in ``workdir``, a copy of the working directory under ``root``.
+
+        ``strict`` (an untrusted trace): the copy leaves out ``.llmos`` folders;
+        Bash runs in bubblewrap with no network, the workspace and the real
+        working directory hidden, and read-only empty stand-ins for the working
+        directory's siblings, so a step that probes its surroundings (``test -d
+        ../memory``) finds the same shape as in a real run, and nothing to write.
+        """
+        real = self.output.absolute()
+        ignore = shutil.ignore_patterns(".llmos") if strict else None
+        if real.is_dir():
+            await asyncio.to_thread(shutil.copytree, real, workdir, symlinks=True, ignore=ignore)
+        if not strict:
+            task = self._context(
+                f"verify-{trace.id}", trace.goal, workdir, self.hooks, self.tools, root=root
+            )
+            return await replay(task, trace.steps)
+        await asyncio.to_thread(_decoys, real, root)
+        hidden = [self.workspace.root, real]
+        if self.project is not None:
+            hidden.append(self.project.root)
+        settings = replace(
+            tool_settings(self.settings),
+            sandbox=True,
+            sandbox_network=False,
+            isolation=Isolation(hidden=tuple(hidden), read_only=(root,)),
+        )
+        tools = ToolRegistry(
+            tool
+            for tool in self.tools
+            if tool.name in UNTRUSTED_VERIFY_TOOLS and tool.source == "built-in"
+        )
+        task = self._context(
+            f"verify-{trace.id}",
+            trace.goal,
+            workdir,
+            self.hooks,
+            tools,
+            root=workdir,
+            limits=settings,
+        )
+        return await replay(task, trace.steps)
 
     # ------------------------------------------------------------------ helpers
 
@@ -574,6 +670,7 @@ class Dispatcher:
         tools: ToolRegistry,
         *,
         root: Path | None = None,
+        limits: ToolSettings | None = None,
     ) -> TaskContext:
         workdir = (cwd or self.output).absolute()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -586,7 +683,7 @@ class Dispatcher:
             tool_ctx=ToolContext(
                 cwd=workdir,
                 workspace=root or self.workspace.root,
-                settings=tool_settings(self.settings),
+                settings=limits or tool_settings(self.settings),
             ),
             price=_no_charge,
         )
@@ -611,6 +708,13 @@ class Dispatcher:
                         message=f"skipped a broken trace file: {problem}",
                     )
                 )
+
+    async def _tell_untrusted(self, task: TaskContext, found: MatchResult) -> None:
+        """Name each trace that was passed over because its seal does not check."""
+        for item in found.untrusted:
+            await task.publish(
+                Notice(task_id=task.task_id, level="warning", message=item.message())
+            )
 
     async def _cancelled(self, run: TaskRun, error: str, kind: str) -> None:
         """Keep what a cancelled run did as a failed trace, then report the failure."""
@@ -677,6 +781,22 @@ class Dispatcher:
                 trace_id=result.trace_id,
             )
         )
+
+
+def _decoys(real: Path, root: Path) -> None:
+    """Empty stand-ins, under ``root``, for the siblings of the working directory ``real``."""
+    try:
+        siblings = sorted(real.parent.iterdir())[:_DECOYS]
+    except OSError:
+        return
+    for sibling in siblings:
+        stand_in = root / sibling.name
+        if sibling == real or stand_in.exists():
+            continue
+        if sibling.is_dir():
+            stand_in.mkdir()
+        else:
+            stand_in.touch()
 
 
 async def _no_charge(model: str, usage: Usage) -> float:

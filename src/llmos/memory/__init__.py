@@ -1,11 +1,13 @@
 """L3 procedural memory: traces on disk, their index, slots and goal → trace matching."""
 
-from llmos.memory.matching import Matcher, MatchResult, SimilarTrace
+from llmos.memory.integrity import TraceSigner, Trust
+from llmos.memory.matching import Matcher, MatchResult, SimilarTrace, UntrustedTrace
 from llmos.memory.store import ImportReport, ReindexReport, TraceStore
 from llmos.memory.trace import (
     DETERMINISTIC_TOOLS,
     FORMAT_VERSION,
     Postcondition,
+    Seal,
     Slot,
     Step,
     Trace,
@@ -22,11 +24,15 @@ __all__ = [
     "Matcher",
     "Postcondition",
     "ReindexReport",
+    "Seal",
     "SimilarTrace",
     "Slot",
     "Step",
     "Trace",
+    "TraceSigner",
     "TraceStore",
+    "Trust",
+    "UntrustedTrace",
     "environment_fingerprint",
     "new_trace_id",
     "parse_trace",

@@ -7,11 +7,13 @@ sent to the workspace's, and new traces are saved in the project.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
 from llmos.memory.index import IndexEntry
-from llmos.memory.matching import Matcher, MatchResult, SimilarTrace
+from llmos.memory.integrity import TraceSigner
+from llmos.memory.matching import Matcher, MatchResult, SimilarTrace, UntrustedTrace
 from llmos.memory.store import ProblemCallback, TraceStore
 from llmos.memory.trace import Trace
 from llmos.outcome import FailureKind, Outcome
@@ -32,10 +34,14 @@ class TraceLibrary:
 
     @classmethod
     def for_workspace(cls, workspace: Workspace, project: Project | None = None) -> TraceLibrary:
-        """The workspace's trace store, with the project's in front when there is one."""
-        stores = [TraceStore.for_memory(workspace.memory)]
+        """The workspace's trace store, with the project's in front when there is one.
+
+        Both are sealed and checked with the workspace's key: one key per installation.
+        """
+        signer = TraceSigner(workspace.trace_key)
+        stores = [TraceStore.for_memory(workspace.memory, signer)]
         if project is not None:
-            stores.insert(0, TraceStore.for_memory(project.memory))
+            stores.insert(0, TraceStore.for_memory(project.memory, signer))
         return cls(stores)
 
     def ensure_fresh(self, on_error: ProblemCallback | None = None) -> None:
@@ -56,8 +62,12 @@ class TraceLibrary:
         guide_threshold: float = 0.75,
         max_failures: int = 3,
     ) -> MatchResult:
-        """The first store's follow, else the next's; else the most confident result."""
+        """The first store's follow, else the next's; else the most confident result.
+
+        Untrusted traces met in any store on the way are all named in the result.
+        """
         best: MatchResult | None = None
+        untrusted: list[UntrustedTrace] = []
         for matcher in self._matchers:
             result = matcher.match(
                 goal,
@@ -65,12 +75,13 @@ class TraceLibrary:
                 guide_threshold=guide_threshold,
                 max_failures=max_failures,
             )
+            untrusted.extend(result.untrusted)
             if result.decision == "follow":
-                return result
+                return replace(result, untrusted=tuple(untrusted))
             if best is None or result.confidence > best.confidence:
                 best = result
         assert best is not None  # there is at least one store
-        return best
+        return replace(best, untrusted=tuple(untrusted))
 
     def similar(
         self, goal: str, *, include_failed: bool = True, limit: int = 5

@@ -12,8 +12,11 @@ Four lookups, from the surest to the loosest, each an indexed query:
 Only successful (judged) traces that have not failed too often are followed;
 unverified ones only guide the Learner; imported (untrusted), failed and
 rejected traces are never followed. Among equal matches the best record of
-judged replays wins, not the newest trace. A wrong Follower run is the worst
-failure llmos can have, so every doubt resolves to a miss.
+judged replays wins, not the newest trace. Nor is a trace whose seal does not
+check (:mod:`llmos.memory.integrity`) followed or offered as guidance; the
+result names it (:class:`UntrustedTrace`) so the user can see which file and
+why. A wrong Follower run is the worst failure llmos can have, so every doubt
+resolves to a miss.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from llmos.memory.index import IndexEntry
+from llmos.memory.integrity import Trust, TrustState
 from llmos.memory.normalize import Token, shape, signature, tokenize
 from llmos.memory.similarity import STOPWORDS, Terms, compare, terms_of
 from llmos.memory.slots import bind, iter_strings, substitute
@@ -42,6 +47,35 @@ TEMPLATES_LOADED = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UntrustedTrace:
+    """A trace that would have been used for a goal but whose seal does not check."""
+
+    trace_id: str
+    file: Path
+    trust: Trust
+
+    @property
+    def state(self) -> TrustState:
+        return self.trust.state
+
+    def message(self) -> str:
+        """One line for people: which file, why, and what to do."""
+        return (
+            f"not using trace {self.trace_id} ({self.file}): {self.trust.reason}; review it "
+            f"with `llmos traces show {self.trace_id}` and re-enable it with "
+            f"`llmos traces trust {self.trace_id}`"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trace_id": self.trace_id,
+            "file": str(self.file),
+            "state": self.trust.state,
+            "reason": self.trust.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MatchResult:
     """The decision for one goal, with the trace and the steps a replay would run."""
 
@@ -52,6 +86,8 @@ class MatchResult:
     bindings: Mapping[str, str] = field(default_factory=dict)
     steps: tuple[Step, ...] = ()
     reason: str = ""
+    #: Traces that would have been followed or used as guidance but are not trusted.
+    untrusted: tuple[UntrustedTrace, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The ``llmos traces match --json`` object."""
@@ -64,6 +100,7 @@ class MatchResult:
             "bindings": dict(self.bindings),
             "steps": [{"tool": step.tool, "input": dict(step.input)} for step in self.steps],
             "reason": self.reason,
+            "untrusted": [item.to_json() for item in self.untrusted],
         }
 
 
@@ -108,29 +145,47 @@ class Matcher:
     def __init__(self, store: TraceStore) -> None:
         self.store = store
 
-    def match(self, goal: str, *, follow_threshold: float = 0.9, guide_threshold: float = 0.75,
-              max_failures: int = 3) -> MatchResult:
+    def match(
+        self,
+        goal: str,
+        *,
+        follow_threshold: float = 0.9,
+        guide_threshold: float = 0.75,
+        max_failures: int = 3,
+    ) -> MatchResult:
         """Decide follow / guide / learn for ``goal``; executes nothing.
 
         ``max_failures``: a trace whose replays failed this many times is not followed.
         """
         query = _Query.of(goal)
         if not query.tokens:
-            return MatchResult(goal=goal, decision="learn", trace=None, confidence=0.0,
-                               reason="the goal has no words to match")
+            return MatchResult(
+                goal=goal,
+                decision="learn",
+                trace=None,
+                confidence=0.0,
+                reason="the goal has no words to match",
+            )
         self.store.ensure_fresh()
         for _attempt in range(3):
             candidates = self._candidates(query, follow_threshold, max_failures)
-            result = self._decide(query, candidates, follow_threshold, guide_threshold,
-                                  max_failures)
+            result = self._decide(
+                query, candidates, follow_threshold, guide_threshold, max_failures
+            )
             if result is not None:
                 return result
         # The library kept changing under us (files edited while matching): be safe.
-        return MatchResult(goal=goal, decision="learn", trace=None, confidence=0.0,
-                           reason="the trace library changed while matching; learning instead")
+        return MatchResult(
+            goal=goal,
+            decision="learn",
+            trace=None,
+            confidence=0.0,
+            reason="the trace library changed while matching; learning instead",
+        )
 
-    def _candidates(self, query: _Query, follow_threshold: float,
-                    max_failures: int) -> list[_Candidate]:
+    def _candidates(
+        self, query: _Query, follow_threshold: float, max_failures: int
+    ) -> list[_Candidate]:
         index = self.store.index
         found: dict[str, _Candidate] = {}
 
@@ -140,16 +195,20 @@ class Matcher:
                 found[candidate.entry.id] = candidate
 
         def settled() -> bool:
-            return any(c.confidence >= follow_threshold and _followable(c.entry, max_failures)
-                       for c in found.values())
+            return any(
+                c.confidence >= follow_threshold and _followable(c.entry, max_failures)
+                for c in found.values()
+            )
 
         for entry in index.by_signature(signature(query.tokens)):
             offer(_Candidate(entry, EXACT, "the same goal up to case, spacing and punctuation"))
         shaped = [] if settled() else index.by_shape(shape(query.tokens))
         loaded = 0
         for entry in sorted(shaped, key=_entry_rank, reverse=True):
-            if entry.id in found or bind(tokenize(entry.goal), entry.slots, query.tokens,
-                                         ()) is None:
+            if (
+                entry.id in found
+                or bind(tokenize(entry.goal), entry.slots, query.tokens, ()) is None
+            ):
                 continue
             candidate = self._template(query, entry)
             loaded += 1
@@ -178,59 +237,111 @@ class Matcher:
         if result is None:
             return None
         if result.problem:
-            return _Candidate(entry, UNSAFE_BINDING, f"template match, but {result.problem}",
-                              result.bindings)
+            return _Candidate(
+                entry, UNSAFE_BINDING, f"template match, but {result.problem}", result.bindings
+            )
         values = ", ".join(f"{name}={value!r}" for name, value in result.bindings.items())
-        return _Candidate(entry, TEMPLATE, f"the same task with other values ({values})",
-                          result.bindings)
+        return _Candidate(
+            entry, TEMPLATE, f"the same task with other values ({values})", result.bindings
+        )
 
-    def _decide(self, query: _Query, candidates: list[_Candidate], follow_threshold: float,
-                guide_threshold: float, max_failures: int) -> MatchResult | None:
+    def _decide(
+        self,
+        query: _Query,
+        candidates: list[_Candidate],
+        follow_threshold: float,
+        guide_threshold: float,
+        max_failures: int,
+    ) -> MatchResult | None:
         """The decision, or None when a candidate's file changed and matching must rerun."""
         notes: list[str] = []
         unverified: tuple[_Candidate, Trace] | None = None
+        untrusted: list[UntrustedTrace] = []
         for candidate in candidates:
             entry = candidate.entry
             guides_only = entry.status == "unverified"
             if candidate.confidence >= follow_threshold and not _followable(entry, max_failures):
-                notes.append(f"{entry.id} would match ({candidate.confidence:.2f}) but "
-                             f"{_why_not(entry, max_failures)}")
+                notes.append(
+                    f"{entry.id} would match ({candidate.confidence:.2f}) but "
+                    f"{_why_not(entry, max_failures)}"
+                )
             if candidate.confidence < guide_threshold or entry.status not in _GUIDES:
                 continue
-            if candidate.confidence >= follow_threshold and not guides_only \
-                    and not _followable(entry, max_failures):
+            if (
+                candidate.confidence >= follow_threshold
+                and not guides_only
+                and not _followable(entry, max_failures)
+            ):
                 continue
             trace = self.store.refresh_entry(entry)
-            if trace is None or trace.goal != entry.goal or trace.status != entry.status \
-                    or trace.replay_failures != entry.replay_failures:
+            if (
+                trace is None
+                or trace.goal != entry.goal
+                or trace.status != entry.status
+                or trace.replay_failures != entry.replay_failures
+            ):
                 return None
+            trust = self.store.trust_of(trace)
+            if not trust.trusted:
+                untrusted.append(
+                    UntrustedTrace(
+                        trace_id=trace.id, file=self.store.root / entry.file, trust=trust
+                    )
+                )
+                notes.append(
+                    f"{entry.id} would match ({candidate.confidence:.2f}) but is not "
+                    f"trusted: {trust.reason}"
+                )
+                continue
             if guides_only:  # guidance only: a success further down may still be followed
                 unverified = unverified or (candidate, trace)
                 continue
             if TEMPLATE > candidate.confidence >= follow_threshold:
                 candidate = _literal_words_guard(query.goal, trace, candidate)
             decision: Decision = "follow" if candidate.confidence >= follow_threshold else "guide"
-            return self._result(query, decision, candidate, trace, notes)
+            return self._result(query, decision, candidate, trace, notes, untrusted)
         if unverified is not None:
-            return self._result(query, "guide", *unverified, notes)
+            return self._result(query, "guide", *unverified, notes, untrusted)
         best = candidates[0] if candidates else None
-        reason = (f"nearest: {best.entry.id} ({best.confidence:.2f}): {best.reason}"
-                  if best else "no similar trace")
-        return MatchResult(goal=query.goal, decision="learn", trace=None,
-                           confidence=best.confidence if best else 0.0,
-                           reason="; ".join([reason, *notes]))
+        reason = (
+            f"nearest: {best.entry.id} ({best.confidence:.2f}): {best.reason}"
+            if best
+            else "no similar trace"
+        )
+        return MatchResult(
+            goal=query.goal,
+            decision="learn",
+            trace=None,
+            confidence=best.confidence if best else 0.0,
+            reason="; ".join([reason, *notes]),
+            untrusted=tuple(untrusted),
+        )
 
     @staticmethod
-    def _result(query: _Query, decision: Decision, candidate: _Candidate, trace: Trace,
-                notes: list[str]) -> MatchResult:
+    def _result(
+        query: _Query,
+        decision: Decision,
+        candidate: _Candidate,
+        trace: Trace,
+        notes: list[str],
+        untrusted: list[UntrustedTrace],
+    ) -> MatchResult:
         steps = substitute(trace.steps, trace.slots, candidate.bindings)
-        return MatchResult(goal=query.goal, decision=decision, trace=trace,
-                           confidence=candidate.confidence, bindings=candidate.bindings,
-                           steps=steps, reason="; ".join([candidate.reason, *notes]))
+        return MatchResult(
+            goal=query.goal,
+            decision=decision,
+            trace=trace,
+            confidence=candidate.confidence,
+            bindings=candidate.bindings,
+            steps=steps,
+            reason="; ".join([candidate.reason, *notes]),
+            untrusted=tuple(untrusted),
+        )
 
-    def similar(self, goal: str, *, include_failed: bool = True,
-                limit: int = 5) -> list[SimilarTrace]:
-        """Traces near ``goal``, best first, failed ones too if asked (context for the Learner)."""
+    def similar(
+        self, goal: str, *, include_failed: bool = True, limit: int = 5
+    ) -> list[SimilarTrace]:
+        """Trusted traces near ``goal``, best first, failed ones too if asked (Learner context)."""
         self.store.ensure_fresh()
         query = _Query.of(goal)
         allowed = {"success", "unverified", "failed"} if include_failed else {"success"}
@@ -243,7 +354,7 @@ class Matcher:
         result = []
         for score, reason, entry in scored:
             trace = self.store.refresh_entry(entry)
-            if trace is not None:
+            if trace is not None and self.store.trust_of(trace).trusted:
                 result.append(SimilarTrace(trace, score, reason))
             if len(result) == limit:
                 break
@@ -293,10 +404,15 @@ def _followable(entry: IndexEntry, max_failures: int) -> bool:
 
 def _why_not(entry: IndexEntry, max_failures: int) -> str:
     if entry.status == "untrusted":
-        return "it is imported and not verified yet (`llmos traces verify`)"
+        return (
+            f"it is imported and not verified yet (`llmos traces verify {entry.id}`, or "
+            f"`llmos traces trust {entry.id}` after reading its steps)"
+        )
     if entry.status == "unverified":
-        return (f"its run could not be checked, so it only guides (`llmos traces promote "
-                f"{entry.id}` after checking its result makes it replayable)")
+        return (
+            f"its run could not be checked, so it only guides (`llmos traces promote "
+            f"{entry.id}` after checking its result makes it replayable)"
+        )
     if entry.status == "failed" and entry.failure == "rejected":
         return "a person rejected its result"
     if entry.status == "failed":

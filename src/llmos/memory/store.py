@@ -21,11 +21,13 @@ from filelock import FileLock
 from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
 from llmos.files import write_atomic
 from llmos.memory.index import BrokenFile, IndexEntry, TraceIndex, entry_for
+from llmos.memory.integrity import TraceSigner, Trust, digest
 from llmos.memory.normalize import signature
 from llmos.memory.slots import find_slots
 from llmos.memory.trace import Trace, status_of, utc_now
 from llmos.memory.trace_format import parse_trace, read_trace, render_trace
 from llmos.outcome import Outcome
+from llmos.workspace import Layout
 
 SUFFIX = ".md"
 LOCK_TIMEOUT_S = 60.0
@@ -60,34 +62,41 @@ class TraceStore:
         >>> store.record_use(saved.id, success=True, saved_usd=saved.cost_usd)
     """
 
-    def __init__(self, root: Path, index_path: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, index_path: Path | None = None, *, signer: TraceSigner | None = None
+    ) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.index = TraceIndex(index_path or root.parent / "index.sqlite")
         self._lock = FileLock(str(self.index.path.with_suffix(".lock")), timeout=LOCK_TIMEOUT_S)
+        # By default the key of the scope whose memory this is (``<scope>/keys``): for the
+        # workspace's store that is the installation's key. A TraceLibrary hands every
+        # store (a project's too) the workspace's signer, so one key signs everything.
+        self.signer = signer or TraceSigner(Layout(root.parent.parent).trace_key)
 
     @classmethod
-    def for_memory(cls, memory: Path) -> TraceStore:
+    def for_memory(cls, memory: Path, signer: TraceSigner | None = None) -> TraceStore:
         """The store of a workspace's ``memory/`` folder (``traces/`` and ``index.sqlite``)."""
-        return cls(memory / "traces", memory / "index.sqlite")
+        return cls(memory / "traces", memory / "index.sqlite", signer=signer)
 
     def path_for(self, trace_id: str) -> Path:
         if not _ID.fullmatch(trace_id):
-            raise TraceFormatError(
-                f"trace id {trace_id!r} is not 1-64 letters, digits, '_' or '-'")
+            raise TraceFormatError(f"trace id {trace_id!r} is not 1-64 letters, digits, '_' or '-'")
         return self.root / f"{trace_id}{SUFFIX}"
 
     # ------------------------------------------------------------ writing
 
     def save(self, trace: Trace) -> Trace:
-        """Write a trace atomically and index it; returns it as saved.
+        """Write a trace llmos made, sealed with the installation's key; returns it as saved.
 
         A trace without a signature is new: its signature and slots are derived
-        from its goal and steps here.
+        from its goal and steps here. Saving vouches for the trace, so pass only
+        what llmos itself produced, never a trace read back from a file (an
+        edited file would come out trusted): that is :meth:`trust`, the user's call.
         """
-        if not trace.signature:
-            trace = replace(trace, signature=signature(trace.goal),
-                            slots=find_slots(trace.goal, trace.steps))
+        return self._save(self.signer.seal(_derived(trace)))
+
+    def _save(self, trace: Trace) -> Trace:
         text = render_trace(trace)
         with self._lock:
             self._commit(trace, text)
@@ -103,8 +112,9 @@ class TraceStore:
         was_fresh = self.index.stamp() == self._folder_stamp()
         write_atomic(path, render_trace(trace) if text is None else text)
         info = path.stat()
-        self.index.upsert([entry_for(trace, path.name, mtime_ns=info.st_mtime_ns,
-                                     size=info.st_size)])
+        self.index.upsert(
+            [entry_for(trace, path.name, mtime_ns=info.st_mtime_ns, size=info.st_size)]
+        )
         if was_fresh:
             self.index.set_stamp(self._folder_stamp())
 
@@ -125,16 +135,45 @@ class TraceStore:
         Read, update and write happen under the store's lock, so counts from
         concurrent processes add up.
         """
-        with self._lock:
-            trace = read_trace(self.path_for(self.resolve(trace_id)))
-            trace = replace(
+        return self._update(
+            trace_id,
+            lambda trace: replace(
                 trace,
                 use_count=trace.use_count + 1,
                 replay_successes=trace.replay_successes + (1 if success else 0),
                 replay_failures=trace.replay_failures + (0 if success else 1),
                 saved_usd=trace.saved_usd + (saved_usd if success else 0.0),
                 last_used=utc_now(),
-            )
+            ),
+        )
+
+    def set_status(self, trace_id: str, status: str) -> Trace:
+        """Change a trace's status; a trusted trace stays trusted (it is sealed again)."""
+        return self._update(trace_id, lambda trace: replace(trace, status=status))  # type: ignore[arg-type]
+
+    def trust(self, trace_id: str, *, as_seen: Trace | None = None) -> Trace:
+        """Vouch for a trace (the user did, or a sandboxed verify held): seal it with this key.
+
+        An imported trace (status ``untrusted``) becomes a ``success``, as it was
+        where it came from. Call it only after the user saw the steps, and pass
+        what they saw (or what verify replayed) as ``as_seen``: if the file no
+        longer holds that, nothing is sealed.
+
+        Raises:
+            TraceFormatError: the file changed since ``as_seen`` was read.
+        """
+        with self._lock:
+            path = self.path_for(self.resolve(trace_id))
+            trace = read_trace(path)
+            if as_seen is not None and digest(trace) != digest(as_seen):
+                raise TraceFormatError(
+                    "changed since its steps were shown or verified, so it was not trusted; "
+                    "look at it again",
+                    path=path,
+                )
+            if trace.status == "untrusted":
+                trace = replace(trace, status="success")
+            trace = self.signer.seal(trace)
             self._commit(trace)
         return trace
 
@@ -144,21 +183,39 @@ class TraceStore:
         ``only_if``: change it only when the trace has this status now (read under
         the lock, so a concurrent reject is never overwritten by a demotion).
         """
-        with self._lock:
-            trace = read_trace(self.path_for(self.resolve(trace_id)))
+
+        def judged(trace: Trace) -> Trace:
             if only_if is not None and trace.status != only_if:
                 return trace
-            trace = replace(
+            return replace(
                 trace, status=status_of(outcome), failure=outcome.kind, verdict=outcome.message
             )
-            self._commit(trace)
-        return trace
 
-    def set_status(self, trace_id: str, status: str) -> Trace:
-        """Change a trace's status (``verify`` turns an untrusted import into a success)."""
+        return self._update(trace_id, judged)
+
+    def trust_of(self, trace: Trace) -> Trust:
+        """Whether ``trace`` is as llmos sealed it here (only then is it followed or shown)."""
+        return self.signer.check(trace)
+
+    def trust_of_entry(self, entry: IndexEntry) -> Trust | None:
+        """The trust of the trace behind an index row (read from its file); None if unreadable."""
+        try:
+            return self.trust_of(self._read_checked(self.root / entry.file))
+        except TraceFormatError:
+            return None
+
+    def _update(self, trace_id: str, change: Callable[[Trace], Trace]) -> Trace:
+        """Apply one change of llmos's own under the lock.
+
+        A trace that was trusted is sealed again (llmos vouches for its own
+        change); an untrusted one keeps the seal it had, so an edited file is
+        never laundered into a trusted one by being counted or re-classified.
+        """
         with self._lock:
-            trace = read_trace(self.path_for(self.resolve(trace_id)))
-            trace = replace(trace, status=status)  # type: ignore[arg-type]
+            before = read_trace(self.path_for(self.resolve(trace_id)))
+            trace = change(before)
+            if self.signer.check(before).trusted:
+                trace = self.signer.seal(trace)
             self._commit(trace)
         return trace
 
@@ -179,11 +236,13 @@ class TraceStore:
         if not candidates:
             raise TraceNotFound(
                 f"no trace with id or id prefix {id_or_prefix!r} in {self.root}; "
-                "`llmos traces list` shows the ids")
+                "`llmos traces list` shows the ids"
+            )
         listed = ", ".join(f"{c.id} ({_short(c.goal)})" for c in candidates[:10])
         raise TraceNotFound(
             f"the prefix {id_or_prefix!r} matches several traces: {listed}"
-            f"{' …' if len(candidates) > 10 else ''}; give more characters of the id")
+            f"{' …' if len(candidates) > 10 else ''}; give more characters of the id"
+        )
 
     def load(self, id_or_prefix: str) -> Trace:
         """Read one trace by id or unique id prefix."""
@@ -207,7 +266,9 @@ class TraceStore:
         if path.name != f"{trace.id}{SUFFIX}":
             raise TraceFormatError(
                 f"holds trace id {trace.id!r} but is named {path.name!r}; rename it to "
-                f"{trace.id}{SUFFIX} or fix the id", path=path)
+                f"{trace.id}{SUFFIX} or fix the id",
+                path=path,
+            )
         return trace
 
     def entries(self) -> list[IndexEntry]:
@@ -258,8 +319,9 @@ class TraceStore:
             except TraceFormatError as exc:
                 broken.append(_broken(path, info, exc))
                 continue
-            changed.append(entry_for(trace, path.name, mtime_ns=info.st_mtime_ns,
-                                     size=info.st_size))
+            changed.append(
+                entry_for(trace, path.name, mtime_ns=info.st_mtime_ns, size=info.st_size)
+            )
         gone = [name for name in known if name not in seen and not (self.root / name).exists()]
         self.index.apply(changed, gone, stamp, broken)
 
@@ -278,8 +340,9 @@ class TraceStore:
                     problems.append(exc)
                     broken.append(_broken(path, info, exc))
                     continue
-                entries.append(entry_for(trace, path.name, mtime_ns=info.st_mtime_ns,
-                                         size=info.st_size))
+                entries.append(
+                    entry_for(trace, path.name, mtime_ns=info.st_mtime_ns, size=info.st_size)
+                )
             self.index.replace_all(entries, stamp, broken)
         return ReindexReport(indexed=len(entries), problems=problems)
 
@@ -300,8 +363,9 @@ class TraceStore:
                 self.index.remove(entry.id)
             return None
         if (info.st_mtime_ns, info.st_size) != (entry.mtime_ns, entry.size):
-            self.index.upsert([entry_for(trace, path.name, mtime_ns=info.st_mtime_ns,
-                                         size=info.st_size)])
+            self.index.upsert(
+                [entry_for(trace, path.name, mtime_ns=info.st_mtime_ns, size=info.st_size)]
+            )
         return trace
 
     # ------------------------------------------------------------ sharing
@@ -333,7 +397,7 @@ class TraceStore:
         return readable
 
     def import_(self, source: Path) -> ImportReport:
-        """Add the traces of a ``.tar.gz`` or a folder, marked untrusted until verified.
+        """Add the traces of a ``.tar.gz`` or a folder, unsealed: untrusted until trusted/verified.
 
         Failed and unverified traces stay so; an id already in the library is skipped.
         """
@@ -349,10 +413,32 @@ class TraceStore:
                 report.skipped.append((name, f"trace {trace.id} is already in the library"))
                 continue
             status = trace.status if trace.status in ("failed", "unverified") else "untrusted"
-            self.save(replace(trace, status=status, use_count=0, replay_successes=0,
-                              replay_failures=0, saved_usd=0.0, last_used=None))
+            # Unsealed: whoever sealed it elsewhere, nobody here has vouched for it yet.
+            self._save(
+                _derived(
+                    replace(
+                        trace,
+                        status=status,
+                        use_count=0,
+                        replay_successes=0,
+                        replay_failures=0,
+                        saved_usd=0.0,
+                        last_used=None,
+                        integrity=None,
+                    )
+                )
+            )
             report.imported.append(trace.id)
         return report
+
+
+def _derived(trace: Trace) -> Trace:
+    """A new trace gets its signature and slots from its goal and steps."""
+    if trace.signature:
+        return trace
+    return replace(
+        trace, signature=signature(trace.goal), slots=find_slots(trace.goal, trace.steps)
+    )
 
 
 def _import_items(source: Path) -> Iterator[tuple[str, bytes]]:
@@ -363,12 +449,16 @@ def _import_items(source: Path) -> Iterator[tuple[str, bytes]]:
                 yield path.name, path.read_bytes()
         return
     if not source.is_file() or not tarfile.is_tarfile(source):
-        raise ConfigError(f"cannot import {source}: it is not a folder or a tar archive "
-                          "(give what `llmos traces export` wrote)", key="path")
+        raise ConfigError(
+            f"cannot import {source}: it is not a folder or a tar archive "
+            "(give what `llmos traces export` wrote)",
+            key="path",
+        )
     with tarfile.open(source, "r:*") as archive:
         for member in archive:
-            if not (member.isfile() and member.name.endswith(SUFFIX)
-                    and member.size <= MAX_IMPORT_BYTES):
+            if not (
+                member.isfile() and member.name.endswith(SUFFIX) and member.size <= MAX_IMPORT_BYTES
+            ):
                 continue
             handle = archive.extractfile(member)
             if handle is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from llmos.memory.index import IndexEntry
+from llmos.memory.integrity import TrustState
 
 
 class TraceSummary(BaseModel):
@@ -28,9 +29,14 @@ class TraceSummary(BaseModel):
     created: str
     last_used: str | None
     parent: str | None = Field(description="the trace this one heals or versions")
+    trust: TrustState | None = Field(
+        default=None,
+        description="trusted (sealed here, unchanged), unsigned, modified or foreign; "
+        "only trusted traces are followed; null if not checked",
+    )
 
     @classmethod
-    def of(cls, entry: IndexEntry) -> TraceSummary:
+    def of(cls, entry: IndexEntry, trust: TrustState | None = None) -> TraceSummary:
         replays = entry.replay_successes + entry.replay_failures
         return cls(
             id=entry.id,
@@ -48,4 +54,5 @@ class TraceSummary(BaseModel):
             created=entry.created,
             last_used=entry.last_used,
             parent=entry.parent,
+            trust=trust,
         )

@@ -70,7 +70,8 @@ def populate(store: TraceStore, traces: list[Trace], *, with_files: int = 200) -
     """
     backed = traces[:with_files]
     for trace in backed:
-        (store.root / f"{trace.id}.md").write_text(render_trace(trace), encoding="utf-8")
+        sealed = store.signer.seal(trace)  # as llmos saves them: followable
+        (store.root / f"{trace.id}.md").write_text(render_trace(sealed), encoding="utf-8")
     with_file = {trace.id for trace in backed}
     entries = []
     for trace in traces:

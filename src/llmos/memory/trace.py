@@ -77,6 +77,18 @@ class Slot:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Seal:
+    """A trace's integrity record (:mod:`llmos.memory.integrity` makes and checks it).
+
+    ``digest`` is the SHA-256 of what a replay executes; ``hmac`` signs that
+    digest with the installation's key. A trace without one is not trusted.
+    """
+
+    digest: str
+    hmac: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Trace:
     """One learned (or failed, or imported) run; the Markdown file is its truth."""
 
@@ -108,6 +120,7 @@ class Trace:
     steps: tuple[Step, ...] = ()
     final_answer: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    integrity: Seal | None = None
 
     @property
     def outcome(self) -> Outcome:

@@ -34,6 +34,7 @@ from llmos.memory.trace import (
     SLOT_TYPES,
     TRACE_STATUSES,
     Postcondition,
+    Seal,
     Slot,
     Step,
     Trace,
@@ -42,10 +43,29 @@ from llmos.messages import Usage
 from llmos.outcome import FailureKind, parse_kind
 
 _KNOWN_KEYS = (
-    "version", "id", "goal", "signature", "slots", "status", "mode", "backend", "model",
-    "created", "cost_usd", "usage", "duration_s", "use_count", "replay_successes",
-    "replay_failures", "saved_usd", "last_used", "parent", "environment", "injected",
+    "version",
+    "id",
+    "goal",
+    "signature",
+    "slots",
+    "status",
+    "mode",
+    "backend",
+    "model",
+    "created",
+    "cost_usd",
+    "usage",
+    "duration_s",
+    "use_count",
+    "replay_successes",
+    "replay_failures",
+    "saved_usd",
+    "last_used",
+    "parent",
+    "environment",
+    "injected",
     "outcome",
+    "integrity",
 )
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")
@@ -123,6 +143,8 @@ def _front_matter(trace: Trace) -> dict[str, Any]:
         "injected": list(trace.injected),
     }
     data.update({key: value for key, value in trace.extra.items() if key not in data})
+    if trace.integrity is not None:  # last, so the seal reads apart from what it covers
+        data["integrity"] = {"digest": trace.integrity.digest, "hmac": trace.integrity.hmac}
     return data
 
 
@@ -142,11 +164,18 @@ def render_trace(trace: Trace) -> str:
             spaces, a lone surrogate in a front-matter string).
     """
     try:
-        front = yaml.dump(_front_matter(trace), Dumper=_Dumper, sort_keys=False,
-                          allow_unicode=True, width=2**31 - 1, default_flow_style=False)
+        front = yaml.dump(
+            _front_matter(trace),
+            Dumper=_Dumper,
+            sort_keys=False,
+            allow_unicode=True,
+            width=2**31 - 1,
+            default_flow_style=False,
+        )
     except (yaml.YAMLError, UnicodeEncodeError) as exc:
         raise TraceFormatError(
-            f"trace {trace.id}: the front matter cannot be written: {exc}") from exc
+            f"trace {trace.id}: the front matter cannot be written: {exc}"
+        ) from exc
     heading = _RAW_UNSAFE.sub("\ufffd", " ".join(trace.goal.split())) or "(empty goal)"
     parts = ["---\n", front, "---\n\n", f"# {heading}\n"]
     for number, step in enumerate(trace.steps, 1):
@@ -160,14 +189,19 @@ def render_trace(trace: Trace) -> str:
             f"\n## Step {number} · {step.tool}\n\nInput:\n\n",
             _block(_json(dict(step.input)), "json"),
             "\nPostcondition:\n\n",
-            _block(_json({
-                "is_error": post.is_error,
-                "exit_code": post.exit_code,
-                "output_digest": post.output_digest,
-                "deterministic": post.deterministic,
-                "files_written": dict(post.files_written),
-                "files_read": list(post.files_read),
-            }), "json"),
+            _block(
+                _json(
+                    {
+                        "is_error": post.is_error,
+                        "exit_code": post.exit_code,
+                        "output_digest": post.output_digest,
+                        "deterministic": post.deterministic,
+                        "files_written": dict(post.files_written),
+                        "files_read": list(post.files_read),
+                    }
+                ),
+                "json",
+            ),
         ]
         if step.output:
             parts += ["\nOutput:\n\n", _text_block(step.output)]
@@ -188,8 +222,9 @@ class _Fields:
     def fail(self, message: str) -> TraceFormatError:
         return TraceFormatError(message, path=self.path)
 
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None,
-            required: bool = False) -> Any:
+    def get(
+        self, key: str, kind: type | tuple[type, ...], default: Any = None, required: bool = False
+    ) -> Any:
         if key not in self.data or self.data[key] is None:
             if required:
                 raise self.fail(f"the front matter has no {key!r}")
@@ -223,10 +258,15 @@ def _split_front_matter(text: str, path: Path | None) -> tuple[str, str, int]:
 def _parse_slots(fields: _Fields) -> tuple[Slot, ...]:
     slots = []
     for item in fields.get("slots", list, []):
-        if not (isinstance(item, dict) and isinstance(item.get("name"), str)
-                and item.get("type") in SLOT_TYPES and isinstance(item.get("value"), str)):
-            raise fields.fail(f"slot {item!r} needs a name, a type ({', '.join(SLOT_TYPES)}) "
-                              "and a text value")
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("name"), str)
+            and item.get("type") in SLOT_TYPES
+            and isinstance(item.get("value"), str)
+        ):
+            raise fields.fail(
+                f"slot {item!r} needs a name, a type ({', '.join(SLOT_TYPES)}) and a text value"
+            )
         slots.append(Slot(name=item["name"], type=item["type"], value=item["value"]))
     return tuple(slots)
 
@@ -254,8 +294,10 @@ def _metadata(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
     fields = _Fields(data, path)
     version = fields.get("version", int, required=True)
     if version > FORMAT_VERSION:
-        raise fields.fail(f"format version {version} was written by a newer llmos "
-                          f"(this one reads up to {FORMAT_VERSION}); upgrade llmos")
+        raise fields.fail(
+            f"format version {version} was written by a newer llmos "
+            f"(this one reads up to {FORMAT_VERSION}); upgrade llmos"
+        )
     status = fields.get("status", str, "success")
     if status not in TRACE_STATUSES:
         raise fields.fail(f"status {status!r} is not one of {', '.join(TRACE_STATUSES)}")
@@ -288,6 +330,7 @@ def _metadata(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
         "environment": _string_map(fields.get("environment", dict, {}), "environment", fields),
         "injected": tuple(injected),
         "extra": {key: value for key, value in data.items() if key not in _KNOWN_KEYS},
+        "integrity": _parse_seal(fields),
     }
 
 
@@ -301,6 +344,23 @@ def _parse_outcome(fields: _Fields) -> tuple[FailureKind | None, str]:
     if not isinstance(message, str):
         raise fields.fail(f"outcome.message should be text, got {message!r}")
     return parse_kind(kind), message
+
+
+def _parse_seal(fields: _Fields) -> Seal | None:
+    raw = fields.data.get("integrity")
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, dict)
+        or set(raw) != {"digest", "hmac"}
+        or not all(isinstance(v, str) for v in raw.values())
+    ):
+        raise fields.fail(
+            f"integrity should hold a 'digest' and an 'hmac' (text), got {raw!r}; "
+            "delete the integrity block and review the trace with "
+            "`llmos traces trust ID`"
+        )
+    return Seal(digest=raw["digest"], hmac=raw["hmac"])
 
 
 class _BodyParser:
@@ -336,8 +396,10 @@ class _BodyParser:
                 label = _LABELS[line.rstrip()]
             index += 1
         if self.final is None:
-            raise self.fail(len(self.lines) - 1,
-                            f"no '{FINAL_HEADING}' section: the file is truncated or hand-broken")
+            raise self.fail(
+                len(self.lines) - 1,
+                f"no '{FINAL_HEADING}' section: the file is truncated or hand-broken",
+            )
         return self.steps, self.final
 
     def _closing(self, start: int, fence: str) -> int:
@@ -366,8 +428,11 @@ class _BodyParser:
             self.final = self._text(index, info, content)
             return
         if not self.steps or label is None:
-            raise self.fail(index, "a block outside a labelled step field "
-                                   "(expected 'Input:', 'Postcondition:' or 'Output:' before it)")
+            raise self.fail(
+                index,
+                "a block outside a labelled step field "
+                "(expected 'Input:', 'Postcondition:' or 'Output:' before it)",
+            )
         step = self.steps[-1]
         if label in step:
             raise self.fail(index, f"step {len(self.steps)} has two {label} blocks")
@@ -420,8 +485,13 @@ def _postcondition(raw: dict[str, Any], where: str, path: Path | None) -> Postco
     read = raw.get("files_read", [])
     if not isinstance(read, list) or not all(isinstance(item, str) for item in read):
         raise fail(f"files_read should be a list of paths, got {read!r}")
-    return Postcondition(exit_code=exit_code, output_digest=digest, files_written=written,
-                         files_read=tuple(read), **flags)
+    return Postcondition(
+        exit_code=exit_code,
+        output_digest=digest,
+        files_written=written,
+        files_read=tuple(read),
+        **flags,
+    )
 
 
 def parse_trace(text: str, path: Path | None = None) -> Trace:
@@ -440,8 +510,7 @@ def parse_trace(text: str, path: Path | None = None) -> Trace:
     except yaml.YAMLError as exc:
         raise TraceFormatError(f"the front matter is not valid YAML: {exc}", path=path) from exc
     if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
-        raise TraceFormatError("the front matter should be a mapping of names to values",
-                               path=path)
+        raise TraceFormatError("the front matter should be a mapping of names to values", path=path)
     meta = _metadata(data, path)
     raw_steps, final = _BodyParser(body, body_line, path).parse()
     steps = []
@@ -450,9 +519,14 @@ def parse_trace(text: str, path: Path | None = None) -> Trace:
         if "input" not in raw or "postcondition" not in raw:
             missing = "input" if "input" not in raw else "postcondition"
             raise TraceFormatError(f"{where} ({raw['tool']}) has no {missing} block", path=path)
-        steps.append(Step(tool=raw["tool"], input=raw["input"],
-                          postcondition=_postcondition(raw["postcondition"], where, path),
-                          output=raw.get("output", "")))
+        steps.append(
+            Step(
+                tool=raw["tool"],
+                input=raw["input"],
+                postcondition=_postcondition(raw["postcondition"], where, path),
+                output=raw.get("output", ""),
+            )
+        )
     return Trace(steps=tuple(steps), final_answer=final, **meta)
 
 
@@ -465,6 +539,7 @@ def read_trace(path: Path) -> Trace:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TraceFormatError(f"is not UTF-8 text (byte {exc.start}): a binary or damaged file",
-                               path=path) from exc
+        raise TraceFormatError(
+            f"is not UTF-8 text (byte {exc.start}): a binary or damaged file", path=path
+        ) from exc
     return parse_trace(text, path)

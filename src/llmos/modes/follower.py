@@ -4,7 +4,9 @@ Every step goes through :func:`run_tool_call`, the same path as a live call,
 so hooks (the security policy first) judge a replay exactly as a live run.
 After each step its recorded postcondition is checked; the first step that
 does not hold is a :class:`Divergence`, and the caller hands over to the
-Learner from there.
+Learner from there, except when a hook denied the step: a replay that asked
+for something the policy refuses ends as a failure, never healed into a
+success (the trace, not the world, is what is wrong).
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ from llmos.tools.base import ToolResult, sha256_file, sha256_text
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Divergence:
-    """The first step whose result differs from the trace (``index`` is 0-based)."""
+    """The first step whose result differs from the trace (``index`` is 0-based).
+
+    ``denied``: a hook (the security policy) refused the step; the replay fails.
+    """
 
     index: int
     step: Step
     reason: str
+    denied: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,9 +75,8 @@ async def replay(task: TaskContext, steps: Sequence[Step]) -> ReplayOutcome:
         outcome = await run_tool_call(task, call, replay=True)
         problem = check(step.postcondition, outcome, task.cwd)
         if problem is not None:
-            return ReplayOutcome(
-                done=tuple(done), divergence=Divergence(index=index, step=step, reason=problem)
-            )
+            divergence = Divergence(index=index, step=step, reason=problem, denied=outcome.denied)
+            return ReplayOutcome(done=tuple(done), divergence=divergence)
         done.append(outcome)
     return ReplayOutcome(done=tuple(done))
 

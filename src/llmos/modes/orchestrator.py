@@ -284,10 +284,12 @@ class _Orchestration:
         if self.state.source_trace is None:
             return
         try:
-            self.source = await asyncio.to_thread(self.ctx.store.load, self.state.source_trace)
-            self.slots = self.source.slots
+            source = await asyncio.to_thread(self.ctx.store.load, self.state.source_trace)
         except LLMOSError:
-            self.source = None  # deleted since: the answer is synthesised instead
+            return  # deleted since: the answer is synthesised instead
+        if self.ctx.store.trust_of(source).trusted:  # an edited source is not used either
+            self.source = source
+            self.slots = source.slots
 
     async def _open_budget(self, *, planning: bool) -> None:
         ctx = self.ctx

@@ -35,6 +35,22 @@ class ToolSettings:
     sandbox_network: bool = False
     require_sandbox: bool = False
     env: EnvPolicy = field(default_factory=EnvPolicy)
+    #: Stricter sandboxing for one run (verifying an untrusted trace): Bash must run in
+    #: bubblewrap, with these folders hidden (see :func:`llmos.tools.sandbox.bash_argv`).
+    isolation: Isolation | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Isolation:
+    """Bash only inside bubblewrap, no network, ``hidden`` folders replaced by empty ones.
+
+    ``read_only`` folders are mounted read-only on top (decoys that stand where
+    the hidden state was, so a command probing its surroundings sees the same
+    shape as in a real run and cannot write there).
+    """
+
+    hidden: tuple[Path, ...] = ()
+    read_only: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,6 +12,11 @@ unless ``tools.sandbox_network`` is set; the command has no capabilities
 it dies with the sandbox. Where bubblewrap is missing
 or cannot create namespaces (some containers forbid it), Bash runs without
 it and :func:`sandbox_status` says why, so the caller can tell the user once.
+
+An :class:`~llmos.tools.base.Isolation` in the settings (verifying an
+untrusted trace) makes the sandbox mandatory (no bubblewrap: the command is
+refused), cuts the network, and puts an empty read-only folder in place of
+each hidden one (the workspace, the real working directory).
 """
 
 from __future__ import annotations
@@ -166,14 +171,24 @@ def bash_argv(command: str, ctx: ToolContext) -> list[str]:
         ToolError: ``tools.require_sandbox`` is set and the sandbox cannot be used.
     """
     plain = ["bash", "-c", command]
-    if not sandbox_wanted(ctx):
+    strict = ctx.settings.isolation
+    if strict is None and not sandbox_wanted(ctx):
+        return plain
+    if strict is not None and not (status := sandbox_status()).available:
+        raise ToolError(f"this command may run only inside the sandbox, and {status.reason}")
         return plain
     bwrap = shutil.which("bwrap") or "bwrap"
     cwd = ctx.cwd.resolve()
     boundary = StateBoundary.of(workspace=ctx.workspace, workdir=cwd)
     hidden = [*boundary.hidden_in_sandbox(), *credential_paths(Path.home())]
+    if strict is not None:
+        hidden += [str(folder.resolve()) for folder in strict.hidden]
     isolation = _isolation_args(
-        writable=(cwd,), hidden=hidden, cwd=cwd, network=ctx.settings.sandbox_network
+        writable=(cwd,),
+        hidden=hidden,
+        read_only=strict.read_only if strict is not None else (),
+        cwd=cwd,
+        network=ctx.settings.sandbox_network and strict is None,
     )
     return [bwrap, *isolation, "--", *plain]
 
@@ -209,14 +224,19 @@ def credential_paths(home: Path) -> list[str]:
 
 
 def _isolation_args(
-    *, writable: tuple[Path, ...], cwd: Path, network: bool, hidden: Sequence[str] = ()
+    *,
+    writable: tuple[Path, ...],
+    cwd: Path,
+    network: bool,
+    hidden: Sequence[str] = (),
+    read_only: Sequence[Path] = (),
 ) -> list[str]:
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     args += ["--tmpfs", "/run"]
     resolv = Path("/etc/resolv.conf").resolve()
     if network and resolv.is_relative_to("/run") and resolv.exists():
         args += ["--ro-bind", str(resolv), str(resolv)]  # systemd-resolved keeps DNS in /run
-    args += _layered_mounts(writable, hidden)
+    args += _layered_mounts(writable, hidden, read_only)
     # Run as root, bwrap keeps every capability unless told otherwise, and with
     # CAP_SYS_ADMIN a command could simply remount "/" read-write.
     args += ["--cap-drop", "ALL"]
@@ -233,8 +253,10 @@ def _isolation_args(
     return args
 
 
-def _layered_mounts(writable: Sequence[Path], hidden: Sequence[str]) -> list[str]:
-    """Writable binds and masks, shallowest first, so a deeper one wins.
+def _layered_mounts(
+    writable: Sequence[Path], hidden: Sequence[str], read_only: Sequence[Path] = ()
+) -> list[str]:
+    """Writable binds, read-only binds and masks, shallowest first, so a deeper one wins.
 
     The workspace is masked even though the working directory lies inside it
     (today's ``workspace/output``): the mask comes first, then the working
@@ -246,7 +268,10 @@ def _layered_mounts(writable: Sequence[Path], hidden: Sequence[str]) -> list[str
     masks: list[str] = []
     for folder in dict.fromkeys(writable):
         if folder.is_dir():
-            layers.append((len(folder.parts), 1, ["--bind", str(folder), str(folder)]))
+            layers.append((len(folder.parts), 2, ["--bind", str(folder), str(folder)]))
+    for folder in dict.fromkeys(p.resolve() for p in read_only):  # decoys over masked state
+        if folder.is_dir():
+            layers.append((len(folder.parts), 1, ["--ro-bind", str(folder), str(folder)]))
     for path in dict.fromkeys(hidden):
         if os.path.isdir(path):
             mount = ["--tmpfs", path]
