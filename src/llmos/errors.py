@@ -117,3 +117,26 @@ class TaskFailed(LLMOSError):
     def __init__(self, message: str, *, task_id: str = "") -> None:
         super().__init__(message)
         self.task_id = task_id
+
+
+#: ``error_type`` names of failures in what a task runs on (the backend, its key,
+#: the network, the budget, the ledger) or of a stop someone asked for, rather
+#: than in how the task was done. A run that ended so teaches the model nothing
+#: about the task: it is kept as a record, never handed to the Learner as advice.
+#: ``CallDenied`` is the budget hook's refusal of the next call.
+NOT_ADVICE_ERROR_TYPES: frozenset[str] = frozenset(
+    {
+        cls.__name__
+        for cls in (
+            BackendError,
+            BackendUnavailable,
+            AuthError,
+            RateLimited,
+            BackendTimeout,
+            ScriptExhausted,
+            BudgetExceeded,
+            LedgerError,
+        )
+    }
+    | {"CallDenied", "Cancelled"}
+)

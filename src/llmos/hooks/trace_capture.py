@@ -83,6 +83,7 @@ class TraceRecorder:
         duration_s: float,
         parent: str | None = None,
         error: str | None = None,
+        error_type: str | None = None,
         upto: int | None = None,
     ) -> Trace:
         """The run as a trace; ``upto`` keeps only the first calls (a heal drops the bad one)."""
@@ -100,5 +101,16 @@ class TraceRecorder:
             environment=environment_fingerprint(),
             steps=tuple(call.to_step() for call in calls),
             final_answer=final_answer,
-            extra={"error": error} if error else {},
+            extra=_failure(error, error_type),
         )
+
+
+def _failure(error: str | None, error_type: str | None) -> dict[str, str]:
+    """What a failed run's front matter says about the failure: its message and its kind.
+
+    The kind tells later runs whether the failure is advice about the task or
+    an outage of what it ran on (see :data:`~llmos.errors.NOT_ADVICE_ERROR_TYPES`).
+    """
+    if not error:
+        return {}
+    return {"error": error, "error_type": error_type} if error_type else {"error": error}

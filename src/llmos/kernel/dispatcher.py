@@ -22,7 +22,7 @@ from llmos.backends.base import AgentBackend, Backend
 from llmos.backends.factory import create_backend
 from llmos.config import Settings
 from llmos.economy import DEFAULT_PRICES, TokenEconomy
-from llmos.errors import ConfigError, LLMOSError
+from llmos.errors import NOT_ADVICE_ERROR_TYPES, ConfigError, LLMOSError
 from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
 from llmos.hooks.builtin import check_disabled
 from llmos.hooks.memory import MemoryInjector
@@ -387,12 +387,21 @@ class Dispatcher:
         return result.to_task_result()
 
     async def _failed_advice(self, goal: str) -> str:
-        """A failed run of a near goal, if memory has one, so it is not repeated."""
+        """A failed run of a near goal, if memory has one, so it is not repeated.
+
+        A run stopped by an outage (a refused key, a dead server, the budget) or
+        by a person says nothing about how to do the task, so it is no advice.
+        """
         near = await asyncio.to_thread(self.library.similar, goal, include_failed=True, limit=3)
         threshold = self.settings.follower.guide_threshold
         for candidate in near:
-            if candidate.trace.status == "failed" and candidate.score >= threshold:
-                return guidance.failed_attempt(candidate.trace)
+            trace = candidate.trace
+            if (
+                trace.status == "failed"
+                and candidate.score >= threshold
+                and trace.extra.get("error_type") not in NOT_ADVICE_ERROR_TYPES
+            ):
+                return guidance.failed_attempt(trace)
         return ""
 
     # ------------------------------------------------------------------ verify
@@ -500,6 +509,7 @@ class Dispatcher:
                 usage=Usage(),
                 duration_s=time.perf_counter() - run.started,
                 error=error,
+                error_type=kind,
             )
             await asyncio.to_thread(self.library.home.save, trace)
         await self._publish_failed(run.task.task_id, error, kind, run.started)

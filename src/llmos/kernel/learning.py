@@ -181,6 +181,7 @@ async def save_trace(
         duration_s=time.perf_counter() - run.started,
         parent=parent,
         error=outcome.error,
+        error_type=outcome.error_type,
     )
     if dispatcher.injector is not None:
         trace = replace(trace, injected=dispatcher.injector.take(run.task.task_id))
