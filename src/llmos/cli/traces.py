@@ -114,11 +114,15 @@ def remove(
     """Delete a trace."""
     _, library = _library(workspace, project)
     store = library.store_of(trace_id)
-    trace = store.load(trace_id)
-    if not yes and not typer.confirm(f"Delete trace {trace.id} ({trace.goal!r})?"):
+    full_id = store.resolve(trace_id)
+    try:
+        what = f"trace {full_id} ({store.load(full_id).goal!r})"
+    except TraceFormatError as exc:  # a broken file is removed unread
+        what = f"the broken trace file {store.path_for(full_id)} ({exc})"
+    if not yes and not typer.confirm(f"Delete {what}?"):
         raise typer.Exit(1)
-    store.delete(trace.id)
-    stderr_console().print(f"deleted {trace.id}")
+    store.delete(full_id)
+    stderr_console().print(f"deleted {full_id}")
 
 
 @app.command("match")
@@ -171,8 +175,17 @@ def verify(
     """
     settings, library = _library(workspace, project)
     ids = trace_ids or [entry.id for entry in library.entries()]
+    broken = [] if trace_ids else library.problems()
     results = asyncio.run(_verify_all(settings, ids))
     console = stdout_console()
+    for problem in broken:  # a file that does not parse cannot hold: it is listed as failing
+        name = problem.path.name if problem.path else "?"
+        reason = str(problem).removeprefix(f"{problem.path}: ")
+        if as_json:
+            print(json.dumps({"file": name, "holds": False, "reason": reason}, ensure_ascii=False))
+        else:
+            console.print(f"[red]broken[/] {escape(name)}")
+            console.print(f"       [dim]{escape(reason)}[/]")
     for result in results:
         if as_json:
             print(
@@ -190,7 +203,7 @@ def verify(
             mark = "[green]holds[/]" if result.holds else "[red]fails[/]"
             console.print(f"{mark}  {result.trace.id}  {escape(result.trace.goal)}")
             console.print(f"       [dim]{escape(result.reason)}[/]")
-    if not all(result.holds for result in results):
+    if broken or not all(result.holds for result in results):
         raise typer.Exit(1)
 
 
