@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
 
+from llmos.cli.terminal import visible
 from llmos.events import (
     Event,
     HookDecided,
@@ -64,6 +65,7 @@ class HumanRenderer:
     def _spin(self, message: str) -> None:
         if self.quiet or not self.console.is_terminal:
             return
+        message = visible(message)  # a spinner parses its text without the console's check
         if self._status is None:
             self._status = self.console.status(message, spinner="dots")
             self._status.start()

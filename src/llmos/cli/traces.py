@@ -29,6 +29,7 @@ from llmos.cli.common import (
     stdout_console,
 )
 from llmos.cli.render import print_match
+from llmos.cli.terminal import visible
 from llmos.config import Settings
 from llmos.errors import ConfigError, TraceFormatError
 from llmos.kernel.dispatcher import VerifyResult
@@ -98,7 +99,7 @@ def show(
     if raw:
         sys.stdout.write(text)
         return
-    _, front, body = text.split("---\n", 2)
+    _, front, body = visible(text).split("---\n", 2)
     console = stdout_console()
     console.print(Syntax(front.rstrip("\n"), "yaml", word_wrap=True))
     console.print(Markdown(body))
@@ -119,7 +120,7 @@ def remove(
         what = f"trace {full_id} ({store.load(full_id).goal!r})"
     except TraceFormatError as exc:  # a broken file is removed unread
         what = f"the broken trace file {store.path_for(full_id)} ({exc})"
-    if not yes and not typer.confirm(f"Delete {what}?"):
+    if not yes and not typer.confirm(visible(f"Delete {what}?")):
         raise typer.Exit(1)
     store.delete(full_id)
     stderr_console().print(f"deleted {full_id}")
