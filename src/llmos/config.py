@@ -92,6 +92,12 @@ class WatchdogConfig(_Section):
     tool_timeout_s: float | None = Field(
         None, gt=0, description="one tool call (Bash has tools.bash_timeout)"
     )
+    llm_silence_notice_s: float | None = Field(
+        15.0,
+        gt=0,
+        description="warn (on stderr), and again each time, when a model call "
+        "has sent nothing for this long",
+    )
 
 
 class MemoryConfig(_Section):

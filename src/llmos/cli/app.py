@@ -112,7 +112,7 @@ def run(
     if json_output:
         llmos.subscribe(JsonRenderer())
     else:
-        llmos.subscribe(HumanRenderer(stdout_console(), quiet=quiet))
+        llmos.subscribe(HumanRenderer(stdout_console(), err=stderr_console(), quiet=quiet))
     result = asyncio.run(_execute(llmos, goal))
     if not result.success:
         raise typer.Exit(1)

@@ -51,10 +51,18 @@ class JsonRenderer:
 
 
 class HumanRenderer:
-    """Live rendering: streamed text, each tool call with its status, a cost line."""
+    """Live rendering: streamed text, each tool call with its status, a cost line.
 
-    def __init__(self, console: Console, *, quiet: bool = False) -> None:
+    Warnings, hook refusals and the failure line go to ``err`` (stderr in the
+    CLI), so ``llmos run -q … > answer.txt`` keeps only the answer in the file
+    and the person still sees what went wrong.
+    """
+
+    def __init__(
+        self, console: Console, *, err: Console | None = None, quiet: bool = False
+    ) -> None:
         self.console = console
+        self.err = err or console
         self.quiet = quiet
         self._line = ""
         self._costs: dict[str, float] = {}
@@ -117,14 +125,16 @@ class HumanRenderer:
             ):  # a denied tool call is shown with its result
                 if not self.quiet:
                     self.pause()
-                    self.console.print(
+                    self.err.print(
                         f"  [yellow]⚠ {escape(hook)} hook: {decision}[/] {escape(reason)}"
                     )
             case Notice(message=message, level=level):
                 if not self.quiet or level == "warning":
                     self.pause()
-                    style = "yellow" if level == "warning" else "dim"
-                    self.console.print(f"  [{style}]{escape(message)}[/]")
+                    out, style = (
+                        (self.err, "yellow") if level == "warning" else (self.console, "dim")
+                    )
+                    out.print(f"  [{style}]{escape(message)}[/]")
             case TaskFinished():
                 self._finished(event)
             case TaskFailed():
@@ -180,7 +190,7 @@ class HumanRenderer:
         self.pause()
         self._flush_text(final=True)
         self._streamed = False
-        self.console.print(
+        self.err.print(
             f"  [red]failed[/] after {event.duration_s:.2f} s · ${event.cost_usd:.4f}: "
             f"{escape(event.error)}"
         )
