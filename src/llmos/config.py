@@ -13,7 +13,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -32,9 +32,17 @@ Provider = Literal["claude-sdk", "anthropic", "openai", "local", "scripted"]
 PROVIDERS: tuple[str, ...] = Provider.__args__  # type: ignore[attr-defined]
 MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
 
+#: The largest amount of money a setting may hold. The ledger keeps integer
+#: nanodollars in SQLite's 64-bit integers (at most ~9.2e9 dollars), so a larger
+#: amount, ``inf`` or ``nan`` could not be booked: it is refused here, at the edge.
+MAX_USD = 1_000_000_000.0
+#: Dollars (a budget, a price per million tokens): finite, >= 0, bookable.
+Dollars = Annotated[float, Field(ge=0, le=MAX_USD, allow_inf_nan=False)]
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # ``inf`` and ``nan`` are never a meaningful timeout, threshold or amount.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class EnvConfig(_Section):
@@ -84,8 +92,8 @@ class FollowerConfig(_Section):
 
 
 class BudgetConfig(_Section):
-    total_usd: float | None = Field(None, ge=0)
-    per_task_usd: float | None = Field(None, ge=0)
+    total_usd: Dollars | None = None
+    per_task_usd: Dollars | None = None
 
 
 class HooksConfig(_Section):
@@ -106,6 +114,12 @@ class WatchdogConfig(_Section):
     )
     tool_timeout_s: float | None = Field(
         None, gt=0, description="one tool call (Bash has tools.bash_timeout)"
+    )
+    llm_silence_notice_s: float | None = Field(
+        15.0,
+        gt=0,
+        description="warn (on stderr), and again each time, when a model call "
+        "has sent nothing for this long",
     )
 
 
@@ -152,7 +166,7 @@ class Settings(_Section):
     follower: FollowerConfig = Field(default_factory=FollowerConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     hooks: HooksConfig = Field(default_factory=HooksConfig)
-    prices: dict[str, dict[str, float]] = Field(
+    prices: dict[str, dict[str, Dollars]] = Field(
         default_factory=dict,
         description='price overrides, dollars per million tokens: [prices."MODEL"] input = 3',
     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -28,6 +29,7 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import AcceptedElicitation, Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     CallToolResult,
@@ -46,6 +48,7 @@ from llmos.economy import EconomyReport, format_usd
 from llmos.errors import LLMOSError
 from llmos.events import Event, ModeChosen, Notice, ToolCallFinished, ToolCallStarted
 from llmos.kernel.task import TaskResult, new_task_id
+from llmos.mcp_wire import CheckedStdin
 from llmos.memory.index import IndexEntry
 from llmos.memory.summary import TraceSummary
 from llmos.outcome import FailureKind, OutcomeStatus
@@ -337,5 +340,19 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
 
 
 async def serve_stdio(settings: Settings) -> None:
-    """Serve one MCP session on stdin/stdout until the client closes it."""
-    await build_server(LLMOS(settings=settings, ask=ask_the_caller)).run_stdio_async()
+    """Serve one MCP session on stdin/stdout until the client closes it.
+
+    Lines are checked on the way in (:mod:`llmos.mcp_wire`): a malformed one
+    gets a JSON-RPC error instead of silence.
+    """
+    server = build_server(LLMOS(settings=settings, ask=ask_the_caller))
+    tools = {
+        tool.name: frozenset((tool.input_schema or {}).get("properties", {}))
+        for tool in await server.list_tools()
+    }
+    stdin = CheckedStdin(sys.stdin.buffer, tools)
+    # As MCPServer.run_stdio_async, with the checked stdin (the SDK offers no other seam).
+    lowlevel = server._lowlevel_server
+    async with stdio_server(stdin=stdin) as (read_stream, write_stream):  # type: ignore[arg-type]
+        stdin.replies = write_stream
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())

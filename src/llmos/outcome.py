@@ -93,6 +93,15 @@ class Outcome:
         }
 
 
+#: Failures of what a task runs on (the backend, its key, the network, the budget) or a
+#: stop someone asked for, rather than of how the task was done. A run that ended so
+#: teaches the model nothing about the task: it is kept as a record, never handed to
+#: the Learner as advice.
+NOT_ADVICE: frozenset[FailureKind] = frozenset(
+    {FailureKind.BACKEND_ERROR, FailureKind.BUDGET, FailureKind.CANCELLED}
+)
+
+
 def kind_of_error(exc: BaseException) -> FailureKind:
     """The failure kind of an error that ended a run."""
     if isinstance(exc, BudgetExceeded):

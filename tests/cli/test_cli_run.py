@@ -98,7 +98,7 @@ def test_a_failed_task_exits_1_and_says_why(tmp_path: Path):
     short.write_text(json.dumps(HELLO_SCRIPT[:1]))
     done = llmos("run", "-p", "scripted", "--script", str(short), "Create hello.txt", cwd=tmp_path)
     assert done.returncode == 1
-    assert "has 1 turn(s)" in done.stdout
+    assert "has 1 turn(s)" in done.stderr and "has 1 turn(s)" not in done.stdout
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,10 @@ BAD_CONFIGS = [
     ("out_of_range", "[follower]\nfollow_threshold = 7\n", "follower.follow_threshold"),
     ("bad_mode", 'mode = "turbo"\n', "mode"),
     ("not_utf8", b"mode = '\xff'\n", "llmos.toml"),
+    ("infinite_budget", "[budget]\ntotal_usd = inf\n", "budget.total_usd"),
+    ("nan_price", '[prices."claude-sonnet-4-6"]\ninput = nan\n', "prices.claude-sonnet-4-6.input"),
+    ("huge_budget", "[budget]\nper_task_usd = 1e308\n", "budget.per_task_usd"),
+    ("infinite_timeout", "[watchdog]\nstall_s = inf\n", "watchdog.stall_s"),
 ]
 
 

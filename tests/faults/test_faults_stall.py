@@ -18,6 +18,7 @@ from faults_helpers import (
     trace_files,
 )
 
+from llmos.config import WatchdogConfig
 from llmos.kernel.task import TaskResult
 from llmos.memory import TraceStore
 from llmos.testing.fake_llm_server import FakeLLMServer, Fault, Turn
@@ -93,3 +94,41 @@ def test_cli_run_against_a_stalled_server_fails_clearly_without_a_traceback(
     last = json.loads(done.stdout.splitlines()[-1])
     assert (last["kind"], last["error_type"]) == ("task-failed", "WatchdogTimeout")
     assert "Traceback" not in done.stderr, done.stderr[-1500:]
+
+
+@pytest.mark.slow
+def test_cli_says_on_stderr_while_the_model_is_silent_and_keeps_stdout_for_the_answer(
+    server: FakeLLMServer, workspace: Path
+):
+    """A hung server is reported every ``llm_silence_notice_s`` and the failure goes to stderr."""
+    server.enqueue(Fault.stall(seconds=30))
+    workspace.mkdir(parents=True)
+    (workspace / "llmos.toml").write_text(
+        "[watchdog]\nllm_call_timeout_s = 2.5\nllm_silence_notice_s = 0.5\n"
+        "[memory]\ninsights = false\n"
+    )
+    done = llmos_cli(
+        "run",
+        "-q",
+        "-p",
+        "openai",
+        "--base-url",
+        server.openai_url,
+        "-m",
+        FAKE_MODEL,
+        GOAL_A,
+        workspace=workspace,
+        env={"OPENAI_API_KEY": "test"},
+    )
+    server.release()
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == "", "the failure or a warning went to stdout"
+    said = [line for line in done.stderr.splitlines() if "the model has sent nothing for" in line]
+    assert len(said) >= 2, done.stderr
+    assert "still waiting" in said[0] and "watchdog.llm_call_timeout_s" in said[0]
+    assert "failed" in done.stderr and "watchdog.llm_call_timeout_s" in done.stderr
+
+
+def test_the_silence_notice_is_on_by_default_and_well_under_a_minute():
+    every = WatchdogConfig().llm_silence_notice_s
+    assert every is not None and every <= 20

@@ -62,7 +62,8 @@ def test_broken_files_are_reported_with_their_path_and_skipped(store: TraceStore
     reasons = {p.path.name: str(p) for p in problems if p.path}
     assert set(reasons) == {"truncated.md", "binary.md", "empty.md", "misnamed.md"}
     assert "is not UTF-8 text" in reasons["binary.md"]
-    assert "holds trace id '000000000000' but is named 'misnamed.md'" in reasons["misnamed.md"]
+    assert "trace id '000000000000', which 000000000000.md already holds: it is a copy" in (
+        reasons["misnamed.md"])
     assert str(store.root / "truncated.md") in reasons["truncated.md"]
     assert store.reindex().indexed == 3
 

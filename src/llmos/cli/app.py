@@ -119,7 +119,7 @@ def run(
     if json_output:
         llmos.subscribe(JsonRenderer())
     else:
-        llmos.subscribe(HumanRenderer(stdout_console(), quiet=quiet, warnings=stderr_console()))
+        llmos.subscribe(HumanRenderer(stdout_console(), err=stderr_console(), quiet=quiet))
     result = asyncio.run(_execute(llmos, goal))
     report_outcome(stderr_console(), result, settings)
     if result.failed:

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.common import JsonOption, WorkspaceOption, open_workspace, stdout_console
+from llmos.config import MAX_USD
 from llmos.economy import EconomyReport, SpendGroup, TokenEconomy, format_usd
 
 app = typer.Typer(
@@ -181,9 +182,10 @@ def _parse_usd(text: str) -> float | None:
         value = float(text.strip().removeprefix("$").replace(",", ""))
     except ValueError:
         value = -1.0
-    if not value >= 0 or value == float("inf"):
+    if not 0 <= value <= MAX_USD:  # also false for nan
         raise typer.BadParameter(
-            f"{text!r} is not an amount of dollars; give a number >= 0 such as 10 or 2.50, "
+            f"{text!r} is not an amount of dollars; give a number from 0 to {MAX_USD:,.0f} "
+            "such as 10 or 2.50, "
             "or `none` to remove the stored budget",
             param_hint="USD",
         )

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from llmos.cli.terminal import TerminalConsole
 from llmos.config import PROVIDERS, Settings, load_settings
 from llmos.errors import ConfigError
 from llmos.workspace import Workspace
@@ -68,8 +69,8 @@ def open_workspace(workspace: Path | None, **overrides: Any) -> tuple[Settings, 
 
 
 def stdout_console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return TerminalConsole(highlight=False, soft_wrap=True)
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return TerminalConsole(stderr=True, highlight=False, soft_wrap=True)

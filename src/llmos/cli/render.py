@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.status import Status
 
 from llmos.backends.factory import select_provider
+from llmos.cli.terminal import visible
 from llmos.config import Settings
 from llmos.events import (
     Event,
@@ -54,15 +55,20 @@ class JsonRenderer:
 
 
 class HumanRenderer:
-    """Live rendering: streamed text, each tool call with its status, a cost line."""
+    """Live rendering: streamed text, each tool call with its status, a cost line.
+
+    Warnings, hook refusals and the failure line go to ``err`` (stderr in the
+    CLI), so ``llmos run -q … > answer.txt`` keeps only the answer in the file
+    and the person still sees what went wrong.
+    """
 
     def __init__(
-        self, console: Console, *, quiet: bool = False, warnings: Console | None = None
+        self, console: Console, *, err: Console | None = None, quiet: bool = False
     ) -> None:
         self.console = console
+        #: Diagnostics (warnings, refusals, the failure line): stderr unless told otherwise.
+        self.err = err or Console(stderr=True, highlight=False, soft_wrap=True)
         self.quiet = quiet
-        #: Warnings (no sandbox here, a broken trace file) are diagnostics: stderr.
-        self.warnings = warnings or Console(stderr=True, highlight=False, soft_wrap=True)
         self._line = ""
         self._costs: dict[str, float] = {}
         self._status: Status | None = None
@@ -72,6 +78,7 @@ class HumanRenderer:
     def _spin(self, message: str) -> None:
         if self.quiet or not self.console.is_terminal:
             return
+        message = visible(message)  # a spinner parses its text without the console's check
         if self._status is None:
             self._status = self.console.status(message, spinner="dots")
             self._status.start()
@@ -123,16 +130,16 @@ class HumanRenderer:
             ):  # a denied tool call is shown with its result
                 if not self.quiet:
                     self.pause()
-                    self.console.print(
+                    self.err.print(
                         f"  [yellow]⚠ {escape(hook)} hook: {decision}[/] {escape(reason)}"
                     )
             case Notice(message=message, level=level):
                 if level == "warning":
                     self.pause()
-                    self.warnings.print(f"  [yellow]{escape(message)}[/]")
-                elif not self.quiet:
-                    self.pause()
-                    self.console.print(f"  [dim]{escape(message)}[/]")
+                    out, style = (
+                        (self.err, "yellow") if level == "warning" else (self.console, "dim")
+                    )
+                    out.print(f"  [{style}]{escape(message)}[/]")
             case TaskFinished():
                 self._finished(event)
             case TaskFailed():
@@ -191,7 +198,7 @@ class HumanRenderer:
         self.pause()
         self._flush_text(final=True)
         self._streamed = False
-        self.console.print(
+        self.err.print(
             f"  [red]failed[/] after {event.duration_s:.2f} s · ${event.cost_usd:.4f}: "
             f"{escape(event.error)}"
         )

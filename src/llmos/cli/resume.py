@@ -16,6 +16,7 @@ from llmos.cli.common import (
     ScriptOption,
     WorkspaceOption,
     settings_for,
+    stderr_console,
     stdout_console,
 )
 from llmos.cli.render import HumanRenderer, JsonRenderer
@@ -36,7 +37,9 @@ def resume(
         workspace, project=project, provider=provider, model=model, script=script
     )
     llmos = LLMOS(settings=settings)
-    llmos.subscribe(JsonRenderer() if json_output else HumanRenderer(stdout_console()))
+    llmos.subscribe(
+        JsonRenderer() if json_output else HumanRenderer(stdout_console(), err=stderr_console())
+    )
     if asyncio.run(_resume(llmos, task_id)).failed:
         raise typer.Exit(1)
 

@@ -31,6 +31,7 @@ from llmos.cli.common import (
     stdout_console,
 )
 from llmos.cli.render import print_match, report_untrusted
+from llmos.cli.terminal import visible
 from llmos.config import Settings
 from llmos.errors import ConfigError, TraceFormatError
 from llmos.kernel.dispatcher import VerifyResult
@@ -130,7 +131,7 @@ def show(
     if raw:
         sys.stdout.write(text)
         return
-    _, front, body = text.split("---\n", 2)
+    _, front, body = visible(text).split("---\n", 2)
     console = stdout_console()
     console.print(Syntax(front.rstrip("\n"), "yaml", word_wrap=True))
     console.print(Markdown(body))
@@ -146,11 +147,15 @@ def remove(
     """Delete a trace."""
     _, library = _library(workspace, project)
     store = library.store_of(trace_id)
-    trace = store.load(trace_id)
-    if not yes and not typer.confirm(f"Delete trace {trace.id} ({trace.goal!r})?"):
+    full_id = store.resolve(trace_id)
+    try:
+        what = f"trace {full_id} ({store.load(full_id).goal!r})"
+    except TraceFormatError as exc:  # a broken file is removed unread
+        what = f"the broken trace file {store.path_for(full_id)} ({exc})"
+    if not yes and not typer.confirm(visible(f"Delete {what}?")):
         raise typer.Exit(1)
-    store.delete(trace.id)
-    stderr_console().print(f"deleted {trace.id}")
+    store.delete(full_id)
+    stderr_console().print(f"deleted {full_id}")
 
 
 @app.command("reject")
@@ -231,8 +236,17 @@ def verify(
     """
     settings, library = _library(workspace, project)
     ids = trace_ids or [entry.id for entry in library.entries()]
+    broken = [] if trace_ids else library.problems()
     results = asyncio.run(_verify_all(settings, ids))
     console = stdout_console()
+    for problem in broken:  # a file that does not parse cannot hold: it is listed as failing
+        name = problem.path.name if problem.path else "?"
+        reason = str(problem).removeprefix(f"{problem.path}: ")
+        if as_json:
+            print(json.dumps({"file": name, "holds": False, "reason": reason}, ensure_ascii=False))
+        else:
+            console.print(f"[red]broken[/] {escape(name)}")
+            console.print(f"       [dim]{escape(reason)}[/]")
     for result in results:
         if as_json:
             print(
@@ -252,7 +266,7 @@ def verify(
             trusted = "" if result.trusted else "  [red](untrusted)[/]"
             console.print(f"{mark}  {result.trace.id}  {escape(result.trace.goal)}{trusted}")
             console.print(f"       [dim]{escape(result.reason)}[/]")
-    if not all(result.holds and result.trusted for result in results):
+    if broken or not all(result.holds and result.trusted for result in results):
         raise typer.Exit(1)
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from llmos.config import Settings
+from llmos.config import MAX_USD, Settings
 from llmos.economy.ledger import (
     ChargeRow,
     GroupRow,
@@ -149,8 +149,10 @@ class _Book:
 
 
 def _nano_amount(usd: float, what: str) -> int:
-    if not math.isfinite(usd) or usd < 0:
-        raise ValueError(f"{what} must be a finite number of dollars >= 0, got {usd!r}")
+    if not math.isfinite(usd) or not 0 <= usd <= MAX_USD:
+        raise ValueError(
+            f"{what} must be a number of dollars from 0 to {MAX_USD:,.0f}, got {usd!r}"
+        )
     return to_nano(usd)
 
 

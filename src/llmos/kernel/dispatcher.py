@@ -46,7 +46,7 @@ from llmos.modes.orchestration_trace import is_orchestration
 from llmos.modes.orchestrator import resume_orchestration, run_orchestrator
 from llmos.modes.orchestrator_wiring import orchestrator_context
 from llmos.modes.selection import needs_orchestration
-from llmos.outcome import FailureKind, Outcome, OutcomeStatus, kind_of_error
+from llmos.outcome import NOT_ADVICE, FailureKind, Outcome, OutcomeStatus, kind_of_error
 from llmos.projects import Project
 from llmos.tools import sandbox_status
 from llmos.tools.base import Isolation, ToolContext, ToolRegistry, ToolSettings
@@ -511,12 +511,21 @@ class Dispatcher:
         return replace(done, outcome=verdict)
 
     async def _failed_advice(self, goal: str) -> str:
-        """A failed run of a near goal, if memory has one, so it is not repeated."""
+        """A failed run of a near goal, if memory has one, so it is not repeated.
+
+        A run stopped by an outage (a refused key, a dead server, the budget) or
+        by a person says nothing about how to do the task, so it is no advice.
+        """
         near = await asyncio.to_thread(self.library.similar, goal, include_failed=True, limit=3)
         threshold = self.settings.follower.guide_threshold
         for candidate in near:
-            if candidate.trace.status == "failed" and candidate.score >= threshold:
-                return guidance.failed_attempt(candidate.trace)
+            trace = candidate.trace
+            if (
+                trace.status == "failed"
+                and candidate.score >= threshold
+                and trace.failure not in NOT_ADVICE
+            ):
+                return guidance.failed_attempt(trace)
         return ""
 
     # ------------------------------------------------------------------ verify

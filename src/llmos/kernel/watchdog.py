@@ -9,6 +9,10 @@ Four limits, each off when ``None``:
 - ``llm_call_timeout_s`` — a model call that streams nothing for that long;
 - ``tool_timeout_s`` — one tool call running for that long.
 
+Long before a silent model call is cancelled, the user hears of it: every
+``llm_silence_notice_s`` of silence (15 s by default) a warning notice says how
+long the model has sent nothing and when the call will be given up.
+
 It is a bus subscriber (every event of a task is progress), a pair of hooks
 (``PreLLMCall``/``PostLLMCall`` mark a model call in flight) and a monitor
 coroutine that checks the tasks it was told about with :meth:`Watchdog.watch`.
@@ -57,6 +61,7 @@ class WatchdogLimits:
     stall_s: float | None = 600.0
     llm_call_timeout_s: float | None = 300.0
     tool_timeout_s: float | None = None  # Bash has tools.bash_timeout
+    llm_silence_notice_s: float | None = 15.0  # not a limit: a warning, repeated
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +82,8 @@ class _Watched:
     started: float
     last_event: float
     llm_call_since: float | None = None
+    #: How many silence notices the current model call has had.
+    silence_told: int = 0
     tools_running: dict[str, float] = field(default_factory=dict)
 
 
@@ -91,6 +98,7 @@ class Watchdog:
         stall_s: float | None = None,
         llm_call_timeout_s: float | None = None,
         tool_timeout_s: float | None = None,
+        llm_silence_notice_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limits = {
@@ -99,7 +107,9 @@ class Watchdog:
             "watchdog.llm_call_timeout_s": llm_call_timeout_s,
             "watchdog.tool_timeout_s": tool_timeout_s,
         }
-        for setting, value in self.limits.items():
+        self.silence_notice_s = llm_silence_notice_s
+        checked = {**self.limits, "watchdog.llm_silence_notice_s": llm_silence_notice_s}
+        for setting, value in checked.items():
             if value is not None and value <= 0:
                 raise ConfigError(
                     f"{setting} must be more than 0 seconds, got {value}; leave it out to "
@@ -113,7 +123,7 @@ class Watchdog:
         self._monitor: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._unsubscribe: Callable[[], None] | None = None
-        active = [v for v in self.limits.values() if v is not None]
+        active = [v for v in checked.values() if v is not None]
         self.poll_s = min([MAX_POLL_S, *(v / 5 for v in active)])
 
     @classmethod
@@ -126,6 +136,7 @@ class Watchdog:
             stall_s=limits.stall_s,
             llm_call_timeout_s=limits.llm_call_timeout_s,
             tool_timeout_s=limits.tool_timeout_s,
+            llm_silence_notice_s=limits.llm_silence_notice_s,
             clock=clock,
         )
 
@@ -185,13 +196,14 @@ class Watchdog:
 
     def _on_event(self, event: Event) -> None:
         watched = self._watched.get(event.task_id)
-        if watched is None:
+        if watched is None or isinstance(event, Notice):  # talk about a task is not progress
             return
         now = self.clock()
         watched.last_event = now
         match event:
             case TextStreamed() if watched.llm_call_since is not None:
                 watched.llm_call_since = now
+                watched.silence_told = 0
             case ToolCallStarted(call_id=call_id):
                 watched.tools_running[call_id] = now
             case ToolCallFinished(call_id=call_id):
@@ -203,6 +215,7 @@ class Watchdog:
     def _llm_call_started(self, data: HookInput) -> None:
         if (watched := self._watched.get(data.ctx.task_id)) is not None:
             watched.llm_call_since = self.clock()
+            watched.silence_told = 0
 
     def _llm_call_finished(self, data: HookInput) -> None:
         if (watched := self._watched.get(data.ctx.task_id)) is not None:
@@ -228,7 +241,32 @@ class Watchdog:
             if expiry is not None:
                 await self._fire(expiry, watched)
                 fired.append(expiry)
+            else:
+                await self._tell_silence(task_id, watched)
         return fired
+
+    async def _tell_silence(self, task_id: str, watched: _Watched) -> None:
+        """Say so once per ``llm_silence_notice_s`` that the model call has sent nothing."""
+        every, since = self.silence_notice_s, watched.llm_call_since
+        if every is None or since is None:
+            return
+        silent = self.clock() - since
+        if int(silent // every) <= watched.silence_told:
+            return
+        watched.silence_told = int(silent // every)
+        limit = self.limits["watchdog.llm_call_timeout_s"]
+        then = (
+            f"it is given up after {limit:g} s (watchdog.llm_call_timeout_s)"
+            if limit is not None
+            else "watchdog.llm_call_timeout_s is off, so it waits until the backend's timeout"
+        )
+        await self.bus.publish(
+            Notice(
+                task_id=task_id,
+                level="warning",
+                message=f"the model has sent nothing for {silent:.0f} s; still waiting: {then}",
+            )
+        )
 
     def _check(self, task_id: str, watched: _Watched) -> Expiry | None:
         """The first limit ``task_id`` is past now, if any."""

@@ -230,15 +230,22 @@ class TraceStore:
         if _ID.fullmatch(id_or_prefix) and self.path_for(id_or_prefix).is_file():
             return id_or_prefix
         self.ensure_fresh()
-        candidates = self.index.with_prefix(id_or_prefix, limit=11) if id_or_prefix else []
+        found = self.index.with_prefix(id_or_prefix, limit=11) if id_or_prefix else []
+        candidates = [(c.id, _short(c.goal)) for c in found]
+        if id_or_prefix:  # a broken file answers to its name's stem, so it can be removed
+            candidates += [
+                (stem, "a broken file")
+                for stem in (b.file.removesuffix(SUFFIX) for b in self.index.broken())
+                if stem.startswith(id_or_prefix) and (self.root / f"{stem}{SUFFIX}").exists()
+            ]
         if len(candidates) == 1:
-            return candidates[0].id
+            return candidates[0][0]
         if not candidates:
             raise TraceNotFound(
                 f"no trace with id or id prefix {id_or_prefix!r} in {self.root}; "
                 "`llmos traces list` shows the ids"
             )
-        listed = ", ".join(f"{c.id} ({_short(c.goal)})" for c in candidates[:10])
+        listed = ", ".join(f"{full} ({about})" for full, about in candidates[:10])
         raise TraceNotFound(
             f"the prefix {id_or_prefix!r} matches several traces: {listed}"
             f"{' …' if len(candidates) > 10 else ''}; give more characters of the id"
@@ -263,13 +270,19 @@ class TraceStore:
 
     def _read_checked(self, path: Path) -> Trace:
         trace = read_trace(path)
-        if path.name != f"{trace.id}{SUFFIX}":
+        expected = f"{trace.id}{SUFFIX}"
+        if path.name == expected:
+            return trace
+        if (self.root / expected).exists():  # a copy: renaming it would overwrite the original
             raise TraceFormatError(
-                f"holds trace id {trace.id!r} but is named {path.name!r}; rename it to "
-                f"{trace.id}{SUFFIX} or fix the id",
+                f"holds trace id {trace.id!r}, which {expected} already holds: it is a copy; "
+                f"remove it with `llmos traces rm {path.name.removesuffix(SUFFIX)}`",
                 path=path,
             )
-        return trace
+        raise TraceFormatError(
+            f"holds trace id {trace.id!r} but is named {path.name!r}; rename it to {expected}",
+            path=path,
+        )
 
     def entries(self) -> list[IndexEntry]:
         """Index rows of every trace (fresh), oldest first."""

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from llmos.config import Mode
+from llmos.config import Dollars, Mode
 from llmos.kernel.scheduler import TaskStatus
 from llmos.outcome import FailureKind, OutcomeStatus
 from llmos.projects import NAME_PATTERN
@@ -44,7 +44,7 @@ class TaskRequest(_Body):
     project: str | None = Field(
         None, description="Run in this project's output folder (workspace/projects/NAME/output)."
     )
-    budget: float | None = Field(
+    budget: Dollars | None = Field(
         None, gt=0, description="Dollars this task may spend on model calls at most."
     )
 

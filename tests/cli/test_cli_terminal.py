@@ -1,0 +1,94 @@
+"""Control sequences in goals and answers are shown, never sent raw to the terminal.
+
+A goal can come from anyone (an imported trace, a pasted task): printed raw, an
+escape sequence in it retitles the window or hides text. Every command that
+prints for people writes such characters out (``\\x1b``) instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from llmos.cli.terminal import visible
+from llmos.memory import Trace, TraceStore
+
+TITLE = "\x1b]0;pwned\x07"
+GOAL = f"Create hello.txt {TITLE}now"
+RAW = ("\x1b", "\x07", "\x9b")
+
+
+def llmos(*args: str, workspace: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env.update({"LLMOS_WORKSPACE": str(workspace), "COLUMNS": "300", "NO_COLOR": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "llmos", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_shown(done: subprocess.CompletedProcess[str], shown: str = "\\x1b]0;pwned\\x07") -> None:
+    assert done.returncode == 0, done.stderr
+    for raw in RAW:
+        assert raw not in done.stdout and raw not in done.stderr
+    assert shown in done.stdout
+
+
+def test_traces_list_log_and_run_show_control_sequences(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    script = tmp_path / "script.json"
+    answer = "done \x1b[2J\x9b31m"
+    script.write_text(
+        json.dumps(
+            [
+                {
+                    "tool_calls": [
+                        {"name": "Write", "input": {"file_path": "h.txt", "content": "x"}}
+                    ]
+                },
+                {"text": answer},
+            ]
+        )
+    )
+    ran = llmos(
+        "run", "-p", "scripted", "--script", str(script), GOAL, workspace=workspace, cwd=tmp_path
+    )
+    assert ran.returncode == 0, ran.stderr
+    for raw in RAW:
+        assert raw not in ran.stdout
+    assert "done \\x1b[2J\\x9b31m" in ran.stdout
+
+    assert_shown(llmos("traces", "list", workspace=workspace, cwd=tmp_path))
+    assert_shown(llmos("log", workspace=workspace, cwd=tmp_path))
+    task_id = json.loads(
+        llmos("log", "--json", workspace=workspace, cwd=tmp_path).stdout.splitlines()[0]
+    )["task_id"]
+    assert_shown(llmos("log", task_id, workspace=workspace, cwd=tmp_path))
+    assert_shown(llmos("traces", "match", GOAL, workspace=workspace, cwd=tmp_path))
+
+
+def test_an_imported_trace_with_a_hostile_goal_is_listed_and_shown_safely(tmp_path: Path) -> None:
+    shared = TraceStore(tmp_path / "shared" / "traces", tmp_path / "shared" / "index.sqlite")
+    trace = shared.save(Trace(goal=f"List files {TITLE}", backend="scripted"))
+    workspace = tmp_path / "ws"
+    imported = llmos("traces", "import", str(shared.root), workspace=workspace, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert_shown(llmos("traces", "list", workspace=workspace, cwd=tmp_path))
+    # YAML writes the goal with its own escapes (\e, \a): still nothing raw
+    shown = llmos("traces", "show", trace.id, workspace=workspace, cwd=tmp_path)
+    assert_shown(shown, "pwned")
+
+
+def test_visible_keeps_text_and_writes_out_what_a_terminal_would_obey() -> None:
+    assert visible("a\tb\nc\r\nd") == "a\tb\nc\nd"
+    assert visible("x\ry") == "x\\x0dy"
+    assert visible("evil\u202egnp.exe") == "evil\\u202egnp.exe"
+    assert visible("lone \udcff") == "lone \\udcff"
+    assert visible("café ✓ 中文") == "café ✓ 中文"
