@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 import pytest
 
-
 # A runner started in the background by a non-interactive shell (`cmd &`) has SIGINT
 # ignored, and every process it starts would inherit that: a test that sends Ctrl-C to
 # `llmos run` would then wait for a signal that is never delivered. A Python-level
