@@ -12,6 +12,13 @@ from typing import Any, ClassVar
 
 import pytest
 
+# A runner started in the background by a non-interactive shell (`cmd &`) has SIGINT
+# ignored, and every process it starts would inherit that: a test that sends Ctrl-C to
+# `llmos run` would then wait for a signal that is never delivered. A Python-level
+# handler is reset to the default on exec, so the tests' processes get the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

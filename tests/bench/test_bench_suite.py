@@ -81,7 +81,10 @@ def test_fast_parts_write_their_figures(tmp_path: Path) -> None:
     assert workload["success_pct"] == 100.0
     assert isinstance(workload["cost_reduction_pct"], float)
     assert set(results["lookup"]["p50_ms"]) == set(results["lookup"]["p99_ms"]) == {"300"}
-    assert results["hooks"]["overhead_us_per_call"] > 0
+    hooks = results["hooks"]
+    # Each timing is positive; their difference may not be on a busy machine (it is noise).
+    assert hooks["empty_pipeline_us_per_call"] > 0 and hooks["builtin_hooks_us_per_call"] > 0
+    assert isinstance(hooks["overhead_us_per_call"], float)
     assert results["cli"]["startup_ms"] > 0
     assert results["goals"]["goals_dev"]["must_not_follow_followed"] == 0
     assert results["orchestration"]["all_succeeded"] is True
