@@ -495,6 +495,14 @@ class Dispatcher:
         """
         store = self.library.store_of(trace_id)
         trace = await asyncio.to_thread(store.load, trace_id)
+        if trace.status == "failed":
+            kind = trace.failure.value if trace.failure else "failed"
+            why = f": {trace.verdict}" if trace.verdict else ""
+            return VerifyResult(
+                trace=trace,
+                holds=False,
+                reason=f"not replayed: it records a failed run ({kind}){why}",
+            )
         with tempfile.TemporaryDirectory(prefix="llmos-verify-") as scratch:
             root = Path(scratch)
             workdir = root / "output"
