@@ -358,6 +358,15 @@ class Dispatcher:
             )
         )
         del run.recorder.calls[len(outcome.done) :]  # the step that failed is not kept
+        ran = divergence.ran
+        if ran is not None and not ran.denied and not ran.result.is_error:
+            run.diverged = Action(
+                tool=ran.call.name,
+                input=dict(ran.call.input),
+                ok=True,
+                exit_code=ran.result.exit_code,
+                output=ran.result.content[:4_000],
+            )
         return await self._heal(
             run,
             trace,

@@ -27,6 +27,8 @@ class Divergence:
     index: int
     step: Step
     reason: str
+    #: The replayed call, when it ran (its effects are on disk even though it diverged).
+    ran: ToolOutcome | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,7 +72,8 @@ async def replay(task: TaskContext, steps: Sequence[Step]) -> ReplayOutcome:
         problem = check(step.postcondition, outcome, task.cwd)
         if problem is not None:
             return ReplayOutcome(
-                done=tuple(done), divergence=Divergence(index=index, step=step, reason=problem)
+                done=tuple(done),
+                divergence=Divergence(index=index, step=step, reason=problem, ran=outcome),
             )
         done.append(outcome)
     return ReplayOutcome(done=tuple(done))
