@@ -267,3 +267,17 @@ def test_traces_reject_marks_a_trace_failed_and_list_shows_who_learned_it(tmp_pa
         "scripted",
     )
     assert match_cli(tmp_path, NOTES, env)["decision"] == "learn"
+
+
+async def test_rejecting_a_trace_demotes_its_versions_to_guidance(workspace: Path):
+    from dataclasses import replace
+
+    async with api(workspace, LEARN_NOTES) as llmos:
+        learned = await llmos.execute(NOTES)
+        store = llmos.dispatcher.library.home
+        original = store.load(learned.trace_id or "")
+        version = store.save(replace(original, id="version1", parent=original.id))
+        await llmos.reject(original.id, "the note is wrong")
+        assert store.load(version.id).status == "unverified"
+        assert "which a person rejected: the note is wrong" in store.load(version.id).verdict
+        assert (await llmos.match(NOTES)).decision == "guide"
