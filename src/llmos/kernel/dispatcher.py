@@ -623,11 +623,10 @@ class Dispatcher:
     async def _cancelled(self, run: TaskRun, error: str, kind: str) -> None:
         """Keep what a cancelled run did as a failed trace, then report the failure."""
         if run.recorder.calls:
-            kinds = {"WatchdogTimeout": FailureKind.WATCHDOG}
             trace = run.recorder.to_trace(
                 goal=run.task.goal,
                 final_answer="",
-                outcome=Outcome.failed(kinds.get(kind, FailureKind.CANCELLED), error),
+                outcome=Outcome.failed(_cancel_kind(kind), error),
                 mode="cancelled",
                 backend="",
                 model="",
@@ -636,14 +635,19 @@ class Dispatcher:
                 duration_s=time.perf_counter() - run.started,
             )
             await asyncio.to_thread(self.library.home.save, trace)
-        await self._publish_failed(run.task.task_id, error, kind, run.started)
+        await self._publish_failed(
+            run.task.task_id, error, kind, run.started, failure=_cancel_kind(kind)
+        )
 
-    async def _publish_failed(self, task_id: str, error: str, kind: str, started: float) -> None:
-        failure = {
-            "WatchdogTimeout": FailureKind.WATCHDOG,
-            "Cancelled": FailureKind.CANCELLED,
-            "ConfigError": FailureKind.ERROR,
-        }.get(kind, FailureKind.CANCELLED if "cancel" in kind.lower() else FailureKind.ERROR)
+    async def _publish_failed(
+        self,
+        task_id: str,
+        error: str,
+        kind: str,
+        started: float,
+        *,
+        failure: FailureKind = FailureKind.ERROR,
+    ) -> None:
         await self.bus.publish(
             TaskFailed(
                 task_id=task_id,
@@ -685,6 +689,11 @@ class Dispatcher:
                 trace_id=result.trace_id,
             )
         )
+
+
+def _cancel_kind(error_type: str) -> FailureKind:
+    """The failure kind of a cancelled run (its error type from ``cancellation_reason``)."""
+    return FailureKind.WATCHDOG if error_type == "WatchdogTimeout" else FailureKind.CANCELLED
 
 
 async def _no_charge(model: str, usage: Usage) -> float:
