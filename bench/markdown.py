@@ -50,6 +50,11 @@ def _success_by_mode(results: Mapping[str, Any]) -> str:
     return ", ".join(f"{mode} {value}%" for mode, value in sorted(rows.items()))
 
 
+def _judged(results: Mapping[str, Any]) -> str:
+    counts = results["workload"].get("judged", {})
+    return ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) or "–"
+
+
 def _kinds(results: Mapping[str, Any]) -> str:
     kinds = results["workload"]["kinds"]
     return ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
@@ -72,6 +77,13 @@ SECTIONS: dict[str, list[Row]] = {
          "replays that failed their check or replayed another job's trace (must be 0)"),
         ("task success, auto", lambda r: f"{r['workload']['success_pct']}%",
          "tasks whose files match their reference run"),
+        ("task success, judged by llmos", lambda r:
+         f"{r['workload'].get('judged_success_pct', '–')}% "
+         f"({_judged(r)})",
+         "tasks llmos itself reported as success (acceptance check + judge), auto run"),
+        ("**judged success, not done**", lambda r:
+         f"**{r['workload'].get('judged_success_not_done', '–')}**",
+         "tasks reported as success whose files do not match the reference (must be 0)"),
         ("task success, always-Learner", lambda r: f"{r['workload']['success_learner_pct']}%",
          "the same check on the learn-everything run (the optimum here)"),
         ("quality vs optimum", lambda r: f"{r['workload']['quality_pct_of_learner']}%",

@@ -243,3 +243,41 @@ async def test_a_rejected_trace_is_never_followed_and_a_promoted_one_is(workspac
         assert (talk.outcome.status, talk.failed) == ("unverified", False)
         await llmos.promote(talk.trace_id or "", "read it, it is right")
         assert (await llmos.match("Tell me about the sea")).decision == "follow"
+
+
+@pytest.mark.slow
+def test_traces_reject_marks_a_trace_failed_and_list_shows_who_learned_it(tmp_path: Path):
+    workspace = tmp_path / "ws"
+    env = cli_env(workspace, {})
+    assert run_cli(tmp_path, NOTES, LEARN_NOTES, env, "learn").returncode == 0
+    [trace_id] = statuses(workspace)
+    no_reason = llmos("traces", "reject", trace_id, cwd=tmp_path, env=env)
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
+    done = llmos("traces", "reject", trace_id[:6], "--reason", "wrong word", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"rejected {trace_id}" in done.stderr
+    [row] = [
+        json.loads(line)
+        for line in llmos("traces", "list", "--json", cwd=tmp_path, env=env).stdout.splitlines()
+    ]
+    assert (row["status"], row["failure_kind"], row["backend"], row["model"]) == (
+        "failed",
+        "rejected",
+        "scripted",
+        "scripted",
+    )
+    assert match_cli(tmp_path, NOTES, env)["decision"] == "learn"
+
+
+async def test_rejecting_a_trace_demotes_its_versions_to_guidance(workspace: Path):
+    from dataclasses import replace
+
+    async with api(workspace, LEARN_NOTES) as llmos:
+        learned = await llmos.execute(NOTES)
+        store = llmos.dispatcher.library.home
+        original = store.load(learned.trace_id or "")
+        version = store.save(replace(original, id="version1", parent=original.id))
+        await llmos.reject(original.id, "the note is wrong")
+        assert store.load(version.id).status == "unverified"
+        assert "which a person rejected: the note is wrong" in store.load(version.id).verdict
+        assert (await llmos.match(NOTES)).decision == "guide"

@@ -87,22 +87,31 @@ def text_of(result: CallToolResult) -> str:
     return "\n".join(block.text for block in result.content if block.type == "text")
 
 
-async def test_lists_four_tools_with_their_schemas_and_when_to_use_them(
+async def test_lists_five_tools_with_their_schemas_and_when_to_use_them(
     tmp_path: Path, script: Path
 ):
     async with connect(tmp_path / "ws", "--provider", "scripted", "--script", str(script)) as s:
         tools = {tool.name: tool for tool in (await s.list_tools()).tools}
 
-    assert sorted(tools) == ["budget", "list_traces", "match_trace", "run_task"]
+    assert sorted(tools) == ["budget", "list_traces", "match_trace", "reject_trace", "run_task"]
     run = tools["run_task"]
     assert run.input_schema["required"] == ["goal"]
     assert run.input_schema["properties"]["mode"]["enum"] == ["auto", "learner", "follower"]
     assert run.input_schema["properties"]["mode"]["default"] == "auto"
     assert "ctx" not in run.input_schema["properties"]
     assert run.description.startswith("Run a task through llmos: replays a saved trace for free")
-    assert {"mode", "success", "text", "cost_usd", "saved_usd", "trace_id", "error"} <= set(
-        run.output_schema["properties"]
-    )
+    assert {
+        "mode",
+        "outcome",
+        "failure_kind",
+        "success",
+        "text",
+        "cost_usd",
+        "saved_usd",
+        "trace_id",
+        "error",
+    } <= set(run.output_schema["properties"])
+    assert tools["reject_trace"].input_schema["required"] == ["trace_id", "reason"]
     listing = tools["list_traces"]
     assert "required" not in listing.input_schema
     assert listing.input_schema["properties"]["limit"]["default"] == 20
@@ -236,11 +245,14 @@ async def test_follower_without_a_trace_is_a_tool_error_with_the_reason(
         failed = await s.call_tool("run_task", {"goal": GOAL, "mode": "follower"})
         assert failed.is_error
         assert text_of(failed) == (
-            "llmos follower failed: no saved trace matches this goal well enough to replay; "
+            "llmos follower failed (no-match): no saved trace matches this goal well enough to "
+            "replay; "
             "run it in mode auto or learner to learn it"
         )
         assert failed.structured_content["error_type"] == "NoMatch"
         assert failed.structured_content["success"] is False
+        assert failed.structured_content["outcome"] == "failed"
+        assert failed.structured_content["failure_kind"] == "no-match"
         assert not (workspace / "output" / "hello.txt").exists()
 
         # The server goes on: the same session can still learn the task.
@@ -431,7 +443,10 @@ async def test_a_security_ask_is_put_to_the_caller_who_decides(tmp_path: Path):
         allowed = await s.call_tool("run_task", {"goal": "Force push", "mode": "learner"})
         assert (workspace / "output" / "pushed").exists()
 
-    assert refused.structured_content["success"] and allowed.structured_content["success"]
+    # Refused, the run ends on a denied call: a policy failure. Allowed, it ran; "Force push"
+    # names nothing the check can verify, so it is unverified (not an error).
+    assert (refused.is_error, refused.structured_content["failure_kind"]) == (True, "policy")
+    assert (allowed.is_error, allowed.structured_content["outcome"]) == (False, "unverified")
     assert len(asked) == 2
     assert asked[0].message.startswith(f"llmos needs approval for Bash {FORCE_PUSH}: ")
     assert "git push --force rewrites the remote's history" in asked[0].message

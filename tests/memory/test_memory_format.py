@@ -186,3 +186,23 @@ def test_a_tool_name_that_cannot_be_a_heading_is_refused_when_writing() -> None:
     trace = calculator_trace(steps=(Step(tool="two words", input={}),))
     with pytest.raises(TraceFormatError, match="tool name 'two words'"):
         render_trace(trace)
+
+
+def test_the_judged_outcome_round_trips_and_old_files_without_it_still_load():
+    from dataclasses import replace
+
+    from llmos.outcome import FailureKind
+
+    failed = replace(calculator_trace(), status="failed", failure=FailureKind.MAX_TOKENS,
+                     verdict="the model's answer was cut at max_tokens (4096)")
+    text = render_trace(failed)
+    assert "outcome:\n  kind: max-tokens\n  message: the model's answer was cut" in text
+    back = parse_trace(text)
+    assert back == failed and back.outcome.kind is FailureKind.MAX_TOKENS
+    unverified = replace(calculator_trace(), status="unverified", verdict="could not be checked")
+    assert parse_trace(render_trace(unverified)).outcome.status == "unverified"
+    old = render_trace(calculator_trace())  # a success written before outcomes: no field
+    assert "outcome:" not in old and parse_trace(old).failure is None
+    bad = text.replace("kind: max-tokens", "kind: sleepy")
+    with pytest.raises(TraceFormatError, match=re.escape("outcome.kind 'sleepy' is not one of")):
+        parse_trace(bad)

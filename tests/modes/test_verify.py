@@ -75,3 +75,42 @@ async def test_an_untrusted_import_becomes_followable_once_verified(
         result = await llmos.verify(learned.trace_id or "")
         assert (result.holds, result.trusted) == (True, True), result.reason
         assert (await llmos.match("Create b.txt")).decision == "follow"
+
+
+WRITE_A = [
+    {"tool_calls": [{"name": "Write", "input": {"file_path": "a.txt", "content": "a\n"}}]},
+    {"text": "ok"},
+]
+
+
+async def test_verify_promotes_an_unverified_trace_whose_check_passes_on_the_replay(
+    workspace: Path,
+):
+    from llmos.outcome import Outcome
+
+    async with make(workspace, WRITE_A) as llmos:
+        learned = await llmos.execute("Create a.txt")
+        store = llmos.dispatcher.library.home
+        store.set_outcome(learned.trace_id, Outcome.unverified("its replay did not hold"))
+        assert (await llmos.match("Create a.txt")).decision == "guide"
+        result = await llmos.verify(learned.trace_id)
+        assert result.holds and result.trace.status == "success"
+        assert result.reason.startswith("verified: all 1 steps hold; checked: file a.txt exists")
+        assert (await llmos.match("Create a.txt")).decision == "follow"
+
+
+async def test_verify_leaves_an_undecidable_trace_unverified_and_never_replays_a_failed_one(
+    workspace: Path,
+):
+    talk = [{"tool_calls": [{"name": "LS", "input": {"path": "."}}]}, {"text": "the sea is big"}]
+    async with make(workspace, [*talk, {"text": "nothing"}]) as llmos:
+        said = await llmos.execute("Tell me about the sea")
+        result = await llmos.verify(said.trace_id)
+        assert result.holds and result.trace.status == "unverified"
+        assert "it stays unverified: could not be checked" in result.reason
+        failed = await llmos.execute("Create b.txt")  # answers without writing it
+        refused = await llmos.verify(failed.trace_id)
+        assert not refused.holds
+        assert refused.reason.startswith(
+            "not replayed: it records a failed run (acceptance-failed)"
+        )

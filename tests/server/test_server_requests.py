@@ -132,6 +132,7 @@ def test_openapi_documents_every_endpoint(client):
         "/traces",
         "/traces/{trace_id}",
         "/traces/match",
+        "/traces/{trace_id}/reject",
         "/budget",
         "/agents",
     } <= set(paths)
@@ -156,3 +157,17 @@ def test_a_task_whose_run_fails_reports_the_error(client):
         "ScriptExhausted",
     )
     assert "has 0 turn(s)" in view["error"]
+    assert (view["outcome"], view["failure_kind"]) == ("failed", "backend-error")
+
+
+def test_a_trace_is_rejected_through_the_api_with_its_reason(client):
+    task_id = client.post("/tasks", json={"goal": "Tidy the logs"}).json()["task_id"]
+    trace_id = wait_for_task(client, task_id)["trace_id"]
+    assert client.post(f"/traces/{trace_id}/reject", json={"reason": " "}).status_code == 422
+    missing = client.post("/traces/nosuchtrace/reject", json={"reason": "wrong"})
+    assert missing.status_code == 404
+    done = client.post(f"/traces/{trace_id}/reject", json={"reason": "it tidied nothing"})
+    assert done.status_code == 200
+    assert (done.json()["status"], done.json()["failure_kind"]) == ("failed", "rejected")
+    detail = client.get(f"/traces/{trace_id}").json()["meta"]["outcome"]
+    assert detail == {"kind": "rejected", "message": "rejected: it tidied nothing"}

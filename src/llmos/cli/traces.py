@@ -235,7 +235,8 @@ def verify(
     one whose goal's check passes on the replay. Exit code 1 if any fails.
     """
     settings, library = _library(workspace, project)
-    ids = trace_ids or [entry.id for entry in library.entries()]
+    # Failed traces are advice, never replayed: checking them means naming them.
+    ids = trace_ids or [entry.id for entry in library.entries() if entry.status != "failed"]
     broken = [] if trace_ids else library.problems()
     results = asyncio.run(_verify_all(settings, ids))
     console = stdout_console()

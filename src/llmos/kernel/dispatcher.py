@@ -388,6 +388,15 @@ class Dispatcher:
             )
         )
         del run.recorder.calls[len(outcome.done) :]  # the step that failed is not kept
+        ran = divergence.ran
+        if ran is not None and not ran.denied and not ran.result.is_error:
+            run.diverged = Action(
+                tool=ran.call.name,
+                input=dict(ran.call.input),
+                ok=True,
+                exit_code=ran.result.exit_code,
+                output=ran.result.content[:4_000],
+            )
         return await self._heal(
             run,
             trace,
@@ -542,6 +551,14 @@ class Dispatcher:
         """
         store = self.library.store_of(trace_id)
         trace = await asyncio.to_thread(store.load, trace_id)
+        if trace.status == "failed":
+            kind = trace.failure.value if trace.failure else "failed"
+            why = f": {trace.verdict}" if trace.verdict else ""
+            return VerifyResult(
+                trace=trace,
+                holds=False,
+                reason=f"not replayed: it records a failed run ({kind}){why}",
+            )
         trust = store.trust_of(trace)
         if not trust.trusted:
             status = await asyncio.to_thread(sandbox_status)
@@ -728,11 +745,10 @@ class Dispatcher:
     async def _cancelled(self, run: TaskRun, error: str, kind: str) -> None:
         """Keep what a cancelled run did as a failed trace, then report the failure."""
         if run.recorder.calls:
-            kinds = {"WatchdogTimeout": FailureKind.WATCHDOG}
             trace = run.recorder.to_trace(
                 goal=run.task.goal,
                 final_answer="",
-                outcome=Outcome.failed(kinds.get(kind, FailureKind.CANCELLED), error),
+                outcome=Outcome.failed(_cancel_kind(kind), error),
                 mode="cancelled",
                 backend="",
                 model="",
@@ -741,14 +757,19 @@ class Dispatcher:
                 duration_s=time.perf_counter() - run.started,
             )
             await asyncio.to_thread(self.library.home.save, trace)
-        await self._publish_failed(run.task.task_id, error, kind, run.started)
+        await self._publish_failed(
+            run.task.task_id, error, kind, run.started, failure=_cancel_kind(kind)
+        )
 
-    async def _publish_failed(self, task_id: str, error: str, kind: str, started: float) -> None:
-        failure = {
-            "WatchdogTimeout": FailureKind.WATCHDOG,
-            "Cancelled": FailureKind.CANCELLED,
-            "ConfigError": FailureKind.ERROR,
-        }.get(kind, FailureKind.CANCELLED if "cancel" in kind.lower() else FailureKind.ERROR)
+    async def _publish_failed(
+        self,
+        task_id: str,
+        error: str,
+        kind: str,
+        started: float,
+        *,
+        failure: FailureKind = FailureKind.ERROR,
+    ) -> None:
         await self.bus.publish(
             TaskFailed(
                 task_id=task_id,
@@ -806,6 +827,11 @@ def _decoys(real: Path, root: Path) -> None:
             stand_in.mkdir()
         else:
             stand_in.touch()
+
+
+def _cancel_kind(error_type: str) -> FailureKind:
+    """The failure kind of a cancelled run (its error type from ``cancellation_reason``)."""
+    return FailureKind.WATCHDOG if error_type == "WatchdogTimeout" else FailureKind.CANCELLED
 
 
 async def _no_charge(model: str, usage: Usage) -> float:

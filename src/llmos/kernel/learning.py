@@ -25,6 +25,7 @@ from llmos.kernel.task import TaskBudget, TaskContext, TaskResult
 from llmos.memory import Trace
 from llmos.memory.insights import extract_insights, insights_enabled
 from llmos.messages import Usage
+from llmos.modes.acceptance import Action
 from llmos.modes.judge import action_of, judge
 from llmos.modes.learner import LearnerOutcome, LearnerSettings, run_learner
 from llmos.outcome import FailureKind, Outcome
@@ -43,6 +44,9 @@ class TaskRun:
     agent: Agent | None = None
     budget: TaskBudget | None = None
     nested: bool = False
+    #: A replayed step that ran without error but did not match the trace (a heal starts
+    #: after it): its effects count when the run is judged, and the heal may need no call.
+    diverged: Action | None = None
 
     def failed(
         self, mode: str, error: str, error_type: str, kind: FailureKind = FailureKind.ERROR
@@ -126,17 +130,22 @@ def judge_learned(run: TaskRun, outcome: LearnerOutcome, replayed: int | None) -
         )
     recorded = [action_of(call) for call in run.recorder.calls]
     if outcome.actions is None:  # a self-driving backend: the hook's record is all there is
-        actions, own = recorded, recorded[replayed:] if replayed is not None else None
+        own = recorded[replayed:] if replayed is not None else recorded
+        prior = recorded[:replayed] if replayed is not None else []
     else:
         own = list(outcome.actions)
-        actions = [*recorded[:replayed], *own] if replayed is not None else own
+        prior = recorded[:replayed] if replayed is not None else []
+    if run.diverged is not None:
+        prior.append(run.diverged)
+    # A heal must redo what diverged, unless that step ran and only its result differed.
+    must_act = replayed is not None and run.diverged is None
     return judge(
         run.task.goal,
         stopped=stopped,
-        actions=actions,
+        actions=[*prior, *own],
         cwd=run.task.cwd,
         answer=outcome.text,
-        own_actions=own if replayed is not None else None,
+        own_actions=own if must_act else None,
     )
 
 

@@ -66,9 +66,15 @@ def insights_enabled(backend_name: str, setting: bool | None = None) -> bool:
 def describe_run(trace: Trace) -> str:
     """The run as the model sees it: goal, outcome, steps and answer, bounded in size."""
     lines = [f"Goal: {trace.goal}", f"Outcome: {trace.status}"]
-    error = trace.extra.get("error")
+    error = (
+        trace.extra.get("error")
+        if trace.status == "success"
+        else (trace.verdict or trace.extra.get("error"))
+    )
     if error:
         lines.append(f"Error: {error}")
+    elif trace.verdict:
+        lines.append(f"Judged: {trace.verdict}")
     for number, step in enumerate(trace.steps, start=1):
         shown = json.dumps(dict(step.input), ensure_ascii=False)[:_STEP_CHARS]
         result = "error" if step.postcondition.is_error else "ok"

@@ -113,14 +113,25 @@ class TraceLibrary:
         return found
 
     def reject(self, trace_id: str, reason: str) -> Trace:
-        """A person says the result was wrong: the trace is failed and never followed again."""
+        """A person says the result was wrong: the trace is failed and never followed again.
+
+        Its versions (traces healed from it) become unverified: they may guide, not be followed.
+        """
         reason = " ".join(reason.split())
         if not reason:
             raise ConfigError("say why the result was wrong: --reason TEXT", key="reason")
         store = self.store_of(trace_id)
-        return store.set_outcome(
-            store.resolve(trace_id), Outcome.failed(FailureKind.REJECTED, f"rejected: {reason}")
+        full_id = store.resolve(trace_id)
+        rejected = store.set_outcome(
+            full_id, Outcome.failed(FailureKind.REJECTED, f"rejected: {reason}")
         )
+        # Its versions (heals of it) inherited what was wrong: they only guide from now on.
+        note = f"a version of trace {full_id}, which a person rejected: {reason}"
+        for other in self.stores:
+            for entry in other.entries():
+                if entry.parent == full_id and entry.status == "success":
+                    other.set_outcome(entry.id, Outcome.unverified(note), only_if="success")
+        return rejected
 
     def promote(self, trace_id: str, note: str = "") -> Trace:
         """A person vouches for an unverified (or rejected) trace: it becomes replayable."""

@@ -27,129 +27,46 @@ from llmos.memory.normalize import Token, tokenize
 Role = Literal["create", "modify", "delete", "read"]
 
 _CREATE = frozenset(
-    [
-        "create",
-        "write",
-        "make",
-        "generate",
-        "save",
-        "build",
-        "produce",
-        "output",
-        "put",
-        "touch",
-        "scaffold",
-        "init",
-        "initialize",
-        "initialise",
-        "store",
-        "export",
-        "dump",
-        "draft",
-        "compose",
-        "prepare",
-        "emit",
-        "setup",
-        "set",
-        "add",
-        "new",
-    ]
+    (  # noqa: SIM905 (one string of words reads better than a list of 40)
+        "create write make generate save build produce output put touch scaffold init "
+        "initialize initialise store export dump draft compose prepare emit setup set add "
+        "new pack compress zip bundle"
+    ).split()
 )
 _MODIFY = frozenset(
-    [
-        "edit",
-        "modify",
-        "update",
-        "append",
-        "fix",
-        "change",
-        "replace",
-        "refactor",
-        "insert",
-        "prepend",
-        "reformat",
-        "patch",
-        "correct",
-        "rewrite",
-        "extend",
-        "improve",
-        "tidy",
-        "clean",
-    ]
+    (  # noqa: SIM905 (one string of words reads better than a list of 40)
+        "edit modify update append fix change replace refactor insert prepend reformat "
+        "patch correct rewrite extend improve tidy clean"
+    ).split()
 )
 _DELETE = frozenset(["delete", "remove", "rm", "erase", "unlink"])
 _READ = frozenset(
-    [
-        "read",
-        "show",
-        "print",
-        "display",
-        "cat",
-        "count",
-        "summarize",
-        "summarise",
-        "list",
-        "explain",
-        "describe",
-        "analyze",
-        "analyse",
-        "parse",
-        "check",
-        "inspect",
-        "find",
-        "search",
-        "grep",
-        "open",
-        "load",
-        "view",
-        "compare",
-        "review",
-        "tell",
-        "look",
-        "run",
-        "execute",
-        "test",
-        "lint",
-        "validate",
-        "use",
-        "convert",
-        "import",
-        "from",
-        "of",
-        "in",
-    ]
+    (  # noqa: SIM905 (one string of words reads better than a list of 40)
+        "read show print display cat count summarize summarise list explain describe "
+        "analyze analyse parse check inspect find search grep open load view compare "
+        "review tell look run execute test lint validate use convert import from of in"
+    ).split()
 )
 _MOVE = frozenset({"move", "rename", "mv"})
 _COPY = frozenset({"copy", "cp", "duplicate"})
 #: A path right after one of these is where the verb's result goes.
 _TO = frozenset({"to", "into", "as", "onto"})
+#: Verbs whose "in FILE" is where their output goes ("list the result in renamed.txt").
+_LISTS_INTO = frozenset({"list", "print", "record", "log", "dump"})
 #: Verbs whose "to FILE" is a file that already exists ("append 'x' to log.txt").
 _INTO_EXISTING = frozenset({"add", "append", "insert", "prepend"})
 #: A path right after one of these is read, whatever the verb.
 _SOURCE = frozenset({"of", "from"})
 _VERBS = _CREATE | _MODIFY | _DELETE | _MOVE | _COPY | (_READ - {"of", "from", "in", "use"})
+#: Words that open a clause about the artefact ("a Makefile … that removes build/").
+_RELATIVE = frozenset({"that", "which", "so", "where", "whose"})
+#: Words after which a verb starts a new action of the run ("… and write it to b.txt").
+_CLAUSE = frozenset({"and", "then"})
 #: A verb-looking word after one of these is a noun ("write the count to count.txt").
 _DETERMINERS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "this",
-        "that",
-        "these",
-        "those",
-        "each",
-        "every",
-        "its",
-        "my",
-        "your",
-        "our",
-        "their",
-        "some",
-        "all",
-        "any",
-        "no",
-    ]
+    (  # noqa: SIM905 (one string of words reads better than a list of 40)
+        "a an the this that these those each every its my your our their some all any no"
+    ).split()
 )
 
 #: File names without a dot that people name in goals.
@@ -159,34 +76,21 @@ _BARE_FILES = re.compile(
 )
 #: Dotted words that are products or abbreviations, not files.
 _NOT_FILES = frozenset(
-    [
-        "node.js",
-        "vue.js",
-        "next.js",
-        "nuxt.js",
-        "react.js",
-        "express.js",
-        "d3.js",
-        "three.js",
-        "chart.js",
-        "deno.js",
-        "socket.io",
-        "asp.net",
-        "ado.net",
-        "e.g",
-        "i.e",
-        "etc.",
-        "vs.",
-        "a.m",
-        "p.m",
-        "u.s",
-    ]
+    (  # noqa: SIM905 (one string of words reads better than a list of 40)
+        "node.js vue.js next.js nuxt.js react.js express.js d3.js three.js chart.js "
+        "deno.js socket.io asp.net ado.net e.g i.e etc. vs. a.m p.m u.s"
+    ).split()
 )
 _FOLDER = re.compile(
-    r"\b(?:folder|directory|dir)\s+(?:named\s+|called\s+)?['\"`]?(?P<name>[\w.\-/]+?)['\"`]?"
-    r"(?=[\s,.;:!?]|$)|\bmkdir\s+(?:-p\s+)?(?P<mk>[\w.\-/]+)",
+    r"\b(?:folder|directory|dir)\s+(?:(?:named|called)\s+['\"`]?(?P<name>[\w.\-/]+?)['\"`]?"
+    r"|['\"`](?P<quoted>[\w.\-/]+)['\"`]|(?P<bare>[\w.\-/]+?))(?=[\s,;:!?]|\.(?:\s|$)|$)"
+    r"|\bmkdir\s+(?:-p\s+)?(?P<mk>[\w.\-/]+)",
     re.IGNORECASE,
 )
+#: Dot files short enough to pass for an extension.
+_DOTFILES = frozenset({".env", ".npmrc", ".nvmrc", ".bashrc", ".zshrc", ".flake8", ".vimrc"})
+#: A bare word after "folder" is its name only where the clause ends ("a folder docs.").
+_CLAUSE_END = re.compile(r"\s*(?:[,;:!?]|\.(?:\s|$)|$)")
 _BACKTICK = re.compile(r"`([^`\n]+)`")
 _COMMAND_CUE = re.compile(r"\b(?:run|runs|running|execute|executing|with|using|via)\s*$", re.I)
 _RUN_IMPERATIVE = re.compile(
@@ -314,26 +218,32 @@ def _files(tokens: Sequence[Token]) -> list[FileCriterion]:
     found: list[FileCriterion] = []
     verb: str | None = None
     after_move_source = False
+    relative = False  # inside "… that removes build/": what the artefact does, not the run
     for index, token in enumerate(tokens):
+        previous = tokens[index - 1].text if index else ""
         if token.kind == "word":
-            noun = index > 0 and tokens[index - 1].text in _DETERMINERS
-            if token.text in _VERBS and not noun:
+            if token.text in _RELATIVE:
+                relative = True
+            noun = previous in _DETERMINERS
+            if token.text in _VERBS and not noun and (not relative or previous in _CLAUSE):
                 verb = token.text
                 after_move_source = False
+                relative = False
             continue
-        if token.kind != "path" or not _is_file_name(token.text):
+        if token.kind != "path" or not _is_file_name(token.text) or relative:
             continue
-        previous = tokens[index - 1].text if index else ""
-        role = _role(verb, previous, after_move_source)
+        role = _role(verb, previous, after_move_source, token.text.endswith("/"))
         if verb in _MOVE | _COPY and previous not in _TO:
             after_move_source = True
         found.append(FileCriterion(token.text.rstrip("/"), role, folder=token.text.endswith("/")))
     return found
 
 
-def _role(verb: str | None, previous: str, after_source: bool) -> Role:
+def _role(verb: str | None, previous: str, after_source: bool, folder: bool = False) -> Role:
     if previous in _SOURCE:
         return "read"
+    if verb in _LISTS_INTO and previous in ("in", "into") and not folder:
+        return "create"  # "list its contents in contents.txt": the listing goes there
     if previous in _TO and verb is not None and verb not in _MOVE | _COPY:
         # "add a function to utils.py" changes it; "convert a.csv to b.json" makes b.json
         return "modify" if verb in _INTO_EXISTING else "create"
@@ -358,21 +268,24 @@ def _is_file_name(text: str) -> bool:
     if "/" in lowered or text.endswith("/"):
         return True
     stem, _, ext = name.rpartition(".")
+    if not stem:  # ".gitignore" is a file; ".py" ("all .py files") is a kind of file
+        return name in _DOTFILES or len(name) > 6
     # "v1.2", "3.10": numbers, not files; an extension has a letter.
-    return (
-        bool(ext)
-        and any(c.isalpha() for c in ext)
-        and len(ext) <= 10
-        and (
-            stem != "" or name.startswith(".")  # .gitignore, .env
-        )
-    )
+    return bool(ext) and any(c.isalpha() for c in ext) and len(ext) <= 10
 
 
 def _folders(goal: str) -> list[FileCriterion]:
     found = []
     for match in _FOLDER.finditer(goal):
-        name = (match.group("name") or match.group("mk") or "").strip("/")
+        if match.group("bare") and not _CLAUSE_END.match(goal, match.end()):
+            continue  # "the reports directory into …": a word of the sentence, not a name
+        name = (
+            match.group("name")
+            or match.group("quoted")
+            or match.group("bare")
+            or match.group("mk")
+            or ""
+        ).strip("/")
         if not name or name.lower() in {"a", "an", "the", "that", "which", "with", "for", "of"}:
             continue
         before = goal[: match.start()].lower().split()
@@ -454,8 +367,10 @@ def check(
             "content or command)",
         )
     results: list[CheckResult] = []
+    folders = [c.path for c in criteria.files if c.folder and "/" not in c.path]
     for item in criteria.files:
-        results.extend(_check_file(item, cwd, actions))
+        inside = folders if "/" not in item.path and item.role != "delete" else []
+        results.extend(_check_file(item, cwd, actions, inside))
     targets = [c for c in criteria.files if c.role in ("create", "modify") and not c.folder]
     for content in criteria.contents:
         results.append(_check_content(content, targets, cwd, actions, answer))
@@ -471,11 +386,15 @@ def check(
 
 
 def _check_file(
-    item: FileCriterion, cwd: Path, actions: Sequence[Action] | None
+    item: FileCriterion,
+    cwd: Path,
+    actions: Sequence[Action] | None,
+    folders: Sequence[str] = (),
 ) -> list[CheckResult]:
-    target = cwd / item.path
     kind = "folder" if item.folder else "file"
-    exists = target.is_dir() if item.folder else target.exists()
+    # "a notes/ folder containing todo.md": the file may be in a folder the goal names.
+    places = [cwd / item.path, *(cwd / folder / item.path for folder in folders)]
+    exists = any(p.is_dir() if item.folder else p.exists() for p in places)
     results: list[CheckResult] = []
     if item.role == "delete":
         results.append(

@@ -33,6 +33,8 @@ class Divergence:
     step: Step
     reason: str
     denied: bool = False
+    #: The replayed call, when it ran (its effects are on disk even though it diverged).
+    ran: ToolOutcome | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,7 +77,9 @@ async def replay(task: TaskContext, steps: Sequence[Step]) -> ReplayOutcome:
         outcome = await run_tool_call(task, call, replay=True)
         problem = check(step.postcondition, outcome, task.cwd)
         if problem is not None:
-            divergence = Divergence(index=index, step=step, reason=problem, denied=outcome.denied)
+            divergence = Divergence(
+                index=index, step=step, reason=problem, denied=outcome.denied, ran=outcome
+            )
             return ReplayOutcome(done=tuple(done), divergence=divergence)
         done.append(outcome)
     return ReplayOutcome(done=tuple(done))

@@ -40,7 +40,7 @@ def near_trace(trace: Trace, steps: Sequence[Step]) -> str:
 
 def failed_attempt(trace: Trace) -> str:
     """A failed run of a similar goal, so the Learner does not repeat the mistake."""
-    why = str(trace.extra.get("error") or "it did not finish")
+    why = trace.verdict or str(trace.extra.get("error") or "it did not finish")
     lines = [f'An earlier attempt at a similar goal ("{trace.goal}") failed: {why}.']
     if trace.steps:
         lines.append("It tried:")
