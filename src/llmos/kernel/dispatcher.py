@@ -47,7 +47,7 @@ from llmos.modes.selection import needs_orchestration
 from llmos.projects import Project
 from llmos.tools import sandbox_status
 from llmos.tools.base import ToolContext, ToolRegistry, ToolSettings
-from llmos.tools.environment import EnvPolicy
+from llmos.tools.environment import policy_from_config
 from llmos.workspace import Workspace
 
 RunBody = Callable[[TaskRun], Awaitable[TaskResult]]
@@ -72,13 +72,7 @@ def tool_settings(settings: Settings) -> ToolSettings:
         sandbox=cfg.sandbox,
         sandbox_network=cfg.sandbox_network,
         require_sandbox=cfg.require_sandbox,
-        env=EnvPolicy(
-            inherit=cfg.env.inherit,
-            ignore_default_excludes=cfg.env.ignore_default_excludes,
-            exclude=tuple(cfg.env.exclude),
-            set=dict(cfg.env.set),
-            include_only=tuple(cfg.env.include_only),
-        ),
+        env=policy_from_config(cfg.env),
     )
 
 
