@@ -71,6 +71,7 @@ def tool_settings(settings: Settings) -> ToolSettings:
         webfetch_timeout_s=cfg.webfetch_timeout,
         sandbox=cfg.sandbox,
         sandbox_network=cfg.sandbox_network,
+        sandbox_network_replay=cfg.sandbox_network_replay,
         require_sandbox=cfg.require_sandbox,
         env=policy_from_config(cfg.env),
     )
