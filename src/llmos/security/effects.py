@@ -169,10 +169,11 @@ def calls(language: str, code: str) -> Iterator[Call]:
     pattern = re.compile(
         before + "(" + "|".join(re.escape(n) for n in names) + r")(?![\w])\s*(\(|\{|\s|$)"
     )
+    strings = [m.span() for m in _STRING.finditer(code)]
     for match in pattern.finditer(code):
         name = match.group(1)
-        if match.start() > 0 and code[match.start() - 1] in "'\"":
-            continue  # inside a string: "open" as a word
+        if any(start <= match.start() < end for start, end in strings):
+            continue  # a word inside a string ("please copy this"), not a call
         span = _arguments(code, match.end() - 1, match.group(2))
         strings = [_unescape(m) for m in _STRING.finditer(span)]
         bare = _STRING.sub("", span).strip(" \t(){};,")
