@@ -30,6 +30,7 @@ from llmos.outcome import FailureKind
 from llmos.plugins import Extensions
 from llmos.projects import Projects
 from llmos.tools import default_registry
+from llmos.tools.environment import policy_from_config
 from llmos.workspace import Workspace
 
 
@@ -65,7 +66,9 @@ class LLMOS:
         self.tools = default_registry()
         self.session_log = SessionLog(self.workspace.sessions)
         self.bus.subscribe(self.session_log)
-        self.extensions = Extensions(self.workspace, settings.mcp.servers)
+        self.extensions = Extensions(
+            self.workspace, settings.mcp.servers, env_policy=policy_from_config(settings.tools.env)
+        )
         self.watchdog = Watchdog.from_limits(
             self.bus, WatchdogLimits(**settings.watchdog.model_dump())
         )

@@ -72,7 +72,12 @@ class ToolsConfig(_Section):
         default_factory=list, description="domains WebFetch may GET (subdomains included)"
     )
     sandbox: bool = Field(True, description="run Bash inside bubblewrap when it is installed")
-    sandbox_network: bool = Field(False, description="allow network inside the sandbox")
+    sandbox_network: bool = Field(
+        False, description="allow network inside the sandbox while learning"
+    )
+    sandbox_network_replay: bool = Field(
+        False, description="allow network inside the sandbox when replaying a trace"
+    )
     require_sandbox: bool = Field(
         False, description="refuse to run Bash where the sandbox cannot be used"
     )

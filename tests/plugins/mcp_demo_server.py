@@ -48,5 +48,11 @@ async def sleep(seconds: float) -> str:
     return "awake"
 
 
+@server.tool()
+def env_names() -> str:
+    """The names of the server's environment variables, sorted (for the scrubbing tests)."""
+    return " ".join(sorted(os.environ))
+
+
 if __name__ == "__main__":
     server.run()

@@ -48,6 +48,7 @@ async def test_server_tools_are_listed_as_mcp_name_tool_and_called(
             "mcp__demo__refuse",
             "mcp__demo__pid",
             "mcp__demo__sleep",
+            "mcp__demo__env_names",
         )
         add = registry.get("mcp__demo__add")
         assert add is not None
@@ -236,3 +237,17 @@ async def test_a_call_past_the_call_timeout_is_an_error_and_the_server_lives_on(
             "within 0.5 s; raise call_timeout in [mcp.servers.demo] if it needs longer"
         )
         assert (await registry.execute("mcp__demo__add", {"a": 5}, tool_ctx)).content == "7"
+
+
+async def test_a_server_gets_the_scrubbed_environment_plus_its_own_variables(
+    demo_server: McpServerConfig, tool_ctx: ToolContext, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("FAKE_SERVICE_TOKEN", "tok-0123456789")
+    monkeypatch.setenv("EDITOR", "vim")
+    config = demo_server.model_copy(update={"env": {"NOTES_DIR": "/srv/notes"}})
+    registry = ToolRegistry()
+    async with McpTools({"demo": config}) as mcp:
+        assert (await mcp.register_into(registry)).ok
+        names = (await registry.execute("mcp__demo__env_names", {}, tool_ctx)).content.split()
+    assert "PATH" in names and "NOTES_DIR" in names
+    assert "FAKE_SERVICE_TOKEN" not in names and "EDITOR" not in names

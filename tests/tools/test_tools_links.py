@@ -138,8 +138,25 @@ def test_swapping_a_folder_for_a_symlink_during_writes_never_escapes(
 
 async def test_a_bash_step_cannot_leave_project_settings_behind(ctx: ToolContext) -> None:
     result = await run(
-        ctx, "Bash", command="mkdir -p .llmos/hooks && echo evil > .llmos/hooks/x.py; echo ok"
+        ctx,
+        "Bash",
+        command="mkdir -p .llmos/hooks sub/.llmos && echo evil > .llmos/hooks/x.py; "
+        "echo x > sub/.llmos/config.toml; echo ok > kept.txt",
     )
     assert result.is_error
     assert "it was removed" in result.content
-    assert not (ctx.cwd / ".llmos").exists()
+    assert not (ctx.cwd / ".llmos").exists() and not (ctx.cwd / "sub" / ".llmos").exists()
+    assert (ctx.cwd / "kept.txt").read_text() == "ok\n"
+    assert list(result.files_written) == ["kept.txt"]
+
+
+async def test_grep_does_not_read_the_signing_keys_of_a_workspace_inside(tmp_path: Path) -> None:
+    user = tmp_path / "user"
+    (user / "ws" / "keys").mkdir(parents=True)
+    (user / "ws" / "keys" / "signing.key").write_text("SECRETKEY\n")
+    (user / "notes.txt").write_text("SECRETKEY is a word here\n")
+    ctx = ToolContext(cwd=user, workspace=user / "ws", settings=ToolSettings(sandbox=False))
+    found = await run(ctx, "Grep", pattern="SECRETKEY")
+    assert found.content == "Found 1 file\nnotes.txt"
+    read = await run(ctx, "Read", file_path="ws/keys/signing.key")
+    assert read.is_error and "llmos's own state" in read.content

@@ -258,3 +258,40 @@ async def test_cancelling_a_sandboxed_call_kills_everything(project: Path, works
             break
         await asyncio.sleep(0.05)
     assert processes_running(f"sleep {marker}") == []
+
+
+@needs_bwrap
+async def test_a_replay_has_no_network_unless_replays_are_allowed_it(
+    project: Path, workspace: Path, local_port: int
+) -> None:
+    from llmos.hooks.pipeline import HookPipeline
+    from llmos.kernel.bus import EventBus
+    from llmos.kernel.task import TaskContext
+    from llmos.kernel.tool_runner import run_tool_call
+    from llmos.messages import ToolCall, Usage
+
+    async def free(_model: str, _usage: Usage) -> float:
+        return 0.0
+
+    connect = {"command": f"exec 3<>/dev/tcp/127.0.0.1/{local_port} && head -1 <&3"}
+
+    async def fetch(settings: ToolSettings, *, replay: bool) -> str:
+        task = TaskContext(
+            task_id="t",
+            goal="g",
+            bus=EventBus(),
+            hooks=HookPipeline(),
+            tools=default_registry(),
+            tool_ctx=ToolContext(cwd=project, workspace=workspace, settings=settings),
+            price=free,
+        )
+        outcome = await run_tool_call(
+            task, ToolCall(id="c", name="Bash", input=connect), replay=replay
+        )
+        return outcome.result.content
+
+    learning = ToolSettings(sandbox=True, sandbox_network=True, bash_timeout_s=30)
+    assert await fetch(learning, replay=False) == "pong"
+    assert "pong" not in await fetch(learning, replay=True)
+    both = ToolSettings(sandbox=True, sandbox_network=True, sandbox_network_replay=True)
+    assert await fetch(both, replay=True) == "pong"

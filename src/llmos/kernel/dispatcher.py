@@ -50,7 +50,7 @@ from llmos.outcome import NOT_ADVICE, FailureKind, Outcome, OutcomeStatus, kind_
 from llmos.projects import Project
 from llmos.tools import sandbox_status
 from llmos.tools.base import Isolation, ToolContext, ToolRegistry, ToolSettings
-from llmos.tools.environment import EnvPolicy
+from llmos.tools.environment import policy_from_config
 from llmos.workspace import Workspace
 
 RunBody = Callable[[TaskRun], Awaitable[TaskResult]]
@@ -84,14 +84,9 @@ def tool_settings(settings: Settings) -> ToolSettings:
         webfetch_timeout_s=cfg.webfetch_timeout,
         sandbox=cfg.sandbox,
         sandbox_network=cfg.sandbox_network,
+        sandbox_network_replay=cfg.sandbox_network_replay,
         require_sandbox=cfg.require_sandbox,
-        env=EnvPolicy(
-            inherit=cfg.env.inherit,
-            ignore_default_excludes=cfg.env.ignore_default_excludes,
-            exclude=tuple(cfg.env.exclude),
-            set=dict(cfg.env.set),
-            include_only=tuple(cfg.env.include_only),
-        ),
+        env=policy_from_config(cfg.env),
     )
 
 

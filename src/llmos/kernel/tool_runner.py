@@ -44,8 +44,9 @@ async def run_tool_call(task: TaskContext, call: ToolCall, *, replay: bool = Fal
     verdict = await task.hooks.pre_tool_use(ctx, call.name, call.input)
     used = call if verdict.input is call.input else _with_input(call, verdict.input)
     if verdict.allowed:
+        tool_ctx = task.tool_ctx.for_replay() if replay else task.tool_ctx
         try:
-            result = await task.tools.execute(used.name, used.input, task.tool_ctx)
+            result = await task.tools.execute(used.name, used.input, tool_ctx)
         except asyncio.CancelledError:
             # Renderers must not show the call as still running.
             await asyncio.shield(

@@ -21,6 +21,7 @@ from llmos.plugins.loader import LoadReport, load_plugins, load_user_hooks
 from llmos.plugins.mcp_client import McpTools
 from llmos.plugins.mcp_config import McpServerConfig
 from llmos.tools.base import ToolRegistry
+from llmos.tools.environment import EnvPolicy
 from llmos.workspace import Workspace
 
 
@@ -37,9 +38,10 @@ class Extensions:
         servers: Mapping[str, McpServerConfig],
         *,
         entry_points: bool = True,
+        env_policy: EnvPolicy | None = None,
     ) -> None:
         self.workspace = workspace
-        self.mcp = McpTools(servers)
+        self.mcp = McpTools(servers, env_policy)
         self.entry_points = entry_points
         self._installed: LoadReport | None = None
 

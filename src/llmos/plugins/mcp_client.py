@@ -33,6 +33,7 @@ from llmos.plugins.loader import LoadProblem, LoadReport
 from llmos.plugins.mcp_config import McpServerConfig
 from llmos.tools._text import text_result
 from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult, ToolSettings
+from llmos.tools.environment import EnvPolicy, build_environment
 
 if TYPE_CHECKING:
     from mcp import Client
@@ -102,9 +103,12 @@ class McpTool(Tool):
 class McpConnection:
     """One server: started on demand, restarted after it closed, closed bounded."""
 
-    def __init__(self, name: str, config: McpServerConfig) -> None:
+    def __init__(
+        self, name: str, config: McpServerConfig, env_policy: EnvPolicy | None = None
+    ) -> None:
         self.name = name
         self.config = config
+        self.env_policy = env_policy or EnvPolicy()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
         self._client: Client | None = None
@@ -187,7 +191,8 @@ class McpConnection:
             params = StdioServerParameters(
                 command=self.config.command,
                 args=list(self.config.args),
-                env=dict(self.config.env) or None,
+                # The same scrubbed environment as Bash ([tools.env]), plus the server's own.
+                env={**build_environment(self.env_policy).variables, **self.config.env},
                 cwd=self.config.cwd,
             )
             async with Client(
@@ -333,8 +338,12 @@ class McpTools:
         await mcp.aclose()
     """
 
-    def __init__(self, servers: Mapping[str, McpServerConfig]) -> None:
-        self.connections = {name: McpConnection(name, cfg) for name, cfg in servers.items()}
+    def __init__(
+        self, servers: Mapping[str, McpServerConfig], env_policy: EnvPolicy | None = None
+    ) -> None:
+        self.connections = {
+            name: McpConnection(name, cfg, env_policy) for name, cfg in servers.items()
+        }
 
     async def __aenter__(self) -> McpTools:
         return self

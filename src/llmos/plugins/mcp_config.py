@@ -27,7 +27,7 @@ class McpServerConfig(BaseModel):
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(
         default_factory=dict,
-        description="variables added to a minimal environment (HOME, PATH, SHELL, TERM, USER)",
+        description="variables added to the scrubbed environment of [tools.env] (no secrets)",
     )
     cwd: Path | None = Field(None, description="the server's working directory")
     replayable: bool = Field(

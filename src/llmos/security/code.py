@@ -180,6 +180,10 @@ class _PythonJudge:
         if name in ("move", "rename", "replace") and len(args) == 2:
             return (self._path(args[0], "delete", recursive=True)
                     or self._path(args[1], "write"))
+        if name == "link" and isinstance(func, ast.Attribute) and len(args) == 2:
+            return self._path(args[0], "write") or self._path(args[1], "write")  # same file
+        if name == "symlink" and isinstance(func, ast.Attribute) and len(args) == 2:
+            return self._path(args[1], "write")
         if name in ("copy", "copy2", "copyfile", "copytree") and len(args) == 2:
             return self._path(args[0], "read") or self._path(args[1], "write")
         if name in ("exec", "eval") and isinstance(func, ast.Name) and args and args[0]:
@@ -225,6 +229,10 @@ class _PythonJudge:
             if op == "delete" and recursive:
                 return ask("the one-liner deletes a folder tree whose path cannot be worked out "
                            "here; approve it, or use `rm -r` with a literal path", self.subject)
+            if op == "write":
+                return deny("the one-liner writes a path computed at run time, which could be "
+                            "outside the working directory; spell the path as a string literal",
+                            self.subject)
             return None
         reason = self.checks.path(path, op)
         return None if reason is None else deny(f"the one-liner {reason}", self.subject)

@@ -4,7 +4,8 @@ Python is parsed for real (:mod:`llmos.security.code`); for the other
 languages there is no parser here, so each language has a table of the calls
 that act on the system and what each does with its string arguments:
 ``write`` (the first is a path written), ``delete`` (every one is deleted),
-``move`` (every one is written: the source disappears, the target appears),
+``move`` (every one is written: a rename's source disappears and its target
+appears; a hard link's source is the same file as the link, written through it),
 ``target`` (the last is written: copy, link), ``open`` (a mode argument
 decides), ``shell`` (the first is a shell command line) and ``argv`` (the
 strings are a program and its arguments). A call that writes or deletes
@@ -40,7 +41,7 @@ LANGUAGE_CALLS: dict[str, dict[str, Effect]] = {
         "rename": "move",
         "move": "move",
         "copy": "target",
-        "link": "target",
+        "link": "move",
         "symlink": "target",
         "truncate": "write",
         "mkdir": "write",
@@ -73,6 +74,8 @@ LANGUAGE_CALLS: dict[str, dict[str, Effect]] = {
         "FileUtils.cp_r": "target",
         "FileUtils.ln_s": "target",
         "File.symlink": "target",
+        "File.link": "move",
+        "FileUtils.ln": "move",
         "FileUtils.touch": "write",
         "FileUtils.mkdir_p": "write",
         "File.truncate": "write",
@@ -106,7 +109,7 @@ LANGUAGE_CALLS: dict[str, dict[str, Effect]] = {
         "copyFile": "target",
         "cpSync": "target",
         "symlinkSync": "target",
-        "linkSync": "target",
+        "linkSync": "move",
         "execSync": "shell",
         "exec": "shell",
         "spawnSync": "argv",
@@ -122,7 +125,7 @@ LANGUAGE_CALLS: dict[str, dict[str, Effect]] = {
         "rename": "move",
         "copy": "target",
         "symlink": "target",
-        "link": "target",
+        "link": "move",
         "touch": "write",
         "mkdir": "write",
         "system": "shell",
@@ -169,10 +172,11 @@ def calls(language: str, code: str) -> Iterator[Call]:
     pattern = re.compile(
         before + "(" + "|".join(re.escape(n) for n in names) + r")(?![\w])\s*(\(|\{|\s|$)"
     )
+    strings = [m.span() for m in _STRING.finditer(code)]
     for match in pattern.finditer(code):
         name = match.group(1)
-        if match.start() > 0 and code[match.start() - 1] in "'\"":
-            continue  # inside a string: "open" as a word
+        if any(start <= match.start() < end for start, end in strings):
+            continue  # a word inside a string ("please copy this"), not a call
         span = _arguments(code, match.end() - 1, match.group(2))
         strings = [_unescape(m) for m in _STRING.finditer(span)]
         bare = _STRING.sub("", span).strip(" \t(){};,")

@@ -140,6 +140,11 @@ def _copy(judge: Judge, command: SimpleCommand) -> Verdict | None:
                         for s in local_sources)
         if verdict is not None:
             return verdict
+    if _hard_links(command.name or "", options):
+        # A hard link is the file itself: writing it later writes the source, wherever it is.
+        verdict = first(judge.path(command, s, "write") for s in local_sources)
+        if verdict is not None:
+            return replace(verdict, reason=f"hard link: {verdict.reason}")
     if destination is None:
         return None
     if _is_remote(destination):
@@ -157,6 +162,12 @@ def _copy(judge: Judge, command: SimpleCommand) -> Verdict | None:
         if reason is not None:
             return deny(f"rsync --delete {reason}", command.text)
     return judge.path(command, destination, "write")
+
+
+def _hard_links(name: str, options: Sequence[str]) -> bool:
+    if name == "ln":
+        return not has_short(options, "s", ("--symbolic",))
+    return name == "cp" and has_short(options, "l", ("--link",))
 
 
 def _target_directory(args: Sequence[Arg]) -> Arg | None:

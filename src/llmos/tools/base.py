@@ -33,6 +33,8 @@ class ToolSettings:
     webfetch_timeout_s: float = 30.0
     sandbox: bool = True
     sandbox_network: bool = False
+    #: A replay runs what a trace recorded, possibly imported: no network unless asked.
+    sandbox_network_replay: bool = False
     require_sandbox: bool = False
     env: EnvPolicy = field(default_factory=EnvPolicy)
     #: Stricter sandboxing for one run (verifying an untrusted trace): Bash must run in
@@ -60,6 +62,13 @@ class ToolContext:
     cwd: Path
     workspace: Path
     settings: ToolSettings = field(default_factory=ToolSettings)
+
+    def for_replay(self) -> ToolContext:
+        """The context a replayed step runs in: the sandbox's network as set for replays."""
+        network = self.settings.sandbox_network_replay
+        if network == self.settings.sandbox_network:
+            return self
+        return replace(self, settings=replace(self.settings, sandbox_network=network))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -66,8 +66,10 @@ class BashTool(Tool):
             timeout_s=timeout_s,
             keep_bytes=ctx.settings.trace_output_chars,
         )
-        undone = await asyncio.to_thread(_undo_project_settings, cwd, had_settings)
         after = await asyncio.to_thread(snapshot_tree, cwd)
+        undone = await asyncio.to_thread(_undo_project_settings, cwd, had_settings, before, after)
+        if undone:
+            after = await asyncio.to_thread(snapshot_tree, cwd)
         written = await asyncio.to_thread(changed_files, cwd, before, after)
         body, notes = _report(outcome, timeout_s)
         if undone:
@@ -93,22 +95,27 @@ def _prepare(command: str, ctx: ToolContext) -> tuple[Path, list[str], TreeSnaps
     return cwd, bash_argv(command, ctx), snapshot_tree(cwd)
 
 
-def _undo_project_settings(cwd: Path, had: bool) -> bool:
-    """Remove a ``.llmos/`` the command created in the working directory (True if it did).
+def _undo_project_settings(cwd: Path, had: bool, before: TreeSnapshot, after: TreeSnapshot) -> bool:
+    """Remove ``.llmos/`` folders the command created in the working directory.
 
     Inside the sandbox the working directory is writable, so an absent
     ``.llmos/`` cannot be masked; a later run would read it as project
     settings. Nothing of the command is still running (its process group is
-    gone), so removing it now closes the gap.
+    gone), so removing it now closes the gap. Returns True if it removed any.
     """
-    path = cwd / PROJECT_DIR
-    if had or not os.path.lexists(path):
-        return False
-    if path.is_symlink() or not path.is_dir():
-        path.unlink()
-    else:
-        shutil.rmtree(path)
-    return True
+    made: set[Path] = set()
+    if not had and os.path.lexists(cwd / PROJECT_DIR):
+        made.add(cwd / PROJECT_DIR)
+    for relative in after.stats.keys() - before.stats.keys():  # sub/.llmos/…, deeper ones
+        parts = relative.split("/")
+        if PROJECT_DIR in parts[:-1]:
+            made.add(cwd.joinpath(*parts[: parts.index(PROJECT_DIR) + 1]))
+    for path in made:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    return bool(made)
 
 
 def _report(outcome: ProcessOutcome, timeout_s: float) -> tuple[str, str]:

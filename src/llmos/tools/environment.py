@@ -27,7 +27,10 @@ import fnmatch
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from llmos.config import EnvConfig
 
 Inherit = Literal["all", "core", "none"]
 
@@ -122,6 +125,17 @@ class CommandEnvironment:
             if value in text:
                 text = text.replace(value, f"[redacted: {self.secrets[value]}]")
         return text
+
+
+def policy_from_config(cfg: EnvConfig) -> EnvPolicy:
+    """The ``[tools.env]`` table as a policy."""
+    return EnvPolicy(
+        inherit=cfg.inherit,
+        ignore_default_excludes=cfg.ignore_default_excludes,
+        exclude=tuple(cfg.exclude),
+        set=dict(cfg.set),
+        include_only=tuple(cfg.include_only),
+    )
 
 
 def build_environment(

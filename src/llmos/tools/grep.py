@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from llmos.security.boundary import StateBoundary
 from llmos.tools._fs import SKIPPED_DIRS, ThreadedTool, walk
 from llmos.tools._globpat import matches_glob
 from llmos.tools._schema import ToolInput
@@ -182,6 +183,11 @@ def _candidates(
 ) -> tuple[list[tuple[str, Path]], bool]:
     """The files to search as (name relative to the working directory, path)."""
     cwd = ctx.cwd.resolve()
+    boundary = StateBoundary.of(workspace=ctx.workspace, workdir=cwd)
+    # Only a workspace kept inside the working directory puts keys within reach.
+    keys_inside = boundary.is_secret(str(cwd)) or Path(boundary.workspace).is_relative_to(cwd)
+    if keys_inside and boundary.is_secret(str(root.resolve())):
+        raise ToolError(f"Access denied: {args.path!r} is llmos's signing keys.")
     if root.is_file():
         return [(relative_name(ctx, root), root)], False
     base = relative_name(ctx, root)
@@ -197,6 +203,8 @@ def _candidates(
                 continue
         if args.glob is not None and not matches_glob(args.glob, entry.relative):
             continue
+        if keys_inside and boundary.is_secret(str(entry.path.resolve())):
+            continue  # its keys stay unread
         if args.type is not None and not any(
             matches_glob(pattern, entry.relative) for pattern in FILE_TYPES[args.type]
         ):
