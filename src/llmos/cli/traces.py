@@ -79,7 +79,10 @@ def list_traces(
     if not rows:
         err.print(f"no traces yet in {library.home.root}")
         return
-    table = Table("id", "status", "goal", "uses", "success", "saved", "last used")
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=12)  # ids are copied: never cut them
+    for column in ("status", "goal", "uses", "success", "saved", "last used"):
+        table.add_column(column)
     for entry, row in rows:
         rate = row.success_rate
         table.add_row(
