@@ -203,3 +203,32 @@ def test_verify_of_an_import_that_probes_for_llmos_state_does_nothing_and_stays_
         llmos(workspace, "traces", "match", "--json", "Probe the surroundings").stdout
     )
     assert match["decision"] == "learn"
+
+
+def test_on_a_terminal_trust_asks_after_showing_the_steps(workspace: Path, learned: str):
+    pexpect = pytest.importorskip("pexpect")
+    edit_command(workspace, learned)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env.update({"LLMOS_WORKSPACE": str(workspace), "TERM": "dumb", "NO_COLOR": "1"})
+
+    def answer(reply: str) -> int:
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "llmos", "traces", "trust", learned],
+            env=env,
+            encoding="utf-8",
+            timeout=90,
+        )
+        child.expect_exact("touch ../pwned")  # the steps come before the question
+        child.expect_exact("Trust 1 trace(s)? Their steps will run with no LLM in the loop")
+        child.sendline(reply)
+        child.expect(pexpect.EOF)
+        child.close()
+        return child.exitstatus
+
+    assert answer("n") == 1
+    [row] = json_lines(llmos(workspace, "traces", "list", "--json").stdout)
+    assert row["trust"] == "modified"
+    assert answer("y") == 0
+    [row] = json_lines(llmos(workspace, "traces", "list", "--json").stdout)
+    assert row["trust"] == "trusted"

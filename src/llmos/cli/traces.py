@@ -84,7 +84,7 @@ def list_traces(
         err.print(f"no traces yet in {library.home.root}")
         return
     table = Table(
-        Column("id", no_wrap=True),
+        Column("id", no_wrap=True, min_width=12),  # ids are copied: never cut them
         "status",
         Column("goal", ratio=3),
         Column("learned by", ratio=1),
