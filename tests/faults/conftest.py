@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from faults_helpers import COUNTS, FAKE_MODEL, FaultCounts
 from llmos.testing.fake_llm_server import FakeLLMServer
 
 ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "faults.json"
+_STARTED = pytest.StashKey[float]()
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +31,25 @@ def server() -> Iterator[FakeLLMServer]:
         fake.release()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One worker runs the whole fault suite (under pytest-xdist), so one process sums it."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.xdist_group("faults"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STARTED] = time.time()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The totals: from this process, or (under xdist) from the file its worker wrote."""
     if COUNTS.counts:
         terminalreporter.write_line(f"{COUNTS.summary()} (written to {ARTIFACT})")
+        return
+    started = terminalreporter.config.stash.get(_STARTED, time.time())
+    if ARTIFACT.is_file() and ARTIFACT.stat().st_mtime >= started:
+        counts = FaultCounts()
+        counts.counts.update(json.loads(ARTIFACT.read_text()))
+        terminalreporter.write_line(f"{counts.summary()} (written to {ARTIFACT})")
