@@ -33,6 +33,7 @@ from llmos.cli.render import HumanRenderer, JsonRenderer, print_match
 from llmos.config import MODES
 from llmos.errors import ConfigError, LLMOSError
 from llmos.memory import MatchResult
+from llmos.text import unicode_problem
 
 app = typer.Typer(
     name="llmos",
@@ -92,6 +93,8 @@ def run(
         raise ConfigError(f"--mode {mode!r} is not one of {', '.join(MODES)}", key="mode")
     if not goal.strip():
         raise ConfigError('the goal is empty; say what to do, e.g. llmos run "Create hello.txt"')
+    if (problem := unicode_problem(goal, "the goal")) is not None:
+        raise ConfigError(problem, key="goal")
     settings = settings_for(
         workspace,
         mode=mode,

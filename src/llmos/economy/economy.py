@@ -151,7 +151,7 @@ class _Book:
 def _nano_amount(usd: float, what: str) -> int:
     if not math.isfinite(usd) or not 0 <= usd <= MAX_USD:
         raise ValueError(
-            f"{what} must be a number of dollars from 0 to {MAX_USD:,.0f}, got {usd!r}"
+            f"{what} must be a finite number of dollars >= 0 (at most {MAX_USD:,.0f}), got {usd!r}"
         )
     return to_nano(usd)
 

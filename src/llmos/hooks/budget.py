@@ -108,7 +108,7 @@ def budget_hook(
         refusal = _refusal(needed, left, usage, model)
         if on_refusal is not None:
             on_refusal(refusal)
-        return Deny(str(refusal))
+        return Deny(str(refusal), error=refusal)
 
     # Fail closed: a ledger that cannot be read must not let spending through. The time-out
     # outlasts the ledger's own wait for a lock, so contention is not mistaken for a failure.

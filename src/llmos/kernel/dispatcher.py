@@ -496,8 +496,9 @@ class Dispatcher:
                 )
 
     async def _cancelled(self, run: TaskRun, error: str, kind: str) -> None:
-        """Keep what a cancelled run did as a failed trace, then report the failure."""
-        if run.recorder.calls:
+        """Keep what a cancelled run did as a failed trace, then report it with its cost."""
+        trace_id = None
+        if run.recorder.calls or run.cost_usd > 0:  # what it did, or at least what it cost
             trace = run.recorder.to_trace(
                 goal=run.task.goal,
                 final_answer="",
@@ -505,22 +506,35 @@ class Dispatcher:
                 mode="cancelled",
                 backend="",
                 model="",
-                cost_usd=0.0,
-                usage=Usage(),
+                cost_usd=run.cost_usd,
+                usage=run.usage,
                 duration_s=time.perf_counter() - run.started,
                 error=error,
                 error_type=kind,
             )
-            await asyncio.to_thread(self.library.home.save, trace)
-        await self._publish_failed(run.task.task_id, error, kind, run.started)
+            trace_id = (await asyncio.to_thread(self.library.home.save, trace)).id
+        await self._publish_failed(
+            run.task.task_id, error, kind, run.started, cost_usd=run.cost_usd, trace_id=trace_id
+        )
 
-    async def _publish_failed(self, task_id: str, error: str, kind: str, started: float) -> None:
+    async def _publish_failed(
+        self,
+        task_id: str,
+        error: str,
+        kind: str,
+        started: float,
+        *,
+        cost_usd: float = 0.0,
+        trace_id: str | None = None,
+    ) -> None:
         await self.bus.publish(
             TaskFailed(
                 task_id=task_id,
                 error=error,
                 error_type=kind,
+                cost_usd=cost_usd,
                 duration_s=time.perf_counter() - started,
+                trace_id=trace_id,
             )
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from llmos.agents import Agent
@@ -41,6 +41,9 @@ class TaskRun:
     agent: Agent | None = None
     budget: TaskBudget | None = None
     nested: bool = False
+    #: What the run's model calls cost so far: a cancelled run reports and keeps it.
+    cost_usd: float = 0.0
+    usage: Usage = field(default_factory=Usage)
 
     def failed(self, mode: str, error: str, kind: str) -> TaskResult:
         return TaskResult(
@@ -68,7 +71,10 @@ async def learn(
     budget = run.budget or await admit(dispatcher, task, mode, backend.model)
 
     async def charge(model: str, usage: Usage) -> float:
-        return await asyncio.to_thread(budget.charge, model=model, usage=usage, mode=mode)
+        cost = await asyncio.to_thread(budget.charge, model=model, usage=usage, mode=mode)
+        run.cost_usd += cost
+        run.usage = run.usage + usage
+        return cost
 
     guards = () if "budget" in check_disabled(dispatcher.settings) else (budget.hook(),)
     task = replace(task, hooks=task.hooks.extended(*guards), price=charge)
@@ -77,7 +83,7 @@ async def learn(
         limits = replace(limits, agents=tuple(dispatcher.agents().agents()))
     try:
         outcome = await run_learner(task, backend, limits, guidance=advice)
-        if budget.refusal is not None and outcome.error_type == "CallDenied":
+        if budget.refusal is not None and outcome.error_type in ("CallDenied", "BudgetExceeded"):
             outcome = replace(outcome, error=str(budget.refusal), error_type="BudgetExceeded")
         await task.hooks.notify(
             HookInput(event="Stop", ctx=task.hook_ctx(), text=outcome.text, success=outcome.success)

@@ -386,6 +386,7 @@ class Scheduler:
                 task_id=sub.task_id,
                 error=f"{reason} before it started",
                 error_type="Cancelled",
+                goal=sub.goal,  # it never started, so no TaskStarted named it
             )
         )
 

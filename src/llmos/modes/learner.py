@@ -154,7 +154,7 @@ class _Loop:
                 return self.outcome(
                     success=False,
                     error=f"stopped before the next model call: {verdict.reason}",
-                    error_type="CallDenied",
+                    error_type=type(verdict.error).__name__ if verdict.error else "CallDenied",
                 )
             self.turns += 1
             text, calls = await self._one_turn(request)
