@@ -30,8 +30,10 @@ from llmos.cli.common import (
     stdout_console,
 )
 from llmos.cli.render import HumanRenderer, JsonRenderer, print_match
+from llmos.cli.signals import Termination, cancel_on_termination
 from llmos.config import MODES
 from llmos.errors import ConfigError, LLMOSError
+from llmos.kernel.task import TaskResult
 from llmos.memory import MatchResult
 from llmos.text import unicode_problem
 
@@ -117,6 +119,9 @@ def run(
     else:
         llmos.subscribe(HumanRenderer(stdout_console(), err=stderr_console(), quiet=quiet))
     result = asyncio.run(_execute(llmos, goal))
+    if isinstance(result, Termination):
+        stderr_console().print(f"stopped by {result.name}; the run was cancelled and recorded")
+        raise typer.Exit(result.exit_code)
     if not result.success:
         raise typer.Exit(1)
 
@@ -126,9 +131,19 @@ async def _match(llmos: LLMOS, goal: str) -> MatchResult:
         return await llmos.match(goal)
 
 
-async def _execute(llmos: LLMOS, goal: str):
-    async with llmos:
-        return await llmos.execute(goal)
+async def _execute(llmos: LLMOS, goal: str) -> TaskResult | Termination:
+    """The task's result, or the signal that ended it (after the run was cancelled cleanly)."""
+    with cancel_on_termination() as stopped:
+        try:
+            async with llmos:
+                return await llmos.execute(goal)
+        except asyncio.CancelledError:
+            if stopped.signum is None:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            return stopped
 
 
 @app.command()

@@ -141,13 +141,19 @@ class DayRow:
 
 
 def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), to tell reused pids apart."""
+    """The process's start time in clock ticks since boot (Linux), to tell reused pids apart.
+
+    None for a process that is gone, and for a zombie (state ``Z`` or ``X``): it
+    has ended and will never release what it holds, only its parent has not
+    reaped it yet.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # Field 22; the command name (field 2) may hold spaces and parentheses.
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def current_owner() -> str:
