@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from faults_helpers import FaultCounts, trace_files
 
-from llmos.economy.ledger import _start_time as ledger_start_time
-from llmos.economy.ledger import owner_alive
 from llmos.memory import TraceStore
+from llmos.owners import _start_time as ledger_start_time
+from llmos.owners import owner_alive
 from llmos.testing.processes import process_alive, wait_until_gone
 
 SLEEPER = [

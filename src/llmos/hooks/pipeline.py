@@ -49,7 +49,7 @@ class Deny:
     hook: str = ""
     #: The typed error behind a refusal (a budget's ``BudgetExceeded``), which the
     #: run then ends with instead of a bare ``CallDenied``.
-    error: LLMOSError | None = None
+    error: LLMOSError | None = field(default=None, compare=False)
     kind: Literal["deny"] = "deny"
 
 
