@@ -112,3 +112,19 @@ def test_a_goal_that_is_not_unicode_is_refused_and_the_task_list_still_works(ser
     server.stop()
     logged = [t.goal for t in SessionLog(server.workspace / "memory" / "sessions").tasks()]
     assert logged == ["Create hello.txt"]
+
+
+def test_four_submissions_of_one_new_goal_are_learned_once(serve):
+    script = [
+        {"tool_calls": [{"name": "Bash", "input": {"command": "sleep 2"}}]},
+        {"text": "Paused."},
+    ]
+    server = serve(script=script)
+    client = server.client()
+    ids = [
+        client.post("/tasks", json={"goal": "Pause a moment"}).json()["task_id"] for _ in range(4)
+    ]
+    views = [wait_for_task(client, task_id, timeout_s=120) for task_id in ids]
+    assert all(view["success"] for view in views), views
+    assert sorted(view["mode"] for view in views) == ["follower"] * 3 + ["learner"]
+    assert len(TraceStore.for_memory(server.workspace / "memory").entries()) == 1

@@ -30,6 +30,7 @@ from llmos.hooks.pipeline import HookInput, HookPipeline
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.kernel.bus import EventBus
 from llmos.kernel.learning import TaskRun, learn
+from llmos.kernel.single_flight import LearningLocks
 from llmos.kernel.task import TaskBudget, TaskContext, TaskResult, new_task_id
 from llmos.kernel.watchdog import cancellation_reason
 from llmos.memory import MatchResult, Trace
@@ -97,6 +98,8 @@ class Dispatcher:
             settings, prices=DEFAULT_PRICES.with_overrides(settings.prices)
         )
         self.library = TraceLibrary.for_workspace(workspace, project)
+        #: Single-flight learning, across every process sharing the library's folder.
+        self.learning = LearningLocks(self.library.home.root.parent / "learning")
         self.facts = FactLibrary.for_workspace(workspace, project)
         self.injector: MemoryInjector | None = None
         if "memory" not in check_disabled(settings):
@@ -281,19 +284,37 @@ class Dispatcher:
             decision = needs_orchestration(goal)
             if decision.orchestrate and isinstance(self.backend(run.agent), Backend):
                 return await self._orchestrate(run, reason=decision.reason)
-        if found.decision == "guide" and found.trace is not None:
+        async with self.learning.hold(
+            goal, on_wait=lambda lock: self._tell_wait(run, lock)
+        ) as waited:
+            if waited:  # the run we waited for may have left a trace to follow
+                found = await self.match(goal)
+                followable = found.trace is not None and not is_orchestration(found.trace)
+                if found.decision == "follow" and followable:
+                    return await self._follow(run, found)
+            if found.decision == "guide" and found.trace is not None:
+                return await self._learn(
+                    run,
+                    mode="guided",
+                    reason=f"a near trace guides the Learner ({found.reason})",
+                    trace=found.trace,
+                    confidence=found.confidence,
+                    advice=guidance.near_trace(found.trace, found.steps or found.trace.steps),
+                )
             return await self._learn(
                 run,
-                mode="guided",
-                reason=f"a near trace guides the Learner ({found.reason})",
-                trace=found.trace,
-                confidence=found.confidence,
-                advice=guidance.near_trace(found.trace, found.steps or found.trace.steps),
+                reason=found.reason or "no saved trace matches this goal",
+                advice=await self._failed_advice(goal),
             )
-        return await self._learn(
-            run,
-            reason=found.reason or "no saved trace matches this goal",
-            advice=await self._failed_advice(goal),
+
+    async def _tell_wait(self, run: TaskRun, lock: Path) -> None:
+        await run.task.publish(
+            Notice(
+                task_id=run.task.task_id,
+                level="warning",
+                message="this goal is being learned by another run right now; waiting for it to "
+                f"finish, to follow its trace (lock {lock})",
+            )
         )
 
     async def _follow(self, run: TaskRun, found: MatchResult) -> TaskResult:
