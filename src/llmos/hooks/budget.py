@@ -34,7 +34,7 @@ import asyncio
 from collections.abc import Callable
 from types import TracebackType
 
-from llmos.backends.base import BackendRequest, request_tokens
+from llmos.backends.base import BackendRequest, request_token_bound
 from llmos.economy import PriceTable, Reservation, TokenEconomy, format_shortfall
 from llmos.errors import BudgetExceeded
 from llmos.hooks.pipeline import Decision, Deny, Hook, HookInput
@@ -45,8 +45,8 @@ RefusalHandler = Callable[[BudgetExceeded], None]
 
 
 def projected_usage(request: BackendRequest) -> Usage:
-    """The most a call can use: its prompt in, ``max_tokens`` out."""
-    return Usage(input_tokens=request_tokens(request), output_tokens=request.max_tokens)
+    """The most a call can use: its prompt in (bounded by its bytes), ``max_tokens`` out."""
+    return Usage(input_tokens=request_token_bound(request), output_tokens=request.max_tokens)
 
 
 def _refusal(needed: float, left: float, usage: Usage, model: str | None) -> BudgetExceeded:

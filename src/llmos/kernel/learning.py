@@ -13,13 +13,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from llmos.agents import Agent
-from llmos.backends.base import AgentBackend, Backend
+from llmos.backends.base import AgentBackend, Backend, BackendRequest
 from llmos.economy.estimate import estimate_learner_cost, first_call_cost
 from llmos.errors import BackendError, BudgetExceeded
 from llmos.events import Notice
 from llmos.hooks.budget import BudgetGuard
 from llmos.hooks.builtin import check_disabled
-from llmos.hooks.pipeline import HookInput
+from llmos.hooks.pipeline import Allow, Deny, HookInput
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.kernel.task import TaskBudget, TaskContext, TaskResult
 from llmos.memory import Trace
@@ -205,9 +205,17 @@ async def learn_insights(
     enabled = insights_enabled(backend.name, dispatcher.settings.memory.insights)
     if not isinstance(backend, Backend) or not enabled:
         return outcome
+
+    async def may_call(request: BackendRequest) -> Allow | Deny:  # the same check as every call
+        return await task.hooks.decide(
+            HookInput(event="PreLLMCall", ctx=task.hook_ctx(), request=request, model=backend.model)
+        )
+
     try:
-        found = await extract_insights(backend, dispatcher.facts, trace, task_id=task.task_id)
-    except BackendError as exc:
+        found = await extract_insights(
+            backend, dispatcher.facts, trace, task_id=task.task_id, may_call=may_call
+        )
+    except (BackendError, BudgetExceeded) as exc:
         await task.publish(
             Notice(task_id=task.task_id, level="warning", message=f"no insights: {exc}")
         )
