@@ -148,6 +148,8 @@ class TaskFailed:
     cost_usd: float = 0.0
     duration_s: float = 0.0
     trace_id: str | None = None
+    #: The goal, when no ``TaskStarted`` named it (a task cancelled while queued).
+    goal: str | None = None
     ts: float = field(default_factory=_now)
     kind: Literal["task-failed"] = "task-failed"
 

@@ -31,6 +31,8 @@ from mcp.shared.message import SessionMessage
 from mcp.types import ErrorData, JSONRPCError, jsonrpc_message_adapter
 from pydantic import ValidationError
 
+from llmos.text import unicode_problem
+
 #: The longest line read as a message (the rest of a longer one is skipped unread).
 MAX_LINE_BYTES = 8 * 1024 * 1024
 PARSE_ERROR = -32700
@@ -55,20 +57,16 @@ def _request_id(data: Mapping[str, Any]) -> str | int | None:
     return value if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
-def _lone_surrogate(value: Any) -> str | None:
-    """The first string in ``value`` (keys too) holding a lone surrogate, escaped."""
+def _not_unicode(value: Any) -> str | None:
+    """Why the first string in ``value`` (keys too) is not Unicode text, if one is not."""
     if isinstance(value, str):
-        if any("\ud800" <= ch <= "\udfff" for ch in value):
-            return value.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
-        return None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            found = _lone_surrogate(key) or _lone_surrogate(item)
-            if found:
-                return found
-    if isinstance(value, list):
-        for item in value:
-            found = _lone_surrogate(item)
+        return unicode_problem(value, f"the text {value[:40]!r}")
+    items = (
+        value.items() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
+    )
+    for item in items:
+        for part in item if isinstance(value, Mapping) else (item,):
+            found = _not_unicode(part)
             if found:
                 return found
     return None
@@ -112,14 +110,10 @@ def check_line(raw: bytes, tools: Mapping[str, frozenset[str]]) -> WireError | N
             f"invalid request: {where}: {first['msg']}",
             answer=not is_notification,
         )
-    bad_text = _lone_surrogate(data)
+    bad_text = _not_unicode(data)
     if bad_text is not None:
         return WireError(
-            request_id,
-            INVALID_PARAMS,
-            f"invalid params: {bad_text[:80]!r} holds a lone surrogate, which is not Unicode "
-            "text; send valid UTF-8",
-            answer=not is_notification,
+            request_id, INVALID_PARAMS, f"invalid params: {bad_text}", answer=not is_notification
         )
     if data.get("method") == "tools/call":
         return _check_arguments(request_id, data.get("params") or {}, tools)

@@ -92,3 +92,35 @@ def test_visible_keeps_text_and_writes_out_what_a_terminal_would_obey() -> None:
     assert visible("evil\u202egnp.exe") == "evil\\u202egnp.exe"
     assert visible("lone \udcff") == "lone \\udcff"
     assert visible("café ✓ 中文") == "café ✓ 中文"
+
+
+def test_a_goal_that_is_not_utf8_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """A Latin-1 terminal sends b"caf\\xe9": Python hands it on as a lone surrogate."""
+    workspace = tmp_path / "ws"
+    script = tmp_path / "script.json"
+    write = {"name": "Write", "input": {"file_path": "h.txt", "content": "x"}}
+    script.write_text(json.dumps([{"tool_calls": [write]}, {"text": "done"}]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env.update({"LLMOS_WORKSPACE": str(workspace), "LC_ALL": "C.UTF-8"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmos",
+            "run",
+            "-p",
+            "scripted",
+            "--script",
+            str(script),
+            b"Create caf\xe9.txt",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    stderr = done.stderr.decode()
+    assert "the goal is not valid Unicode text" in stderr and "0xe9" in stderr
+    assert "Traceback" not in stderr
+    assert not (workspace / "output" / "h.txt").exists()

@@ -58,6 +58,19 @@ def test_reserve_deduct_release_round_trip(ledger_path: Path) -> None:
     assert status.left_usd == pytest.approx(0.9965)
 
 
+def test_a_refusal_says_what_running_tasks_hold(ledger_path: Path) -> None:
+    """Money set aside for running tasks is not gone: the message says so (issue 15, 9)."""
+    economy = TokenEconomy(ledger_path, total_budget_usd=1.0)
+    economy.reserve("t-1", 0.4, mode="learner")
+    economy.reserve("t-2", 0.4, mode="learner")
+    message = (
+        "budget: $0.20 left ($0.80 more is held by 2 running task(s) and comes back as they "
+        "finish), this task needs about $0.36; raise it with `llmos budget set N`"
+    )
+    with pytest.raises(BudgetExceeded, match=f"^{re.escape(message)}$"):
+        economy.reserve("t-3", 0.36, mode="learner")
+
+
 def test_a_task_that_does_not_fit_is_refused_with_the_estimate_and_the_balance(
     ledger_path: Path,
 ) -> None:

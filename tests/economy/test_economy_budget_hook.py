@@ -23,10 +23,10 @@ from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
 
 SONNET = "claude-sonnet-4-5"  # $3 in, $15 out per million
 HAIKU = "claude-haiku-4-5"  # $1 in, $5 out per million
-# 20,000 characters of prompt = 5,000 tokens; with 1,000 output tokens a Sonnet call
-# costs at most 5,000 x $3/M + 1,000 x $15/M = $0.03.
+# 5,000 bytes of prompt are at most 5,000 tokens (a BPE token is at least one byte); with
+# 1,000 output tokens a Sonnet call costs at most 5,000 x $3/M + 1,000 x $15/M = $0.03.
 REQUEST = BackendRequest(
-    system="s" * 10_000, messages=(UserMessage(content="u" * 10_000),), max_tokens=1_000
+    system="s" * 2_500, messages=(UserMessage(content="u" * 2_500),), max_tokens=1_000
 )
 SONNET_CALL = 0.03
 
@@ -148,7 +148,7 @@ async def test_a_guard_polices_its_own_task_and_keeps_the_refusal(
 
 
 class Dump(Tool):
-    """Returns 20,000 characters, so every turn's prompt is 5,000 tokens longer."""
+    """Returns 10,000 characters, so every turn's prompt may be 10,000 tokens longer."""
 
     name = "Dump"
     description = "Print a big log."
@@ -157,15 +157,15 @@ class Dump(Tool):
         part: int = 0
 
     async def run(self, args: Any, ctx: ToolContext) -> ToolResult:
-        return ToolResult(content="log line\n" * 2_000 + "." * 2_000)
+        return ToolResult(content="log line\n" * 1_000 + "." * 1_000)
 
 
 async def test_a_run_is_stopped_before_the_call_that_would_cross_the_budget(
     economy: TokenEconomy, tmp_path: Path
 ) -> None:
-    """Budget $0.10. Each turn's prompt grows by 5,000 tokens ($0.015 on Sonnet) and may
-    write 1,000 tokens ($0.015). Calls 1-3 fit; the 4th would need about $0.06 with about
-    $0.05 left, so it is never sent."""
+    """Budget $0.10. Each turn's prompt may grow by 10,000 tokens (its bytes: $0.03 on
+    Sonnet) and may write 1,000 tokens ($0.015). Calls 1-3 fit; the 4th, priced at its
+    bound, would not, so it is never sent."""
     economy.set_budget(0.10)
     pipeline = HookPipeline()
     guard = BudgetGuard.open(economy, "t-run", 0.02, mode="learner", model=SONNET)

@@ -413,7 +413,10 @@ async def test_a_cancelled_run_task_stops_the_task_and_the_server_goes_on(tmp_pa
         # The server kills the command of the cancelled task.
         await eventually(lambda: not running_with(marker), "the command to be killed")
 
-    assert listed.structured_content == {"total": 0, "traces": []}
+    # The run spent money before it was cancelled: it is kept as a failed trace (the
+    # record of what was paid for), never followed and never advice (issue 15, point 11).
+    kept = [(t["goal"], t["status"]) for t in listed.structured_content["traces"]]
+    assert kept == [("Sleep", "failed")]
     assert report.structured_content["open_reservations"] == 0
 
 

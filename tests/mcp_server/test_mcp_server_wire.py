@@ -147,7 +147,7 @@ def test_unknown_tool_arguments_and_lone_surrogates_are_refused(client: RawClien
             b'{"jsonrpc": "2.0", "id": %d, "method": "tools/call", "params": {"name": "%s", '
             b'"arguments": {"goal": "Create file \\ud800 now"}}}' % (request_id, tool.encode())
         )
-        assert_error(client.answer(), request_id, -32602, "lone surrogate")
+        assert_error(client.answer(), request_id, -32602, "not valid Unicode", "\\ud800")
     client.send_json(
         {
             "jsonrpc": "2.0",

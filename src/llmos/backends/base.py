@@ -158,6 +158,23 @@ class AgentBackend(ABC):
 
 def request_tokens(request: BackendRequest) -> int:
     """Estimated prompt size of a request: system, messages and tool schemas."""
+    return estimate_tokens(_request_text(request))
+
+
+def request_token_bound(request: BackendRequest) -> int:
+    """A prompt size the request cannot exceed with any BPE tokenizer: its UTF-8 bytes.
+
+    Every token of a byte-level BPE (Claude's, GPT's, Llama's) stands for at
+    least one byte, so the byte count bounds the token count from above, for
+    any text: 40,000 characters of Chinese are ~120,000 bytes and ~45,000
+    tokens, where four characters a token guesses 10,000. The budget prices a
+    call with this bound, so a call it lets through cannot cost more than it
+    checked for.
+    """
+    return len(_request_text(request).encode("utf-8", "surrogatepass"))
+
+
+def _request_text(request: BackendRequest) -> str:
     parts = [request.system]
     for message in request.messages:
         match message:
@@ -167,4 +184,4 @@ def request_tokens(request: BackendRequest) -> int:
                 parts.append(text)
                 parts.extend(json.dumps(dict(c.input)) for c in calls)
     parts.extend(json.dumps(dict(t.input_schema)) + t.description for t in request.tools)
-    return estimate_tokens("".join(parts))
+    return "".join(parts)

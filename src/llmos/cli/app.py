@@ -36,9 +36,12 @@ from llmos.cli.render import (
     report_outcome,
     report_untrusted,
 )
+from llmos.cli.signals import Termination, cancel_on_termination
 from llmos.config import MODES
 from llmos.errors import ConfigError, LLMOSError
+from llmos.kernel.task import TaskResult
 from llmos.memory import MatchResult
+from llmos.text import unicode_problem
 
 app = typer.Typer(
     name="llmos",
@@ -98,6 +101,8 @@ def run(
         raise ConfigError(f"--mode {mode!r} is not one of {', '.join(MODES)}", key="mode")
     if not goal.strip():
         raise ConfigError('the goal is empty; say what to do, e.g. llmos run "Create hello.txt"')
+    if (problem := unicode_problem(goal, "the goal")) is not None:
+        raise ConfigError(problem, key="goal")
     settings = settings_for(
         workspace,
         mode=mode,
@@ -121,6 +126,9 @@ def run(
     else:
         llmos.subscribe(HumanRenderer(stdout_console(), err=stderr_console(), quiet=quiet))
     result = asyncio.run(_execute(llmos, goal))
+    if isinstance(result, Termination):
+        stderr_console().print(f"stopped by {result.name}; the run was cancelled and recorded")
+        raise typer.Exit(result.exit_code)
     report_outcome(stderr_console(), result, settings)
     if result.failed:
         raise typer.Exit(1)
@@ -131,9 +139,19 @@ async def _match(llmos: LLMOS, goal: str) -> MatchResult:
         return await llmos.match(goal)
 
 
-async def _execute(llmos: LLMOS, goal: str):
-    async with llmos:
-        return await llmos.execute(goal)
+async def _execute(llmos: LLMOS, goal: str) -> TaskResult | Termination:
+    """The task's result, or the signal that ended it (after the run was cancelled cleanly)."""
+    with cancel_on_termination() as stopped:
+        try:
+            async with llmos:
+                return await llmos.execute(goal)
+        except asyncio.CancelledError:
+            if stopped.signum is None:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            return stopped
 
 
 @app.command()

@@ -42,6 +42,7 @@ from llmos.memory.summary import TraceSummary
 from llmos.memory.trace import Trace
 from llmos.memory.trace_format import render_trace
 from llmos.projects import Projects
+from llmos.text import unicode_problem
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -203,6 +204,9 @@ def match(
         raise ConfigError(
             "no goal given: pass goals as arguments or '-' with goals on stdin", key="goals"
         )
+    for goal in wanted:
+        if (problem := unicode_problem(goal, "the goal")) is not None:
+            raise ConfigError(problem, key="goals")
     library.ensure_fresh(on_error=_report_problem(stderr_console()))  # type: ignore[arg-type]
     follower = settings.follower
     console = stdout_console()

@@ -151,7 +151,7 @@ class _Book:
 def _nano_amount(usd: float, what: str) -> int:
     if not math.isfinite(usd) or not 0 <= usd <= MAX_USD:
         raise ValueError(
-            f"{what} must be a number of dollars from 0 to {MAX_USD:,.0f}, got {usd!r}"
+            f"{what} must be a finite number of dollars >= 0 (at most {MAX_USD:,.0f}), got {usd!r}"
         )
     return to_nano(usd)
 
@@ -162,11 +162,18 @@ def _sync(reservation: Reservation, row: ReservationRow) -> None:
     reservation.state = row.state
 
 
-def _over_total(needed: int, left: int, what: str) -> BudgetExceeded:
+def _over_total(needed: int, left: int, what: str, book: _Book) -> BudgetExceeded:
     left = max(left, 0)
     needed_text, left_text = format_shortfall(from_nano(needed), from_nano(left))
+    # Money set aside for running tasks is not spent: it comes back as they end.
+    held = (
+        f" ({format_usd(from_nano(book.reserved))} more is held by {book.open_count} running "
+        f"task(s) and comes back as they finish)"
+        if book.reserved > 0 and book.open_count
+        else ""
+    )
     return BudgetExceeded(
-        f"budget: {left_text} left, {what} about {needed_text}; {RAISE_TOTAL}",
+        f"budget: {left_text} left{held}, {what} about {needed_text}; {RAISE_TOTAL}",
         needed_usd=from_nano(needed),
         left_usd=from_nano(left),
     )
@@ -295,7 +302,7 @@ class TokenEconomy:
         if self._per_task is not None and room_in_task is not None and needed > room_in_task:
             return _over_per_task(needed, self._per_task, room_in_task)
         if book.left is not None and needed > book.left:
-            return _over_total(needed, book.left, what)
+            return _over_total(needed, book.left, what, book)
         return None
 
     def reserve(

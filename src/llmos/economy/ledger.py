@@ -18,8 +18,6 @@ processes opening a new ledger at once do not both create it.
 
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +27,8 @@ from typing import Literal
 
 from llmos.errors import ConfigError, LedgerError, LLMOSError
 from llmos.messages import Usage
+from llmos.owners import current_owner as current_owner  # re-exported for the economy
+from llmos.owners import owner_alive as owner_alive
 from llmos.sqlite_wal import use_wal
 
 NANO_PER_USD = 1_000_000_000
@@ -138,43 +138,6 @@ class DayRow:
 
 
 # ---------------------------------------------------------------- who holds a reservation
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), to tell reused pids apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 22; the command name (field 2) may hold spaces and parentheses.
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def current_owner() -> str:
-    """``host:pid:start`` of this process, recorded on each reservation it opens."""
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"
-
-
-def owner_alive(owner: str) -> bool:
-    """False only when the owner surely ended: same host, and its pid is gone or reused.
-
-    Owners on another host (a ledger on shared storage) are assumed alive.
-    """
-    host, _, rest = owner.partition(":")
-    pid_text, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    pid = int(pid_text)
-    if start and Path("/proc").is_dir():
-        return _start_time(pid) == start
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ---------------------------------------------------------------- the ledger

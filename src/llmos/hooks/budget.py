@@ -34,7 +34,7 @@ import asyncio
 from collections.abc import Callable
 from types import TracebackType
 
-from llmos.backends.base import BackendRequest, request_tokens
+from llmos.backends.base import BackendRequest, request_token_bound
 from llmos.economy import PriceTable, Reservation, TokenEconomy, format_shortfall
 from llmos.errors import BudgetExceeded
 from llmos.hooks.pipeline import Decision, Deny, Hook, HookInput
@@ -45,8 +45,8 @@ RefusalHandler = Callable[[BudgetExceeded], None]
 
 
 def projected_usage(request: BackendRequest) -> Usage:
-    """The most a call can use: its prompt in, ``max_tokens`` out."""
-    return Usage(input_tokens=request_tokens(request), output_tokens=request.max_tokens)
+    """The most a call can use: its prompt in (bounded by its bytes), ``max_tokens`` out."""
+    return Usage(input_tokens=request_token_bound(request), output_tokens=request.max_tokens)
 
 
 def _refusal(needed: float, left: float, usage: Usage, model: str | None) -> BudgetExceeded:
@@ -108,7 +108,7 @@ def budget_hook(
         refusal = _refusal(needed, left, usage, model)
         if on_refusal is not None:
             on_refusal(refusal)
-        return Deny(str(refusal))
+        return Deny(str(refusal), error=refusal)
 
     # Fail closed: a ledger that cannot be read must not let spending through. The time-out
     # outlasts the ledger's own wait for a lock, so contention is not mistaken for a failure.

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from llmos.errors import LLMOSError
 from llmos.events import HookDecided
 from llmos.kernel.bus import EventBus
 from llmos.messages import Usage
@@ -46,6 +47,9 @@ class Allow:
 class Deny:
     reason: str
     hook: str = ""
+    #: The typed error behind a refusal (a budget's ``BudgetExceeded``), which the
+    #: run then ends with instead of a bare ``CallDenied``.
+    error: LLMOSError | None = field(default=None, compare=False)
     kind: Literal["deny"] = "deny"
 
 
@@ -268,7 +272,8 @@ class HookPipeline:
             decision = await self._call(hook, data)
             if isinstance(decision, Deny | Ask):
                 await self._report(data, hook, "deny", decision.reason)
-                return Deny(decision.reason, hook=hook.name)
+                error = decision.error if isinstance(decision, Deny) else None
+                return Deny(decision.reason, hook=hook.name, error=error)
         return ALLOW
 
     async def collect_context(self, data: HookInput) -> list[str]:

@@ -1,8 +1,10 @@
 """The event bus: every part publishes, renderers and recorders subscribe.
 
 Subscribers are plain callables (sync or async). A failing subscriber is
-isolated: it is reported on stderr once and dropped, so a broken renderer
-never breaks a task.
+isolated: the event goes on to the others, so a broken renderer never breaks
+a task. It stays subscribed (one odd event must not cost the session log every
+later task of a long-lived server) and every failure is counted; the 1st,
+10th, 100th … are reported on stderr with the event that failed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self.failures: dict[Subscriber, int] = {}
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Add a subscriber; returns a function that removes it."""
@@ -31,6 +34,7 @@ class EventBus:
         def unsubscribe() -> None:
             if subscriber in self._subscribers:
                 self._subscribers.remove(subscriber)
+            self.failures.pop(subscriber, None)
 
         return unsubscribe
 
@@ -43,12 +47,19 @@ class EventBus:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._subscribers.remove(subscriber)
-                print(
-                    f"llmos: event subscriber {subscriber!r} failed and was removed: "
-                    f"{type(exc).__name__}: {exc}",
-                    file=sys.stderr,
-                )
+                self._report(subscriber, event, exc)
+
+    def _report(self, subscriber: Subscriber, event: Event, exc: Exception) -> None:
+        count = self.failures.get(subscriber, 0) + 1
+        self.failures[subscriber] = count
+        if str(count).strip("0") != "1":  # report the 1st, 10th, 100th … failure
+            return
+        print(
+            f"llmos: event subscriber {subscriber!r} failed on the {event.kind} event of task "
+            f"{getattr(event, 'task_id', '?')} ({type(exc).__name__}: {exc}); it stays subscribed "
+            f"(failure {count})",
+            file=sys.stderr,
+        )
 
     @asynccontextmanager
     async def stream(self, task_id: str | None = None) -> AsyncIterator[asyncio.Queue[Event]]:

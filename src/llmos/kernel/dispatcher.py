@@ -30,6 +30,7 @@ from llmos.hooks.pipeline import HookInput, HookPipeline
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.kernel.bus import EventBus
 from llmos.kernel.learning import TaskRun, learn
+from llmos.kernel.single_flight import LearningLocks
 from llmos.kernel.task import TaskBudget, TaskContext, TaskResult, new_task_id
 from llmos.kernel.watchdog import cancellation_reason
 from llmos.memory import MatchResult, Trace
@@ -114,6 +115,8 @@ class Dispatcher:
             settings, prices=DEFAULT_PRICES.with_overrides(settings.prices)
         )
         self.library = TraceLibrary.for_workspace(workspace, project)
+        #: Single-flight learning, across every process sharing the library's folder.
+        self.learning = LearningLocks(self.library.home.root.parent / "learning")
         self.facts = FactLibrary.for_workspace(workspace, project)
         self.injector: MemoryInjector | None = None
         if "memory" not in check_disabled(settings):
@@ -300,19 +303,37 @@ class Dispatcher:
             decision = needs_orchestration(goal)
             if decision.orchestrate and isinstance(self.backend(run.agent), Backend):
                 return await self._orchestrate(run, reason=decision.reason)
-        if found.decision == "guide" and found.trace is not None:
+        async with self.learning.hold(
+            goal, on_wait=lambda lock: self._tell_wait(run, lock)
+        ) as waited:
+            if waited:  # the run we waited for may have left a trace to follow
+                found = await self.match(goal)
+                followable = found.trace is not None and not is_orchestration(found.trace)
+                if found.decision == "follow" and followable:
+                    return await self._follow(run, found)
+            if found.decision == "guide" and found.trace is not None:
+                return await self._learn(
+                    run,
+                    mode="guided",
+                    reason=f"a near trace guides the Learner ({found.reason})",
+                    trace=found.trace,
+                    confidence=found.confidence,
+                    advice=guidance.near_trace(found.trace, found.steps or found.trace.steps),
+                )
             return await self._learn(
                 run,
-                mode="guided",
-                reason=f"a near trace guides the Learner ({found.reason})",
-                trace=found.trace,
-                confidence=found.confidence,
-                advice=guidance.near_trace(found.trace, found.steps or found.trace.steps),
+                reason=found.reason or "no saved trace matches this goal",
+                advice=await self._failed_advice(goal),
             )
-        return await self._learn(
-            run,
-            reason=found.reason or "no saved trace matches this goal",
-            advice=await self._failed_advice(goal),
+
+    async def _tell_wait(self, run: TaskRun, lock: Path) -> None:
+        await run.task.publish(
+            Notice(
+                task_id=run.task.task_id,
+                level="warning",
+                message="this goal is being learned by another run right now; waiting for it to "
+                f"finish, to follow its trace (lock {lock})",
+            )
         )
 
     async def _follow(self, run: TaskRun, found: MatchResult) -> TaskResult:
@@ -738,8 +759,9 @@ class Dispatcher:
             )
 
     async def _cancelled(self, run: TaskRun, error: str, kind: str) -> None:
-        """Keep what a cancelled run did as a failed trace, then report the failure."""
-        if run.recorder.calls:
+        """Keep what a cancelled run did as a failed trace, then report it with its cost."""
+        trace_id = None
+        if run.recorder.calls or run.cost_usd > 0:  # what it did, or at least what it cost
             trace = run.recorder.to_trace(
                 goal=run.task.goal,
                 final_answer="",
@@ -747,13 +769,19 @@ class Dispatcher:
                 mode="cancelled",
                 backend="",
                 model="",
-                cost_usd=0.0,
-                usage=Usage(),
+                cost_usd=run.cost_usd,
+                usage=run.usage,
                 duration_s=time.perf_counter() - run.started,
             )
-            await asyncio.to_thread(self.library.home.save, trace)
+            trace_id = (await asyncio.to_thread(self.library.home.save, trace)).id
         await self._publish_failed(
-            run.task.task_id, error, kind, run.started, failure=_cancel_kind(kind)
+            run.task.task_id,
+            error,
+            kind,
+            run.started,
+            failure=_cancel_kind(kind),
+            cost_usd=run.cost_usd,
+            trace_id=trace_id,
         )
 
     async def _publish_failed(
@@ -764,6 +792,8 @@ class Dispatcher:
         started: float,
         *,
         failure: FailureKind = FailureKind.ERROR,
+        cost_usd: float = 0.0,
+        trace_id: str | None = None,
     ) -> None:
         await self.bus.publish(
             TaskFailed(
@@ -771,7 +801,9 @@ class Dispatcher:
                 error=error,
                 error_type=kind,
                 failure=failure,
+                cost_usd=cost_usd,
                 duration_s=time.perf_counter() - started,
+                trace_id=trace_id,
             )
         )
 

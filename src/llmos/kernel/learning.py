@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from llmos.agents import Agent
-from llmos.backends.base import AgentBackend, Backend
+from llmos.backends.base import AgentBackend, Backend, BackendRequest
 from llmos.economy.estimate import estimate_learner_cost, first_call_cost
 from llmos.errors import BackendError, BudgetExceeded
 from llmos.events import Notice
 from llmos.hooks.budget import BudgetGuard
 from llmos.hooks.builtin import check_disabled
-from llmos.hooks.pipeline import HookInput
+from llmos.hooks.pipeline import Allow, Deny, HookInput
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.kernel.task import TaskBudget, TaskContext, TaskResult
 from llmos.memory import Trace
@@ -47,6 +47,9 @@ class TaskRun:
     #: A replayed step that ran without error but did not match the trace (a heal starts
     #: after it): its effects count when the run is judged, and the heal may need no call.
     diverged: Action | None = None
+    #: What the run's model calls cost so far: a cancelled run reports and keeps it.
+    cost_usd: float = 0.0
+    usage: Usage = field(default_factory=Usage)
 
     def failed(
         self, mode: str, error: str, error_type: str, kind: FailureKind = FailureKind.ERROR
@@ -80,7 +83,10 @@ async def learn(
     budget = run.budget or await admit(dispatcher, task, mode, backend.model)
 
     async def charge(model: str, usage: Usage) -> float:
-        return await asyncio.to_thread(budget.charge, model=model, usage=usage, mode=mode)
+        cost = await asyncio.to_thread(budget.charge, model=model, usage=usage, mode=mode)
+        run.cost_usd += cost
+        run.usage = run.usage + usage
+        return cost
 
     guards = () if "budget" in check_disabled(dispatcher.settings) else (budget.hook(),)
     task = replace(task, hooks=task.hooks.extended(*guards), price=charge)
@@ -89,7 +95,7 @@ async def learn(
         limits = replace(limits, agents=tuple(dispatcher.agents().agents()))
     try:
         outcome = await run_learner(task, backend, limits, guidance=advice)
-        if budget.refusal is not None and outcome.error_type == "CallDenied":
+        if budget.refusal is not None and outcome.error_type in ("CallDenied", "BudgetExceeded"):
             outcome = replace(
                 outcome,
                 error=str(budget.refusal),
@@ -252,9 +258,17 @@ async def learn_insights(
     enabled = insights_enabled(backend.name, dispatcher.settings.memory.insights)
     if not isinstance(backend, Backend) or not enabled:
         return outcome
+
+    async def may_call(request: BackendRequest) -> Allow | Deny:  # the same check as every call
+        return await task.hooks.decide(
+            HookInput(event="PreLLMCall", ctx=task.hook_ctx(), request=request, model=backend.model)
+        )
+
     try:
-        found = await extract_insights(backend, dispatcher.facts, trace, task_id=task.task_id)
-    except BackendError as exc:
+        found = await extract_insights(
+            backend, dispatcher.facts, trace, task_id=task.task_id, may_call=may_call
+        )
+    except (BackendError, BudgetExceeded) as exc:
         await task.publish(
             Notice(task_id=task.task_id, level="warning", message=f"no insights: {exc}")
         )

@@ -386,6 +386,7 @@ class Scheduler:
                 error=f"{reason} before it started",
                 error_type="Cancelled",
                 failure=FailureKind.CANCELLED,
+                goal=sub.goal,  # it never started, so no TaskStarted named it
             )
         )
 

@@ -24,7 +24,7 @@ import yaml
 from filelock import FileLock
 
 from llmos.errors import ConfigError, LLMOSError
-from llmos.files import write_atomic
+from llmos.files import sweep_dead_temp_files, write_atomic
 from llmos.memory._fact_index import BrokenFile, FactIndex, FactRow, query_words
 from llmos.memory.similarity import STOPWORDS
 from llmos.workspace import Workspace
@@ -211,6 +211,8 @@ class FactStore:
     def __init__(self, root: Path, index_path: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        #: Temp files of writers killed mid-write, removed on opening.
+        self.swept = sweep_dead_temp_files(self.root)
         self.index = FactIndex(index_path)
         self._lock = FileLock(str(index_path.with_suffix(".lock")), timeout=LOCK_TIMEOUT_S)
 

@@ -13,12 +13,18 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from llmos.backends.base import Backend, BackendRequest, TextDelta, TurnFinished
+from llmos.errors import BudgetExceeded
+from llmos.hooks.pipeline import Allow, Deny
 from llmos.memory.facts import Fact, FactLibrary, FactOrigin, FactStore
 from llmos.memory.trace import Trace
 from llmos.messages import Usage, UserMessage
+
+#: The run's ``PreLLMCall`` check, asked before the model call is made.
+CallCheck = Callable[[BackendRequest], Awaitable[Allow | Deny]]
 
 MAX_INSIGHTS = 3
 MAX_TOKENS = 300
@@ -167,11 +173,16 @@ async def extract_insights(
     *,
     task_id: str | None = None,
     max_tokens: int = MAX_TOKENS,
+    may_call: CallCheck | None = None,
 ) -> InsightOutcome:
     """Ask ``backend`` once for up to three insights about ``trace`` and store the new ones.
 
+    ``may_call`` is the run's ``PreLLMCall`` check (the budget among others): this
+    call passes it like every other model call, and is not made when it says no.
+
     Raises:
         BackendError: the call failed; nothing was stored (the run itself is unaffected).
+        BudgetExceeded: ``may_call`` refused the call (with the refusal's figures).
 
     Example:
         >>> if insights_enabled(backend.name, settings_value):
@@ -183,6 +194,12 @@ async def extract_insights(
         messages=(UserMessage(content=describe_run(trace)),),
         max_tokens=max_tokens,
     )
+    if may_call is not None:
+        verdict = await may_call(request)
+        if isinstance(verdict, Deny):
+            if isinstance(verdict.error, BudgetExceeded):
+                raise verdict.error
+            raise BudgetExceeded(verdict.reason, needed_usd=0.0, left_usd=0.0)
     chunks: list[str] = []
     usage, model = Usage(), backend.model
     async for event in backend.stream(request):

@@ -241,6 +241,8 @@ class _Builder:
             case TaskFinished() | TaskFailed():
                 self.end = event
                 self.mode = event.mode or self.mode
+                if isinstance(event, TaskFailed) and event.goal and not self.goal:
+                    self.goal = event.goal
                 self.cost = event.cost_usd or self.cost
         if self.started is None:
             self.started = event.ts

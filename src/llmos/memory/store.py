@@ -19,7 +19,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
-from llmos.files import write_atomic
+from llmos.files import sweep_dead_temp_files, write_atomic
 from llmos.memory.index import BrokenFile, IndexEntry, TraceIndex, entry_for
 from llmos.memory.integrity import TraceSigner, Trust, digest
 from llmos.memory.normalize import signature
@@ -67,6 +67,8 @@ class TraceStore:
     ) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        #: Temp files of writers killed mid-write, removed on opening.
+        self.swept = sweep_dead_temp_files(self.root)
         self.index = TraceIndex(index_path or root.parent / "index.sqlite")
         self._lock = FileLock(str(self.index.path.with_suffix(".lock")), timeout=LOCK_TIMEOUT_S)
         # By default the key of the scope whose memory this is (``<scope>/keys``): for the

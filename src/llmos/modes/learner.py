@@ -22,7 +22,7 @@ from llmos.backends.base import (
     ToolCallReady,
     TurnFinished,
 )
-from llmos.errors import BackendError
+from llmos.errors import BackendError, BudgetExceeded
 from llmos.events import Notice, TextStreamed, UsageUpdated
 from llmos.hooks.pipeline import Allow, Deny, HookInput
 from llmos.kernel.task import TaskContext
@@ -180,8 +180,10 @@ class _Loop:
                 return self.outcome(
                     success=False,
                     error=f"stopped before the next model call: {verdict.reason}",
-                    error_type="CallDenied",
-                    kind=FailureKind.POLICY,
+                    error_type=type(verdict.error).__name__ if verdict.error else "CallDenied",
+                    kind=FailureKind.BUDGET
+                    if isinstance(verdict.error, BudgetExceeded)
+                    else FailureKind.POLICY,
                 )
             self.turns += 1
             text, calls = await self._one_turn(request)

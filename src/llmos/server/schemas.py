@@ -6,16 +6,20 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from llmos.config import Dollars, Mode
+from llmos.config import MAX_USD, Mode
 from llmos.kernel.scheduler import TaskStatus
 from llmos.outcome import FailureKind, OutcomeStatus
 from llmos.projects import NAME_PATTERN
 from llmos.server.tasks import TaskRecord
+from llmos.text import unicode_problem
 
 
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError('the goal is empty; say what to do, e.g. "Create hello.txt"')
+    problem = unicode_problem(value, "the goal")
+    if problem is not None:  # no log, store or JSON answer could hold it
+        raise ValueError(problem)
     return value.strip()
 
 
@@ -44,8 +48,12 @@ class TaskRequest(_Body):
     project: str | None = Field(
         None, description="Run in this project's output folder (workspace/projects/NAME/output)."
     )
-    budget: Dollars | None = Field(
-        None, gt=0, description="Dollars this task may spend on model calls at most."
+    budget: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_USD,
+        allow_inf_nan=False,
+        description="Dollars this task may spend on model calls at most.",
     )
 
     @field_validator("project")
@@ -127,7 +135,8 @@ class TaskView(BaseModel):
             text=result.text if result else None,
             error=result.error if result else record.crash,
             error_type=result.error_type if result else None,
-            cost_usd=result.cost_usd if result else record.cost_usd,
+            # a cancelled run's result comes from the scheduler, which never saw the bill
+            cost_usd=max(result.cost_usd if result else 0.0, record.cost_usd),
             saved_usd=result.saved_usd if result else 0.0,
             duration_s=result.duration_s if result else None,
             submitted_at=record.submitted_at,

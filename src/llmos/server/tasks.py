@@ -22,6 +22,7 @@ from llmos.api import LLMOS
 from llmos.backends.base import BackendRequest
 from llmos.cli.daemon import scheduler_for
 from llmos.economy import format_shortfall, format_usd
+from llmos.errors import BudgetExceeded
 from llmos.events import Event, ModeChosen, TaskFailed, TaskFinished, UsageUpdated
 from llmos.hooks.budget import projected_usage
 from llmos.hooks.pipeline import Decision, Deny, Hook, HookInput
@@ -86,6 +87,7 @@ class TaskRecord:
     trace_id: str | None = None
     confidence: float | None = None
     spent: dict[str, float] = field(default_factory=dict)  # (sub)task id -> its cost so far
+    ended_cost_usd: float = 0.0  # what the task's last event (finished or failed) says it cost
     result: TaskResult | None = None
     crash: str | None = None  # what the run raised instead of returning a result
 
@@ -95,8 +97,12 @@ class TaskRecord:
 
     @property
     def cost_usd(self) -> float:
-        """What the task and its subtasks have spent so far."""
-        return sum(self.spent.values())
+        """What the task and its subtasks have spent so far.
+
+        Spending only grows, so the larger of the running sum and the final
+        report is the truth (a cancelled run's last report holds what it spent).
+        """
+        return max(sum(self.spent.values()), self.ended_cost_usd)
 
     async def note(self, event: Event) -> None:
         """Log an event of the task (or of a subtask) and keep the listed figures current."""
@@ -109,6 +115,7 @@ class TaskRecord:
             case TaskFinished() | TaskFailed() if own:
                 self.mode = event.mode or self.mode
                 self.trace_id = event.trace_id or self.trace_id
+                self.ended_cost_usd = event.cost_usd
         await self.log.append(event, last=own and isinstance(event, TaskFinished | TaskFailed))
 
 
@@ -218,8 +225,9 @@ class TaskBoard:
         if needed <= left:
             return None
         needed_text, left_text = format_shortfall(needed, left)
-        return Deny(
+        message = (
             f"task budget: {left_text} left of the {format_usd(record.budget_usd)} this task "
             f"was given, the next call needs about {needed_text}; submit it again with a "
             'larger "budget"'
         )
+        return Deny(message, error=BudgetExceeded(message, needed_usd=needed, left_usd=left))
