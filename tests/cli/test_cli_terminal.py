@@ -50,7 +50,7 @@ def test_traces_list_log_and_run_show_control_sequences(tmp_path: Path) -> None:
             [
                 {
                     "tool_calls": [
-                        {"name": "Write", "input": {"file_path": "h.txt", "content": "x"}}
+                        {"name": "Write", "input": {"file_path": "hello.txt", "content": "x"}}
                     ]
                 },
                 {"text": answer},
@@ -98,7 +98,7 @@ def test_a_goal_that_is_not_utf8_is_refused_before_anything_runs(tmp_path: Path)
     """A Latin-1 terminal sends b"caf\\xe9": Python hands it on as a lone surrogate."""
     workspace = tmp_path / "ws"
     script = tmp_path / "script.json"
-    write = {"name": "Write", "input": {"file_path": "h.txt", "content": "x"}}
+    write = {"name": "Write", "input": {"file_path": "hello.txt", "content": "x"}}
     script.write_text(json.dumps([{"tool_calls": [write]}, {"text": "done"}]))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
     env.update({"LLMOS_WORKSPACE": str(workspace), "LC_ALL": "C.UTF-8"})

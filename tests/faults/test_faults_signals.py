@@ -24,6 +24,7 @@ import pytest
 from faults_helpers import FaultCounts, trace_files
 
 from llmos.memory import TraceStore
+from llmos.outcome import FailureKind
 from llmos.owners import _start_time as ledger_start_time
 from llmos.owners import owner_alive
 from llmos.testing.processes import process_alive, wait_until_gone
@@ -102,7 +103,7 @@ def test_a_terminating_signal_kills_the_bash_group_records_the_run_and_releases_
     files = trace_files(workspace)
     assert files.temp_files == [] and len(files.ids) == 1, files
     trace = TraceStore.for_memory(workspace / "memory").load(files.ids[0])
-    assert trace.status == "failed" and trace.extra.get("error_type") == "Cancelled"
+    assert (trace.status, trace.failure) == ("failed", FailureKind.CANCELLED)
     fault_counts.add("faults_injected", 1)
     fault_counts.add("processes", 1)
 

@@ -115,15 +115,15 @@ def test_a_goal_that_is_not_unicode_is_refused_and_the_task_list_still_works(ser
 
 
 def test_four_submissions_of_one_new_goal_are_learned_once(serve):
+    # A goal the judge can check (the file it names), so the first run is a success to follow.
     script = [
-        {"tool_calls": [{"name": "Bash", "input": {"command": "sleep 2"}}]},
-        {"text": "Paused."},
+        {"tool_calls": [{"name": "Bash", "input": {"command": "sleep 2 && echo ok > paused.txt"}}]},
+        {"text": "Paused, then wrote paused.txt."},
     ]
     server = serve(script=script)
     client = server.client()
-    ids = [
-        client.post("/tasks", json={"goal": "Pause a moment"}).json()["task_id"] for _ in range(4)
-    ]
+    goal = "Pause a moment, then create paused.txt"
+    ids = [client.post("/tasks", json={"goal": goal}).json()["task_id"] for _ in range(4)]
     views = [wait_for_task(client, task_id, timeout_s=120) for task_id in ids]
     assert all(view["success"] for view in views), views
     assert sorted(view["mode"] for view in views) == ["follower"] * 3 + ["learner"]
