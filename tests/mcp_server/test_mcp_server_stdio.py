@@ -407,11 +407,20 @@ async def test_a_cancelled_run_task_stops_the_task_and_the_server_goes_on(tmp_pa
             await started.wait()
             await eventually(lambda: bool(running_with(marker)), "the command to start")
             group.cancel_scope.cancel()  # the client sends notifications/cancelled
-        listed = await s.call_tool("list_traces", {})
-        report = await s.call_tool("budget", {})
 
         # The server kills the command of the cancelled task.
         await eventually(lambda: not running_with(marker), "the command to be killed")
+        # It records the run as it unwinds, which the cancelled call does not wait for:
+        # the server goes on answering meanwhile, and the record appears.
+        for _ in range(1200):
+            listed = await s.call_tool("list_traces", {})
+            report = await s.call_tool("budget", {})
+            if (
+                listed.structured_content["total"]
+                and not report.structured_content["open_reservations"]
+            ):
+                break
+            await anyio.sleep(0.1)
 
     # The run spent money before it was cancelled: it is kept as a failed trace (the
     # record of what was paid for), never followed and never advice (issue 15, point 11).
