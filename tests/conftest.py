@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -86,3 +88,31 @@ def _no_process_left_behind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     leftovers = [p.pid for p in _TrackedPopen.started if _end(p)]
     _TrackedPopen.started = []
     assert not leftovers, f"the test left processes running: {leftovers} (killed now)"
+
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+_STARTED = pytest.StashKey[float]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STARTED] = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault suite's totals, summed over the files its workers wrote this session.
+
+    Printed here, not in ``tests/faults/conftest.py``: under pytest-xdist the
+    process that prints never loads a sub-folder's conftest.
+    """
+    started = terminalreporter.config.stash.get(_STARTED, time.time())
+    written = [p for p in ARTIFACTS.glob("faults-*.json") if p.stat().st_mtime >= started]
+    if not written:
+        return
+    totals: dict[str, int] = {}
+    for path in written:
+        for name, count in json.loads(path.read_text()).items():
+            totals[name] = totals.get(name, 0) + count
+    (ARTIFACTS / "faults.json").write_text(json.dumps(dict(sorted(totals.items()))) + "\n")
+    keys = ("kills_survived", "processes", "fuzz_cases", "faults_injected")
+    shown = ", ".join(f"{k}={totals.get(k, 0)}" for k in keys)
+    terminalreporter.write_line(f"fault suite: {shown} (written to {ARTIFACTS / 'faults.json'})")

@@ -1,9 +1,8 @@
-"""The fault suite's counts: summed over the session, printed, and kept as JSON."""
+"""The fault suite's counts: summed over the session, kept as JSON, printed by the root conftest."""
 
 from __future__ import annotations
 
-import json
-import time
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +11,9 @@ from faults_helpers import COUNTS, FAKE_MODEL, FaultCounts
 
 from llmos.testing.fake_llm_server import FakeLLMServer
 
-ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "faults.json"
-_STARTED = pytest.StashKey[float]()
+# One file per pytest-xdist worker; the root conftest sums them.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / f"faults-{_WORKER}.json"
 
 
 @pytest.fixture(scope="session")
@@ -29,27 +29,3 @@ def server() -> Iterator[FakeLLMServer]:
     with FakeLLMServer(models=(FAKE_MODEL,)) as fake:
         yield fake
         fake.release()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """One worker runs the whole fault suite (under pytest-xdist), so one process sums it."""
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here):
-            item.add_marker(pytest.mark.xdist_group("faults"))
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config.stash[_STARTED] = time.time()
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The totals: from this process, or (under xdist) from the file its worker wrote."""
-    if COUNTS.counts:
-        terminalreporter.write_line(f"{COUNTS.summary()} (written to {ARTIFACT})")
-        return
-    started = terminalreporter.config.stash.get(_STARTED, time.time())
-    if ARTIFACT.is_file() and ARTIFACT.stat().st_mtime >= started:
-        counts = FaultCounts()
-        counts.counts.update(json.loads(ARTIFACT.read_text()))
-        terminalreporter.write_line(f"{counts.summary()} (written to {ARTIFACT})")

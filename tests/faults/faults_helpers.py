@@ -219,10 +219,6 @@ class FaultCounts:
     def add(self, name: str, amount: int = 1) -> None:
         self.counts[name] += amount
 
-    def summary(self) -> str:
-        keys = ("kills_survived", "processes", "fuzz_cases", "faults_injected")
-        return "fault suite: " + ", ".join(f"{k}={self.counts.get(k, 0)}" for k in keys)
-
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(dict(sorted(self.counts.items())), indent=2) + "\n")
