@@ -46,6 +46,11 @@ def owner_alive(owner: str) -> bool:
     pid = int(pid_text)
     if start and Path("/proc").is_dir():
         return _start_time(pid) == start
+    return pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists here (one of another user's counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

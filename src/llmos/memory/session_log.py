@@ -32,6 +32,7 @@ from llmos.events import (
     event_from_json,
     event_to_json,
 )
+from llmos.owners import pid_alive
 
 SUFFIX = ".jsonl"
 _SESSION_NAME = re.compile(r"(\d{8}T\d{6}Z)-(\d+)-([0-9a-f]+)\.jsonl")
@@ -207,15 +208,7 @@ def _writer_alive(path: Path) -> bool:
     if found is None:
         return False
     pid = int(found.group(2))
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid == os.getpid() or pid_alive(pid)
 
 
 class _Builder:
