@@ -6,6 +6,12 @@ Python does for command lines and file names). No UTF-8 file, SQLite row, JSON
 answer or terminal can hold them, so a goal carrying one used to run, and then
 break whatever stored or sent it. Every edge (the CLI, the HTTP API, the MCP
 server) refuses such text up front with :func:`unicode_problem`'s message.
+
+Text made inside a run cannot be refused: a file named with Latin-1 bytes
+(``b"caf\\xe9.txt"``) comes back from ``os.listdir`` as ``"caf\\udce9.txt"``.
+Tool results pass through :func:`escape_surrogates`, which writes each such
+character as Python's ``backslashreplace`` does (``caf\\xe9.txt``), so the
+name stays readable and distinct in events, traces and logs.
 """
 
 from __future__ import annotations
@@ -35,3 +41,23 @@ def unicode_problem(text: str, what: str = "the text") -> str | None:
         f"{what} is not valid Unicode text: '\\u{code:04x}' at character {found.start()}"
         f"{byte}; send it as UTF-8"
     )
+
+
+def _escaped(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    # U+DC80..U+DCFF stand for the undecodable bytes 0x80..0xFF (surrogateescape).
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def escape_surrogates(text: str) -> str:
+    r"""``text`` with each lone surrogate written as a backslash escape; valid text is unchanged.
+
+    A byte that was not UTF-8 (``\udce9`` from ``surrogateescape``) becomes
+    ``\xe9``, as ``bytes.decode("utf-8", "backslashreplace")`` writes it; any
+    other lone surrogate becomes ``\ud800``.
+
+    Example:
+        >>> escape_surrogates(os.fsdecode(b"caf\xe9.txt"))
+        'caf\\xe9.txt'
+    """
+    return _SURROGATE.sub(_escaped, text)

@@ -13,8 +13,8 @@ from llmos.backends.base import BackendRequest
 from llmos.backends.scripted import ScriptedBackend
 from llmos.economy import Reservation, TokenEconomy
 from llmos.errors import BudgetExceeded
-from llmos.hooks.budget import BudgetGuard, budget_hook, projected_usage
-from llmos.hooks.pipeline import ALLOW, Deny, HookContext, HookInput, HookPipeline
+from llmos.hooks.budget import MIN_ANSWER_TOKENS, BudgetGuard, budget_hook, projected_usage
+from llmos.hooks.pipeline import ALLOW, Allow, Deny, HookContext, HookInput, HookPipeline
 from llmos.kernel.bus import EventBus
 from llmos.kernel.task import TaskContext
 from llmos.messages import Usage, UserMessage
@@ -59,21 +59,47 @@ async def test_a_call_that_fits_the_reservation_goes_ahead(
     assert reservation.amount_usd == 0.05  # nothing grown, nothing charged
 
 
-async def test_a_call_that_would_overspend_is_denied_with_the_figures(
+async def test_a_call_not_even_a_short_answer_fits_is_denied_with_the_figures(
     economy: TokenEconomy, tmp_path: Path
 ) -> None:
-    reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
+    # $0.017 pays the $0.015 prompt and 133 output tokens: under the 256 of a short answer.
+    reservation = economy.reserve("t-1", 0.017, mode="learner", model=SONNET)
     refusals: list[BudgetExceeded] = []
     pipeline = pipeline_with(economy, reservation, grow=False, on_refusal=refusals.append)
     decision = await pipeline.decide(pre_llm_call(tmp_path))
-    message = (
-        "budget: $0.02 left, the next call needs about $0.03 (5,000 prompt tokens + up to "
-        "1,000 output tokens on claude-sonnet-4-5); raise it with `llmos budget set N`"
-    )
-    assert decision == Deny(message, hook="budget")
+    short_call = 0.015 + MIN_ANSWER_TOKENS * 15 / 1_000_000
+    assert isinstance(decision, Deny)
+    assert decision.reason.startswith("budget: $0.0170 left, the next call needs about $0.0188")
+    assert "5,000 prompt tokens + up to 256 output tokens on claude-sonnet-4-5" in decision.reason
     (refusal,) = refusals
-    assert str(refusal) == message
-    assert (refusal.needed_usd, refusal.left_usd) == (pytest.approx(SONNET_CALL), 0.02)
+    assert str(refusal) == decision.reason
+    assert (refusal.needed_usd, refusal.left_usd) == (pytest.approx(short_call), 0.017)
+
+
+async def test_max_tokens_is_lowered_to_what_is_left_after_the_prompt(
+    economy: TokenEconomy, tmp_path: Path
+) -> None:
+    # $0.02 left: $0.015 of prompt, then $0.005 pays 333 tokens at $15/M (one kept as margin).
+    reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
+    decision = await pipeline_with(economy, reservation, grow=False).decide(pre_llm_call(tmp_path))
+    assert isinstance(decision, Allow)
+    sent = decision.applied_to(REQUEST)
+    assert sent.max_tokens == 332
+    assert sent.messages == REQUEST.messages
+    assert 0.015 + sent.max_tokens * 15 / 1_000_000 <= 0.02
+
+
+async def test_a_capped_call_grows_the_reservation_into_the_rest_of_the_budget(
+    tmp_path: Path,
+) -> None:
+    economy = TokenEconomy(tmp_path / "ledger.sqlite", total_budget_usd=0.025)
+    reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
+    decision = await pipeline_with(economy, reservation).decide(pre_llm_call(tmp_path))
+    assert isinstance(decision, Allow)
+    cap = decision.applied_to(REQUEST).max_tokens
+    assert cap == 665  # ($0.025 - $0.015) / $15 per million, less one
+    assert reservation.amount_usd == pytest.approx(0.015 + cap * 15 / 1_000_000)
+    assert reservation.amount_usd <= 0.025
 
 
 async def test_a_short_reservation_grows_when_the_budget_has_room(
@@ -86,16 +112,16 @@ async def test_a_short_reservation_grows_when_the_budget_has_room(
 
 
 async def test_growth_stops_at_the_total_budget(tmp_path: Path) -> None:
-    economy = TokenEconomy(tmp_path / "ledger.sqlite", total_budget_usd=0.025)
-    reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
+    economy = TokenEconomy(tmp_path / "ledger.sqlite", total_budget_usd=0.017)
+    reservation = economy.reserve("t-1", 0.016, mode="learner", model=SONNET)
     refusals: list[BudgetExceeded] = []
     pipeline = pipeline_with(economy, reservation, on_refusal=refusals.append)
     decision = await pipeline.decide(pre_llm_call(tmp_path))
     assert isinstance(decision, Deny)
-    assert decision.reason.startswith("budget: $0.0250 left, the next call needs about $0.0300 (")
-    # What was left: the reservation's $0.02 and the $0.005 it could not grow into.
-    assert refusals[0].left_usd == pytest.approx(0.025)
-    assert reservation.amount_usd == 0.02
+    assert decision.reason.startswith("budget: $0.0170 left, the next call needs about $0.0188 (")
+    # What was left: the reservation's $0.016 and the $0.001 it could not grow into.
+    assert refusals[0].left_usd == pytest.approx(0.017)
+    assert reservation.amount_usd == 0.016
 
 
 async def test_the_call_model_wins_over_the_reservation_model(
@@ -133,12 +159,13 @@ async def test_a_guard_polices_its_own_task_and_keeps_the_refusal(
     economy: TokenEconomy, tmp_path: Path
 ) -> None:
     pipeline = HookPipeline()
-    with BudgetGuard.open(economy, "t-1", 0.02, mode="learner", model=SONNET, grow=False) as guard:
+    guard = BudgetGuard.open(economy, "t-1", 0.017, mode="learner", model=SONNET, grow=False)
+    with guard:
         pipeline.register(guard.hook())
         assert guard.hook_name == "budget:t-1"
         assert await pipeline.decide(pre_llm_call(tmp_path, task_id="t-2")) == ALLOW
         assert isinstance(await pipeline.decide(pre_llm_call(tmp_path)), Deny)
-        assert guard.refusal is not None and guard.refusal.left_usd == 0.02
+        assert guard.refusal is not None and guard.refusal.left_usd == 0.017
         assert guard.charge(model=SONNET, usage=Usage(output_tokens=1_000)) == pytest.approx(0.015)
         pipeline.unregister(guard.hook_name)
     assert guard.reservation.state == "released"

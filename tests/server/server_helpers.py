@@ -83,8 +83,13 @@ def launch(
     script: list[dict[str, Any]] | None = None,
     args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    stderr_file: Path | None = None,
 ) -> ServerProcess:
-    """Start ``llmos serve --port 0`` on a scripted provider and wait for its ready line."""
+    """Start ``llmos serve --port 0`` on a scripted provider and wait for its ready line.
+
+    ``stderr_file`` takes the server's stderr instead of a pipe, for a test that
+    expects a lot of it (a full pipe would block the server) or reads it live.
+    """
     workspace = root / "ws"
     workspace.mkdir(parents=True, exist_ok=True)
     (workspace / "llmos.toml").write_text(PRICED_WORKSPACE)
@@ -102,14 +107,17 @@ def launch(
         str(script_file),
         *args,
     ]
+    err_sink = subprocess.PIPE if stderr_file is None else stderr_file.open("w")
     process = subprocess.Popen(
         command,
         cwd=root,
         env=server_env(env),
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=err_sink,
         text=True,
     )
+    if stderr_file is not None:
+        err_sink.close()  # the child holds its own copy
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], READY_TIMEOUT_S)
     line = process.stdout.readline() if ready else ""

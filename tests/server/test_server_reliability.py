@@ -8,7 +8,10 @@ text.
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import struct
+import time
 
 import pytest
 from server_helpers import HELLO_SCRIPT, read_events, wait_for_task
@@ -128,3 +131,39 @@ def test_four_submissions_of_one_new_goal_are_learned_once(serve):
     assert all(view["success"] for view in views), views
     assert sorted(view["mode"] for view in views) == ["follower"] * 3 + ["learner"]
     assert len(TraceStore.for_memory(server.workspace / "memory").entries()) == 1
+
+
+#: Many small events per turn (one per word), so a late client has a long backlog to catch up.
+WORDY_SCRIPT = [
+    {
+        "text": " ".join(f"w{j}" for j in range(80)),
+        "tool_calls": [{"name": "Bash", "input": {"command": f"sleep 0.3; echo step {i}"}}],
+    }
+    for i in range(20)
+] + [{"text": "Done."}]
+
+
+def test_sixty_clients_hanging_up_mid_stream_log_nothing(tmp_path, serve):
+    err_file = tmp_path / "server.err"
+    server = serve(script=WORDY_SCRIPT, stderr_file=err_file)
+    client = server.client()
+    task_id = client.post("/tasks", json={"goal": "Count slowly"}).json()["task_id"]
+    while (view := client.get(f"/tasks/{task_id}").json())["events"] < 600:  # a backlog
+        if view["status"] not in ("queued", "running"):
+            pytest.fail(f"the task ended before it had a backlog: {view}")
+        time.sleep(0.05)
+    host, port = server.url.split("//", 1)[1].rstrip("/").rsplit(":", 1)
+    for _ in range(60):
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(f"GET /tasks/{task_id}/events HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            assert sock.recv(200)  # the stream has begun
+            # Hang up hard (RST) while the server is still writing the backlog.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    view = wait_for_task(client, task_id, timeout_s=120)
+    assert view["status"] == "done", view
+    assert server.process.poll() is None  # still up
+    assert client.get("/tasks").status_code == 200
+    server.stop()
+    err = err_file.read_text()
+    assert "socket.send() raised exception" not in err, f"{err.count(chr(10))} lines: {err[:300]}"
+    assert "Traceback" not in err, err[-2000:]

@@ -35,10 +35,14 @@ from collections.abc import Callable
 from types import TracebackType
 
 from llmos.backends.base import BackendRequest, request_token_bound
-from llmos.economy import PriceTable, Reservation, TokenEconomy, format_shortfall
+from llmos.economy import PriceTable, Reservation, TokenEconomy, format_shortfall, format_usd
+from llmos.economy.prices import PER_MILLION, ModelPrice
 from llmos.errors import BudgetExceeded
-from llmos.hooks.pipeline import Decision, Deny, Hook, HookInput
+from llmos.hooks.pipeline import CapOutput, Decision, Deny, Hook, HookInput
 from llmos.messages import Usage
+
+#: The shortest answer worth a call: below this the call is refused, not capped.
+MIN_ANSWER_TOKENS = 256
 
 ReservationLookup = Callable[[str], Reservation | None]
 RefusalHandler = Callable[[BudgetExceeded], None]
@@ -47,6 +51,18 @@ RefusalHandler = Callable[[BudgetExceeded], None]
 def projected_usage(request: BackendRequest) -> Usage:
     """The most a call can use: its prompt in (bounded by its bytes), ``max_tokens`` out."""
     return Usage(input_tokens=request_token_bound(request), output_tokens=request.max_tokens)
+
+
+def affordable_output_tokens(price: ModelPrice, input_tokens: int, left_usd: float) -> int:
+    """How many output tokens ``left_usd`` pays for after ``input_tokens`` of prompt.
+
+    One token less than the exact quotient, so rounding to nanodollars in the
+    ledger cannot tip the capped call over what is left.
+    """
+    if price.output <= 0:
+        return 0
+    prompt = price.cost(Usage(input_tokens=input_tokens))
+    return max(int((left_usd - prompt) * PER_MILLION / price.output) - 1, 0)
 
 
 def _refusal(needed: float, left: float, usage: Usage, model: str | None) -> BudgetExceeded:
@@ -105,10 +121,43 @@ def budget_hook(
                 return None
             except BudgetExceeded as exc:
                 left += exc.left_usd
+        price = prices.lookup(model or "")
+        if data.estimated_cost_usd is None and price is not None:
+            capped = await _capped(price, usage, reservation, left, grow=grow)
+            if capped is not None:
+                return capped
+            usage = Usage(
+                input_tokens=usage.input_tokens,
+                output_tokens=min(usage.output_tokens, MIN_ANSWER_TOKENS),
+            )
+            needed = price.cost(usage)
         refusal = _refusal(needed, left, usage, model)
         if on_refusal is not None:
             on_refusal(refusal)
         return Deny(str(refusal), error=refusal)
+
+    async def _capped(
+        price: ModelPrice, usage: Usage, reservation: Reservation, left: float, *, grow: bool
+    ) -> CapOutput | None:
+        """The call with a lower ``max_tokens`` that ``left`` pays for, or None."""
+        tokens = affordable_output_tokens(price, usage.input_tokens, left)
+        if tokens < min(MIN_ANSWER_TOKENS, usage.output_tokens):
+            return None
+        tokens = min(tokens, usage.output_tokens)
+        more = price.cost(Usage(input_tokens=usage.input_tokens, output_tokens=tokens))
+        more -= reservation.left_usd
+        if more > 0:
+            if not grow:
+                return None
+            try:
+                await asyncio.to_thread(economy.extend, reservation, more)
+            except BudgetExceeded:  # another task took the room meanwhile
+                return None
+        return CapOutput(
+            tokens,
+            reason=f"budget: max_tokens lowered from {usage.output_tokens:,} to {tokens:,}, "
+            f"what the {format_usd(left)} left pays for after the prompt",
+        )
 
     # Fail closed: a ledger that cannot be read must not let spending through. The time-out
     # outlasts the ledger's own wait for a lock, so contention is not mistaken for a failure.
@@ -155,9 +204,7 @@ class BudgetGuard:
         grow: bool = True,
     ) -> BudgetGuard:
         """Reserve ``amount_usd`` for the task (raises BudgetExceeded when it does not fit)."""
-        reservation = economy.reserve(
-            task_id, amount_usd, mode=mode, model=model, project=project
-        )
+        reservation = economy.reserve(task_id, amount_usd, mode=mode, model=model, project=project)
         return cls(economy, reservation, grow=grow)
 
     @property

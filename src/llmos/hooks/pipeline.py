@@ -13,6 +13,7 @@ ignored otherwise (observers).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,7 +41,14 @@ HOOK_EVENTS: tuple[HookEventName, ...] = HookEventName.__args__  # type: ignore[
 
 @dataclass(frozen=True, slots=True)
 class Allow:
+    #: The request to send when a ``PreLLMCall`` hook lowered its output cap
+    #: (:class:`CapOutput`); None means "send it as it was".
+    request: Any = field(default=None, compare=False)
     kind: Literal["allow"] = "allow"
+
+    def applied_to(self, request: Any) -> Any:
+        """The request to send: the hooks' lowered one, else ``request`` as it was."""
+        return request if self.request is None else self.request
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +82,20 @@ class AddContext:
     kind: Literal["add-context"] = "add-context"
 
 
-Decision = Allow | Deny | Ask | Rewrite | AddContext
+@dataclass(frozen=True, slots=True)
+class CapOutput:
+    """A ``PreLLMCall`` hook's verdict: the call may go ahead with at most ``max_tokens`` out.
+
+    The budget's answer to a call it can pay for only with a shorter answer:
+    lowering the request's ``max_tokens`` bounds what the call can cost.
+    """
+
+    max_tokens: int
+    reason: str = ""
+    kind: Literal["cap-output"] = "cap-output"
+
+
+Decision = Allow | Deny | Ask | Rewrite | AddContext | CapOutput
 ALLOW = Allow()
 
 
@@ -267,14 +288,27 @@ class HookPipeline:
         return PreToolOutcome(allowed=True, input=current)
 
     async def decide(self, data: HookInput) -> Allow | Deny:
-        """Run gatekeeping hooks (``PreLLMCall``): the first deny wins."""
+        """Run gatekeeping hooks (``PreLLMCall``): the first deny wins.
+
+        A :class:`CapOutput` lowers the request's ``max_tokens`` (never raises
+        it); the hooks after it see the lowered request, and the returned
+        ``Allow.request`` is what the caller must send.
+        """
+        capped = False
         for hook in self._matching(data.event, data.tool):
             decision = await self._call(hook, data)
             if isinstance(decision, Deny | Ask):
                 await self._report(data, hook, "deny", decision.reason)
                 error = decision.error if isinstance(decision, Deny) else None
                 return Deny(decision.reason, hook=hook.name, error=error)
-        return ALLOW
+            if isinstance(decision, CapOutput) and decision.max_tokens < getattr(
+                data.request, "max_tokens", decision.max_tokens
+            ):
+                request = dataclasses.replace(data.request, max_tokens=decision.max_tokens)
+                data = dataclasses.replace(data, request=request)
+                capped = True
+                await self._report(data, hook, "rewrite", decision.reason)
+        return Allow(request=data.request) if capped else ALLOW
 
     async def collect_context(self, data: HookInput) -> list[str]:
         """Run ``UserPromptSubmit`` hooks and gather the context they add."""

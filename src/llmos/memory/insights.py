@@ -200,6 +200,7 @@ async def extract_insights(
             if isinstance(verdict.error, BudgetExceeded):
                 raise verdict.error
             raise BudgetExceeded(verdict.reason, needed_usd=0.0, left_usd=0.0)
+        request = verdict.applied_to(request)
     chunks: list[str] = []
     usage, model = Usage(), backend.model
     async for event in backend.stream(request):

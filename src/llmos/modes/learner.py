@@ -185,6 +185,7 @@ class _Loop:
                     if isinstance(verdict.error, BudgetExceeded)
                     else FailureKind.POLICY,
                 )
+            request = verdict.applied_to(request)
             self.turns += 1
             text, calls = await self._one_turn(request)
             self.messages.append(AssistantMessage(text=text, tool_calls=tuple(calls)))
@@ -194,7 +195,7 @@ class _Loop:
                     return self.outcome(
                         success=False,
                         error=f"the model's answer was cut at max_tokens "
-                        f"({self.settings.max_tokens}) before it ended",
+                        f"({request.max_tokens}) before it ended",
                         error_type="MaxTokens",
                         kind=FailureKind.MAX_TOKENS,
                     )
@@ -284,8 +285,10 @@ class _Loop:
             max_tokens=min(self.settings.max_tokens, 1024),
             agent=self.settings.agent,
         )
-        if isinstance(await self._may_call(request), Deny):
+        verdict = await self._may_call(request)
+        if isinstance(verdict, Deny):
             return None  # the old turns are dropped with a note instead
+        request = verdict.applied_to(request)
         chunks: list[str] = []
         async for event in self.backend.stream(request):
             match event:

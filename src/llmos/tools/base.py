@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
+from llmos.text import escape_surrogates
 from llmos.tools.environment import EnvPolicy, build_environment
 
 
@@ -79,6 +80,11 @@ class ToolResult:
     ``output`` is the whole output kept for the trace (up to a limit);
     ``exit_code``, ``files_written`` (relative path → sha256) and
     ``files_read`` are the facts a Follower checks on replay.
+
+    Every tool's result is made here, so this is where text that is not valid
+    Unicode (file names with non-UTF-8 bytes, as ``os.listdir`` returns them)
+    is escaped (:func:`llmos.text.escape_surrogates`): events, traces, the
+    session log and JSON output can then always store and send it.
     """
 
     content: str
@@ -90,6 +96,18 @@ class ToolResult:
     #: False when the call never reached a tool (unknown name, invalid input): it did
     #: nothing, so PostToolUse hooks and the trace do not see it.
     ran: bool = True
+
+    def __post_init__(self) -> None:
+        set_field = object.__setattr__  # frozen: fix the fields once, as they are made
+        set_field(self, "content", escape_surrogates(self.content))
+        if self.output is not None:
+            set_field(self, "output", escape_surrogates(self.output))
+        set_field(
+            self,
+            "files_written",
+            {escape_surrogates(path): digest for path, digest in self.files_written.items()},
+        )
+        set_field(self, "files_read", tuple(escape_surrogates(p) for p in self.files_read))
 
     @classmethod
     def error(cls, message: str) -> ToolResult:

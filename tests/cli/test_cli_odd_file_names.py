@@ -1,0 +1,75 @@
+"""File names that are not UTF-8 never break a store or a protocol (issue 15, point 1).
+
+A file named with a Latin-1 byte (``b"caf\\xe9.txt"``) reaches Python as
+``"caf\\udce9.txt"``, which no UTF-8 file, JSON line or SQLite row can hold.
+Tool results escape it as ``caf\\xe9.txt`` where they are made, so the run's
+events, its trace and the session log all carry it, and read back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ESCAPED = "caf\\xe9.txt"  # what every store shows: the byte, written as Python escapes it
+
+SCRIPT = [
+    {"tool_calls": [{"name": "LS", "input": {"path": "."}}]},
+    {"tool_calls": [{"name": "Glob", "input": {"pattern": "*.txt"}}]},
+    {"tool_calls": [{"name": "Grep", "input": {"pattern": "hello"}}]},
+    {"tool_calls": [{"name": "Bash", "input": {"command": "ls"}}]},
+    {"text": "Listed the files."},
+]
+
+
+def llmos(*args: str, cwd: Path, workspace: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env["LLMOS_WORKSPACE"] = str(workspace)
+    return subprocess.run(
+        [sys.executable, "-m", "llmos", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_latin1_file_name_is_escaped_in_events_trace_and_session_log(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    (workspace / "output").mkdir(parents=True)  # the default project's working folder
+    (workspace / "output" / os.fsdecode(b"caf\xe9.txt")).write_text("hello world\n")
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(SCRIPT))
+
+    run = llmos(
+        "run", "-p", "scripted", "--script", str(script), "--json", "List the files here",
+        cwd=tmp_path, workspace=workspace,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "failed on the" not in run.stderr, run.stderr  # no subscriber broke
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    finished = {e["tool"]: e["output"] for e in events if e["kind"] == "tool-call-finished"}
+    assert set(finished) == {"LS", "Glob", "Grep", "Bash"}, run.stderr
+    for tool in ("LS", "Glob", "Grep"):
+        assert ESCAPED in finished[tool], (tool, finished[tool])
+    (trace_id,) = {e["trace_id"] for e in events if e["kind"] == "task-finished"}
+    (task_id,) = {e["task_id"] for e in events if e["kind"] == "task-finished"}
+
+    listed = llmos("traces", "list", "--json", cwd=tmp_path, workspace=workspace)
+    assert listed.returncode == 0, listed.stderr
+    assert trace_id in listed.stdout
+    shown = llmos("traces", "show", trace_id, cwd=tmp_path, workspace=workspace)
+    assert shown.returncode == 0, shown.stderr
+    assert ESCAPED in shown.stdout
+
+    log = llmos("log", task_id, "--json", cwd=tmp_path, workspace=workspace)
+    assert log.returncode == 0, log.stderr
+    logged = [json.loads(line) for line in log.stdout.splitlines()]
+    outputs = [e.get("output", "") for e in logged if e.get("kind") == "tool-call-finished"]
+    assert len(outputs) == 4, log.stdout[-2000:]
+    assert sum(ESCAPED in output for output in outputs) == 3
+    assert llmos("log", cwd=tmp_path, workspace=workspace).returncode == 0

@@ -1,0 +1,65 @@
+"""A call the budget can pay for only with a shorter answer is sent with a lower ``max_tokens``.
+
+Issue 15, point 3: the pre-call check bounds the prompt by its UTF-8 bytes;
+the request's ``max_tokens`` is then lowered so that prompt bound plus output
+at the cap fits what is left, for every call of the run (the after-run
+insights call too). Seen from outside: the fake Anthropic server records the
+``max_tokens`` each request carried.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from llmos.testing.fake_llm_server import FakeLLMServer, FakeUsage, Turn
+
+MODEL = "claude-sonnet-4-6"  # $3 in, $15 out per million tokens
+OUTPUT_USD_PER_TOKEN = 15 / 1_000_000
+BUDGET_USD = 0.15
+#: A goal whose bytes bound the prompt at ~$0.11, so 4,096 tokens out ($0.06) do not fit.
+GOAL = "Summarise this text in one line: " + "lorem ipsum " * 3_000
+
+
+def test_max_tokens_is_lowered_to_what_the_budget_left_pays_for(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "llmos.toml").write_text(f"[budget]\ntotal_usd = {BUDGET_USD}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env.update(LLMOS_WORKSPACE=str(workspace), ANTHROPIC_API_KEY="test")
+    answer = Turn(text="A summary.", usage=FakeUsage(input_tokens=9_000, output_tokens=20))
+    with FakeLLMServer(fallback=answer, models=(MODEL,)) as server:
+        run = subprocess.run(
+            [
+                *(sys.executable, "-m", "llmos", "run", "--json", "-p", "anthropic"),
+                *("--base-url", server.url, "-m", MODEL, GOAL),
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        caps = [request.body["max_tokens"] for request in server.model_requests()]
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert not [e for e in events if "BudgetExceeded" in json.dumps(e)], events[-1]
+    assert caps, "no model call was made"
+    first = caps[0]
+    assert 256 <= first < 4096, caps
+    # The goal's bytes alone bound the prompt from below, so the cap cannot be above this.
+    prompt_bound_usd = len(GOAL.encode()) * 3 / 1_000_000
+    assert prompt_bound_usd + first * OUTPUT_USD_PER_TOKEN <= BUDGET_USD, caps
+    assert spent_nano(workspace) <= BUDGET_USD * 1_000_000_000
+
+
+def spent_nano(workspace: Path) -> int:
+    conn = sqlite3.connect(workspace / "ledger.sqlite")
+    try:
+        return conn.execute("SELECT COALESCE(SUM(nano_usd), 0) FROM charges").fetchone()[0]
+    finally:
+        conn.close()
