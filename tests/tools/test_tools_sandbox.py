@@ -295,3 +295,23 @@ async def test_a_replay_has_no_network_unless_replays_are_allowed_it(
     assert "pong" not in await fetch(learning, replay=True)
     both = ToolSettings(sandbox=True, sandbox_network=True, sandbox_network_replay=True)
     assert await fetch(both, replay=True) == "pong"
+
+
+@needs_bwrap
+async def test_a_sandboxed_call_cancelled_while_bubblewrap_starts_leaves_nothing(
+    project: Path, workspace: Path
+) -> None:
+    """bwrap sets up the sandbox after the fork: a cancel then must still reach the command."""
+    marker = f"{uuid.uuid4().int % 10_000 + 1000}.5"
+    ctx = sandboxed(project, workspace)
+    for delay_s in [n / 1000 for n in range(0, 40, 2)] + [0.05, 0.1, 0.2]:
+        task = asyncio.create_task(bash(f"sleep {marker} & sleep {marker}", ctx))
+        await asyncio.sleep(delay_s)
+        task.cancel()
+        await asyncio.wait([task], timeout=120)
+        assert task.done(), f"cancelled after {delay_s} s, the call never returned"
+        for _ in range(1200):
+            if not processes_running(f"sleep {marker}"):
+                break
+            await asyncio.sleep(0.05)
+        assert processes_running(f"sleep {marker}") == [], f"cancelled after {delay_s} s"

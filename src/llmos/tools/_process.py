@@ -18,6 +18,8 @@ from pathlib import Path
 
 READ_CHUNK_BYTES = 1 << 16
 PIPE_DRAIN_TIMEOUT_S = 2.0
+#: Rounds of 20 ms in which a dead command's process group must empty (5 s).
+STRAGGLER_ROUNDS = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,8 @@ async def _spawn(
     The child exists from the fork on, before asyncio has connected its pipes;
     were the start cancelled in between, asyncio would kill the command alone
     and leave its children running. The start is shielded instead, and a
-    cancellation that arrived meanwhile kills the whole group as soon as it is known.
+    cancellation that arrived meanwhile kills the whole group as soon as it is
+    known; the cancelled call returns once the group is gone.
     """
     starting = asyncio.ensure_future(
         asyncio.create_subprocess_exec(
@@ -113,18 +116,70 @@ async def _spawn(
     try:
         return await asyncio.shield(starting)
     except asyncio.CancelledError:
-        starting.add_done_callback(_kill_once_started)
+        cleanup = asyncio.ensure_future(_end_once_started(starting))
+        _CLEANUPS.add(cleanup)
+        cleanup.add_done_callback(_CLEANUPS.discard)
+        with contextlib.suppress(asyncio.CancelledError):  # a second cancel stops the wait only
+            await asyncio.shield(cleanup)
         raise
 
 
-def _kill_once_started(starting: asyncio.Future[asyncio.subprocess.Process]) -> None:
-    if not starting.cancelled() and starting.exception() is None:
-        _kill_group(starting.result().pid)  # asyncio reaps it and closes its pipes
+#: Clean-ups of starts cancelled midway, kept referenced until they are done.
+_CLEANUPS: set[asyncio.Task[None]] = set()
 
 
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is empty
+async def _end_once_started(starting: asyncio.Future[asyncio.subprocess.Process]) -> None:
+    """Once the cancelled start is done, kill the group and wait until it is gone."""
+    try:
+        process = await starting
+    except Exception:  # it failed to start: nothing to kill
+        return
+    _kill_group(process.pid)
+    await process.wait()  # asyncio reaps it and closes its pipes
+    await _kill_stragglers(process.pid)
+
+
+def _kill_group(pgid: int) -> bool:
+    """SIGKILL the group; False when it has no member left."""
+    try:
         os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _kill_stragglers(pgid: int) -> None:
+    """Kill the group again until it is empty, after its leader died.
+
+    A child forked at the moment the first SIGKILL reached the group (bubblewrap
+    sets up its sandbox right after it starts) can miss it and live on in the
+    group; once the leader is gone nothing new joins, so the group empties.
+    """
+    for _ in range(STRAGGLER_ROUNDS):
+        if not _kill_group(pgid) or not await asyncio.to_thread(_live_members, pgid):
+            return  # empty, or only zombies that init has not reaped yet
+        await asyncio.sleep(0.02)
+
+
+def _live_members(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (Linux ``/proc``; elsewhere: assume not)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return False
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 async def _reap(process: asyncio.subprocess.Process, readers: list[asyncio.Task[None]]) -> None:
@@ -134,6 +189,7 @@ async def _reap(process: asyncio.subprocess.Process, readers: list[asyncio.Task[
     open; the readers are then abandoned rather than waited for.
     """
     await process.wait()
+    await _kill_stragglers(process.pid)
     _, pending = await asyncio.wait(readers, timeout=PIPE_DRAIN_TIMEOUT_S)
     for reader in pending:
         reader.cancel()

@@ -240,13 +240,12 @@ def _isolation_args(
     # Run as root, bwrap keeps every capability unless told otherwise, and with
     # CAP_SYS_ADMIN a command could simply remount "/" read-write.
     args += ["--cap-drop", "ALL"]
-    args += [
-        "--unshare-pid",
-        "--unshare-ipc",
-        "--unshare-uts",
-        "--die-with-parent",
-        "--new-session",
-    ]
+    # No --new-session: the command must stay in the process group that Bash kills
+    # on time-out and on cancel (a cancel while bwrap is still setting up would
+    # otherwise orphan the sandboxed command). The terminal-injection risk that
+    # --new-session guards against is not there: Bash starts bwrap in a session
+    # of its own, with no controlling terminal and stdin from /dev/null.
+    args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
     if not network:
         args.append("--unshare-net")
     args += ["--chdir", str(cwd)]
