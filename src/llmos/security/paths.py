@@ -166,7 +166,7 @@ class Places:
         for root in TEMP_ROOTS:
             if path == root:
                 return Zone.TEMP_ROOT
-            if _under(path, root):
+            if _under(path, root) and not _under(path, _top_below(workdir, root)):
                 return Zone.TEMP
         if any(_under(path, root) for root in SYSTEM_ROOTS):
             return Zone.SYSTEM
@@ -273,3 +273,15 @@ def judge_path(
         return deny(f"{path} resolves to {resolved}, outside the working directory "
                     f"{places.workdir}; use a path inside it", subject)
     return ALLOWED
+
+
+def _top_below(workdir: str, temp_root: str) -> str:
+    """The folder right below ``temp_root`` that holds the working directory, or "".
+
+    A project kept under ``/tmp`` (``/tmp/ci/proj``) is the user's, not scratch:
+    only the rest of the temporary folder is free to write.
+    """
+    if not _under(workdir, temp_root) or workdir == temp_root:
+        return "\0"  # matches no path
+    rest = workdir[len(temp_root.rstrip("/")) + 1 :]
+    return os.path.join(temp_root, rest.split("/", 1)[0])
