@@ -162,3 +162,18 @@ def test_roots_home_is_a_home_not_a_secret(layout, tmp_path) -> None:
     wipe = judge_command("rm -rf ~", cwd=layout.cwd, workspace=layout.workspace,
                          home=Path("/root"))
     assert wipe.reason.startswith("deletes /root, the home folder, outside the working directory")
+
+
+def test_a_project_under_the_temporary_folder_is_not_scratch(tmp_path: Path) -> None:
+    """Only the rest of /tmp is free to write: the folder holding the project is the user's."""
+    project = Path("/tmp") / f"llmos-policy-{os.getpid()}" / "proj"
+    workspace = project / "ws"
+    cwd = workspace / "output"
+
+    def judged(command: str) -> str:
+        return judge_command(command, cwd=cwd, workspace=workspace, tmpdir=None).decision
+
+    assert judged("echo x > ../../../outside/canary.txt") == "deny"
+    assert judged(f"rm {project.parent}/notes.txt") == "deny"
+    assert judged("echo x > /tmp/llmos-scratch-elsewhere.txt") == "allow"
+    assert judged("echo x > notes.txt") == "allow"
