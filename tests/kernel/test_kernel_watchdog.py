@@ -70,6 +70,36 @@ async def test_the_wall_clock_limit_fires_while_the_task_keeps_busy(workspace: P
     assert [t.status for t in traces] == ["failed"]
 
 
+async def test_a_task_that_swallows_the_cancellation_is_cancelled_again(workspace: Path):
+    """Some awaits swallow a cancellation (on Python 3.11, ``wait_for`` whose inner
+    future completes as it is cancelled; a library that catches it): the task must
+    not run on to max_turns. CI once saw exactly that (MaxTurns, not WatchdogTimeout)."""
+    swallowed = []
+
+    async def swallows_once(request):
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed.append(len(request.messages))  # goes on as if nothing happened
+        tick = f"echo tick {len(request.messages)}"
+        return {"tool_calls": [{"name": "Bash", "input": {"command": tick}}]}
+
+    backend = FunctionBackend(swallows_once)
+    llmos = make_llmos(workspace, backend, **{"learner.max_turns": 400})
+    async with llmos, Watchdog(llmos.bus, task_timeout_s=0.3, stall_s=30) as watchdog:
+        scheduler = scheduler_for(llmos, concurrency=1, watchdog=watchdog)
+        handle = await scheduler.submit("tick until stopped", mode="learner")
+        result = await handle.result()
+        await scheduler.close()
+    assert swallowed, "the backend was never cancelled: the test did not test anything"
+    assert (result.error_type, result.error) == (
+        "WatchdogTimeout",
+        "watchdog: ran for 0.3 s (watchdog.task_timeout_s); task cancelled",
+    )
+
+
 class ManualClock:
     """Monotonic seconds that only move when the test says so."""
 

@@ -400,13 +400,15 @@ class _ClaudeSession:
         """
         closing = asyncio.ensure_future(self._shutdown(interrupt))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(closing), _CLOSE_TIMEOUT_S)
+            async with asyncio.timeout(_CLOSE_TIMEOUT_S):
+                await asyncio.shield(closing)
 
     async def _shutdown(self, interrupt: bool) -> None:
         errors = (TimeoutError, _sdk().ClaudeSDKError, OSError)
         if interrupt:
             with contextlib.suppress(*errors):
-                await asyncio.wait_for(self.client.interrupt(), _INTERRUPT_TIMEOUT_S)
+                async with asyncio.timeout(_INTERRUPT_TIMEOUT_S):
+                    await self.client.interrupt()
         with contextlib.suppress(*errors):
             await self.client.disconnect()
 

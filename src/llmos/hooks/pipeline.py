@@ -232,7 +232,8 @@ class HookPipeline:
         try:
             outcome = hook.fn(data)
             if inspect.isawaitable(outcome):
-                outcome = await asyncio.wait_for(outcome, hook.timeout_s)
+                async with asyncio.timeout(hook.timeout_s):
+                    outcome = await outcome
             return outcome
         except asyncio.CancelledError:
             raise

@@ -93,5 +93,7 @@ class CronDaemon:
         """Submit due entries until ``stop`` is set; the scheduler is left to its owner."""
         while not stop.is_set():
             await self.run_due()
+            wait_s = await self.seconds_to_next()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), await self.seconds_to_next())
+                async with asyncio.timeout(wait_s):
+                    await stop.wait()

@@ -200,6 +200,8 @@ class Watchdog:
             return
         now = self.clock()
         watched.last_event = now
+        if isinstance(event, ToolCallStarted):
+            self._cancel_again_if_expired(event.task_id, watched)
         match event:
             case TextStreamed() if watched.llm_call_since is not None:
                 watched.llm_call_since = now
@@ -214,8 +216,16 @@ class Watchdog:
 
     def _llm_call_started(self, data: HookInput) -> None:
         if (watched := self._watched.get(data.ctx.task_id)) is not None:
+            self._cancel_again_if_expired(data.ctx.task_id, watched)
             watched.llm_call_since = self.clock()
             watched.silence_told = 0
+
+    def _cancel_again_if_expired(self, task_id: str, watched: _Watched) -> None:
+        """A task that starts new work after its limit fired swallowed the cancellation
+        (some awaits do, e.g. a future that completes as it is cancelled): cancel it
+        again, so a limit always ends the task."""
+        if (expiry := self._expired.get(task_id)) is not None and not watched.task.done():
+            watched.task.cancel(expiry.message)
 
     def _llm_call_finished(self, data: HookInput) -> None:
         if (watched := self._watched.get(data.ctx.task_id)) is not None:

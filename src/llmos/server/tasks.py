@@ -64,7 +64,8 @@ class TaskLog:
             async with self._changed:
                 if index >= len(self.events) and not self.ended:
                     try:
-                        await asyncio.wait_for(self._changed.wait(), idle_s)
+                        async with asyncio.timeout(idle_s):
+                            await self._changed.wait()
                     except TimeoutError:
                         quiet = True
             if quiet:

@@ -73,7 +73,10 @@ async def run_process(
     timed_out = False
     try:
         try:
-            await asyncio.wait_for(process.wait(), timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+            # cancellation that lands as the process exits, and the run goes on.
+            async with asyncio.timeout(timeout_s):
+                await process.wait()
         except TimeoutError:
             timed_out = True
     finally:
