@@ -142,13 +142,17 @@ def print_table(results: dict[str, Any]) -> None:
         ("model", f"{results['model']} ({results['model_file_mb']} MB)"),
         ("engine", f"xllamacpp {results['xllamacpp']}, threads {results['threads']}"),
         ("load time", f"{results['load_s']:.2f} s"),
-        ("prompt processing",
-         f"{results['prompt_tokens_per_s']:.0f} tokens/s ({results['prompt_tokens']} tokens)"),
+        (
+            "prompt processing",
+            f"{results['prompt_tokens_per_s']:.0f} tokens/s ({results['prompt_tokens']} tokens)",
+        ),
         ("generation", f"{results['generation_tokens_per_s']:.0f} tokens/s"),
-        ("constrained tool-call turn",
-         f"{results['tool_call_turn_s']:.2f} s "
-         f"({results['tool_call_turns_with_a_call']}/{results['repeats']} gave a call, "
-         f"{results['tool_call_turn_output_tokens']:.0f} output tokens)"),
+        (
+            "constrained tool-call turn",
+            f"{results['tool_call_turn_s']:.2f} s "
+            f"({results['tool_call_turns_with_a_call']}/{results['repeats']} gave a call, "
+            f"{results['tool_call_turn_output_tokens']:.0f} output tokens)",
+        ),
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:

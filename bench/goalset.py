@@ -21,15 +21,20 @@ SETS = ("goals_dev.jsonl", "goals_extra.jsonl")
 
 def match_set(name: str) -> dict[str, Any]:
     """Decisions for every probe of one goal set, against a library of its learned lines."""
-    lines = [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines()
-             if line.strip()]
+    lines = [
+        json.loads(line)
+        for line in (DATA / name).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     with tempfile.TemporaryDirectory(prefix="llmos-bench-goals-") as folder:
         store = TraceStore.for_memory(Path(folder) / "memory")
         names = {}
         for line in (item for item in lines if item["type"] == "learned"):
-            trace = Trace(goal=line["goal"], backend="scripted",
-                          steps=tuple(Step(tool=s["tool"], input=s["input"])
-                                      for s in line["steps"]))
+            trace = Trace(
+                goal=line["goal"],
+                backend="scripted",
+                steps=tuple(Step(tool=s["tool"], input=s["input"]) for s in line["steps"]),
+            )
             names[store.save(trace).id] = line["id"]
         matcher = Matcher(store)
         counts: dict[str, dict[str, int]] = {}
@@ -44,7 +49,8 @@ def match_set(name: str) -> dict[str, Any]:
     should = counts.get("should-follow", {"probes": 0, "followed": 0})
     return {
         "should_follow_share_pct": round(100 * should["followed"] / should["probes"], 1)
-        if should["probes"] else None,
+        if should["probes"]
+        else None,
         "should_follow": f"{should['followed']}/{should['probes']}",
         "must_follow_missed": counts["must-follow"]["probes"] - counts["must-follow"]["followed"],
         "must_not_follow_followed": counts["must-not-follow"]["followed"],

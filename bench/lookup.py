@@ -24,8 +24,9 @@ def _status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"/proc/self/status has no {field} line; the lookup memory figure "
-                       "needs Linux")
+    raise RuntimeError(
+        f"/proc/self/status has no {field} line; the lookup memory figure needs Linux"
+    )
 
 
 def one_size(size: int, probes: int) -> dict[str, Any]:
@@ -49,12 +50,16 @@ def measure(scale: Scale) -> dict[str, Any]:
     for size in scale.lookup_sizes:
         done = subprocess.run(
             [sys.executable, "-m", "bench.lookup", str(size), str(scale.lookup_probes)],
-            check=True, capture_output=True, text=True, timeout=1800,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=1800,
         )
         sizes[str(size)] = json.loads(done.stdout.strip().splitlines()[-1])
     figures = ("p50_ms", "p99_ms", "build_s", "peak_rss_mb", "rss_growth_mb")
-    section: dict[str, Any] = {name: {size: row[name] for size, row in sizes.items()}
-                               for name in figures}
+    section: dict[str, Any] = {
+        name: {size: row[name] for size, row in sizes.items()} for name in figures
+    }
     section["decisions"] = {size: row["decisions"] for size, row in sizes.items()}
     section["probes"] = scale.lookup_probes
     return {"lookup": section}

@@ -57,24 +57,45 @@ class SlowBackend(Backend):
 
 
 def _routes(chapters: tuple[tuple[str, str], ...]) -> list[Route]:
-    plan = {"subtasks": [
-        {"id": f"s{n}", "description": f"{what} in {path}", "agent": "writer",
-         "depends_on": [], "expected_output": path}
-        for n, (path, what) in enumerate(chapters, start=1)
-    ]}
-    routes = [Route(agent="orchestrator", turns=[{"text": json.dumps(plan)}]),
-              Route(agent="synthesizer", turns=[{"text": f"{len(chapters)} chapters written."}])]
+    plan = {
+        "subtasks": [
+            {
+                "id": f"s{n}",
+                "description": f"{what} in {path}",
+                "agent": "writer",
+                "depends_on": [],
+                "expected_output": path,
+            }
+            for n, (path, what) in enumerate(chapters, start=1)
+        ]
+    }
+    routes = [
+        Route(agent="orchestrator", turns=[{"text": json.dumps(plan)}]),
+        Route(agent="synthesizer", turns=[{"text": f"{len(chapters)} chapters written."}]),
+    ]
     for path, what in chapters:
-        routes.append(Route(pattern=what, turns=[
-            {"tool_calls": [{"name": "Write", "input": {"file_path": path,
-                                                        "content": f"# {what}\n"}}]},
-            {"text": f"{path} is written."},
-        ]))
+        routes.append(
+            Route(
+                pattern=what,
+                turns=[
+                    {
+                        "tool_calls": [
+                            {
+                                "name": "Write",
+                                "input": {"file_path": path, "content": f"# {what}\n"},
+                            }
+                        ]
+                    },
+                    {"text": f"{path} is written."},
+                ],
+            )
+        )
     return routes
 
 
-async def _timed(folder: Path, chapters: tuple[tuple[str, str], ...], concurrency: int,
-                 delay_s: float) -> tuple[float, bool, int]:
+async def _timed(
+    folder: Path, chapters: tuple[tuple[str, str], ...], concurrency: int, delay_s: float
+) -> tuple[float, bool, int]:
     """Seconds the orchestration took, whether every chapter was written, model calls."""
     router = ScriptedRouter(_routes(chapters), model=MODEL)
     backend = SlowBackend(router, delay_s)
@@ -94,16 +115,20 @@ def measure(scale: Scale) -> dict[str, Any]:
     delay_s = 0.3 if scale.name != "tiny" else 0.05
     with tempfile.TemporaryDirectory(prefix="llmos-bench-orch-") as folder:
         sequential_s, ok_sequential, calls_sequential = asyncio.run(
-            _timed(Path(folder) / "sequential", chapters, 1, delay_s))
+            _timed(Path(folder) / "sequential", chapters, 1, delay_s)
+        )
         parallel_s, ok_parallel, calls_parallel = asyncio.run(
-            _timed(Path(folder) / "parallel", chapters, len(chapters), delay_s))
-    return {"orchestration": {
-        "subtasks": len(chapters),
-        "model_latency_s": delay_s,
-        "model_calls_sequential": calls_sequential,
-        "model_calls_parallel": calls_parallel,
-        "sequential_s": round(sequential_s, 2),
-        "parallel_s": round(parallel_s, 2),
-        "speedup": round(sequential_s / parallel_s, 2),
-        "all_succeeded": ok_sequential and ok_parallel,
-    }}
+            _timed(Path(folder) / "parallel", chapters, len(chapters), delay_s)
+        )
+    return {
+        "orchestration": {
+            "subtasks": len(chapters),
+            "model_latency_s": delay_s,
+            "model_calls_sequential": calls_sequential,
+            "model_calls_parallel": calls_parallel,
+            "sequential_s": round(sequential_s, 2),
+            "parallel_s": round(parallel_s, 2),
+            "speedup": round(sequential_s / parallel_s, 2),
+            "all_succeeded": ok_sequential and ok_parallel,
+        }
+    }

@@ -66,16 +66,26 @@ async def _no_charge(model: str, usage: Usage) -> float:
     return 0.0
 
 
-async def _per_call_us(pipeline: HookPipeline, bus: EventBus, workspace: Path,
-                       commands: Sequence[str], iterations: int) -> float:
+async def _per_call_us(
+    pipeline: HookPipeline, bus: EventBus, workspace: Path, commands: Sequence[str], iterations: int
+) -> float:
     registry = ToolRegistry()
     registry.register(InstantBash())
     cwd = workspace / "output"
     cwd.mkdir(parents=True, exist_ok=True)
-    task = TaskContext(task_id="bench", goal="bench", bus=bus, hooks=pipeline, tools=registry,
-                       tool_ctx=ToolContext(cwd=cwd, workspace=workspace), price=_no_charge)
-    calls = [ToolCall(id=f"c{i}", name="Bash", input={"command": commands[i % len(commands)]})
-             for i in range(iterations)]
+    task = TaskContext(
+        task_id="bench",
+        goal="bench",
+        bus=bus,
+        hooks=pipeline,
+        tools=registry,
+        tool_ctx=ToolContext(cwd=cwd, workspace=workspace),
+        price=_no_charge,
+    )
+    calls = [
+        ToolCall(id=f"c{i}", name="Bash", input={"command": commands[i % len(commands)]})
+        for i in range(iterations)
+    ]
     for call in calls[: len(commands)]:  # warm-up: imports, caches
         await run_tool_call(task, call)
     started = time.perf_counter()
@@ -94,8 +104,14 @@ def hooks_overhead(iterations: int) -> dict[str, Any]:
     :data:`ROUNDS` interleaved rounds; on a busy machine it can still come out
     near zero or below, which says the noise is larger than the hooks.
     """
-    commands = sorted({step["input"]["command"] for task in build_workload(220)
-                       for step in task.steps if step["tool"] == "Bash"})
+    commands = sorted(
+        {
+            step["input"]["command"]
+            for task in build_workload(220)
+            for step in task.steps
+            if step["tool"] == "Bash"
+        }
+    )
     with tempfile.TemporaryDirectory(prefix="llmos-bench-hooks-") as folder:
         workspace = Path(folder)
         settings = load_settings(workspace=workspace, env={})
@@ -104,10 +120,18 @@ def hooks_overhead(iterations: int) -> dict[str, Any]:
         install_builtin_hooks(builtin, settings)
         empty, hooked = [], []
         for _ in range(ROUNDS):  # interleaved, so a busy moment hits both alike
-            empty.append(asyncio.run(_per_call_us(HookPipeline(bus), bus, workspace, commands,
-                                                  iterations // ROUNDS or 1)))
-            hooked.append(asyncio.run(_per_call_us(builtin, bus, workspace, commands,
-                                                   iterations // ROUNDS or 1)))
+            empty.append(
+                asyncio.run(
+                    _per_call_us(
+                        HookPipeline(bus), bus, workspace, commands, iterations // ROUNDS or 1
+                    )
+                )
+            )
+            hooked.append(
+                asyncio.run(
+                    _per_call_us(builtin, bus, workspace, commands, iterations // ROUNDS or 1)
+                )
+            )
         empty_us, hooked_us = min(empty), min(hooked)  # the least disturbed round of each
     return {
         "calls": iterations,
@@ -144,9 +168,12 @@ def bus_throughput(subscribers: Sequence[int], events: int) -> dict[str, float]:
 
 def security_rate(rounds: int) -> dict[str, Any]:
     """Decisions per second over both corpora, with the parse cache cold and warm."""
-    lines = [json.loads(line)["cmd"] for name in CORPUS_FILES
-             for line in (CORPORA / name).read_text(encoding="utf-8").splitlines()
-             if line.strip()]
+    lines = [
+        json.loads(line)["cmd"]
+        for name in CORPUS_FILES
+        for line in (CORPORA / name).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     with tempfile.TemporaryDirectory(prefix="llmos-bench-security-") as folder:
         workspace = Path(folder)
         cwd = workspace / "output"
@@ -165,8 +192,11 @@ def security_rate(rounds: int) -> dict[str, Any]:
         cold = judge_all(cold=True)
         judge_all(cold=False)  # fill the cache
         cached = judge_all(cold=False)
-    return {"commands": len(lines), "decisions_per_s_cold": round(cold),
-            "decisions_per_s_cached": round(cached)}
+    return {
+        "commands": len(lines),
+        "decisions_per_s_cold": round(cold),
+        "decisions_per_s_cached": round(cached),
+    }
 
 
 def _llmos_command() -> list[str]:
@@ -177,8 +207,9 @@ def _llmos_command() -> list[str]:
 def _first_output_s(argv: list[str]) -> tuple[float, float]:
     """Seconds to the first byte on stdout, and to the process's end."""
     started = time.perf_counter()
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                          env={**os.environ, "NO_COLOR": "1"}) as process:
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"}
+    ) as process:
         assert process.stdout is not None
         first = process.stdout.read(1)
         first_s = time.perf_counter() - started
@@ -192,22 +223,39 @@ def cli_startup(repeats: int) -> dict[str, Any]:
     """``llmos --version`` and a followed ``llmos run``, median of ``repeats`` runs."""
     llmos = _llmos_command()
     goal = "Create a file hello.txt that says hello"
-    script = [{"tool_calls": [{"name": "Write", "input": {"file_path": "hello.txt",
-                                                          "content": "hello\n"}}]},
-              {"text": "hello.txt says hello."}]
+    script = [
+        {
+            "tool_calls": [
+                {"name": "Write", "input": {"file_path": "hello.txt", "content": "hello\n"}}
+            ]
+        },
+        {"text": "hello.txt says hello."},
+    ]
     with tempfile.TemporaryDirectory(prefix="llmos-bench-cli-") as folder:
         workspace = Path(folder) / "ws"
         script_file = Path(folder) / "script.json"
         script_file.write_text(json.dumps(script), encoding="utf-8")
-        subprocess.run([*llmos, "run", goal, "--workspace", str(workspace), "--provider",
-                        "scripted", "--script", str(script_file)], check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                *llmos,
+                "run",
+                goal,
+                "--workspace",
+                str(workspace),
+                "--provider",
+                "scripted",
+                "--script",
+                str(script_file),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         version = [_first_output_s([*llmos, "--version"]) for _ in range(repeats)]
         followed = []
         for _ in range(repeats):
             shutil.rmtree(workspace / "output", ignore_errors=True)
-            followed.append(_first_output_s([*llmos, "run", goal, "--workspace",
-                                             str(workspace)]))
+            followed.append(_first_output_s([*llmos, "run", goal, "--workspace", str(workspace)]))
     return {
         "startup_ms": round(statistics.median(v[0] for v in version) * 1000, 1),
         "version_first_output": summary_ms([v[0] for v in version]),

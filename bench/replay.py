@@ -83,9 +83,21 @@ def _cli(workspace: Path) -> tuple[float, int]:
     """One ``llmos run`` of GOAL on the embedded model: seconds and exit code."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "llmos", "run", GOAL, "--workspace", str(workspace),
-         "--provider", "local"],
-        check=False, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "llmos",
+            "run",
+            GOAL,
+            "--workspace",
+            str(workspace),
+            "--provider",
+            "local",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if done.returncode not in (0, 1):
         raise SystemExit(f"llmos run exited {done.returncode}: {done.stderr}")

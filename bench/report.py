@@ -34,14 +34,36 @@ class Scale:
 
 
 SCALES = {
-    "full": Scale(name="full", workload_tasks=220, turn_latency_s=0.02,
-                  lookup_sizes=(1_000, 10_000, 100_000), lookup_probes=500, repeats=7,
-                  iterations=2_000, subscribers=(1, 10, 100)),
-    "quick": Scale(name="quick", workload_tasks=220, turn_latency_s=0.0,
-                   lookup_sizes=(1_000, 10_000), lookup_probes=300, repeats=3,
-                   iterations=500, subscribers=(1, 10)),
-    "tiny": Scale(name="tiny", workload_tasks=12, turn_latency_s=0.0, lookup_sizes=(300,),
-                  lookup_probes=50, repeats=1, iterations=20, subscribers=(1,)),
+    "full": Scale(
+        name="full",
+        workload_tasks=220,
+        turn_latency_s=0.02,
+        lookup_sizes=(1_000, 10_000, 100_000),
+        lookup_probes=500,
+        repeats=7,
+        iterations=2_000,
+        subscribers=(1, 10, 100),
+    ),
+    "quick": Scale(
+        name="quick",
+        workload_tasks=220,
+        turn_latency_s=0.0,
+        lookup_sizes=(1_000, 10_000),
+        lookup_probes=300,
+        repeats=3,
+        iterations=500,
+        subscribers=(1, 10),
+    ),
+    "tiny": Scale(
+        name="tiny",
+        workload_tasks=12,
+        turn_latency_s=0.0,
+        lookup_sizes=(300,),
+        lookup_probes=50,
+        repeats=1,
+        iterations=20,
+        subscribers=(1,),
+    ),
 }
 
 
@@ -78,9 +100,11 @@ def percentile(samples: Sequence[float], share: float) -> float:
 
 def summary_ms(samples_s: Sequence[float]) -> dict[str, float]:
     """Median, min and max of ``samples_s`` (seconds), in milliseconds."""
-    return {"median_ms": round(statistics.median(samples_s) * 1000, 1),
-            "min_ms": round(min(samples_s) * 1000, 1),
-            "max_ms": round(max(samples_s) * 1000, 1)}
+    return {
+        "median_ms": round(statistics.median(samples_s) * 1000, 1),
+        "min_ms": round(min(samples_s) * 1000, 1),
+        "max_ms": round(max(samples_s) * 1000, 1),
+    }
 
 
 def save(sections: Mapping[str, Any], path: Path, *, runs: Mapping[str, Any]) -> dict[str, Any]:

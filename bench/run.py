@@ -45,13 +45,16 @@ PARTS: dict[str, Part] = {
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
-    parser.add_argument("parts", nargs="*", metavar="PART",
-                        help=f"parts to run (default: all): {', '.join(PARTS)}")
+    parser.add_argument(
+        "parts", nargs="*", metavar="PART", help=f"parts to run (default: all): {', '.join(PARTS)}"
+    )
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
-    parser.add_argument("--quick", action="store_const", const="quick", dest="scale",
-                        help="same as --scale quick")
-    parser.add_argument("--output", type=Path, default=RESULTS,
-                        help=f"results file (default: {RESULTS})")
+    parser.add_argument(
+        "--quick", action="store_const", const="quick", dest="scale", help="same as --scale quick"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS, help=f"results file (default: {RESULTS})"
+    )
     args = parser.parse_args(argv)
     unknown = [part for part in args.parts if part not in PARTS]
     if unknown:
@@ -68,8 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"— {name} ({scale.name}) …", flush=True)
         started = time.perf_counter()
         figures = PARTS[name](scale, output.parent)
-        run = {"command": command_line(), "scale": scale.name, "date": machine()["date"],
-               "seconds": round(time.perf_counter() - started, 1)}
+        run = {
+            "command": command_line(),
+            "scale": scale.name,
+            "date": machine()["date"],
+            "seconds": round(time.perf_counter() - started, 1),
+        }
         print_sections(figures)
         save(figures, output, runs={name: run})
     print(f"wrote {output}")

@@ -61,8 +61,10 @@ class SimulatedModel:
             raise ConfigError("SimulatedModel.task is not set; set it before each execute()")
         prompt = _first_prompt(request)
         if not prompt.startswith(task.goal):
-            raise ConfigError(f"the simulated model was asked {prompt[:80]!r} while task "
-                              f"{task.index} is {task.goal[:80]!r}; runs must not overlap")
+            raise ConfigError(
+                f"the simulated model was asked {prompt[:80]!r} while task "
+                f"{task.index} is {task.goal[:80]!r}; runs must not overlap"
+            )
         plan = plan_turns(task, prompt)
         turn = sum(isinstance(m, AssistantMessage) for m in request.messages)
         if turn == 0:
@@ -78,8 +80,10 @@ class SimulatedModel:
         note = f"Next I will use {first['tool']} on {str(what)[:60]}."
         if len(calls) > 1:
             note = f"Following the earlier steps, I will run {len(calls)} calls at once."
-        return {"text": note, "tool_calls": [{"name": c["tool"], "input": c["input"]}
-                                             for c in calls]}
+        return {
+            "text": note,
+            "tool_calls": [{"name": c["tool"], "input": c["input"]} for c in calls],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +100,9 @@ def plan_turns(task: WorkloadTask, prompt: str) -> Plan:
     needed = [dict(step) for step in task.steps]
     if _HELD in prompt:
         held_text = prompt.split(_HELD, 1)[1].split("\nThen step", 1)[0]
-        held = [(tool, _parse(raw)) for tool, raw in _STEP_LINE.findall(held_text)
-                if tool != "Read"]  # reading the input changed nothing
+        held = [
+            (tool, _parse(raw)) for tool, raw in _STEP_LINE.findall(held_text) if tool != "Read"
+        ]  # reading the input changed nothing
         done = 0
         while done < min(len(held), len(needed)) and _same(needed[done], held[done]):
             done += 1
@@ -150,4 +155,3 @@ def _first_prompt(request: BackendRequest) -> str:
         if isinstance(message, UserMessage):
             return message.content
     return ""
-

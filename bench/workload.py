@@ -64,8 +64,9 @@ class Pass:
         return 100 * sum(o.passed for o in self.outcomes) / len(self.outcomes)
 
 
-async def run_pass(tasks: list[WorkloadTask], mode: str, *, latency_s: float = 0.0,
-                   checker: Checker | None = None) -> Pass:
+async def run_pass(
+    tasks: list[WorkloadTask], mode: str, *, latency_s: float = 0.0, checker: Checker | None = None
+) -> Pass:
     """Run ``tasks`` in order on one fresh workspace, with ``mode`` for every task."""
     checker = checker or Checker()
     model = SimulatedModel(latency_s=latency_s)
@@ -84,14 +85,20 @@ async def run_pass(tasks: list[WorkloadTask], mode: str, *, latency_s: float = 0
                 source = origin.get(done.trace_id or "")
                 if done.mode != "follower" and done.trace_id:
                     origin[done.trace_id] = task
-                result.outcomes.append(TaskOutcome(
-                    task=task, mode=done.mode, passed=not problems, cost_usd=done.cost_usd,
-                    saved_usd=done.saved_usd, problems=problems,
-                    judged=done.outcome.status.value,
-                    followed=source.goal if source and done.mode == "follower" else None,
-                    false_follow=done.mode == "follower"
-                    and (bool(problems) or source is None or source.job != task.job),
-                ))
+                result.outcomes.append(
+                    TaskOutcome(
+                        task=task,
+                        mode=done.mode,
+                        passed=not problems,
+                        cost_usd=done.cost_usd,
+                        saved_usd=done.saved_usd,
+                        problems=problems,
+                        judged=done.outcome.status.value,
+                        followed=source.goal if source and done.mode == "follower" else None,
+                        false_follow=done.mode == "follower"
+                        and (bool(problems) or source is None or source.job != task.job),
+                    )
+                )
             result.wall_s = time.perf_counter() - started
     result.turns = model.turns
     result.plans = model.plans
@@ -127,25 +134,33 @@ def summarise(learner: Pass, auto: Pass) -> dict[str, Any]:
         # Near misses seen before: followed from their own earlier trace (a correct follow).
         "near_miss_follows_own_trace": sum(
             o.mode == "follower" and o.task.kind == "near-miss" and not o.false_follow
-            for o in auto.outcomes),
+            for o in auto.outcomes
+        ),
         "success_pct": round(auto.success_pct, 1),
         "judged": dict(Counter(o.judged for o in auto.outcomes)),
         "judged_success_pct": round(
-            100 * sum(o.judged == "success" for o in auto.outcomes) / tasks, 1),
-        "judged_success_not_done": sum(o.judged == "success" and bool(o.problems)
-                                       for o in auto.outcomes),
-        "done_not_judged_success": sum(o.judged != "success" and not o.problems
-                                       for o in auto.outcomes),
+            100 * sum(o.judged == "success" for o in auto.outcomes) / tasks, 1
+        ),
+        "judged_success_not_done": sum(
+            o.judged == "success" and bool(o.problems) for o in auto.outcomes
+        ),
+        "done_not_judged_success": sum(
+            o.judged != "success" and not o.problems for o in auto.outcomes
+        ),
         "success_learner_pct": round(learner.success_pct, 1),
         "success_pct_by_mode": success_by_mode,
         "quality_pct_of_learner": round(quality, 1),
         "false_follow_cases": [
             f"#{o.task.index} {o.task.kind} {o.task.goal!r} replayed {o.followed!r}: "
             f"{'; '.join(o.problems) or 'a trace of another job'}"
-            for o in auto.outcomes if o.false_follow],
-        "failed_checks": [f"#{o.task.index} {o.task.family}/{o.task.kind} ({o.mode}): "
-                          f"{'; '.join(o.problems)}" for o in auto.outcomes
-                          if o.problems and not o.false_follow],
+            for o in auto.outcomes
+            if o.false_follow
+        ],
+        "failed_checks": [
+            f"#{o.task.index} {o.task.family}/{o.task.kind} ({o.mode}): {'; '.join(o.problems)}"
+            for o in auto.outcomes
+            if o.problems and not o.false_follow
+        ],
         "model_turns_learner": learner.turns,
         "model_turns_auto": auto.turns,
         "learner_plans_auto": auto.plans,
@@ -160,8 +175,9 @@ def measure(scale: Scale) -> dict[str, Any]:
     """Both passes over the scale's workload; returns the ``workload`` section."""
     tasks = build_workload(scale.workload_tasks)
     checker = Checker()
-    learner = asyncio.run(run_pass(tasks, "learner", latency_s=scale.turn_latency_s,
-                                   checker=checker))
+    learner = asyncio.run(
+        run_pass(tasks, "learner", latency_s=scale.turn_latency_s, checker=checker)
+    )
     auto = asyncio.run(run_pass(tasks, "auto", latency_s=scale.turn_latency_s, checker=checker))
     figures = summarise(learner, auto)
     figures["simulated_turn_latency_s"] = scale.turn_latency_s

@@ -59,8 +59,15 @@ class Family:
     absent: Sequence[str]
     near: Sequence[Mapping[str, Any]]
 
-    def task(self, index: int, kind: str, values: Mapping[str, str], *, goal: int = 0,
-             near: int | None = None) -> WorkloadTask:
+    def task(
+        self,
+        index: int,
+        kind: str,
+        values: Mapping[str, str],
+        *,
+        goal: int = 0,
+        near: int | None = None,
+    ) -> WorkloadTask:
         """The task this family (or its near miss number ``near``) gives with ``values``."""
         source: Mapping[str, Any] = self.near[near] if near is not None else {}
         return WorkloadTask(
@@ -98,17 +105,24 @@ def load_families(path: Path = FAMILIES) -> list[Family]:
         missing = [key for key in ("id", "slots", "goals", "steps") if key not in item]
         if missing:
             raise ConfigError(f"{path}: family {name} lacks {', '.join(missing)}; add them")
-        families.append(Family(
-            id=item["id"], slots={k: [str(v) for v in vs] for k, vs in item["slots"].items()},
-            goals=item["goals"], steps=item["steps"], check=item.get("check", []),
-            setup=item.get("setup", {}), absent=item.get("absent", []),
-            near=item.get("near", []),
-        ))
+        families.append(
+            Family(
+                id=item["id"],
+                slots={k: [str(v) for v in vs] for k, vs in item["slots"].items()},
+                goals=item["goals"],
+                steps=item["steps"],
+                check=item.get("check", []),
+                setup=item.get("setup", {}),
+                absent=item.get("absent", []),
+                near=item.get("near", []),
+            )
+        )
     return families
 
 
-def build_workload(size: int = 220, *, seed: int = 11,
-                   families: Sequence[Family] | None = None) -> list[WorkloadTask]:
+def build_workload(
+    size: int = 220, *, seed: int = 11, families: Sequence[Family] | None = None
+) -> list[WorkloadTask]:
     """A realistic order: families are introduced over the first 70%, then recur.
 
     Popular families recur more (weights fall with rank, as in real use).
@@ -140,8 +154,13 @@ def build_workload(size: int = 220, *, seed: int = 11,
     return tasks
 
 
-def _recurrence(family: Family, index: int, rng: random.Random, before: list[WorkloadTask],
-                values_before: list[dict[str, str]]) -> WorkloadTask:
+def _recurrence(
+    family: Family,
+    index: int,
+    rng: random.Random,
+    before: list[WorkloadTask],
+    values_before: list[dict[str, str]],
+) -> WorkloadTask:
     kind = rng.choices(list(KIND_WEIGHTS), list(KIND_WEIGHTS.values()))[0]
     own = [t for t in before if t.kind != "near-miss"]
     if kind == "near-miss" and family.near:
@@ -149,10 +168,17 @@ def _recurrence(family: Family, index: int, rng: random.Random, before: list[Wor
         return family.task(index, "near-miss", rng.choice(values_before), near=near)
     if kind == "repeat":
         previous = rng.choice(own)
-        return WorkloadTask(index=index, family=family.id, job=family.id, kind="repeat",
-                            goal=previous.goal,
-                            steps=previous.steps, setup=previous.setup, check=previous.check,
-                            absent=previous.absent)
+        return WorkloadTask(
+            index=index,
+            family=family.id,
+            job=family.id,
+            kind="repeat",
+            goal=previous.goal,
+            steps=previous.steps,
+            setup=previous.setup,
+            check=previous.check,
+            absent=previous.absent,
+        )
     if kind == "paraphrase" and len(family.goals) > 1:
         goal = rng.randrange(1, len(family.goals))
         return family.task(index, "paraphrase", rng.choice(values_before), goal=goal)
@@ -186,15 +212,25 @@ def run_reference(task: WorkloadTask, folder: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(given["content"], encoding="utf-8")
         elif tool == "Bash":
-            done = subprocess.run(["bash", "-c", given["command"]], cwd=folder,
-                                  capture_output=True, text=True, timeout=60, check=False)
+            done = subprocess.run(
+                ["bash", "-c", given["command"]],
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
             if done.returncode != 0:
-                raise ConfigError(f"workload task {task.index} ({task.family}): reference step "
-                                  f"{given['command']!r} failed: {done.stderr.strip()[:200]}; "
-                                  "fix the family in bench/data/families.yaml")
+                raise ConfigError(
+                    f"workload task {task.index} ({task.family}): reference step "
+                    f"{given['command']!r} failed: {done.stderr.strip()[:200]}; "
+                    "fix the family in bench/data/families.yaml"
+                )
         elif tool != "Read":
-            raise ConfigError(f"workload task {task.index}: tool {tool!r} is not supported in "
-                              "families (use Write, Bash or Read)")
+            raise ConfigError(
+                f"workload task {task.index}: tool {tool!r} is not supported in "
+                "families (use Write, Bash or Read)"
+            )
 
 
 class Checker:
@@ -223,6 +259,7 @@ class Checker:
                 problems.append(f"{path} is missing")
             elif target.read_bytes() != content:
                 problems.append(f"{path} differs from the reference")
-        problems.extend(f"{path} should not exist" for path in task.absent
-                        if (folder / path).exists())
+        problems.extend(
+            f"{path} should not exist" for path in task.absent if (folder / path).exists()
+        )
         return problems

@@ -39,7 +39,10 @@ REQUEST = BackendRequest(system="You are terse.", messages=[UserMessage(content=
 @pytest.fixture
 async def backend(fake_server: FakeLLMServer) -> AsyncIterator[AnthropicBackend]:
     backend = AnthropicBackend(
-        "claude-sonnet-4-6", api_key="sk-test", base_url=fake_server.url, timeout=5,
+        "claude-sonnet-4-6",
+        api_key="sk-test",
+        base_url=fake_server.url,
+        timeout=5,
         max_retries=2,
     )
     yield backend
@@ -55,7 +58,8 @@ async def test_text_streams_as_deltas_then_one_turn_finished(
     assert len(deltas) == 6
     assert "".join(d.text for d in deltas) == "Hello, world. How are you?"
     assert events[-1] == TurnFinished(
-        usage=Usage(input_tokens=10, output_tokens=5), model="claude-sonnet-4-6",
+        usage=Usage(input_tokens=10, output_tokens=5),
+        model="claude-sonnet-4-6",
         stop_reason="end_turn",
     )
     assert [e for e in events if isinstance(e, TurnFinished)] == [events[-1]]
@@ -64,14 +68,18 @@ async def test_text_streams_as_deltas_then_one_turn_finished(
 async def test_several_tool_calls_arrive_whole_after_the_text(
     backend: AnthropicBackend, fake_server: FakeLLMServer, collect_events: Collect
 ) -> None:
-    fake_server.enqueue(Turn(
-        text="Writing now.",
-        tool_calls=[
-            ToolUse(name="Write", input={"file_path": "a.txt", "content": "one\ntwo"}, id="tu_1"),
-            ToolUse(name="Bash", input={"command": "cat a.txt"}, id="tu_2"),
-        ],
-        chunk_size=3,
-    ))
+    fake_server.enqueue(
+        Turn(
+            text="Writing now.",
+            tool_calls=[
+                ToolUse(
+                    name="Write", input={"file_path": "a.txt", "content": "one\ntwo"}, id="tu_1"
+                ),
+                ToolUse(name="Bash", input={"command": "cat a.txt"}, id="tu_2"),
+            ],
+            chunk_size=3,
+        )
+    )
     events = await collect_events(backend.stream(REQUEST))
     kinds = [e.kind for e in events]
     assert kinds == ["text-delta"] * 4 + ["tool-call-ready"] * 2 + ["turn-finished"]
@@ -99,8 +107,9 @@ async def test_usage_counts_cache_reads_and_writes_apart(
     fake_server.enqueue(Turn(text="ok", usage=usage))
     events = await collect_events(backend.stream(REQUEST))
     assert events[-1] == TurnFinished(
-        usage=Usage(input_tokens=12, output_tokens=34, cache_read_tokens=1500,
-                    cache_write_tokens=300),
+        usage=Usage(
+            input_tokens=12, output_tokens=34, cache_read_tokens=1500, cache_write_tokens=300
+        ),
         model="claude-sonnet-4-6",
     )
 
@@ -110,17 +119,21 @@ async def test_request_caches_system_and_tools_and_groups_tool_results(
 ) -> None:
     conversation = [
         UserMessage(content="make a.txt"),
-        AssistantMessage(text="Sure.", tool_calls=(
-            ToolCall(id="tu_1", name="Write", input={"file_path": "a.txt"}),
-            ToolCall(id="tu_2", name="Bash", input={"command": "false"}),
-        )),
+        AssistantMessage(
+            text="Sure.",
+            tool_calls=(
+                ToolCall(id="tu_1", name="Write", input={"file_path": "a.txt"}),
+                ToolCall(id="tu_2", name="Bash", input={"command": "false"}),
+            ),
+        ),
         ToolResultMessage(call_id="tu_1", tool="Write", content="wrote a.txt"),
         ToolResultMessage(call_id="tu_2", tool="Bash", content="exit 1", is_error=True),
         UserMessage(content="and then stop"),
     ]
     fake_server.enqueue(Turn(text="done"))
-    request = BackendRequest(system="Be brief.", messages=conversation, tools=[WRITE, BASH],
-                             max_tokens=321)
+    request = BackendRequest(
+        system="Be brief.", messages=conversation, tools=[WRITE, BASH], max_tokens=321
+    )
     await collect_events(backend.stream(request))
     (sent,) = fake_server.model_requests()
     cache = {"type": "ephemeral"}
@@ -133,34 +146,68 @@ async def test_request_caches_system_and_tools_and_groups_tool_results(
         "stream": True,
         "system": [{"type": "text", "text": "Be brief.", "cache_control": cache}],
         "tools": [
-            {"name": "Write", "description": "Write a file.",
-             "input_schema": dict(WRITE.input_schema)},
-            {"name": "Bash", "description": "Run a command.",
-             "input_schema": dict(BASH.input_schema), "cache_control": cache},
+            {
+                "name": "Write",
+                "description": "Write a file.",
+                "input_schema": dict(WRITE.input_schema),
+            },
+            {
+                "name": "Bash",
+                "description": "Run a command.",
+                "input_schema": dict(BASH.input_schema),
+                "cache_control": cache,
+            },
         ],
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "make a.txt"}]},
-            {"role": "assistant", "content": [
-                {"type": "text", "text": "Sure."},
-                {"type": "tool_use", "id": "tu_1", "name": "Write",
-                 "input": {"file_path": "a.txt"}},
-                {"type": "tool_use", "id": "tu_2", "name": "Bash", "input": {"command": "false"}},
-            ]},
-            {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": "tu_1", "content": "wrote a.txt",
-                 "is_error": False},
-                {"type": "tool_result", "tool_use_id": "tu_2", "content": "exit 1",
-                 "is_error": True},
-                {"type": "text", "text": "and then stop", "cache_control": cache},
-            ]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Sure."},
+                    {
+                        "type": "tool_use",
+                        "id": "tu_1",
+                        "name": "Write",
+                        "input": {"file_path": "a.txt"},
+                    },
+                    {
+                        "type": "tool_use",
+                        "id": "tu_2",
+                        "name": "Bash",
+                        "input": {"command": "false"},
+                    },
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "tu_1",
+                        "content": "wrote a.txt",
+                        "is_error": False,
+                    },
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "tu_2",
+                        "content": "exit 1",
+                        "is_error": True,
+                    },
+                    {"type": "text", "text": "and then stop", "cache_control": cache},
+                ],
+            },
         ],
     }
 
 
 def test_empty_messages_are_left_out_of_the_conversation() -> None:
     messages = anthropic_messages([UserMessage(content="go"), AssistantMessage(text="")])
-    assert messages == [{"role": "user", "content": [
-        {"type": "text", "text": "go", "cache_control": {"type": "ephemeral"}}]}]
+    assert messages == [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "go", "cache_control": {"type": "ephemeral"}}],
+        }
+    ]
 
 
 async def test_key_and_base_url_come_from_the_environment(

@@ -50,11 +50,16 @@ def test_anthropic_stream_has_every_event_in_order(fake_server: FakeLLMServer) -
     assert types[0] == "message_start" and types[-2:] == ["message_delta", "message_stop"]
     assert events[0]["message"]["usage"]["cache_read_input_tokens"] == 5
     assert events[0]["message"]["usage"]["cache_creation_input_tokens"] == 6
-    text = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta"
-                   and e["delta"]["type"] == "text_delta")
-    arguments = "".join(e["delta"]["partial_json"] for e in events
-                        if e["type"] == "content_block_delta"
-                        and e["delta"]["type"] == "input_json_delta")
+    text = "".join(
+        e["delta"]["text"]
+        for e in events
+        if e["type"] == "content_block_delta" and e["delta"]["type"] == "text_delta"
+    )
+    arguments = "".join(
+        e["delta"]["partial_json"]
+        for e in events
+        if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta"
+    )
     assert text == "hello world"
     assert json.loads(arguments) == {"file_path": "a.txt"}
     assert events[-2]["delta"]["stop_reason"] == "tool_use"
@@ -66,16 +71,20 @@ def test_openai_stream_splits_tool_arguments_and_ends_with_usage_and_done(
     fake_server: FakeLLMServer,
 ) -> None:
     fake_server.enqueue(
-        Turn(tool_calls=[ToolUse(name="Read", input={"file_path": "x.py"})], chunk_size=3,
-             usage=FakeUsage(input_tokens=10, output_tokens=2, cache_read=90))
+        Turn(
+            tool_calls=[ToolUse(name="Read", input={"file_path": "x.py"})],
+            chunk_size=3,
+            usage=FakeUsage(input_tokens=10, output_tokens=2, cache_read=90),
+        )
     )
     response = _post(fake_server, "/v1/chat/completions", OPENAI_BODY)
     payloads = list(iter_sse_data(response.content))
     assert payloads[-1] == "[DONE]"
     chunks = [json.loads(p) for p in payloads[:-1]]
     deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
-    argument_parts = [d["tool_calls"][0]["function"]["arguments"]
-                      for d in deltas if "tool_calls" in d]
+    argument_parts = [
+        d["tool_calls"][0]["function"]["arguments"] for d in deltas if "tool_calls" in d
+    ]
     assert len(argument_parts) > 3
     assert json.loads("".join(argument_parts)) == {"file_path": "x.py"}
     assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
@@ -130,8 +139,9 @@ def test_cut_stream_closes_the_connection_mid_body(fake_server: FakeLLMServer) -
 
 def test_stall_sends_the_first_events_then_goes_silent(fake_server: FakeLLMServer) -> None:
     fake_server.enqueue(Fault.stall(Turn(text="late"), after=1))
-    with httpx.stream("POST", f"{fake_server.url}/v1/messages", json=ANTHROPIC_BODY,
-                      timeout=0.3) as response:
+    with httpx.stream(
+        "POST", f"{fake_server.url}/v1/messages", json=ANTHROPIC_BODY, timeout=0.3
+    ) as response:
         lines = response.iter_lines()
         assert next(lines).startswith("event: message_start")
         with pytest.raises(httpx.ReadTimeout):
@@ -161,16 +171,26 @@ def test_every_request_is_recorded_with_headers_and_body(fake_server: FakeLLMSer
 
 
 def test_load_script_reads_turns_and_faults() -> None:
-    items = load_script(json.dumps([
-        {"text": "hi", "tool_calls": [{"name": "Bash", "input": {"command": "ls"}}],
-         "usage": {"input_tokens": 1, "output_tokens": 2}},
-        {"fault": "status", "status": 429, "headers": {"retry-after": "0"}},
-        {"fault": "cut", "after": 2, "turn": {"text": "cut"}},
-        {"fault": "stall", "seconds": 1},
-        {"fault": "stream_error", "after": 1, "turn": {"text": "x"}},
-    ]))
-    assert items[0] == Turn(text="hi", tool_calls=(ToolUse(name="Bash", input={"command": "ls"}),),
-                            usage=FakeUsage(input_tokens=1, output_tokens=2))
+    items = load_script(
+        json.dumps(
+            [
+                {
+                    "text": "hi",
+                    "tool_calls": [{"name": "Bash", "input": {"command": "ls"}}],
+                    "usage": {"input_tokens": 1, "output_tokens": 2},
+                },
+                {"fault": "status", "status": 429, "headers": {"retry-after": "0"}},
+                {"fault": "cut", "after": 2, "turn": {"text": "cut"}},
+                {"fault": "stall", "seconds": 1},
+                {"fault": "stream_error", "after": 1, "turn": {"text": "x"}},
+            ]
+        )
+    )
+    assert items[0] == Turn(
+        text="hi",
+        tool_calls=(ToolUse(name="Bash", input={"command": "ls"}),),
+        usage=FakeUsage(input_tokens=1, output_tokens=2),
+    )
     assert isinstance(items[1], Fault) and items[1].status == 429
     assert isinstance(items[2], Fault) and items[2].kind == "cut" and items[2].after == 2
     assert isinstance(items[3], Fault) and items[3].stall_seconds == 1
@@ -181,21 +201,25 @@ def test_load_script_reads_turns_and_faults() -> None:
 
 def test_script_mode_prints_its_url_and_serves(tmp_path: Path) -> None:
     script = tmp_path / "turns.json"
-    script.write_text(json.dumps(
-        {"items": [{"text": "from a subprocess"}], "fallback": {"text": "fallback"}}))
+    script.write_text(
+        json.dumps({"items": [{"text": "from a subprocess"}], "fallback": {"text": "fallback"}})
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "llmos.testing.fake_llm_server", "--script", str(script)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
-        answer = httpx.post(f"{url}/v1/messages", json=ANTHROPIC_BODY | {"stream": False},
-                            timeout=5).json()
+        answer = httpx.post(
+            f"{url}/v1/messages", json=ANTHROPIC_BODY | {"stream": False}, timeout=5
+        ).json()
         assert answer["content"][0]["text"] == "from a subprocess"
-        again = httpx.post(f"{url}/v1/messages", json=ANTHROPIC_BODY | {"stream": False},
-                           timeout=5).json()
+        again = httpx.post(
+            f"{url}/v1/messages", json=ANTHROPIC_BODY | {"stream": False}, timeout=5
+        ).json()
         assert again["content"][0]["text"] == "fallback"
     finally:
         process.terminate()

@@ -117,7 +117,8 @@ async def test_the_call_just_made_is_never_repeated(backend: LocalBackend):
     events = await run_turn(backend, request)
 
     repeats = [
-        event for event in events
+        event
+        for event in events
         if isinstance(event, ToolCallReady) and dict(event.call.input) == dict(call.input)
     ]
     assert repeats == []

@@ -51,8 +51,7 @@ REQUEST = BackendRequest(system="You are terse.", messages=[UserMessage(content=
 
 @pytest.fixture
 async def backend(fake_server: FakeLLMServer) -> AsyncIterator[OpenAIBackend]:
-    backend = OpenAIBackend("qwen2.5:7b", base_url=fake_server.openai_url, timeout=5,
-                            max_retries=2)
+    backend = OpenAIBackend("qwen2.5:7b", base_url=fake_server.openai_url, timeout=5, max_retries=2)
     yield backend
     await backend.aclose()
 
@@ -67,7 +66,12 @@ async def test_text_streams_as_deltas_then_one_turn_finished(
     fake_server.enqueue(Turn(text="one two three four", chunk_size=4))
     events = await collect_events(backend.stream(REQUEST))
     assert [e.text for e in events if isinstance(e, TextDelta)] == [
-        "one ", "two ", "thre", "e fo", "ur"]
+        "one ",
+        "two ",
+        "thre",
+        "e fo",
+        "ur",
+    ]
     assert events[-1] == TurnFinished(
         usage=Usage(input_tokens=10, output_tokens=5), model="qwen2.5:7b", stop_reason="end_turn"
     )
@@ -78,12 +82,16 @@ async def test_tool_arguments_split_over_many_chunks_are_assembled_per_index(
 ) -> None:
     first = {"file_path": "src/main.py", "limit": 20}
     second = {"command": "echo 'a \"quoted\" word' && ls -la"}
-    fake_server.enqueue(Turn(
-        text="Looking.",
-        tool_calls=[ToolUse(name="Read", input=first, id="call_a"),
-                    ToolUse(name="Bash", input=second, id="call_b")],
-        chunk_size=1,
-    ))
+    fake_server.enqueue(
+        Turn(
+            text="Looking.",
+            tool_calls=[
+                ToolUse(name="Read", input=first, id="call_a"),
+                ToolUse(name="Bash", input=second, id="call_b"),
+            ],
+            chunk_size=1,
+        )
+    )
     events = await collect_events(backend.stream(REQUEST))
     assert _calls(events) == [
         ToolCall(id="call_a", name="Read", input=first),
@@ -140,16 +148,21 @@ async def test_request_maps_the_conversation_and_asks_for_usage(
 ) -> None:
     conversation = [
         UserMessage(content="read two files"),
-        AssistantMessage(tool_calls=(
-            ToolCall(id="c1", name="Read", input={"file_path": "a"}),
-            ToolCall(id="c2", name="Read", input={INVALID_JSON_KEY: '{"file_path": b'}),
-        )),
+        AssistantMessage(
+            tool_calls=(
+                ToolCall(id="c1", name="Read", input={"file_path": "a"}),
+                ToolCall(id="c2", name="Read", input={INVALID_JSON_KEY: '{"file_path": b'}),
+            )
+        ),
         ToolResultMessage(call_id="c1", tool="Read", content="A"),
         ToolResultMessage(call_id="c2", tool="Read", content="bad arguments", is_error=True),
     ]
     fake_server.enqueue(Turn(text="done"))
-    await collect_events(backend.stream(
-        BackendRequest(system="Sys.", messages=conversation, tools=[READ], max_tokens=99)))
+    await collect_events(
+        backend.stream(
+            BackendRequest(system="Sys.", messages=conversation, tools=[READ], max_tokens=99)
+        )
+    )
     (sent,) = fake_server.model_requests()
     assert sent.path == "/v1/chat/completions"
     assert sent.headers["authorization"] == "Bearer llmos-no-key"
@@ -158,17 +171,35 @@ async def test_request_maps_the_conversation_and_asks_for_usage(
         "stream": True,
         "stream_options": {"include_usage": True},
         "max_tokens": 99,
-        "tools": [{"type": "function", "function": {
-            "name": "Read", "description": "Read a file.", "parameters": dict(READ.input_schema)}}],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "Read",
+                    "description": "Read a file.",
+                    "parameters": dict(READ.input_schema),
+                },
+            }
+        ],
         "messages": [
             {"role": "system", "content": "Sys."},
             {"role": "user", "content": "read two files"},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "c1", "type": "function",
-                 "function": {"name": "Read", "arguments": '{"file_path": "a"}'}},
-                {"id": "c2", "type": "function",
-                 "function": {"name": "Read", "arguments": '{"file_path": b'}},
-            ]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "Read", "arguments": '{"file_path": "a"}'},
+                    },
+                    {
+                        "id": "c2",
+                        "type": "function",
+                        "function": {"name": "Read", "arguments": '{"file_path": b'},
+                    },
+                ],
+            },
             {"role": "tool", "tool_call_id": "c1", "content": "A"},
             {"role": "tool", "tool_call_id": "c2", "content": "Error: bad arguments"},
         ],
@@ -220,10 +251,15 @@ def test_base_url_and_context_window_rules() -> None:
 async def test_malformed_tool_json_gets_one_repair(
     backend: OpenAIBackend, fake_server: FakeLLMServer, collect_events: Collect
 ) -> None:
-    fake_server.enqueue(Turn(tool_calls=[
-        ToolUse(name="Bash", raw_arguments='{"command": "ls -la"', id="c1"),
-        ToolUse(name="Read", raw_arguments='{"file_path": "a.py"}\n</tool_call>', id="c2"),
-    ], chunk_size=3))
+    fake_server.enqueue(
+        Turn(
+            tool_calls=[
+                ToolUse(name="Bash", raw_arguments='{"command": "ls -la"', id="c1"),
+                ToolUse(name="Read", raw_arguments='{"file_path": "a.py"}\n</tool_call>', id="c2"),
+            ],
+            chunk_size=3,
+        )
+    )
     events = await collect_events(backend.stream(REQUEST))
     assert _calls(events) == [
         ToolCall(id="c1", name="Bash", input={"command": "ls -la"}),
@@ -309,9 +345,13 @@ async def test_404_names_the_model_and_how_to_list_models(
 async def test_context_length_exceeded_is_a_context_overflow(
     backend: OpenAIBackend, fake_server: FakeLLMServer, collect_events: Collect
 ) -> None:
-    fake_server.enqueue(Fault.http(
-        400, message="This model's maximum context length is 8192 tokens.",
-        openai_code="context_length_exceeded"))
+    fake_server.enqueue(
+        Fault.http(
+            400,
+            message="This model's maximum context length is 8192 tokens.",
+            openai_code="context_length_exceeded",
+        )
+    )
     with pytest.raises(ContextOverflow, match="maximum context length is 8192") as info:
         await collect_events(backend.stream(REQUEST))
     assert info.value.status == 400
@@ -403,6 +443,7 @@ def test_fake_usage_adds_up_on_the_openai_wire() -> None:
     """The fake's OpenAI usage is what the backend's arithmetic undoes."""
     from llmos.testing.fake_llm_script import Ids, openai_completion
 
-    body = openai_completion(Turn(usage=FakeUsage(input_tokens=1, cache_read=2, cache_write=3)),
-                             "m", Ids())
+    body = openai_completion(
+        Turn(usage=FakeUsage(input_tokens=1, cache_read=2, cache_write=3)), "m", Ids()
+    )
     assert json.loads(json.dumps(body["usage"]))["prompt_tokens"] == 6

@@ -27,7 +27,11 @@ def _run_suite(tmp_path: Path, *parts: str) -> dict[str, Any]:
     output = tmp_path / "results.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", *parts, "--scale", "tiny", "--output", str(output)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return json.loads(output.read_text())
@@ -62,14 +66,19 @@ def test_simulated_model_saves_turns_only_on_steps_the_guidance_holds() -> None:
     task = next(t for t in build_workload(220) if t.family == "notes" and t.kind == "novel")
     alone = plan_turns(task, task.goal)
     assert alone.kind == "alone" and len(alone.turns) == len(task.steps)
-    listed = "\n".join(f"{n}. {s['tool']} {json.dumps(s['input'])}"
-                       for n, s in enumerate(task.steps, start=1))
-    guided = plan_turns(task, f"{task.goal}\n\nA similar task was done before: \"x\". "
-                              f"Its steps were:\n{listed}\nReuse what fits.")
+    listed = "\n".join(
+        f"{n}. {s['tool']} {json.dumps(s['input'])}" for n, s in enumerate(task.steps, start=1)
+    )
+    guided = plan_turns(
+        task,
+        f'{task.goal}\n\nA similar task was done before: "x". '
+        f"Its steps were:\n{listed}\nReuse what fits.",
+    )
     assert guided.kind == "guided" and len(guided.turns) == 1
     unrelated = '1. Write {"file_path": "poem.txt", "content": "roses are red"}'
-    other = plan_turns(task, f"{task.goal}\n\nA similar task was done before: \"y\". "
-                             f"Its steps were:\n{unrelated}")
+    other = plan_turns(
+        task, f'{task.goal}\n\nA similar task was done before: "y". Its steps were:\n{unrelated}'
+    )
     assert other.kind == "alone" and len(other.turns) == len(task.steps)
 
 

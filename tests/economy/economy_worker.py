@@ -1,14 +1,14 @@
 """A separate llmos process spending from a shared ledger, for the concurrency tests.
 
-    python economy_worker.py spend LEDGER BUDGET SEED ROUNDS
-        Reserve, spend the whole reservation in 1 to 3 charges, release; ROUNDS
-        times. Prints one JSON line: what this process was charged.
-    python economy_worker.py drain LEDGER BUDGET SEED
-        Reserve once, then charge small amounts forever (until killed),
-        printing "charged" after each charge.
-    python economy_worker.py hold LEDGER BUDGET SEED
-        Reserve, then stop in the middle of a charge's transaction (charge
-        written, reservation not yet updated) and wait to be killed.
+python economy_worker.py spend LEDGER BUDGET SEED ROUNDS
+    Reserve, spend the whole reservation in 1 to 3 charges, release; ROUNDS
+    times. Prints one JSON line: what this process was charged.
+python economy_worker.py drain LEDGER BUDGET SEED
+    Reserve once, then charge small amounts forever (until killed),
+    printing "charged" after each charge.
+python economy_worker.py hold LEDGER BUDGET SEED
+    Reserve, then stop in the middle of a charge's transaction (charge
+    written, reservation not yet updated) and wait to be killed.
 """
 
 from __future__ import annotations

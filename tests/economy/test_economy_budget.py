@@ -40,7 +40,11 @@ def test_reserve_deduct_release_round_trip(ledger_path: Path) -> None:
     economy = TokenEconomy(ledger_path, total_budget_usd=1.0)
     reservation = economy.reserve("t-1", 0.2, mode="learner", model=HAIKU, project="demo")
     assert reservation == Reservation(
-        id=reservation.id, task_id="t-1", mode="learner", amount_usd=0.2, model=HAIKU,
+        id=reservation.id,
+        task_id="t-1",
+        mode="learner",
+        amount_usd=0.2,
+        model=HAIKU,
         project="demo",
     )
     usage = Usage(input_tokens=2000, output_tokens=300)
@@ -194,9 +198,7 @@ def test_the_report_groups_spending_and_savings(ledger_path: Path) -> None:
     economy.deduct(learner, model=SONNET, usage=Usage(input_tokens=10_000, output_tokens=1_000))
     economy.deduct(learner, model=HAIKU, usage=Usage(input_tokens=5_000, cache_read_tokens=20_000))
     now[0] = T0 + DAY
-    economy.deduct(
-        learner, model="mystery-7b", usage=Usage(input_tokens=100), mode="orchestrator"
-    )
+    economy.deduct(learner, model="mystery-7b", usage=Usage(input_tokens=100), mode="orchestrator")
     economy.deduct(learner, model=SONNET, usage=Usage(output_tokens=2_000), mode="orchestrator")
     economy.credit_saving("t-2", "3f9c", 0.031)
     economy.credit_saving("t-3", "3f9c", 0.031)
@@ -214,20 +216,35 @@ def test_the_report_groups_spending_and_savings(ledger_path: Path) -> None:
     assert report.balance_usd == pytest.approx(10.0 - 1.0 - 0.25)
     assert report.unpriced_models == ("mystery-7b",)
     assert report.by_day == (
-        DaySummary(day="2025-11-24", spent_usd=pytest.approx(sonnet_1 + haiku), saved_usd=0.0,
-                   calls=2, replays=0),
-        DaySummary(day="2025-11-25", spent_usd=pytest.approx(sonnet_2), saved_usd=0.062,
-                   calls=2, replays=2),
+        DaySummary(
+            day="2025-11-24",
+            spent_usd=pytest.approx(sonnet_1 + haiku),
+            saved_usd=0.0,
+            calls=2,
+            replays=0,
+        ),
+        DaySummary(
+            day="2025-11-25", spent_usd=pytest.approx(sonnet_2), saved_usd=0.062, calls=2, replays=2
+        ),
     )
     assert report.by_mode == (
-        SpendGroup(key="learner", spent_usd=pytest.approx(sonnet_1 + haiku), calls=2,
-                   usage=Usage(input_tokens=15_000, output_tokens=1_000,
-                               cache_read_tokens=20_000)),
-        SpendGroup(key="orchestrator", spent_usd=pytest.approx(sonnet_2), calls=2,
-                   usage=Usage(input_tokens=100, output_tokens=2_000)),
+        SpendGroup(
+            key="learner",
+            spent_usd=pytest.approx(sonnet_1 + haiku),
+            calls=2,
+            usage=Usage(input_tokens=15_000, output_tokens=1_000, cache_read_tokens=20_000),
+        ),
+        SpendGroup(
+            key="orchestrator",
+            spent_usd=pytest.approx(sonnet_2),
+            calls=2,
+            usage=Usage(input_tokens=100, output_tokens=2_000),
+        ),
     )
     assert [(g.key, g.calls) for g in report.by_model] == [
-        (SONNET, 2), (HAIKU, 1), ("mystery-7b", 1)
+        (SONNET, 2),
+        (HAIKU, 1),
+        ("mystery-7b", 1),
     ]
     assert [(g.key, g.calls) for g in report.by_project] == [("web", 4)]
     economy.release(open_one)

@@ -61,7 +61,7 @@ def test_eight_processes_sharing_a_small_budget_never_overspend_or_lose_a_charge
         assert worker.returncode == 0, err
         reports.append(json.loads(out))
 
-    (spent_nano, charges), = ledger_rows(ledger, "SELECT SUM(nano_usd), COUNT(*) FROM charges")
+    ((spent_nano, charges),) = ledger_rows(ledger, "SELECT SUM(nano_usd), COUNT(*) FROM charges")
     assert spent_nano <= BUDGET_NANO
     assert spent_nano == sum(r["charged_nano"] for r in reports)
     assert charges == sum(r["charges"] for r in reports)

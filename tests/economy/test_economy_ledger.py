@@ -62,8 +62,13 @@ def test_rows_round_trip(tmp_path: Path) -> None:
     with ledger.transaction() as tx:
         tx.set_setting("budget.total_usd", "5.0")
         reservation = tx.insert_reservation(
-            ts=T0, task_id="t-1", mode="learner", model="m", project="p",
-            amount_nano=500, owner=current_owner(),
+            ts=T0,
+            task_id="t-1",
+            mode="learner",
+            model="m",
+            project="p",
+            amount_nano=500,
+            owner=current_owner(),
         )
         tx.grow_reservation(reservation.id, amount_nano=100, spent_nano=40)
         tx.insert_charge(charge(T0, "claude-haiku-4-5", 40, input_tokens=10, output_tokens=2))
@@ -175,7 +180,9 @@ def test_owners_are_alive_until_their_process_ends() -> None:
     assert owner_alive(current_owner())
     finished = subprocess.run(
         [sys.executable, "-c", "from llmos.economy.ledger import current_owner as o; print(o())"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert not owner_alive(finished.stdout.strip())
     host, pid, start = current_owner().split(":")

@@ -123,7 +123,7 @@ def test_overrides_change_known_rows_and_add_new_models() -> None:
         ),
         (
             {"gpt-4o": {"output": "cheap"}},
-            "prices.\"gpt-4o\".output must be a number of dollars per million tokens >= 0, "
+            'prices."gpt-4o".output must be a number of dollars per million tokens >= 0, '
             "got 'cheap'",
             'prices."gpt-4o".output',
         ),

@@ -21,8 +21,11 @@ def load_goal_set(name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
 
 def learned_trace(line: dict[str, Any]) -> Trace:
     """A saved-trace candidate from a ``learned`` line (empty postconditions)."""
-    return Trace(goal=line["goal"], backend="scripted",
-                 steps=tuple(Step(tool=s["tool"], input=s["input"]) for s in line["steps"]))
+    return Trace(
+        goal=line["goal"],
+        backend="scripted",
+        steps=tuple(Step(tool=s["tool"], input=s["input"]) for s in line["steps"]),
+    )
 
 
 def calculator_trace(**changes: Any) -> Trace:
@@ -32,13 +35,20 @@ def calculator_trace(**changes: Any) -> Trace:
         "backend": "scripted",
         "cost_usd": 0.031,
         "steps": (
-            Step(tool="Write", input={"file_path": "calc.py", "content": "print(2 + 3)\n"},
-                 postcondition=Postcondition(exit_code=None, files_written={"calc.py": "ab" * 32}),
-                 output="Wrote calc.py"),
-            Step(tool="Bash", input={"command": "python3 calc.py"},
-                 postcondition=Postcondition(exit_code=0, output_digest="cd" * 32,
-                                             files_read=("calc.py",)),
-                 output="5\n"),
+            Step(
+                tool="Write",
+                input={"file_path": "calc.py", "content": "print(2 + 3)\n"},
+                postcondition=Postcondition(exit_code=None, files_written={"calc.py": "ab" * 32}),
+                output="Wrote calc.py",
+            ),
+            Step(
+                tool="Bash",
+                input={"command": "python3 calc.py"},
+                postcondition=Postcondition(
+                    exit_code=0, output_digest="cd" * 32, files_read=("calc.py",)
+                ),
+                output="5\n",
+            ),
         ),
         "final_answer": "calc.py prints 5.",
     }

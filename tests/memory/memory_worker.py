@@ -14,11 +14,17 @@ from llmos.memory import Step, Trace, TraceStore
 def main(memory: str, name: str, count: int, shared_id: str) -> None:
     store = TraceStore.for_memory(Path(memory))
     for number in range(count):
-        store.save(Trace(
-            goal=f"Write {number} to {name}-{number}.txt",
-            steps=(Step(tool="Write", input={"file_path": f"{name}-{number}.txt",
-                                             "content": f"{number}\n"}),),
-        ))
+        store.save(
+            Trace(
+                goal=f"Write {number} to {name}-{number}.txt",
+                steps=(
+                    Step(
+                        tool="Write",
+                        input={"file_path": f"{name}-{number}.txt", "content": f"{number}\n"},
+                    ),
+                ),
+            )
+        )
         store.record_use(shared_id, success=True, saved_usd=0.25)
 
 

@@ -41,8 +41,9 @@ def _lines(output: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in output.splitlines()]
 
 
-def test_list_json_prints_one_object_per_trace(cli: typer.Typer, runner: CliRunner,
-                                               store: TraceStore, saved: Trace) -> None:
+def test_list_json_prints_one_object_per_trace(
+    cli: typer.Typer, runner: CliRunner, store: TraceStore, saved: Trace
+) -> None:
     store.record_use(saved.id, success=True, saved_usd=0.031)
     store.record_use(saved.id, success=False)
     result = runner.invoke(cli, ["traces", "list", "--json"])
@@ -63,8 +64,9 @@ def test_list_reports_a_broken_file_and_still_lists_the_others(
     assert saved.id in result.stdout and "calculator" in result.stdout
 
 
-def test_show_renders_a_trace_and_raw_prints_the_file(cli: typer.Typer, runner: CliRunner,
-                                                      store: TraceStore, saved: Trace) -> None:
+def test_show_renders_a_trace_and_raw_prints_the_file(
+    cli: typer.Typer, runner: CliRunner, store: TraceStore, saved: Trace
+) -> None:
     shown = runner.invoke(cli, ["traces", "show", saved.id[:5]])
     assert shown.exit_code == 0
     assert "Step 1 · Write" in shown.stdout and "python3 calc.py" in shown.stdout
@@ -74,48 +76,56 @@ def test_show_renders_a_trace_and_raw_prints_the_file(cli: typer.Typer, runner: 
     assert isinstance(missing.exception, TraceNotFound)
 
 
-def test_rm_asks_first_unless_told_yes(cli: typer.Typer, runner: CliRunner, store: TraceStore,
-                                       saved: Trace) -> None:
+def test_rm_asks_first_unless_told_yes(
+    cli: typer.Typer, runner: CliRunner, store: TraceStore, saved: Trace
+) -> None:
     kept = runner.invoke(cli, ["traces", "rm", saved.id], input="n\n")
     assert kept.exit_code == 1 and (store.root / f"{saved.id}.md").exists()
     gone = runner.invoke(cli, ["traces", "rm", "--yes", saved.id])
     assert gone.exit_code == 0 and not (store.root / f"{saved.id}.md").exists()
 
 
-def test_match_json_reads_goals_from_arguments_and_stdin(cli: typer.Typer, runner: CliRunner,
-                                                         saved: Trace) -> None:
+def test_match_json_reads_goals_from_arguments_and_stdin(
+    cli: typer.Typer, runner: CliRunner, saved: Trace
+) -> None:
     result = runner.invoke(
-        cli, ["traces", "match", "--json", "create a python calculator in calc.py", "-"],
+        cli,
+        ["traces", "match", "--json", "create a python calculator in calc.py", "-"],
         input="Create a Python calculator in calculator.py\n\nWrite a haiku about rain\n",
     )
     assert result.exit_code == 0, result.output
     rows = _lines(result.stdout)
     assert [(r["decision"], r["trace_id"], r["confidence"]) for r in rows] == [
-        ("follow", saved.id, 1.0), ("follow", saved.id, 0.95),
-        ("learn", None, rows[2]["confidence"])]
+        ("follow", saved.id, 1.0),
+        ("follow", saved.id, 0.95),
+        ("learn", None, rows[2]["confidence"]),
+    ]
     assert rows[1]["bindings"] == {"path1": "calculator.py"}
     assert rows[1]["steps"][1] == {"tool": "Bash", "input": {"command": "python3 calculator.py"}}
     assert rows[0]["trace_goal"] == saved.goal
 
 
-def test_match_for_people_shows_the_decision_and_the_steps(cli: typer.Typer, runner: CliRunner,
-                                                           saved: Trace) -> None:
+def test_match_for_people_shows_the_decision_and_the_steps(
+    cli: typer.Typer, runner: CliRunner, saved: Trace
+) -> None:
     result = runner.invoke(cli, ["traces", "match", "Create a Python calculator in c.py"])
     assert result.exit_code == 0
     assert f"follow · trace {saved.id} · confidence 0.95" in result.stdout
     assert "▸ Bash python3 c.py" in result.stdout
 
 
-def test_match_obeys_the_follow_threshold_setting(cli: typer.Typer, runner: CliRunner,
-                                                  saved: Trace, workspace: Path) -> None:
+def test_match_obeys_the_follow_threshold_setting(
+    cli: typer.Typer, runner: CliRunner, saved: Trace, workspace: Path
+) -> None:
     workspace.mkdir(parents=True, exist_ok=True)
     (workspace / "llmos.toml").write_text("[follower]\nfollow_threshold = 0.97\n")
     result = runner.invoke(cli, ["traces", "match", "--json", "Create a Python calculator in c.py"])
     assert _lines(result.stdout)[0]["decision"] == "guide"
 
 
-def test_reindex_export_and_import(cli: typer.Typer, runner: CliRunner, store: TraceStore,
-                                   saved: Trace, tmp_path: Path) -> None:
+def test_reindex_export_and_import(
+    cli: typer.Typer, runner: CliRunner, store: TraceStore, saved: Trace, tmp_path: Path
+) -> None:
     reindexed = runner.invoke(cli, ["traces", "reindex"])
     assert reindexed.exit_code == 0 and "indexed 1 traces" in reindexed.stderr
     archive = tmp_path / "share.tar.gz"

@@ -19,8 +19,18 @@ PER_PROCESS = 25
 def test_two_processes_saving_and_counting_at_once_lose_nothing(store: TraceStore) -> None:
     shared = store.save(calculator_trace())
     workers = [
-        subprocess.Popen([sys.executable, str(WORKER), str(store.root.parent), name,
-                          str(PER_PROCESS), shared.id], stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(WORKER),
+                str(store.root.parent),
+                name,
+                str(PER_PROCESS),
+                shared.id,
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for name in ("left", "right")
     ]
     for worker in workers:

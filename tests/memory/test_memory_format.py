@@ -193,8 +193,12 @@ def test_the_judged_outcome_round_trips_and_old_files_without_it_still_load():
 
     from llmos.outcome import FailureKind
 
-    failed = replace(calculator_trace(), status="failed", failure=FailureKind.MAX_TOKENS,
-                     verdict="the model's answer was cut at max_tokens (4096)")
+    failed = replace(
+        calculator_trace(),
+        status="failed",
+        failure=FailureKind.MAX_TOKENS,
+        verdict="the model's answer was cut at max_tokens (4096)",
+    )
     text = render_trace(failed)
     assert "outcome:\n  kind: max-tokens\n  message: the model's answer was cut" in text
     back = parse_trace(text)

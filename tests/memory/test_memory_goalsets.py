@@ -43,8 +43,10 @@ def test_must_follow_probes_follow_the_right_trace_with_the_new_values(
         stale = [s for s in probe["replay_excludes"] if any(s in t for t in texts)]
         followed = names.get(result.trace.id) if result.trace else None
         if result.decision != "follow" or followed != probe["trace"] or missing or stale:
-            failures.append(f"{probe['goal']!r}: {result.decision} {followed} "
-                            f"missing={missing} stale={stale} ({result.reason})")
+            failures.append(
+                f"{probe['goal']!r}: {result.decision} {followed} "
+                f"missing={missing} stale={stale} ({result.reason})"
+            )
         else:
             assert result.confidence >= 0.9
     assert failures == []
@@ -57,15 +59,18 @@ def test_must_not_follow_probes_never_follow(store: TraceStore, name: str) -> No
     for probe in (p for p in probes if p["expect"] == "must-not-follow"):
         result = matcher.match(probe["goal"])
         if result.decision == "follow":
-            false_follows.append(f"{probe['kind']}: {probe['goal']!r} followed "
-                                 f"{names[result.trace.id]} ({result.reason})")  # type: ignore[union-attr]
+            false_follows.append(
+                f"{probe['kind']}: {probe['goal']!r} followed "
+                f"{names[result.trace.id]} ({result.reason})"
+            )  # type: ignore[union-attr]
         assert result.confidence < 0.9 or result.decision != "follow"
     assert false_follows == []
 
 
 @pytest.mark.parametrize("name", SETS)
-def test_share_of_should_follow_paraphrases_that_follow(store: TraceStore, name: str,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_share_of_should_follow_paraphrases_that_follow(
+    store: TraceStore, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     matcher, names, probes = _library(store, name)
     paraphrases = [p for p in probes if p["expect"] == "should-follow"]
     followed = 0

@@ -30,8 +30,9 @@ def test_the_same_goal_up_to_case_spacing_and_punctuation_follows_with_full_conf
     assert result.bindings == {}
 
 
-def test_other_slot_values_follow_with_the_values_substituted(store: TraceStore,
-                                                              matcher: Matcher) -> None:
+def test_other_slot_values_follow_with_the_values_substituted(
+    store: TraceStore, matcher: Matcher
+) -> None:
     saved = store.save(calculator_trace())
     result = matcher.match("Create a Python calculator in calculator.py")
     assert result.decision == "follow" and result.trace == saved
@@ -45,15 +46,19 @@ def test_other_slot_values_follow_with_the_values_substituted(store: TraceStore,
     assert result.steps[1].postcondition.files_read == ("calculator.py",)
 
 
-@pytest.mark.parametrize(("goal", "why"), [
-    ("Delete the Python calculator in calc.py", "a different action: delete"),
-    ("Do not create a Python calculator in calc.py", "a negation on one side only"),
-    ("Create a Python calculator in calc.py and add tests", "a different action: test"),
-    ("Create a Python stopwatch in calc.py", "different words: +stopwatch, -calculator"),
-    ("Create a Python calculator in calc.js", "changes the file type of 'calc.py'"),
-])
-def test_near_misses_stay_below_the_follow_threshold(store: TraceStore, matcher: Matcher,
-                                                     goal: str, why: str) -> None:
+@pytest.mark.parametrize(
+    ("goal", "why"),
+    [
+        ("Delete the Python calculator in calc.py", "a different action: delete"),
+        ("Do not create a Python calculator in calc.py", "a negation on one side only"),
+        ("Create a Python calculator in calc.py and add tests", "a different action: test"),
+        ("Create a Python stopwatch in calc.py", "different words: +stopwatch, -calculator"),
+        ("Create a Python calculator in calc.js", "changes the file type of 'calc.py'"),
+    ],
+)
+def test_near_misses_stay_below_the_follow_threshold(
+    store: TraceStore, matcher: Matcher, goal: str, why: str
+) -> None:
     store.save(calculator_trace())
     result = matcher.match(goal)
     assert result.decision != "follow"
@@ -65,8 +70,10 @@ def test_a_near_trace_in_the_middle_band_guides(store: TraceStore, matcher: Matc
     saved = store.save(calculator_trace())
     result = matcher.match("Create a Python calculator in calc.js")
     assert (result.decision, result.trace, result.confidence) == ("guide", saved, 0.85)
-    assert matcher.match("Create a Python calculator in calc.js",
-                         guide_threshold=0.9).decision == "learn"
+    assert (
+        matcher.match("Create a Python calculator in calc.js", guide_threshold=0.9).decision
+        == "learn"
+    )
 
 
 def test_unrelated_goals_learn_from_scratch(store: TraceStore, matcher: Matcher) -> None:
@@ -78,8 +85,10 @@ def test_unrelated_goals_learn_from_scratch(store: TraceStore, matcher: Matcher)
 
 def test_the_follow_threshold_is_the_callers(store: TraceStore, matcher: Matcher) -> None:
     store.save(calculator_trace())
-    assert matcher.match("Create a Python calculator in c.py",
-                         follow_threshold=0.97).decision == "guide"
+    assert (
+        matcher.match("Create a Python calculator in c.py", follow_threshold=0.97).decision
+        == "guide"
+    )
 
 
 def test_a_trace_that_failed_too_often_drops_out_and_a_healed_version_takes_over(
@@ -93,8 +102,12 @@ def test_a_trace_that_failed_too_often_drops_out_and_a_healed_version_takes_over
     assert retired.decision == "learn"
     assert f"{old.id} would match (1.00) but its replays failed 2 times (limit 2)" in retired.reason
 
-    healed = store.save(calculator_trace(parent=old.id, steps=(
-        Step(tool="Write", input={"file_path": "calc.py", "content": "print(5)\n"}),)))
+    healed = store.save(
+        calculator_trace(
+            parent=old.id,
+            steps=(Step(tool="Write", input={"file_path": "calc.py", "content": "print(5)\n"}),),
+        )
+    )
     result = matcher.match(old.goal, max_failures=2)
     assert (result.decision, result.trace.id) == ("follow", healed.id)  # type: ignore[union-attr]
     assert matcher.match(old.goal, max_failures=3).trace.id == healed.id  # type: ignore[union-attr]
@@ -111,8 +124,9 @@ def test_untrusted_and_failed_traces_are_never_followed_nor_used_as_guides(
     assert "it records a failed run" in result.reason
 
 
-def test_match_json_names_the_trace_and_the_steps_to_replay(store: TraceStore,
-                                                            matcher: Matcher) -> None:
+def test_match_json_names_the_trace_and_the_steps_to_replay(
+    store: TraceStore, matcher: Matcher
+) -> None:
     saved = store.save(calculator_trace())
     data = matcher.match("create a python calculator in calculator.py").to_json()
     assert data == {
@@ -123,8 +137,7 @@ def test_match_json_names_the_trace_and_the_steps_to_replay(store: TraceStore,
         "confidence": 0.95,
         "bindings": {"path1": "calculator.py"},
         "steps": [
-            {"tool": "Write", "input": {"file_path": "calculator.py",
-                                        "content": "print(2 + 3)\n"}},
+            {"tool": "Write", "input": {"file_path": "calculator.py", "content": "print(2 + 3)\n"}},
             {"tool": "Bash", "input": {"command": "python3 calculator.py"}},
         ],
         "reason": "the same task with other values (path1='calculator.py')",
@@ -132,8 +145,9 @@ def test_match_json_names_the_trace_and_the_steps_to_replay(store: TraceStore,
     }
 
 
-def test_a_paraphrase_with_the_same_terms_in_the_same_order_follows(store: TraceStore,
-                                                                    matcher: Matcher) -> None:
+def test_a_paraphrase_with_the_same_terms_in_the_same_order_follows(
+    store: TraceStore, matcher: Matcher
+) -> None:
     saved = store.save(calculator_trace())
     result = matcher.match("Write a python calculator to calc.py")
     assert (result.decision, result.trace, result.confidence) == ("follow", saved, 0.92)
@@ -141,8 +155,9 @@ def test_a_paraphrase_with_the_same_terms_in_the_same_order_follows(store: Trace
     assert reordered.decision != "follow"
 
 
-def test_a_trace_removed_behind_the_index_is_not_returned(store: TraceStore,
-                                                          matcher: Matcher) -> None:
+def test_a_trace_removed_behind_the_index_is_not_returned(
+    store: TraceStore, matcher: Matcher
+) -> None:
     saved = store.save(calculator_trace())
     store.record_use(saved.id, success=True)  # ranks above the other copy
     other = replace(calculator_trace(), id="ffffffffffff")
@@ -154,14 +169,18 @@ def test_a_trace_removed_behind_the_index_is_not_returned(store: TraceStore,
     assert store.index.get(saved.id) is None
 
 
-@pytest.mark.parametrize(("learned", "goal"), [
-    ("Copy a.txt to b.txt", "Copy a.txt and b.txt"),
-    ("Convert 100 degrees Celsius to Fahrenheit", "Convert 100 degrees Fahrenheit to Celsius"),
-    ("Compute (2 + 3) * 4 into out.txt", "Compute 2 + 3 * 4 into out.txt"),
-    ("Keep the first 10 lines of log.txt", "Write the first 10 lines of log.txt"),
-])
-def test_same_words_in_other_roles_are_not_the_same_request(store: TraceStore, matcher: Matcher,
-                                                            learned: str, goal: str) -> None:
+@pytest.mark.parametrize(
+    ("learned", "goal"),
+    [
+        ("Copy a.txt to b.txt", "Copy a.txt and b.txt"),
+        ("Convert 100 degrees Celsius to Fahrenheit", "Convert 100 degrees Fahrenheit to Celsius"),
+        ("Compute (2 + 3) * 4 into out.txt", "Compute 2 + 3 * 4 into out.txt"),
+        ("Keep the first 10 lines of log.txt", "Write the first 10 lines of log.txt"),
+    ],
+)
+def test_same_words_in_other_roles_are_not_the_same_request(
+    store: TraceStore, matcher: Matcher, learned: str, goal: str
+) -> None:
     store.save(calculator_trace(goal=learned))
     assert matcher.match(goal).decision != "follow"
 

@@ -31,10 +31,14 @@ def test_load_accepts_a_unique_prefix_and_names_the_candidates_of_an_ambiguous_o
     first = store.save(calculator_trace(id="abc111111111"))
     store.save(calculator_trace(id="abc222222222", goal="Create a stopwatch in watch.py"))
     assert store.load("abc1").id == first.id
-    with pytest.raises(TraceNotFound, match=re.escape(
-        "the prefix 'abc' matches several traces: abc111111111 (Create a Python calculator in "
-        "calc.py), abc222222222 (Create a stopwatch in watch.py); give more characters of the id"
-    )):
+    with pytest.raises(
+        TraceNotFound,
+        match=re.escape(
+            "the prefix 'abc' matches several traces: abc111111111 (Create a Python calculator "
+            "in calc.py), abc222222222 (Create a stopwatch in watch.py); "
+            "give more characters of the id"
+        ),
+    ):
         store.load("abc")
     with pytest.raises(TraceNotFound, match="no trace with id or id prefix 'zzz'"):
         store.load("zzz")
@@ -62,8 +66,10 @@ def test_broken_files_are_reported_with_their_path_and_skipped(store: TraceStore
     reasons = {p.path.name: str(p) for p in problems if p.path}
     assert set(reasons) == {"truncated.md", "binary.md", "empty.md", "misnamed.md"}
     assert "is not UTF-8 text" in reasons["binary.md"]
-    assert "trace id '000000000000', which 000000000000.md already holds: it is a copy" in (
-        reasons["misnamed.md"])
+    assert (
+        "trace id '000000000000', which 000000000000.md already holds: it is a copy"
+        in (reasons["misnamed.md"])
+    )
     assert str(store.root / "truncated.md") in reasons["truncated.md"]
     assert store.reindex().indexed == 3
 
@@ -95,6 +101,7 @@ def test_files_added_or_removed_behind_the_index_are_noticed(store: TraceStore) 
     other.entries()
     added = calculator_trace(goal="Create a timer in timer.py")
     from llmos.memory import render_trace
+
     added = replace(added, signature="x")
     (store.root / f"{added.id}.md").write_text(render_trace(added))  # copied in by hand
     (store.root / f"{removed.id}.md").unlink()
@@ -122,8 +129,9 @@ def test_reindex_rebuilds_rows_that_were_lost(store: TraceStore) -> None:
 
 
 @pytest.mark.parametrize("archive", ["library.tar.gz", "library"])
-def test_export_then_import_marks_traces_untrusted(store: TraceStore, tmp_path: Path,
-                                                   archive: str) -> None:
+def test_export_then_import_marks_traces_untrusted(
+    store: TraceStore, tmp_path: Path, archive: str
+) -> None:
     learned = store.save(calculator_trace())
     failed = store.save(calculator_trace(goal="Create a stopwatch in watch.py", status="failed"))
     store.record_use(learned.id, success=True, saved_usd=0.5)
@@ -152,8 +160,9 @@ def test_export_then_import_marks_traces_untrusted(store: TraceStore, tmp_path: 
     assert Matcher(other).match(learned.goal).decision == "follow"
 
 
-def test_import_reads_archives_without_extracting_unsafe_members(store: TraceStore,
-                                                                  tmp_path: Path) -> None:
+def test_import_reads_archives_without_extracting_unsafe_members(
+    store: TraceStore, tmp_path: Path
+) -> None:
     archive = tmp_path / "evil.tar.gz"
     outside = tmp_path / "outside.md"
     source = tmp_path / "payload.md"
@@ -182,10 +191,13 @@ def test_trace_ids_that_are_not_safe_file_names_are_refused(store: TraceStore) -
         store.save(Trace(id="../evil", goal="x"))
 
 
-def test_importing_something_that_is_not_an_export_is_a_usage_error(store: TraceStore,
-                                                                    tmp_path: Path) -> None:
+def test_importing_something_that_is_not_an_export_is_a_usage_error(
+    store: TraceStore, tmp_path: Path
+) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     for source in (tmp_path / "notes.txt", tmp_path / "missing.tar.gz"):
-        with pytest.raises(ConfigError, match=re.escape(f"cannot import {source}: it is not a "
-                                                        "folder or a tar archive")):
+        with pytest.raises(
+            ConfigError,
+            match=re.escape(f"cannot import {source}: it is not a folder or a tar archive"),
+        ):
             store.import_(source)

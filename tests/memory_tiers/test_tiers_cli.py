@@ -37,8 +37,10 @@ def test_memory_add_list_search_rm(workspace: Path) -> None:
 
     code, out, _ = memory("list", "--json")
     rows = [json.loads(line) for line in out.splitlines()]
-    assert [r["text"] for r in rows] == ["The tests run with pytest -q",
-                                         "Deploys go through make deploy"]
+    assert [r["text"] for r in rows] == [
+        "The tests run with pytest -q",
+        "Deploys go through make deploy",
+    ]
     assert rows[0]["id"] == fact_id and rows[0]["tags"] == ["python", "ci"]
     assert rows[0]["source"] == "user"
 
@@ -52,7 +54,8 @@ def test_memory_add_list_search_rm(workspace: Path) -> None:
     code, out, _ = memory("rm", fact_id[:6])
     assert out == f"removed {fact_id}: The tests run with pytest -q\n"
     assert [f.text for f in FactStore.for_memory(workspace / "memory").list()] == [
-        "Deploys go through make deploy"]
+        "Deploys go through make deploy"
+    ]
     with pytest.raises(FactNotFound, match="llmos memory list"):
         memory("rm", fact_id)
 
@@ -64,7 +67,8 @@ def test_memory_reports_a_corrupt_file_on_stderr_and_lists_the_rest(workspace: P
     code, out, err = memory("list")
     assert code == 0 and "Logs rotate daily" in out
     assert f"skipped: {broken}: does not start with a '---' front matter line" in " ".join(
-        err.split())
+        err.split()
+    )
 
 
 def test_memory_empty_states(workspace: Path) -> None:

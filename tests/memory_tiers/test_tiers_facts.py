@@ -29,8 +29,11 @@ def facts(tmp_path: Path) -> FactStore:
 
 
 def test_a_fact_is_a_markdown_file_with_front_matter(facts: FactStore) -> None:
-    fact = facts.add("  Tests run with `pytest -q`\n---\nnot front matter  ",
-                     tags=("py", "py", " ci "), origin=FactOrigin(task_id="t-1", trace_id="abc"))
+    fact = facts.add(
+        "  Tests run with `pytest -q`\n---\nnot front matter  ",
+        tags=("py", "py", " ci "),
+        origin=FactOrigin(task_id="t-1", trace_id="abc"),
+    )
     assert re.fullmatch(r"f-[0-9a-f]{8}", fact.id)
     assert fact.text == "Tests run with `pytest -q`\n---\nnot front matter"
     assert fact.tags == ("py", "ci") and fact.source == "user"
@@ -105,7 +108,8 @@ def test_a_hand_edited_file_makes_the_index_stale_and_it_catches_up(facts: FactS
         handle.truncate()
     assert facts.search("orange") == []
     assert [h.fact.text for h in facts.search("purple")] == [
-        "The staging database is called purple-elephant"]
+        "The staging database is called purple-elephant"
+    ]
     (facts.root / f"{fact.id}.md").unlink()  # deleted by hand
     assert facts.list() == []
 
@@ -113,10 +117,15 @@ def test_a_hand_edited_file_makes_the_index_stale_and_it_catches_up(facts: FactS
 def test_a_fact_file_written_by_hand_is_picked_up(facts: FactStore) -> None:
     (facts.root / "f-0000abcd.md").write_text(
         "---\nid: f-0000abcd\ncreated: 2026-01-02T03:04:05+00:00\nsource: user\ntags: [db]\n---\n"
-        "\nBackups run nightly at 02:00\n", encoding="utf-8")
+        "\nBackups run nightly at 02:00\n",
+        encoding="utf-8",
+    )
     [fact] = facts.list()
-    assert (fact.id, fact.created, fact.tags) == ("f-0000abcd", "2026-01-02T03:04:05+00:00",
-                                                  ("db",))
+    assert (fact.id, fact.created, fact.tags) == (
+        "f-0000abcd",
+        "2026-01-02T03:04:05+00:00",
+        ("db",),
+    )
     assert [h.fact.id for h in facts.search("when do backups run")] == ["f-0000abcd"]
 
 
@@ -163,8 +172,12 @@ def test_two_processes_adding_at_once_lose_nothing(tmp_path: Path) -> None:
     memory = tmp_path / "memory"
     per_process = 30
     workers = [
-        subprocess.Popen([sys.executable, str(WORKER), str(memory), name, str(per_process)],
-                         stderr=subprocess.PIPE, text=True, env={**os.environ})
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(memory), name, str(per_process)],
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ},
+        )
         for name in ("left", "right")
     ]
     for worker in workers:
@@ -174,10 +187,13 @@ def test_two_processes_adding_at_once_lose_nothing(tmp_path: Path) -> None:
     listed = store.list()
     assert len(listed) == 2 * per_process
     assert sorted(f.text for f in listed) == sorted(
-        f"{name} fact number {n} about widgets" for name in ("left", "right")
-        for n in range(per_process))
+        f"{name} fact number {n} about widgets"
+        for name in ("left", "right")
+        for n in range(per_process)
+    )
     assert store.problems() == []
     assert len(list(store.root.glob("*.md"))) == 2 * per_process
     assert list(store.root.glob(".*")) == []
     assert [h.fact.text for h in store.search("right 17 widgets", limit=1)] == [
-        "right fact number 17 about widgets"]
+        "right fact number 17 about widgets"
+    ]

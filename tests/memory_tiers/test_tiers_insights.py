@@ -23,11 +23,18 @@ from llmos.messages import UserMessage
 RUN = Trace(
     goal="Run the test suite",
     steps=(
-        Step(tool="Bash", input={"command": "python -m pytest"},
-             postcondition=Postcondition(is_error=True, exit_code=4),
-             output="ERROR: file or directory not found: tests/\nmore"),
-        Step(tool="Bash", input={"command": "python -m pytest src/tests -q"},
-             postcondition=Postcondition(exit_code=0), output="12 passed"),
+        Step(
+            tool="Bash",
+            input={"command": "python -m pytest"},
+            postcondition=Postcondition(is_error=True, exit_code=4),
+            output="ERROR: file or directory not found: tests/\nmore",
+        ),
+        Step(
+            tool="Bash",
+            input={"command": "python -m pytest src/tests -q"},
+            postcondition=Postcondition(exit_code=0),
+            output="12 passed",
+        ),
     ),
     final_answer="12 tests pass.",
 )
@@ -47,7 +54,8 @@ async def test_one_call_stores_up_to_three_insights_with_their_origin(facts: Fac
         '{"insight": "The tests live in src/tests, not tests/", "tags": ["pytest"]}\n'
         '{"insight": "Run pytest with -q to keep the output short", "tags": []}\n'
         '{"insight": "python -m pytest is the way to call the test runner"}\n'
-        '{"insight": "A fourth insight is one too many for one run"}\n')
+        '{"insight": "A fourth insight is one too many for one run"}\n'
+    )
     outcome = await extract_insights(backend, facts, RUN, task_id="t-9")
 
     [request] = backend.requests
@@ -66,8 +74,9 @@ async def test_one_call_stores_up_to_three_insights_with_their_origin(facts: Fac
         "Run pytest with -q to keep the output short",
         "python -m pytest is the way to call the test runner",
     ]
-    assert all((f.source, f.task_id, f.trace_id) == ("insight", "t-9", RUN.id)
-               for f in outcome.facts)
+    assert all(
+        (f.source, f.task_id, f.trace_id) == ("insight", "t-9", RUN.id) for f in outcome.facts
+    )
     assert outcome.facts[0].tags == ("pytest",)
     assert outcome.model == "cheap-model" and outcome.usage.output_tokens > 0
     assert [f.id for f in facts.list()] == [f.id for f in outcome.facts]
@@ -77,7 +86,8 @@ async def test_one_call_stores_up_to_three_insights_with_their_origin(facts: Fac
 async def test_a_known_insight_is_not_stored_twice(facts: FactStore) -> None:
     facts.add("The tests live in src/tests, not tests/")
     outcome = await extract_insights(
-        answering('{"insight": "the tests live in src/tests, not tests/"}'), facts, RUN)
+        answering('{"insight": "the tests live in src/tests, not tests/"}'), facts, RUN
+    )
     assert outcome.facts == () and len(facts.list()) == 1
 
 
@@ -95,21 +105,30 @@ async def test_a_backend_failure_is_raised_and_stores_nothing(facts: FactStore) 
 @pytest.mark.parametrize(
     ("reply", "kept"),
     [
-        ('```json\n{"insight": "Use uv to install packages here"}\n```',
-         ["Use uv to install packages here"]),
-        ('[{"text": "Use uv to install packages here"}, "Builds need make first"]',
-         ["Use uv to install packages here", "Builds need make first"]),
-        ("Here are the insights:\n- Use uv to install packages here\n2. Builds need make first",
-         ["Use uv to install packages here", "Builds need make first"]),
-        ('- {"insight": "Use uv to install packages here"},\n{"insight": broken',
-         ["Use uv to install packages here"]),
+        (
+            '```json\n{"insight": "Use uv to install packages here"}\n```',
+            ["Use uv to install packages here"],
+        ),
+        (
+            '[{"text": "Use uv to install packages here"}, "Builds need make first"]',
+            ["Use uv to install packages here", "Builds need make first"],
+        ),
+        (
+            "Here are the insights:\n- Use uv to install packages here\n2. Builds need make first",
+            ["Use uv to install packages here", "Builds need make first"],
+        ),
+        (
+            '- {"insight": "Use uv to install packages here"},\n{"insight": broken',
+            ["Use uv to install packages here"],
+        ),
         ("I found nothing worth remembering in this run.", []),
         ('{"insight": "short"}\n{"insight": 42}\n{"tags": ["x"]}', []),
         ('{"insight": "' + "x" * 400 + '"}', []),
     ],
 )
-def test_replies_are_parsed_leniently_but_prose_is_not_an_insight(reply: str,
-                                                                  kept: list[str]) -> None:
+def test_replies_are_parsed_leniently_but_prose_is_not_an_insight(
+    reply: str, kept: list[str]
+) -> None:
     candidates, rejected = parse_insights(reply)
     assert [c.text for c in candidates] == kept
     assert rejected or kept  # whatever is not kept is reported

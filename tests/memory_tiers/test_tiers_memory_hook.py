@@ -25,25 +25,28 @@ def facts(memory: Path) -> FactStore:
     return FactStore.for_memory(memory)
 
 
-async def prompt_context(hook_owner: MemoryInjector | None, goal: str, *, hook=None,
-                         task_id: str = "t-1") -> list[str]:
+async def prompt_context(
+    hook_owner: MemoryInjector | None, goal: str, *, hook=None, task_id: str = "t-1"
+) -> list[str]:
     pipeline = HookPipeline()
     pipeline.register(hook or hook_owner.hook())  # type: ignore[union-attr]
     ctx = HookContext(task_id=task_id, goal=goal, cwd=Path("."), workspace=Path("."))
-    return await pipeline.collect_context(HookInput(event="UserPromptSubmit", ctx=ctx,
-                                                    prompt=goal))
+    return await pipeline.collect_context(HookInput(event="UserPromptSubmit", ctx=ctx, prompt=goal))
 
 
 def trace(goal: str, *paths: str, status: str = "success") -> Trace:
-    return Trace(goal=goal, status=status,  # type: ignore[arg-type]
-                 steps=tuple(Step(tool="Write", input={"file_path": p, "content": "x"})
-                             for p in paths))
+    return Trace(
+        goal=goal,
+        status=status,  # type: ignore[arg-type]
+        steps=tuple(Step(tool="Write", input={"file_path": p, "content": "x"}) for p in paths),
+    )
 
 
 async def test_the_most_relevant_fact_comes_first_and_is_recorded(facts: FactStore) -> None:
     facts.add("Python files in this workspace use four spaces")
-    best = facts.add("The calculator in calc.py must use Decimal, never float",
-                     tags=("calculator",))
+    best = facts.add(
+        "The calculator in calc.py must use Decimal, never float", tags=("calculator",)
+    )
     facts.add("Deploys go through make deploy")  # unrelated: left out
     injector = MemoryInjector(facts)
     [added] = await prompt_context(injector, GOAL)
@@ -69,11 +72,15 @@ async def test_nothing_relevant_adds_nothing(facts: FactStore) -> None:
 
 
 @pytest.mark.parametrize("bound", [40, 60, 100, 250, 600])
-async def test_the_token_bound_holds_and_relevance_order_is_kept(facts: FactStore,
-                                                                bound: int) -> None:
+async def test_the_token_bound_holds_and_relevance_order_is_kept(
+    facts: FactStore, bound: int
+) -> None:
     for number in range(12):
-        facts.add(f"Calculator note {number}: " + "the calculator keeps its state in memory. "
-                  * (number + 1), tags=("calculator",))
+        facts.add(
+            f"Calculator note {number}: "
+            + "the calculator keeps its state in memory. " * (number + 1),
+            tags=("calculator",),
+        )
     injector = MemoryInjector(facts, max_tokens=bound, max_facts=12)
     added = await prompt_context(injector, "Fix the calculator")
     if not added:
@@ -101,20 +108,25 @@ async def test_near_traces_are_added_but_not_the_one_being_followed(
 ) -> None:
     store = TraceStore.for_memory(memory)
     followed = store.save(trace(GOAL, "calc.py"))
-    near = store.save(trace("Create a Python calculator with tests in calc.py", "calc.py",
-                            "test_calc.py"))
-    store.save(trace("Create a Python calculator with history in calc.py", "calc.py",
-                     status="failed"))
+    near = store.save(
+        trace("Create a Python calculator with tests in calc.py", "calc.py", "test_calc.py")
+    )
+    store.save(
+        trace("Create a Python calculator with history in calc.py", "calc.py", status="failed")
+    )
     store.save(trace("Delete the logs folder", "logs"))
     injector = MemoryInjector(facts, Matcher(store))
     [text] = await prompt_context(injector, "create a python calculator in calc.py")
     assert "Similar tasks done before:" in text
-    assert ('- "Create a Python calculator with tests in calc.py" — steps: Write '
-            '{"file_path": "calc.py", "content": "x"}; Write {"file_path": "test_calc.py", '
-            '"content": "x"}') in text
+    assert (
+        '- "Create a Python calculator with tests in calc.py" — steps: Write '
+        '{"file_path": "calc.py", "content": "x"}; Write {"file_path": "test_calc.py", '
+        '"content": "x"}'
+    ) in text
     assert "history" not in text and "logs" not in text
     assert injector.injected_for("t-1") == (
-        f"trace {near.id}: Create a Python calculator with tests in calc.py",)
+        f"trace {near.id}: Create a Python calculator with tests in calc.py",
+    )
     assert followed.id not in text
 
 
@@ -133,6 +145,8 @@ async def test_injections_are_kept_per_task(facts: FactStore) -> None:
     await prompt_context(injector, "a calculator", task_id="t-a")
     await prompt_context(injector, "a report", task_id="t-b")
     assert [r.split(": ", 1)[1] for r in injector.injected_for("t-a")] == [
-        "The calculator uses Decimal"]
+        "The calculator uses Decimal"
+    ]
     assert [r.split(": ", 1)[1] for r in injector.injected_for("t-b")] == [
-        "Reports are written in Markdown"]
+        "Reports are written in Markdown"
+    ]

@@ -55,7 +55,11 @@ async def test_task_summaries_come_most_recent_first_with_status_and_cost(tmp_pa
     ]
     old = summaries[2]
     assert (old.goal, old.cost_usd, old.duration_s, old.trace_id) == (
-        "Goal of t-old — with ünïcode", 0.002, 0.5, "abc123abc123")
+        "Goal of t-old — with ünïcode",
+        0.002,
+        0.5,
+        "abc123abc123",
+    )
     assert summaries[1].error == "boom"
     assert summaries[0].session == log.path.name
 
@@ -106,8 +110,12 @@ def test_a_foreign_line_in_the_middle_is_skipped_and_reading_goes_on(tmp_path: P
 
 
 def test_a_killed_process_loses_no_logged_event(tmp_path: Path) -> None:
-    writer = subprocess.Popen([sys.executable, str(WRITER), str(tmp_path), "t-killed"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, str(WRITER), str(tmp_path), "t-killed"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert writer.stdout is not None
         assert writer.stdout.readline().strip() == "ready"

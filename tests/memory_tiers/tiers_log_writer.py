@@ -18,8 +18,9 @@ from llmos.memory.session_log import SessionLog
 async def main(sessions: Path, task_id: str) -> None:
     bus = EventBus()
     bus.subscribe(SessionLog(sessions))
-    await bus.publish(TaskStarted(task_id=task_id, goal="log until killed", mode="auto",
-                                  workspace="/ws"))
+    await bus.publish(
+        TaskStarted(task_id=task_id, goal="log until killed", mode="auto", workspace="/ws")
+    )
     count = 0
     while True:
         await bus.publish(TextStreamed(task_id=task_id, text=f"chunk {count} " + "x" * 2000))

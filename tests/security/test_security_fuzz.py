@@ -7,17 +7,82 @@ from hypothesis import strategies as st
 
 from llmos.security import judge_command
 
-TOKENS = ["rm", "-rf", "~", "/", "$HOME", "'", '"', "\\", "$(", ")", "`", "|", "&&", "||", ";",
-          "&", "<(", ">(", ">", ">>", "<", "<<EOF\n", "\nEOF", "<<<", "{", "}", "(", "(())",
-          "$((", "[[", "]]", "bash", "-c", "eval", "sudo", "xargs", "find", "-exec", "{}", "\\;",
-          "curl", "sh", "python3", "-c", "f()", "*", "?", "$IFS", "${X:-/}", "$'\\x72'", "#",
-          "\n", "for", "in", "do", "done", "if", "then", "fi", "case", "esac", "=", "x=1",
-          "\u202e", "\x00", " "]
+TOKENS = [
+    "rm",
+    "-rf",
+    "~",
+    "/",
+    "$HOME",
+    "'",
+    '"',
+    "\\",
+    "$(",
+    ")",
+    "`",
+    "|",
+    "&&",
+    "||",
+    ";",
+    "&",
+    "<(",
+    ">(",
+    ">",
+    ">>",
+    "<",
+    "<<EOF\n",
+    "\nEOF",
+    "<<<",
+    "{",
+    "}",
+    "(",
+    "(())",
+    "$((",
+    "[[",
+    "]]",
+    "bash",
+    "-c",
+    "eval",
+    "sudo",
+    "xargs",
+    "find",
+    "-exec",
+    "{}",
+    "\\;",
+    "curl",
+    "sh",
+    "python3",
+    "-c",
+    "f()",
+    "*",
+    "?",
+    "$IFS",
+    "${X:-/}",
+    "$'\\x72'",
+    "#",
+    "\n",
+    "for",
+    "in",
+    "do",
+    "done",
+    "if",
+    "then",
+    "fi",
+    "case",
+    "esac",
+    "=",
+    "x=1",
+    "\u202e",
+    "\x00",
+    " ",
+]
 
 
-
-@settings(max_examples=300, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(st.text(max_size=80))
 def test_any_text_gets_a_verdict(layout, text: str) -> None:
     verdict = judge_command(text, cwd=layout.cwd, workspace=layout.workspace, home=layout.home)
@@ -25,8 +90,12 @@ def test_any_text_gets_a_verdict(layout, text: str) -> None:
     assert isinstance(verdict.reason, str) and verdict.reason
 
 
-@settings(max_examples=400, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(st.lists(st.sampled_from(TOKENS), max_size=14).map(" ".join))
 def test_shell_shaped_text_gets_a_verdict(layout, text: str) -> None:
     verdict = judge_command(text, cwd=layout.cwd, workspace=layout.workspace, home=layout.home)

@@ -23,8 +23,9 @@ def pipeline(layout, ask=None) -> HookPipeline:
 
 
 def context(layout, *, replay: bool = False) -> HookContext:
-    return HookContext(task_id="t", goal="g", cwd=layout.cwd, workspace=layout.workspace,
-                       replay=replay)
+    return HookContext(
+        task_id="t", goal="g", cwd=layout.cwd, workspace=layout.workspace, replay=replay
+    )
 
 
 def test_security_hooks_fail_closed_and_match_their_tools(layout) -> None:
@@ -38,16 +39,20 @@ def test_security_hooks_fail_closed_and_match_their_tools(layout) -> None:
 @pytest.mark.parametrize("replay", [False, True])
 async def test_dangerous_bash_is_denied_live_and_in_replay(layout, replay: bool) -> None:
     outcome = await pipeline(layout).pre_tool_use(
-        context(layout, replay=replay), "Bash", {"command": "cd /tmp && rm -rf ~"})
+        context(layout, replay=replay), "Bash", {"command": "cd /tmp && rm -rf ~"}
+    )
     assert not outcome.allowed
     assert outcome.hook == "security-bash"
-    assert outcome.reason == (f"security policy: deletes {layout.home}, which contains the "
-                              f"working directory {layout.cwd} [rm -rf ~]")
+    assert outcome.reason == (
+        f"security policy: deletes {layout.home}, which contains the "
+        f"working directory {layout.cwd} [rm -rf ~]"
+    )
 
 
 async def test_harmless_bash_passes(layout) -> None:
-    outcome = await pipeline(layout).pre_tool_use(context(layout), "Bash",
-                                                  {"command": "rm -rf build && ls"})
+    outcome = await pipeline(layout).pre_tool_use(
+        context(layout), "Bash", {"command": "rm -rf build && ls"}
+    )
     assert outcome.allowed
 
 
@@ -73,15 +78,18 @@ async def test_bash_without_a_command_string_is_denied(layout) -> None:
     assert outcome.reason == "security policy: Bash needs a string 'command', got 3"
 
 
-@pytest.mark.parametrize(("tool", "tool_input", "allowed"), [
-    ("Read", {"file_path": "notes.txt"}, True),
-    ("Read", {"file_path": "~/.ssh/id_rsa"}, False),
-    ("Write", {"file_path": "../../.bashrc", "content": "x"}, False),
-    ("Edit", {"file_path": "src/a.py", "old_string": "a", "new_string": "b"}, True),
-    ("Glob", {"pattern": "*.py"}, True),
-    ("Grep", {"pattern": "x", "path": "/etc"}, False),
-    ("LS", {"path": "."}, True),
-])
+@pytest.mark.parametrize(
+    ("tool", "tool_input", "allowed"),
+    [
+        ("Read", {"file_path": "notes.txt"}, True),
+        ("Read", {"file_path": "~/.ssh/id_rsa"}, False),
+        ("Write", {"file_path": "../../.bashrc", "content": "x"}, False),
+        ("Edit", {"file_path": "src/a.py", "old_string": "a", "new_string": "b"}, True),
+        ("Glob", {"pattern": "*.py"}, True),
+        ("Grep", {"pattern": "x", "path": "/etc"}, False),
+        ("LS", {"path": "."}, True),
+    ],
+)
 async def test_file_tools_are_confined(layout, tool, tool_input, allowed) -> None:
     outcome = await pipeline(layout).pre_tool_use(context(layout), tool, tool_input)
     assert outcome.allowed is allowed, outcome.reason
@@ -98,17 +106,26 @@ async def test_agent_run_dangerous_command_is_not_executed_and_the_run_goes_on(l
     cwd = layout.workspace / "output"
     bus = EventBus()
     task = TaskContext(
-        task_id="t-sec", goal="write files", bus=bus, hooks=pipeline(layout),
+        task_id="t-sec",
+        goal="write files",
+        bus=bus,
+        hooks=pipeline(layout),
         tools=ToolRegistry([BashTool()]),
         tool_ctx=ToolContext(cwd=cwd, workspace=layout.workspace),
         price=_free,
     )
     escape = layout.home / "pwned.txt"
-    backend = ScriptedBackend([
-        {"tool_calls": [{"name": "Bash", "input": {"command": "echo pwned > ../../pwned.txt"}}]},
-        {"tool_calls": [{"name": "Bash", "input": {"command": "echo ok > fine.txt"}}]},
-        {"text": "done"},
-    ])
+    backend = ScriptedBackend(
+        [
+            {
+                "tool_calls": [
+                    {"name": "Bash", "input": {"command": "echo pwned > ../../pwned.txt"}}
+                ]
+            },
+            {"tool_calls": [{"name": "Bash", "input": {"command": "echo ok > fine.txt"}}]},
+            {"text": "done"},
+        ]
+    )
     outcome = await run_learner(task, backend, LearnerSettings())
     assert outcome.success
     assert not escape.exists()

@@ -10,12 +10,14 @@ from llmos.security import Verdict, judge_path
 
 
 def judge(layout, path: str, op: str = "read", tool: str = "Read") -> Verdict:
-    return judge_path(tool, path, op=op, cwd=layout.cwd, workspace=layout.workspace,
-                      home=layout.home)
+    return judge_path(
+        tool, path, op=op, cwd=layout.cwd, workspace=layout.workspace, home=layout.home
+    )
 
 
-@pytest.mark.parametrize("path", ["notes.txt", "./src/app.py", "../project/result.txt", ".env",
-                                  "sub/../file.txt"])
+@pytest.mark.parametrize(
+    "path", ["notes.txt", "./src/app.py", "../project/result.txt", ".env", "sub/../file.txt"]
+)
 def test_paths_inside_the_workspace_are_allowed(layout, path: str) -> None:
     assert judge(layout, path).decision == "allow"
     assert judge(layout, path, "write", "Write").decision == "allow"
@@ -31,8 +33,17 @@ def test_path_outside_the_workspace_is_denied_with_where_it_resolves(layout) -> 
     )
 
 
-@pytest.mark.parametrize("path", ["~/.ssh/id_rsa", "~/.aws/credentials", "~/.gnupg/pubring.kbx",
-                                  "~/.netrc", "../../.env", "/etc/shadow"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "~/.ssh/id_rsa",
+        "~/.aws/credentials",
+        "~/.gnupg/pubring.kbx",
+        "~/.netrc",
+        "../../.env",
+        "/etc/shadow",
+    ],
+)
 def test_credentials_are_never_read(layout, path: str) -> None:
     verdict = judge(layout, path)
     assert verdict.decision == "deny"

@@ -13,16 +13,18 @@ from llmos.security import Verdict, judge_command
 
 
 def judge(layout, command: str, cwd=None) -> Verdict:
-    return judge_command(command, cwd=cwd or layout.cwd, workspace=layout.workspace,
-                         home=layout.home)
+    return judge_command(
+        command, cwd=cwd or layout.cwd, workspace=layout.workspace, home=layout.home
+    )
 
 
 def test_verdict_names_the_simple_command_that_triggered_it(layout) -> None:
     verdict = judge(layout, "ls -la && timeout 5 rm -rf ~ ; echo done")
     assert verdict.decision == "deny"
     assert verdict.command == "timeout 5 rm -rf ~"
-    assert verdict.reason == (f"deletes {layout.home}, which contains the working directory "
-                              f"{layout.cwd}")
+    assert verdict.reason == (
+        f"deletes {layout.home}, which contains the working directory {layout.cwd}"
+    )
 
 
 def test_allowed_command_has_no_trigger(layout) -> None:
@@ -80,12 +82,15 @@ def test_temp_folders_are_scratch_but_not_their_roots(layout) -> None:
     assert judge(layout, "t=$(mktemp -d) && rm -rf $t").decision == "allow"
 
 
-@pytest.mark.parametrize(("command", "pattern"), [
-    ("git push --force origin main", r"git push --force rewrites"),
-    ("npm install -g typescript", r"npm installs packages for the whole system"),
-    ("apt-get install -y jq", r"apt-get changes the system's packages"),
-    ('python3 -c "import shutil,sys; shutil.rmtree(sys.argv[1])" x', r"cannot be worked out"),
-])
+@pytest.mark.parametrize(
+    ("command", "pattern"),
+    [
+        ("git push --force origin main", r"git push --force rewrites"),
+        ("npm install -g typescript", r"npm installs packages for the whole system"),
+        ("apt-get install -y jq", r"apt-get changes the system's packages"),
+        ('python3 -c "import shutil,sys; shutil.rmtree(sys.argv[1])" x', r"cannot be worked out"),
+    ],
+)
 def test_ask_is_kept_for_a_few_plausible_cases(layout, command: str, pattern: str) -> None:
     verdict = judge(layout, command)
     assert verdict.decision == "ask"
@@ -129,8 +134,13 @@ def test_nesting_too_deep_is_refused(layout) -> None:
 
 
 def test_dangerous_text_in_data_is_allowed(layout) -> None:
-    for command in ("echo 'rm -rf ~'", "grep -rn 'sudo rm -rf /' .", "git commit -m 'no sudo'",
-                    "ls # rm -rf /", "printf '%s' ':(){ :|:& };:'"):
+    for command in (
+        "echo 'rm -rf ~'",
+        "grep -rn 'sudo rm -rf /' .",
+        "git commit -m 'no sudo'",
+        "ls # rm -rf /",
+        "printf '%s' ':(){ :|:& };:'",
+    ):
         assert judge(layout, command).decision == "allow", command
 
 
@@ -155,12 +165,12 @@ def test_parsing_is_cached_and_verdicts_stay_the_same(layout) -> None:
 
 
 def test_roots_home_is_a_home_not_a_secret(layout, tmp_path) -> None:
-    as_root = judge_command("cat /root/notes.txt", cwd=layout.cwd, workspace=layout.workspace,
-                            home=Path("/root"))
+    as_root = judge_command(
+        "cat /root/notes.txt", cwd=layout.cwd, workspace=layout.workspace, home=Path("/root")
+    )
     assert as_root.decision == "allow"
     assert judge(layout, "cat /root/notes.txt").decision == "deny"  # another user's home
-    wipe = judge_command("rm -rf ~", cwd=layout.cwd, workspace=layout.workspace,
-                         home=Path("/root"))
+    wipe = judge_command("rm -rf ~", cwd=layout.cwd, workspace=layout.workspace, home=Path("/root"))
     assert wipe.reason.startswith("deletes /root, the home folder, outside the working directory")
 
 

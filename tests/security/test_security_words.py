@@ -12,24 +12,27 @@ def argv(line: str, home: str = "/home/u") -> list[str | None]:
     return script.commands[-1].argv
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    ("'r'm -rf x", ["rm", "-rf", "x"]),
-    ("\\rm x", ["rm", "x"]),
-    ("$'\\x72\\x6d' x", ["rm", "x"]),
-    ("$'\\162m' x", ["rm", "x"]),
-    ("rm${IFS}-rf${IFS}/", ["rm", "-rf", "/"]),
-    ("X='-r -f'; rm $X y", ["rm", "-r", "-f", "y"]),
-    ('X="-r -f"; rm "$X" y', ["rm", "-r -f", "y"]),
-    ("rm ~/a", ["rm", "/home/u/a"]),
-    ("rm '~/a'", ["rm", "~/a"]),
-    ("rm /{etc,usr}/x", ["rm", "/etc/x", "/usr/x"]),
-    ("rm \"$HOME\"/x", ["rm", "/home/u/x"]),
-    ("rm ${HOME:-/}", ["rm", "/home/u"]),
-    ("rm $NOPE/x", ["rm", None]),
-    ("$(echo rm) -rf y", ["rm", "-rf", "y"]),
-    ("for d in a b; do rm $d; done", ["rm", "a", "b"]),
-    ("D=~; rm $D", ["rm", "/home/u"]),
-])
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("'r'm -rf x", ["rm", "-rf", "x"]),
+        ("\\rm x", ["rm", "x"]),
+        ("$'\\x72\\x6d' x", ["rm", "x"]),
+        ("$'\\162m' x", ["rm", "x"]),
+        ("rm${IFS}-rf${IFS}/", ["rm", "-rf", "/"]),
+        ("X='-r -f'; rm $X y", ["rm", "-r", "-f", "y"]),
+        ('X="-r -f"; rm "$X" y', ["rm", "-r -f", "y"]),
+        ("rm ~/a", ["rm", "/home/u/a"]),
+        ("rm '~/a'", ["rm", "~/a"]),
+        ("rm /{etc,usr}/x", ["rm", "/etc/x", "/usr/x"]),
+        ('rm "$HOME"/x', ["rm", "/home/u/x"]),
+        ("rm ${HOME:-/}", ["rm", "/home/u"]),
+        ("rm $NOPE/x", ["rm", None]),
+        ("$(echo rm) -rf y", ["rm", "-rf", "y"]),
+        ("for d in a b; do rm $d; done", ["rm", "a", "b"]),
+        ("D=~; rm $D", ["rm", "/home/u"]),
+    ],
+)
 def test_words_expand_like_bash(line: str, expected: list[str | None]) -> None:
     assert argv(line) == expected
 
@@ -55,4 +58,8 @@ def test_wrappers_are_unwrapped_in_order() -> None:
 def test_cd_moves_the_working_directory_of_later_commands() -> None:
     script = walk("cd sub && ls; cd /etc; cat passwd", cwd="/w", home="/h")
     assert [(c.name, c.cwd) for c in script.commands] == [
-        ("cd", "/w"), ("ls", "/w/sub"), ("cd", "/w/sub"), ("cat", "/etc")]
+        ("cd", "/w"),
+        ("ls", "/w/sub"),
+        ("cd", "/w/sub"),
+        ("cat", "/etc"),
+    ]

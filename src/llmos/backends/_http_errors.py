@@ -259,8 +259,7 @@ def translate_sdk_error(
         response = getattr(exc, "response", None)
         headers = mapping_of(response.headers) if response is not None else {}
         retry_after = parse_retry_after(headers)
-        error = status_error(endpoint, status, exc.body, retry_after=retry_after,
-                             fallback=str(exc))
+        error = status_error(endpoint, status, exc.body, retry_after=retry_after, fallback=str(exc))
         # x-should-retry is how a server (and the fake one) says a retry cannot help.
         if is_transient_status(status) and headers.get("x-should-retry") != "false":
             return TransientFailure(error, retry_after=retry_after)

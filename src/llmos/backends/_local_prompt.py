@@ -26,9 +26,22 @@ from llmos.tools.base import ToolSpec
 #: tool validates its input anyway when it runs.
 _KEPT_KEYWORDS = frozenset(
     {
-        "type", "properties", "required", "items", "enum", "const", "anyOf", "allOf",
-        "additionalProperties", "minimum", "maximum", "minItems", "maxItems",
-        "minLength", "maxLength", "$ref",
+        "type",
+        "properties",
+        "required",
+        "items",
+        "enum",
+        "const",
+        "anyOf",
+        "allOf",
+        "additionalProperties",
+        "minimum",
+        "maximum",
+        "minItems",
+        "maxItems",
+        "minLength",
+        "maxLength",
+        "$ref",
     }
 )
 _DESCRIPTION_CHARS = 90

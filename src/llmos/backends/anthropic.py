@@ -128,8 +128,12 @@ class _TurnState:
         self.finished = False
 
     def take_usage(self, usage: Any) -> None:
-        for field in ("input_tokens", "output_tokens", "cache_read_input_tokens",
-                      "cache_creation_input_tokens"):
+        for field in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        ):
             value = getattr(usage, field, None)
             if value is not None:
                 self.usage[field] = value
@@ -142,8 +146,12 @@ class _TurnState:
                 self.take_usage(event.message.usage)
             case "content_block_start" if event.content_block.type == "tool_use":
                 block = event.content_block
-                self.calls.add(event.index, call_id=block.id, name=block.name,
-                               initial_input=block.input or None)
+                self.calls.add(
+                    event.index,
+                    call_id=block.id,
+                    name=block.name,
+                    initial_input=block.input or None,
+                )
             case "content_block_delta" if event.delta.type == "text_delta":
                 return str(event.delta.text)
             case "content_block_delta" if event.delta.type == "input_json_delta":

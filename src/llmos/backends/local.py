@@ -59,7 +59,10 @@ EMBEDDED_MAX_TOKENS = 512
 # DRY penalises repeated sequences, the usual failure of a tiny model in long text;
 # a fixed seed makes a run reproducible from its conversation.
 _SAMPLING: Mapping[str, Any] = {
-    "temperature": 0.3, "top_p": 0.95, "dry_multiplier": 0.8, "seed": 7,
+    "temperature": 0.3,
+    "top_p": 0.95,
+    "dry_multiplier": 0.8,
+    "seed": 7,
 }
 
 
@@ -355,8 +358,12 @@ class _Generation:
 
     def __init__(self, engine: Any, body: dict[str, Any]) -> None:
         self._engine = engine
-        self._body = {**_SAMPLING, **body, "stream": True,
-                      "stream_options": {"include_usage": True}}
+        self._body = {
+            **_SAMPLING,
+            **body,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         self.usage = Usage()
         self.cut = False
 

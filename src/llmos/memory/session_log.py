@@ -75,11 +75,16 @@ class TaskSummary:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "task_id": self.task_id, "goal": self.goal, "mode": self.mode,
-            "status": self.status, "cost_usd": self.cost_usd,
+            "task_id": self.task_id,
+            "goal": self.goal,
+            "mode": self.mode,
+            "status": self.status,
+            "cost_usd": self.cost_usd,
             "started": datetime.fromtimestamp(self.started, UTC).isoformat(timespec="seconds"),
-            "duration_s": self.duration_s, "session": self.session,
-            "trace_id": self.trace_id, "error": self.error,
+            "duration_s": self.duration_s,
+            "session": self.session,
+            "trace_id": self.trace_id,
+            "error": self.error,
         }
 
 
@@ -113,7 +118,7 @@ class SessionLog:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         view = memoryview(data)
         while view:
-            view = view[os.write(self._fd, view):]
+            view = view[os.write(self._fd, view) :]
         if isinstance(event, TaskFinished | TaskFailed):
             os.fsync(self._fd)
 
@@ -131,15 +136,17 @@ class SessionLog:
             return []
         return sorted(p for p in self.root.glob(f"*{SUFFIX}") if p.is_file())
 
-    def iter_lines(self, task_id: str | None = None, *,
-                   on_problem: ProblemCallback | None = None) -> Iterator[tuple[str, Event]]:
+    def iter_lines(
+        self, task_id: str | None = None, *, on_problem: ProblemCallback | None = None
+    ) -> Iterator[tuple[str, Event]]:
         """(raw JSON line, event) for every event, or one task's, oldest session first."""
         needle = None if task_id is None else f'"task_id":"{task_id}"'
         for path in self.files():
             yield from _read(path, needle, None, on_problem)
 
-    def iter_events(self, task_id: str | None = None, *,
-                    on_problem: ProblemCallback | None = None) -> Iterator[Event]:
+    def iter_events(
+        self, task_id: str | None = None, *, on_problem: ProblemCallback | None = None
+    ) -> Iterator[Event]:
         """Every logged event across sessions (or those of ``task_id``), in order."""
         for _, event in self.iter_lines(task_id, on_problem=on_problem):
             yield event
@@ -165,8 +172,9 @@ def _kind_marker(kind: type) -> str:
     return f'"kind":"{kind.__dataclass_fields__["kind"].default}"'  # type: ignore[attr-defined]
 
 
-def _read(path: Path, needle: str | None, kinds: Iterable[type] | None,
-          on_problem: ProblemCallback | None) -> Iterator[tuple[str, Event]]:
+def _read(
+    path: Path, needle: str | None, kinds: Iterable[type] | None, on_problem: ProblemCallback | None
+) -> Iterator[tuple[str, Event]]:
     """The events of one file; cheap substring tests skip lines before parsing them."""
     markers = None if kinds is None else tuple(_kind_marker(kind) for kind in kinds)
     try:
@@ -177,8 +185,13 @@ def _read(path: Path, needle: str | None, kinds: Iterable[type] | None,
         for number, raw in enumerate(handle, start=1):
             if not raw.endswith(b"\n"):
                 if on_problem is not None and raw.strip():
-                    on_problem(LogProblem(path, number, "skipped a torn last line (the "
-                                                        "process writing it was probably killed)"))
+                    on_problem(
+                        LogProblem(
+                            path,
+                            number,
+                            "skipped a torn last line (the process writing it was probably killed)",
+                        )
+                    )
                 return
             try:
                 text = raw.decode("utf-8").rstrip("\n")
@@ -195,9 +208,13 @@ def _read(path: Path, needle: str | None, kinds: Iterable[type] | None,
             except ValidationError as exc:
                 if on_problem is not None:
                     first = exc.errors()[0]
-                    on_problem(LogProblem(path, number,
-                                          f"skipped a line that is not an llmos event "
-                                          f"({first['msg']})"))
+                    on_problem(
+                        LogProblem(
+                            path,
+                            number,
+                            f"skipped a line that is not an llmos event ({first['msg']})",
+                        )
+                    )
                 continue
             yield text, event
 
@@ -249,9 +266,14 @@ class _Builder:
         else:
             status = "running" if writer_alive else "interrupted"
         return TaskSummary(
-            task_id=self.task_id, goal=self.goal, mode=self.mode, status=status,
-            cost_usd=self.cost, started=self.started or 0.0,
-            duration_s=self.end.duration_s if self.end else None, session=self.session,
+            task_id=self.task_id,
+            goal=self.goal,
+            mode=self.mode,
+            status=status,
+            cost_usd=self.cost,
+            started=self.started or 0.0,
+            duration_s=self.end.duration_s if self.end else None,
+            session=self.session,
             trace_id=self.end.trace_id if self.end else None,
             error=self.end.error if isinstance(self.end, TaskFailed) else None,
         )

@@ -20,8 +20,21 @@ from dataclasses import dataclass
 from llmos.memory.normalize import Token
 
 _SYNONYMS: dict[str, tuple[str, ...]] = {
-    "create": ("make", "write", "generate", "build", "scaffold", "produce", "compose", "draft",
-               "put", "save", "store", "implement", "author"),
+    "create": (
+        "make",
+        "write",
+        "generate",
+        "build",
+        "scaffold",
+        "produce",
+        "compose",
+        "draft",
+        "put",
+        "save",
+        "store",
+        "implement",
+        "author",
+    ),
     "delete": ("remove", "erase", "rm", "destroy", "wipe", "unlink", "purge"),
     "copy": ("duplicate", "cp", "clone"),
     "move": ("mv", "relocate"),
@@ -42,24 +55,135 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 #: Two-word phrases read as one term.
 _PHRASES: dict[tuple[str, str], str] = {("set", "up"): "create", ("how", "many"): "count"}
 _CANONICAL = {word: key for key, words in _SYNONYMS.items() for word in words}
-ACTIONS: frozenset[str] = frozenset({
-    "create", "delete", "copy", "move", "show", "run", "test", "convert", "rename", "install",
-    "uninstall", "translate", "sort", "count", "download", "upload", "send", "deploy",
-    "train", "refactor", "explain", "summarize", "summarise", "fix", "update", "edit",
-    "modify", "replace", "merge", "split", "compress", "extract", "encrypt", "decrypt",
-    "parse", "append", "read", "search", "find", "kill", "stop", "start", "restart",
-})
-NEGATIONS: frozenset[str] = frozenset({
-    "not", "no", "don't", "dont", "never", "without", "except", "excluding", "skip",
-    "avoid", "neither", "nor", "doesn't", "shouldn't", "mustn't", "can't", "cannot", "instead",
-})
-STOPWORDS: frozenset[str] = frozenset({
-    "a", "an", "the", "to", "in", "into", "inside", "on", "of", "for", "with", "and", "it",
-    "its", "that", "this", "these", "those", "then", "some", "each", "every", "all", "me",
-    "please", "which", "where", "is", "are", "be", "there", "by", "at", "as", "called",
-    "named", "has", "have", "containing", "contains", "holding", "their", "them", "whose",
-    "plus", "file", "files", "new", "also", "so", "i", "you", "can", "could", "would", "just",
-})
+ACTIONS: frozenset[str] = frozenset(
+    {
+        "create",
+        "delete",
+        "copy",
+        "move",
+        "show",
+        "run",
+        "test",
+        "convert",
+        "rename",
+        "install",
+        "uninstall",
+        "translate",
+        "sort",
+        "count",
+        "download",
+        "upload",
+        "send",
+        "deploy",
+        "train",
+        "refactor",
+        "explain",
+        "summarize",
+        "summarise",
+        "fix",
+        "update",
+        "edit",
+        "modify",
+        "replace",
+        "merge",
+        "split",
+        "compress",
+        "extract",
+        "encrypt",
+        "decrypt",
+        "parse",
+        "append",
+        "read",
+        "search",
+        "find",
+        "kill",
+        "stop",
+        "start",
+        "restart",
+    }
+)
+NEGATIONS: frozenset[str] = frozenset(
+    {
+        "not",
+        "no",
+        "don't",
+        "dont",
+        "never",
+        "without",
+        "except",
+        "excluding",
+        "skip",
+        "avoid",
+        "neither",
+        "nor",
+        "doesn't",
+        "shouldn't",
+        "mustn't",
+        "can't",
+        "cannot",
+        "instead",
+    }
+)
+STOPWORDS: frozenset[str] = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "to",
+        "in",
+        "into",
+        "inside",
+        "on",
+        "of",
+        "for",
+        "with",
+        "and",
+        "it",
+        "its",
+        "that",
+        "this",
+        "these",
+        "those",
+        "then",
+        "some",
+        "each",
+        "every",
+        "all",
+        "me",
+        "please",
+        "which",
+        "where",
+        "is",
+        "are",
+        "be",
+        "there",
+        "by",
+        "at",
+        "as",
+        "called",
+        "named",
+        "has",
+        "have",
+        "containing",
+        "contains",
+        "holding",
+        "their",
+        "them",
+        "whose",
+        "plus",
+        "file",
+        "files",
+        "new",
+        "also",
+        "so",
+        "i",
+        "you",
+        "can",
+        "could",
+        "would",
+        "just",
+    }
+)
 
 
 #: The role a literal plays, from the word before it: "copy a.txt to b.txt" is not
@@ -70,8 +194,27 @@ _ROLES: dict[str, str] = {
     **dict.fromkeys(("and", "or", "plus"), "&"),
 }
 #: Words that do not end a role: "to a new file called x.txt" is "→ x.txt".
-_TRANSPARENT = frozenset({"a", "an", "the", "its", "their", "my", "our", "your", "this", "that",
-                          "new", "file", "folder", "directory", "called", "named", "titled"})
+_TRANSPARENT = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "its",
+        "their",
+        "my",
+        "our",
+        "your",
+        "this",
+        "that",
+        "new",
+        "file",
+        "folder",
+        "directory",
+        "called",
+        "named",
+        "titled",
+    }
+)
 
 
 def _term(word: str) -> str:
@@ -176,20 +319,39 @@ def compare(goal: Terms, learned: Terms) -> Similarity:
         caps.append((_CAP_NEGATION, "a negation on one side only"))
     new_actions, old_actions = goal.actions - learned.actions, learned.actions - goal.actions
     if new_actions:
-        caps.append((_CAP_ACTION, f"a different action: {', '.join(sorted(new_actions))}"
-                     + (f" instead of {', '.join(sorted(old_actions))}" if old_actions else "")))
+        caps.append(
+            (
+                _CAP_ACTION,
+                f"a different action: {', '.join(sorted(new_actions))}"
+                + (f" instead of {', '.join(sorted(old_actions))}" if old_actions else ""),
+            )
+        )
     extra_literals = set(goal.literals) - set(learned.literals)
     missing_literals = set(learned.literals) - set(goal.literals)
     if extra_literals or missing_literals:
-        caps.append((_CAP_LITERAL, "other values: " + ", ".join(
-            [f"+{v}" for v in sorted(extra_literals)] + [f"-{v}" for v in sorted(missing_literals)]
-        )))
+        caps.append(
+            (
+                _CAP_LITERAL,
+                "other values: "
+                + ", ".join(
+                    [f"+{v}" for v in sorted(extra_literals)]
+                    + [f"-{v}" for v in sorted(missing_literals)]
+                ),
+            )
+        )
     extra_words = set(goal.words) - set(learned.words)
     missing_words = set(learned.words) - set(goal.words)
     if extra_words or missing_words:
-        caps.append((_CAP_WORDS, "different words: " + ", ".join(
-            [f"+{w}" for w in sorted(extra_words)] + [f"-{w}" for w in sorted(missing_words)]
-        )))
+        caps.append(
+            (
+                _CAP_WORDS,
+                "different words: "
+                + ", ".join(
+                    [f"+{w}" for w in sorted(extra_words)]
+                    + [f"-{w}" for w in sorted(missing_words)]
+                ),
+            )
+        )
     if not caps:
         return Similarity(min(score, REORDERED), "the same words in another order")
     cap, reason = min(caps)

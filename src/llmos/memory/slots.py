@@ -24,10 +24,33 @@ from llmos.memory.normalize import Token, tokenize
 from llmos.memory.trace import Postcondition, Slot, Step
 
 #: Extensions whose files hold code: a file stem used inside them is a module reference.
-CODE_EXTENSIONS: frozenset[str] = frozenset({
-    ".py", ".js", ".mjs", ".ts", ".sh", ".bash", ".rb", ".go", ".rs", ".java", ".c", ".h",
-    ".cpp", ".hpp", ".php", ".pl", ".lua", ".toml", ".cfg", ".ini", ".json", ".yaml", ".yml",
-})
+CODE_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".py",
+        ".js",
+        ".mjs",
+        ".ts",
+        ".sh",
+        ".bash",
+        ".rb",
+        ".go",
+        ".rs",
+        ".java",
+        ".c",
+        ".h",
+        ".cpp",
+        ".hpp",
+        ".php",
+        ".pl",
+        ".lua",
+        ".toml",
+        ".cfg",
+        ".ini",
+        ".json",
+        ".yaml",
+        ".yml",
+    }
+)
 #: Input fields that a shell interprets: a value bound there must be a plain word.
 SHELL_FIELDS: frozenset[str] = frozenset({"command"})
 _SHELL_SAFE = re.compile(r"[\w.,/+:@%=~-]+")
@@ -96,8 +119,9 @@ def find_slots(goal: str, steps: Iterable[Step]) -> tuple[Slot, ...]:
         if any(pattern.search(text) for text in texts):
             seen.add(token.text)
             counters[token.kind] = counters.get(token.kind, 0) + 1
-            slots.append(Slot(name=f"{token.kind}{counters[token.kind]}", type=token.kind,
-                              value=token.text))  # type: ignore[arg-type]
+            slots.append(
+                Slot(name=f"{token.kind}{counters[token.kind]}", type=token.kind, value=token.text)
+            )  # type: ignore[arg-type]
     return tuple(slots)
 
 
@@ -113,8 +137,12 @@ class BindResult:
     problem: str | None = None
 
 
-def bind(trace_tokens: list[Token], slots: tuple[Slot, ...], goal_tokens: list[Token],
-         steps: tuple[Step, ...]) -> BindResult | None:
+def bind(
+    trace_tokens: list[Token],
+    slots: tuple[Slot, ...],
+    goal_tokens: list[Token],
+    steps: tuple[Step, ...],
+) -> BindResult | None:
     """Bind the slots from a goal of the same shape; None when the goals differ in words.
 
     Literals that are not slots must be equal; the same slot seen twice must get
@@ -134,8 +162,11 @@ def bind(trace_tokens: list[Token], slots: tuple[Slot, ...], goal_tokens: list[T
             return None  # a fixed literal changed: another task
         if chosen.setdefault(slot.name, new.text) != new.text:
             return BindResult({}, f"slot {slot.name} ({slot.value!r}) gets two different values")
-    bindings = {name: value for name, value in chosen.items()
-                if value != next(s.value for s in slots if s.name == name)}
+    bindings = {
+        name: value
+        for name, value in chosen.items()
+        if value != next(s.value for s in slots if s.name == name)
+    }
     for slot in slots:
         if slot.name in bindings:
             problem = check_value(slot, bindings[slot.name], steps)
@@ -146,7 +177,7 @@ def bind(trace_tokens: list[Token], slots: tuple[Slot, ...], goal_tokens: list[T
 
 def _extension(path: str) -> str:
     name = path.rstrip("/").rsplit("/", 1)[-1]
-    return name[name.rfind("."):].lower() if "." in name[1:] else ""
+    return name[name.rfind(".") :].lower() if "." in name[1:] else ""
 
 
 def _kind(path: str) -> str:
@@ -183,15 +214,19 @@ def check_value(slot: Slot, new: str, steps: tuple[Step, ...]) -> str | None:
         if new.startswith(("/", "~")) or ".." in new.split("/"):
             return f"{new!r} leaves the working directory"
         if _stem(old) != _stem(new) and _entangled(old, steps):
-            return (f"{_stem(old)!r} (from {old!r}) is also used on its own in the steps; "
-                    "renaming only the file would leave that reference behind")
+            return (
+                f"{_stem(old)!r} (from {old!r}) is also used on its own in the steps; "
+                "renaming only the file would leave that reference behind"
+            )
     elif slot.type == "number":
         if ("." in old) != ("." in new) or ("," in old) != ("," in new):
             return f"{new!r} is not the same kind of number as {old!r}"
         uses = _occurrences(slot, steps)
         if len(old) == 1 and uses > 1:
-            return (f"the digit {old} occurs {uses} times in the steps; "
-                    "which of them the goal's value controls is a guess")
+            return (
+                f"the digit {old} occurs {uses} times in the steps; "
+                "which of them the goal's value controls is a guess"
+            )
     elif slot.type == "identifier" and not _IDENTIFIER.fullmatch(new):
         return f"{new!r} is not a plain name"
     elif slot.type in ("string", "url") and _UNSAFE_TEXT.search(new):
@@ -210,8 +245,11 @@ def _occurrences(slot: Slot, steps: tuple[Step, ...]) -> int:
 
 def _in_shell_field(slot: Slot, steps: tuple[Step, ...]) -> bool:
     pattern = re.compile(occurrence_pattern(slot.type, slot.value))
-    return any(name in SHELL_FIELDS and pattern.search(text)
-               for step in steps for name, text in iter_strings(step.input))
+    return any(
+        name in SHELL_FIELDS and pattern.search(text)
+        for step in steps
+        for name, text in iter_strings(step.input)
+    )
 
 
 def _entangled(path: str, steps: tuple[Step, ...]) -> bool:
@@ -238,9 +276,12 @@ def rewriter(slots: tuple[Slot, ...], bindings: Mapping[str, str]) -> Callable[[
     if not changed:
         return None
     changed.sort(key=lambda slot: len(slot.value), reverse=True)
-    pattern = re.compile("|".join(
-        f"(?P<s{i}>{occurrence_pattern(slot.type, slot.value)})" for i, slot in enumerate(changed)
-    ))
+    pattern = re.compile(
+        "|".join(
+            f"(?P<s{i}>{occurrence_pattern(slot.type, slot.value)})"
+            for i, slot in enumerate(changed)
+        )
+    )
     new_values = [bindings[slot.name] for slot in changed]
 
     def rewrite(text: str) -> str:
@@ -249,8 +290,9 @@ def rewriter(slots: tuple[Slot, ...], bindings: Mapping[str, str]) -> Callable[[
     return rewrite
 
 
-def substitute(steps: tuple[Step, ...], slots: tuple[Slot, ...],
-               bindings: Mapping[str, str]) -> tuple[Step, ...]:
+def substitute(
+    steps: tuple[Step, ...], slots: tuple[Slot, ...], bindings: Mapping[str, str]
+) -> tuple[Step, ...]:
     """The steps with every bound slot's old value replaced by its new value.
 
     Every step then loses its output digest and file digests (empty digest:
@@ -262,16 +304,18 @@ def substitute(steps: tuple[Step, ...], slots: tuple[Slot, ...],
     result = []
     for step in steps:
         post = step.postcondition
-        result.append(replace(
-            step,
-            input=map_strings(step.input, rewrite),
-            postcondition=Postcondition(
-                is_error=post.is_error,
-                exit_code=post.exit_code,
-                output_digest=None,
-                deterministic=False,
-                files_written={rewrite(path): "" for path in post.files_written},
-                files_read=tuple(rewrite(path) for path in post.files_read),
-            ),
-        ))
+        result.append(
+            replace(
+                step,
+                input=map_strings(step.input, rewrite),
+                postcondition=Postcondition(
+                    is_error=post.is_error,
+                    exit_code=post.exit_code,
+                    output_digest=None,
+                    deterministic=False,
+                    files_written={rewrite(path): "" for path in post.files_written},
+                    files_read=tuple(rewrite(path) for path in post.files_read),
+                ),
+            )
+        )
     return tuple(result)

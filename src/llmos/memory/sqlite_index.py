@@ -46,4 +46,3 @@ def open_index(
         conn.close()
         raise
     return conn
-

@@ -27,25 +27,118 @@ from llmos.memory.store import TraceStore
 from llmos.memory.trace import Step, Trace
 from llmos.memory.trace_format import render_trace
 
-VERBS = ("Create", "Write", "Generate", "Build", "Delete", "Copy", "Move", "Convert", "Count",
-         "Sort", "List", "Compress", "Rename", "Download", "Resize", "Summarize", "Validate",
-         "Format", "Merge", "Split", "Encrypt", "Parse", "Plot", "Test", "Profile", "Deploy")
-OBJECTS = ("Python script", "CSV file", "JSON config", "Markdown report", "HTML page",
-           "bash script", "log summary", "test suite", "Dockerfile", "Makefile", "README",
-           "changelog", "todo list", "word counter", "prime sieve", "calculator", "stack class",
-           "queue class", "linked list", "binary search", "web scraper", "CLI tool",
-           "unit converter", "password generator", "invoice template", "chart", "backup job",
-           "cron entry", "SQL schema", "YAML manifest", "thumbnail", "archive", "sitemap",
-           "RSS feed", "config loader", "rate limiter", "cache layer", "retry helper")
-QUALIFIERS = ("that prints the first {n} primes", "with {n} sample rows", "listing {n} items",
-              "sorted by name", "in reverse order", "with a header row", "for {n} users",
-              "that retries {n} times", "with a {n} second timeout", "grouped by region",
-              "with unit tests", "without comments", "using only the standard library",
-              "and print the result", "and save a copy in backup/", "limited to {n} lines")
-STEMS = tuple(f"{word}{suffix}" for word in (
-    "data", "report", "main", "util", "app", "notes", "sales", "users", "orders", "stock",
-    "log", "calc", "index", "config", "todo", "items", "grades", "table", "story", "poem",
-) for suffix in ("", "_v2", "_old", "_new", "2", "_test", "_tmp", "_x", "_a", "_b"))
+VERBS = (
+    "Create",
+    "Write",
+    "Generate",
+    "Build",
+    "Delete",
+    "Copy",
+    "Move",
+    "Convert",
+    "Count",
+    "Sort",
+    "List",
+    "Compress",
+    "Rename",
+    "Download",
+    "Resize",
+    "Summarize",
+    "Validate",
+    "Format",
+    "Merge",
+    "Split",
+    "Encrypt",
+    "Parse",
+    "Plot",
+    "Test",
+    "Profile",
+    "Deploy",
+)
+OBJECTS = (
+    "Python script",
+    "CSV file",
+    "JSON config",
+    "Markdown report",
+    "HTML page",
+    "bash script",
+    "log summary",
+    "test suite",
+    "Dockerfile",
+    "Makefile",
+    "README",
+    "changelog",
+    "todo list",
+    "word counter",
+    "prime sieve",
+    "calculator",
+    "stack class",
+    "queue class",
+    "linked list",
+    "binary search",
+    "web scraper",
+    "CLI tool",
+    "unit converter",
+    "password generator",
+    "invoice template",
+    "chart",
+    "backup job",
+    "cron entry",
+    "SQL schema",
+    "YAML manifest",
+    "thumbnail",
+    "archive",
+    "sitemap",
+    "RSS feed",
+    "config loader",
+    "rate limiter",
+    "cache layer",
+    "retry helper",
+)
+QUALIFIERS = (
+    "that prints the first {n} primes",
+    "with {n} sample rows",
+    "listing {n} items",
+    "sorted by name",
+    "in reverse order",
+    "with a header row",
+    "for {n} users",
+    "that retries {n} times",
+    "with a {n} second timeout",
+    "grouped by region",
+    "with unit tests",
+    "without comments",
+    "using only the standard library",
+    "and print the result",
+    "and save a copy in backup/",
+    "limited to {n} lines",
+)
+STEMS = tuple(
+    f"{word}{suffix}"
+    for word in (
+        "data",
+        "report",
+        "main",
+        "util",
+        "app",
+        "notes",
+        "sales",
+        "users",
+        "orders",
+        "stock",
+        "log",
+        "calc",
+        "index",
+        "config",
+        "todo",
+        "items",
+        "grades",
+        "table",
+        "story",
+        "poem",
+    )
+    for suffix in ("", "_v2", "_old", "_new", "2", "_test", "_tmp", "_x", "_a", "_b")
+)
 EXTENSIONS = ("py", "csv", "json", "md", "html", "sh", "txt", "yaml", "sql", "toml")
 
 
@@ -59,8 +152,15 @@ def synthetic_trace(number: int, rng: random.Random) -> Trace:
         Step(tool="Write", input={"file_path": path, "content": f"# {goal}\nLIMIT = {count}\n"}),
         Step(tool="Bash", input={"command": f"python3 {path} {count}"}),
     )
-    return Trace(id=f"{number:012x}", goal=goal, backend="synthetic", cost_usd=0.01,
-                 steps=steps, slots=find_slots(goal, steps), signature=goal.lower())
+    return Trace(
+        id=f"{number:012x}",
+        goal=goal,
+        backend="synthetic",
+        cost_usd=0.01,
+        steps=steps,
+        slots=find_slots(goal, steps),
+        signature=goal.lower(),
+    )
 
 
 def populate(store: TraceStore, traces: list[Trace], *, with_files: int = 200) -> list[Trace]:
@@ -77,8 +177,14 @@ def populate(store: TraceStore, traces: list[Trace], *, with_files: int = 200) -
     for trace in traces:
         path = store.root / f"{trace.id}.md"
         info = path.stat() if trace.id in with_file else None
-        entries.append(entry_for(trace, path.name, mtime_ns=info.st_mtime_ns if info else 0,
-                                 size=info.st_size if info else 0))
+        entries.append(
+            entry_for(
+                trace,
+                path.name,
+                mtime_ns=info.st_mtime_ns if info else 0,
+                size=info.st_size if info else 0,
+            )
+        )
     store.index.replace_all(entries, str(store.root.stat().st_mtime_ns))
     return backed
 
@@ -139,8 +245,13 @@ def measure(size: int, *, probes: int = 500, seed: int = 7) -> Measurement:
             decisions[result.decision] = decisions.get(result.decision, 0) + 1
         store.index.close()
     timings.sort()
-    return Measurement(size=size, build_s=build_s, p50_ms=statistics.median(timings),
-                       p99_ms=timings[int(len(timings) * 0.99) - 1], decisions=decisions)
+    return Measurement(
+        size=size,
+        build_s=build_s,
+        p50_ms=statistics.median(timings),
+        p99_ms=timings[int(len(timings) * 0.99) - 1],
+        decisions=decisions,
+    )
 
 
 def measure_reindex(size: int, *, seed: int = 7) -> float:
@@ -148,8 +259,7 @@ def measure_reindex(size: int, *, seed: int = 7) -> float:
     with tempfile.TemporaryDirectory() as folder:
         store = TraceStore.for_memory(Path(folder) / "memory")
         rng = random.Random(seed)
-        populate(store, [synthetic_trace(number, rng) for number in range(size)],
-                 with_files=size)
+        populate(store, [synthetic_trace(number, rng) for number in range(size)], with_files=size)
         started = time.perf_counter()
         store.reindex()
         elapsed = time.perf_counter() - started
@@ -165,8 +275,10 @@ def main(argv: list[str]) -> int:
     for size in sizes:
         result = measure(size)
         reindex_s = f"{measure_reindex(size):9.2f}" if rebuild else "        –"
-        print(f"{result.size:>6}  {result.build_s:7.2f}  {reindex_s}  {result.p50_ms:6.2f}  "
-              f"{result.p99_ms:6.2f}  {result.decisions}")
+        print(
+            f"{result.size:>6}  {result.build_s:7.2f}  {reindex_s}  {result.p50_ms:6.2f}  "
+            f"{result.p99_ms:6.2f}  {result.decisions}"
+        )
     return 0
 
 

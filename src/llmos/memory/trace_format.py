@@ -152,8 +152,12 @@ def _outcome_field(trace: Trace) -> dict[str, Any]:
     """``outcome: {kind, message}``: why the run was judged so; absent when there is nothing."""
     if trace.failure is None and not trace.verdict:
         return {}
-    return {"outcome": {"kind": trace.failure.value if trace.failure else None,
-                        "message": trace.verdict}}
+    return {
+        "outcome": {
+            "kind": trace.failure.value if trace.failure else None,
+            "message": trace.verdict,
+        }
+    }
 
 
 def render_trace(trace: Trace) -> str:
@@ -339,8 +343,9 @@ def _parse_outcome(fields: _Fields) -> tuple[FailureKind | None, str]:
     raw = fields.get("outcome", dict, {})
     kind, message = raw.get("kind"), raw.get("message", "")
     if kind is not None and (not isinstance(kind, str) or parse_kind(kind) is None):
-        raise fields.fail(f"outcome.kind {kind!r} is not one of "
-                          f"{', '.join(k.value for k in FailureKind)}")
+        raise fields.fail(
+            f"outcome.kind {kind!r} is not one of {', '.join(k.value for k in FailureKind)}"
+        )
     if not isinstance(message, str):
         raise fields.fail(f"outcome.message should be text, got {message!r}")
     return parse_kind(kind), message

@@ -29,29 +29,57 @@ from llmos.security.verdict import Verdict, ask, deny
 
 #: Interpreter → the options that take a program text.
 CODE_OPTIONS: dict[str, tuple[str, ...]] = {
-    "python": ("-c",), "python2": ("-c",), "python3": ("-c",), "pypy": ("-c",),
-    "pypy3": ("-c",), "perl": ("-e", "-E"), "ruby": ("-e",), "node": ("-e", "--eval", "-p",
-    "--print"), "nodejs": ("-e", "--eval", "-p", "--print"), "deno": ("eval",), "bun": ("-e",),
-    "php": ("-r",), "lua": ("-e",), "pwsh": ("-Command", "-c", "-command"),
-    "powershell": ("-Command", "-c", "-command"), "Rscript": ("-e",), "osascript": ("-e",),
+    "python": ("-c",),
+    "python2": ("-c",),
+    "python3": ("-c",),
+    "pypy": ("-c",),
+    "pypy3": ("-c",),
+    "perl": ("-e", "-E"),
+    "ruby": ("-e",),
+    "node": ("-e", "--eval", "-p", "--print"),
+    "nodejs": ("-e", "--eval", "-p", "--print"),
+    "deno": ("eval",),
+    "bun": ("-e",),
+    "php": ("-r",),
+    "lua": ("-e",),
+    "pwsh": ("-Command", "-c", "-command"),
+    "powershell": ("-Command", "-c", "-command"),
+    "Rscript": ("-e",),
+    "osascript": ("-e",),
 }
-_NETWORK = re.compile(r"urlopen|urllib|requests\.|httpx|http\.client|LWP|Net::HTTP|URI\.open|"
-                      r"open-uri|fetch\(|DownloadString|Net\.WebClient|\birm\b|\biwr\b|"
-                      r"Invoke-WebRequest|Invoke-RestMethod|https?://|file_get_contents\(['\"]http",
-                      re.IGNORECASE)
-_EVAL = re.compile(r"\b(exec|eval|iex|Invoke-Expression|instance_eval|compile|load|"
-                   r"Function)(\s*[\(\s]|\s*$)", re.IGNORECASE)
-_FORK_LOOP = re.compile(r"fork\s*(\(\s*\))?\s*(while|until)\b|while\s*[\(\s]*(1|true)?[\)\s]*"
-                        r"\{?\s*(os\.|Process\.)?fork|for\s*\(\s*;\s*;\s*\)\s*\{?\s*fork")
-_SOCKET = re.compile(r"socket|TCPSocket|IO::Socket|fsockopen|net\.connect|new\s+Net\.|"
-                     r"Net\.Sockets", re.IGNORECASE)
-_SHELL_SPAWN = re.compile(r"/bin/(ba)?sh|\bpty\.spawn|\bexec[lv]p?e?\(|cmd\.exe|"
-                          r"child_process|proc_open|\bspawn\(", re.IGNORECASE)
+_NETWORK = re.compile(
+    r"urlopen|urllib|requests\.|httpx|http\.client|LWP|Net::HTTP|URI\.open|"
+    r"open-uri|fetch\(|DownloadString|Net\.WebClient|\birm\b|\biwr\b|"
+    r"Invoke-WebRequest|Invoke-RestMethod|https?://|file_get_contents\(['\"]http",
+    re.IGNORECASE,
+)
+_EVAL = re.compile(
+    r"\b(exec|eval|iex|Invoke-Expression|instance_eval|compile|load|"
+    r"Function)(\s*[\(\s]|\s*$)",
+    re.IGNORECASE,
+)
+_FORK_LOOP = re.compile(
+    r"fork\s*(\(\s*\))?\s*(while|until)\b|while\s*[\(\s]*(1|true)?[\)\s]*"
+    r"\{?\s*(os\.|Process\.)?fork|for\s*\(\s*;\s*;\s*\)\s*\{?\s*fork"
+)
+_SOCKET = re.compile(
+    r"socket|TCPSocket|IO::Socket|fsockopen|net\.connect|new\s+Net\.|"
+    r"Net\.Sockets",
+    re.IGNORECASE,
+)
+_SHELL_SPAWN = re.compile(
+    r"/bin/(ba)?sh|\bpty\.spawn|\bexec[lv]p?e?\(|cmd\.exe|"
+    r"child_process|proc_open|\bspawn\(",
+    re.IGNORECASE,
+)
 _SHELL_STRING = re.compile(
     r"(?:system|exec|execSync|spawnSync|shell_exec|passthru|popen|Popen|%x)\s*[\(\{]?\s*"
-    r"(['\"])(?P<cmd>(?:\\.|(?!\1).)+)\1|`(?P<tick>[^`]+)`")
-_DELETE_CALL = re.compile(r"(?:rmtree|rm_rf|rm_r|remove_tree|rmSync|rmdirSync|rimraf|"
-                          r"FileUtils\.rm|Remove-Item)\s*[\(\s]\s*(['\"])(?P<path>[^'\"]+)\1")
+    r"(['\"])(?P<cmd>(?:\\.|(?!\1).)+)\1|`(?P<tick>[^`]+)`"
+)
+_DELETE_CALL = re.compile(
+    r"(?:rmtree|rm_rf|rm_r|remove_tree|rmSync|rmdirSync|rimraf|"
+    r"FileUtils\.rm|Remove-Item)\s*[\(\s]\s*(['\"])(?P<path>[^'\"]+)\1"
+)
 _CRED_TEXT = re.compile(r"\.ssh/|\.aws/|\.gnupg|\.netrc|/etc/shadow|\.git-credentials")
 
 
@@ -79,8 +107,7 @@ def _judge_text(language: str, code: str, checks: CodeChecks, subject: str) -> V
     """Pattern checks for languages without a parser here, then their calls' effects."""
     if _FORK_LOOP.search(code):
         return deny("fork bomb: the one-liner forks in a loop", subject)
-    if re.search(r"/inet/(tcp|udp)/", code) or (_SOCKET.search(code) and _SHELL_SPAWN.search(
-            code)):
+    if re.search(r"/inet/(tcp|udp)/", code) or (_SOCKET.search(code) and _SHELL_SPAWN.search(code)):
         return deny("reverse shell: the one-liner connects a socket to a shell", subject)
     if _EVAL.search(code) and _NETWORK.search(code):
         return deny("runs code fetched from the network (eval of a download)", subject)
@@ -89,8 +116,11 @@ def _judge_text(language: str, code: str, checks: CodeChecks, subject: str) -> V
     for match in _SHELL_STRING.finditer(code):
         inner = checks.shell(match.group("cmd") or match.group("tick") or "")
         if inner.decision != "allow":
-            return Verdict(inner.decision, f"the one-liner runs a shell command: {inner.reason}",
-                           inner.command or subject)
+            return Verdict(
+                inner.decision,
+                f"the one-liner runs a shell command: {inner.reason}",
+                inner.command or subject,
+            )
     for match in _DELETE_CALL.finditer(code):
         reason = checks.path(match.group("path").replace("~", checks.home, 1), "delete")
         if reason is not None:
@@ -104,10 +134,24 @@ def _judge_text(language: str, code: str, checks: CodeChecks, subject: str) -> V
 
 
 _LOOPS = (ast.While, ast.For, ast.ListComp, ast.SetComp, ast.GeneratorExp)
-_DELETE_FUNCS = {"rmtree": True, "remove": False, "unlink": False, "removedirs": True,
-                 "rmdir": False}
-_SHELL_FUNCS = {"system", "popen", "run", "call", "check_call", "check_output", "Popen",
-                "getoutput", "getstatusoutput"}
+_DELETE_FUNCS = {
+    "rmtree": True,
+    "remove": False,
+    "unlink": False,
+    "removedirs": True,
+    "rmdir": False,
+}
+_SHELL_FUNCS = {
+    "system",
+    "popen",
+    "run",
+    "call",
+    "check_call",
+    "check_output",
+    "Popen",
+    "getoutput",
+    "getstatusoutput",
+}
 
 
 class _PythonJudge:
@@ -122,20 +166,33 @@ class _PythonJudge:
     def judge(self, tree: ast.AST) -> Verdict | None:
         source_names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         attrs = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-        imported = {a.name.split(".")[0] for n in ast.walk(tree)
-                    if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
-        imported |= {n.module.split(".")[0] for n in ast.walk(tree)
-                     if isinstance(n, ast.ImportFrom) and n.module}
+        imported = {
+            a.name.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import | ast.ImportFrom)
+            for a in n.names
+        }
+        imported |= {
+            n.module.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.module
+        }
         words = source_names | attrs | imported
         if "socket" in words and words & {"spawn", "dup2", "Popen", "call", "system", "run"}:
             return deny("reverse shell: the one-liner connects a socket to a process", self.subject)
-        if words & {"exec", "eval", "compile"} and words & {"urlopen", "urllib", "requests",
-                                                            "httpx", "urlretrieve"}:
+        if words & {"exec", "eval", "compile"} and words & {
+            "urlopen",
+            "urllib",
+            "requests",
+            "httpx",
+            "urlretrieve",
+        }:
             return deny("runs code fetched from the network (exec of a download)", self.subject)
         for node in ast.walk(tree):
             if isinstance(node, _LOOPS) and any(
-                    isinstance(n, ast.Attribute) and n.attr in ("fork", "forkpty")
-                    for n in ast.walk(node)):
+                isinstance(n, ast.Attribute) and n.attr in ("fork", "forkpty")
+                for n in ast.walk(node)
+            ):
                 return deny("fork bomb: the one-liner forks in a loop", self.subject)
         verdict: Verdict | None = None
         for statement in getattr(tree, "body", []):
@@ -145,8 +202,11 @@ class _PythonJudge:
         return None
 
     def _statement(self, statement: ast.stmt) -> Verdict | None:
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(
-                statement.targets[0], ast.Name):
+        if (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ):
             value = self._fold(statement.value)
             if value is not None:
                 self.names[statement.targets[0].id] = value
@@ -170,7 +230,8 @@ class _PythonJudge:
         if name in ("unlink", "rmdir") and isinstance(func, ast.Attribute):
             return self._path(self._path_object(func.value), "delete", recursive=False)
         if name in ("write_text", "write_bytes", "touch", "chmod") and isinstance(
-                func, ast.Attribute):
+            func, ast.Attribute
+        ):
             return self._path(self._path_object(func.value), "write")
         if name in ("read_text", "read_bytes") and isinstance(func, ast.Attribute):
             return self._path(self._path_object(func.value), "read")
@@ -178,8 +239,7 @@ class _PythonJudge:
             mode = args[1] if len(args) > 1 else self._keyword(call, "mode") or "r"
             return self._path(args[0], "write" if set(mode) & set("wax+") else "read")
         if name in ("move", "rename", "replace") and len(args) == 2:
-            return (self._path(args[0], "delete", recursive=True)
-                    or self._path(args[1], "write"))
+            return self._path(args[0], "delete", recursive=True) or self._path(args[1], "write")
         if name == "link" and isinstance(func, ast.Attribute) and len(args) == 2:
             return self._path(args[0], "write") or self._path(args[1], "write")  # same file
         if name == "symlink" and isinstance(func, ast.Attribute) and len(args) == 2:
@@ -221,25 +281,37 @@ class _PythonJudge:
         inner = self.checks.shell(line)
         if inner.decision == "allow":
             return None
-        return Verdict(inner.decision, f"the one-liner runs a shell command: {inner.reason}",
-                       inner.command or self.subject)
+        return Verdict(
+            inner.decision,
+            f"the one-liner runs a shell command: {inner.reason}",
+            inner.command or self.subject,
+        )
 
     def _path(self, path: str | None, op: Operation, *, recursive: bool = True) -> Verdict | None:
         if path is None:
             if op == "delete" and recursive:
-                return ask("the one-liner deletes a folder tree whose path cannot be worked out "
-                           "here; approve it, or use `rm -r` with a literal path", self.subject)
+                return ask(
+                    "the one-liner deletes a folder tree whose path cannot be worked out "
+                    "here; approve it, or use `rm -r` with a literal path",
+                    self.subject,
+                )
             if op == "write":
-                return deny("the one-liner writes a path computed at run time, which could be "
-                            "outside the working directory; spell the path as a string literal",
-                            self.subject)
+                return deny(
+                    "the one-liner writes a path computed at run time, which could be "
+                    "outside the working directory; spell the path as a string literal",
+                    self.subject,
+                )
             return None
         reason = self.checks.path(path, op)
         return None if reason is None else deny(f"the one-liner {reason}", self.subject)
 
     def _path_object(self, node: ast.expr) -> str | None:
-        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(
-                node.func, "attr", "")) in ("Path", "PurePath", "PosixPath") and node.args:
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", getattr(node.func, "attr", ""))
+            in ("Path", "PurePath", "PosixPath")
+            and node.args
+        ):
             return self._fold(node.args[0])
         return self._fold(node)
 
@@ -261,8 +333,9 @@ class _PythonJudge:
                 return None
             return f"{left}/{right}" if isinstance(node.op, ast.Div) else left + right
         if isinstance(node, ast.JoinedStr):
-            parts = [self._fold(v.value if isinstance(v, ast.FormattedValue) else v)
-                     for v in node.values]
+            parts = [
+                self._fold(v.value if isinstance(v, ast.FormattedValue) else v) for v in node.values
+            ]
             return None if any(p is None for p in parts) else "".join(p or "" for p in parts)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             inner = self._fold(node.operand)
@@ -288,8 +361,10 @@ class _PythonJudge:
             return None if inner is None else inner.replace("~", self.checks.home, 1)
         if name == "join" and args and all(a is not None for a in args):
             return "/".join(a for a in args if a is not None)
-        if name in ("Path", "PurePath", "PosixPath", "str", "abspath", "realpath") and len(
-                args) == 1:
+        if (
+            name in ("Path", "PurePath", "PosixPath", "str", "abspath", "realpath")
+            and len(args) == 1
+        ):
             return args[0]
         if name == "getenv" and args and args[0] == "HOME":
             return self.checks.home

@@ -16,16 +16,36 @@ from llmos.security.words import Arg
 #: Program → options whose value is a command line.
 _COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
     "rsync": ("-e", "--rsh", "--rsync-path"),
-    "tar": ("--to-command", "--use-compress-program", "-I", "--info-script", "-F",
-            "--new-volume-script", "--checkpoint-action=exec"),
+    "tar": (
+        "--to-command",
+        "--use-compress-program",
+        "-I",
+        "--info-script",
+        "-F",
+        "--new-volume-script",
+        "--checkpoint-action=exec",
+    ),
     "zip": ("-TT", "--unzip-command"),
     "git": ("--upload-pack", "--receive-pack"),
 }
 _SSH_KEYS = ("proxycommand", "localcommand", "knownhostscommand", "remotecommand")
 #: git settings whose value is run as a command (``!`` marks a shell alias).
-GIT_COMMAND_KEYS = ("core.sshcommand", "core.pager", "core.editor", "core.fsmonitor",
-                    "core.hookspath", "sequence.editor", "diff.external", "gpg.program",
-                    "credential.helper", "pager.", "alias.", "filter.", "diff.", "merge.")
+GIT_COMMAND_KEYS = (
+    "core.sshcommand",
+    "core.pager",
+    "core.editor",
+    "core.fsmonitor",
+    "core.hookspath",
+    "sequence.editor",
+    "diff.external",
+    "gpg.program",
+    "credential.helper",
+    "pager.",
+    "alias.",
+    "filter.",
+    "diff.",
+    "merge.",
+)
 _EDITORS = frozenset({"vi", "vim", "nvim", "view", "ex", "gvim"})
 
 
@@ -37,9 +57,13 @@ def _values(args: Sequence[Arg], options: tuple[str, ...]) -> list[str]:
             if text == option and i + 1 < len(args) and args[i + 1].text is not None:
                 found.append(args[i + 1].text or "")
             elif text.startswith(option + "=") or (
-                    option.startswith("-") and not option.startswith("--") and len(option) == 2
-                    and text.startswith(option) and len(text) > 2):
-                found.append(text[len(option) + (1 if text[len(option):][:1] == "=" else 0):])
+                option.startswith("-")
+                and not option.startswith("--")
+                and len(option) == 2
+                and text.startswith(option)
+                and len(text) > 2
+            ):
+                found.append(text[len(option) + (1 if text[len(option) :][:1] == "=" else 0) :])
     return found
 
 
@@ -70,9 +94,11 @@ def embedded_commands(name: str, args: Sequence[Arg]) -> list[str]:
         return _ssh(args)
     if name in _EDITORS:
         values = _values(args, ("-c", "--cmd")) + [
-            (a.text or "")[1:] for a in args[1:] if (a.text or "").startswith("+")]
-        return [v.lstrip(":").lstrip()[1:] for v in values if v.lstrip(":").lstrip()
-                .startswith("!")]
+            (a.text or "")[1:] for a in args[1:] if (a.text or "").startswith("+")
+        ]
+        return [
+            v.lstrip(":").lstrip()[1:] for v in values if v.lstrip(":").lstrip().startswith("!")
+        ]
     found = _values(args, _COMMAND_OPTIONS.get(name, ()))
     if name == "git":
         found += _git(args)

@@ -43,39 +43,149 @@ class Zone(Enum):
 
 
 SAFE_DEVICES = frozenset(
-    {"/dev/null", "/dev/zero", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/tty",
-     "/dev/random", "/dev/urandom", "/dev/full"}
+    {
+        "/dev/null",
+        "/dev/zero",
+        "/dev/stdin",
+        "/dev/stdout",
+        "/dev/stderr",
+        "/dev/tty",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/full",
+    }
 )
 SAFE_DEVICE_DIRS = ("/dev/fd/", "/dev/pts/")
 TEMP_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")
-SYSTEM_ROOTS = ("/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
-                "/sys", "/proc", "/var", "/opt", "/srv", "/snap", "/run", "/lost+found")
+SYSTEM_ROOTS = (
+    "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/boot",
+    "/sys",
+    "/proc",
+    "/var",
+    "/opt",
+    "/srv",
+    "/snap",
+    "/run",
+    "/lost+found",
+)
 #: Home-relative folders whose every file is a secret (``.pub`` keys excepted).
-CREDENTIAL_HOME_DIRS = (".ssh", ".aws", ".gnupg", ".azure", ".kube", ".docker",
-                        ".password-store", ".config/gcloud", ".config/gh", ".config/hub",
-                        ".local/share/keyrings", ".mozilla", ".config/google-chrome",
-                        ".config/chromium", ".terraform.d", ".vault-token", ".gem/credentials",
-                        ".bash_history", ".zsh_history", ".python_history", ".psql_history",
-                        ".mysql_history", ".node_repl_history", ".local/share/fish/fish_history",
-                        ".config/rclone", ".cargo/credentials", ".cargo/credentials.toml",
-                        ".config/op", ".config/doctl", ".config/heroku")
+CREDENTIAL_HOME_DIRS = (
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".azure",
+    ".kube",
+    ".docker",
+    ".password-store",
+    ".config/gcloud",
+    ".config/gh",
+    ".config/hub",
+    ".local/share/keyrings",
+    ".mozilla",
+    ".config/google-chrome",
+    ".config/chromium",
+    ".terraform.d",
+    ".vault-token",
+    ".gem/credentials",
+    ".bash_history",
+    ".zsh_history",
+    ".python_history",
+    ".psql_history",
+    ".mysql_history",
+    ".node_repl_history",
+    ".local/share/fish/fish_history",
+    ".config/rclone",
+    ".cargo/credentials",
+    ".cargo/credentials.toml",
+    ".config/op",
+    ".config/doctl",
+    ".config/heroku",
+)
 #: File names that hold secrets wherever they are (outside the workspace).
-CREDENTIAL_NAMES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk",
-                    ".netrc", "_netrc", ".pgpass", ".git-credentials", ".my.cnf", ".npmrc",
-                    ".pypirc", ".boto", ".s3cfg", ".env", ".env.*", "*.env", ".envrc",
-                    "credentials", "credentials.json", "*.kdbx", ".htpasswd")
+CREDENTIAL_NAMES = (
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "id_ecdsa_sk",
+    "id_ed25519_sk",
+    ".netrc",
+    "_netrc",
+    ".pgpass",
+    ".git-credentials",
+    ".my.cnf",
+    ".npmrc",
+    ".pypirc",
+    ".boto",
+    ".s3cfg",
+    ".env",
+    ".env.*",
+    "*.env",
+    ".envrc",
+    "credentials",
+    "credentials.json",
+    "*.kdbx",
+    ".htpasswd",
+)
 #: Secret-looking names even inside the workspace: reading is fine, uploading is not.
 SECRET_NAMES = (*CREDENTIAL_NAMES, "*.pem", "*.key", "*.p12", "*.pfx", "secrets.*")
-CREDENTIAL_SYSTEM = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
-                     "/etc/sudoers", "/etc/sudoers.d", "/etc/security/opasswd", "/root",
-                     "/var/run/secrets", "/run/secrets", "/etc/ssl/private")
+CREDENTIAL_SYSTEM = (
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/security/opasswd",
+    "/root",
+    "/var/run/secrets",
+    "/run/secrets",
+    "/etc/ssl/private",
+)
 CREDENTIAL_SYSTEM_GLOBS = ("/etc/ssh/ssh_host_*_key", "/proc/*/environ", "/proc/*/mem")
-STARTUP_HOME = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bash_aliases",
-                ".profile", ".zshrc", ".zshenv", ".zprofile", ".zlogin", ".cshrc", ".tcshrc",
-                ".config/fish", ".config/autostart", ".config/systemd", ".config/environment.d",
-                ".local/bin", ".gitconfig", ".config/git", ".xinitrc", ".xprofile", ".xsession",
-                ".pam_environment", ".inputrc", ".vimrc", ".config/pip", ".pip", ".curlrc",
-                ".wgetrc", ".ssh/authorized_keys", ".ssh/rc", ".ssh/config", ".crontab")
+STARTUP_HOME = (
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".bash_aliases",
+    ".profile",
+    ".zshrc",
+    ".zshenv",
+    ".zprofile",
+    ".zlogin",
+    ".cshrc",
+    ".tcshrc",
+    ".config/fish",
+    ".config/autostart",
+    ".config/systemd",
+    ".config/environment.d",
+    ".local/bin",
+    ".gitconfig",
+    ".config/git",
+    ".xinitrc",
+    ".xprofile",
+    ".xsession",
+    ".pam_environment",
+    ".inputrc",
+    ".vimrc",
+    ".config/pip",
+    ".pip",
+    ".curlrc",
+    ".wgetrc",
+    ".ssh/authorized_keys",
+    ".ssh/rc",
+    ".ssh/config",
+    ".crontab",
+)
 
 
 _PROC_CWD = re.compile(r"/+proc/+(?:self|thread-self|\d+)/+cwd(?=/|$)")
@@ -125,14 +235,14 @@ class Places:
         joined = os.path.join(cwd, text)
         own_cwd = _PROC_CWD.match(joined)
         if own_cwd:  # the process's own folder: the one this command runs in
-            joined = os.path.join(cwd, joined[own_cwd.end():].lstrip("/"))
+            joined = os.path.join(cwd, joined[own_cwd.end() :].lstrip("/"))
         lexical = os.path.normpath(joined)
         if lexical.startswith("/dev/") or lexical.startswith("//dev/"):
             return lexical  # /dev/stdout resolves to a pts; judge the name given
         resolved = os.path.realpath(joined)
         for link, target in self.links.items():
             if _under(resolved, link):
-                return os.path.normpath(target + resolved[len(link):])
+                return os.path.normpath(target + resolved[len(link) :])
         return resolved
 
     def zone(self, path: str, *, containing: bool = True) -> Zone:
@@ -159,7 +269,7 @@ class Places:
         if self._is_credential(path):
             return Zone.CREDENTIAL
         if _under(path, self.home):
-            rel = path[len(self.home):].lstrip("/")
+            rel = path[len(self.home) :].lstrip("/")
             if any(_under(rel, startup) for startup in STARTUP_HOME):
                 return Zone.STARTUP
             return Zone.HOME
@@ -184,14 +294,15 @@ class Places:
         return Zone.DEVICE
 
     def _is_credential(self, path: str) -> bool:
-        if any(_under(path, secret) for secret in CREDENTIAL_SYSTEM
-               if not _under(self.home, secret)):  # root's home is judged as a home
+        if any(
+            _under(path, secret) for secret in CREDENTIAL_SYSTEM if not _under(self.home, secret)
+        ):  # root's home is judged as a home
             return True
         if _matches_any(path, CREDENTIAL_SYSTEM_GLOBS):
             return True
         name = PurePosixPath(path).name
         if _under(path, self.home):
-            rel = path[len(self.home):].lstrip("/")
+            rel = path[len(self.home) :].lstrip("/")
             for folder in CREDENTIAL_HOME_DIRS:
                 if _under(rel, folder) and not name.endswith(".pub"):
                     return True
@@ -264,14 +375,23 @@ def judge_path(
     resolved = places.resolve(text, places.workdir)
     zone = places.zone(resolved)
     if zone is Zone.CREDENTIAL:
-        return deny(f"{path} resolves to {resolved}, a credential file; it must not be read "
-                    "or changed by an agent", subject)
+        return deny(
+            f"{path} resolves to {resolved}, a credential file; it must not be read "
+            "or changed by an agent",
+            subject,
+        )
     if zone is Zone.KERNEL and op == "write":
-        return deny(f"{path} resolves to {resolved}, llmos's own state; change it through llmos, "
-                    "not a file tool", subject)
+        return deny(
+            f"{path} resolves to {resolved}, llmos's own state; change it through llmos, "
+            "not a file tool",
+            subject,
+        )
     if zone not in (Zone.INSIDE, Zone.KERNEL) and not (op == "read" and resolved == places.workdir):
-        return deny(f"{path} resolves to {resolved}, outside the working directory "
-                    f"{places.workdir}; use a path inside it", subject)
+        return deny(
+            f"{path} resolves to {resolved}, outside the working directory "
+            f"{places.workdir}; use a path inside it",
+            subject,
+        )
     return ALLOWED
 
 

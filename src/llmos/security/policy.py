@@ -35,17 +35,81 @@ from llmos.security.writers import judge_program
 
 _HIDDEN = re.compile("[\u202a-\u202e\u2066-\u2069\u200b-\u200f\u2060\ufeff]")
 #: Programs that only look at names or print their arguments: operands are not read.
-_NO_READ = frozenset({"echo", "printf", "ls", "stat", "test", "[", "file", "du", "wc", "ssh",
-                      "ssh-add", "ssh-keygen", "realpath", "readlink", "dirname", "basename",
-                      "which", "type", "command", "mkdir", "touch", "rm", "unlink",
-                      "shred", "mv", "cp", "install", "ln", "rsync", "scp", "chmod", "chown",
-                      "chgrp", "find", "cd", "pushd", "export", "alias", "grep", "egrep", "fgrep",
-                      "rg", "ag", "awk", "sed", "tee", "truncate", "dd", "env", "sudo", "doas"})
+_NO_READ = frozenset(
+    {
+        "echo",
+        "printf",
+        "ls",
+        "stat",
+        "test",
+        "[",
+        "file",
+        "du",
+        "wc",
+        "ssh",
+        "ssh-add",
+        "ssh-keygen",
+        "realpath",
+        "readlink",
+        "dirname",
+        "basename",
+        "which",
+        "type",
+        "command",
+        "mkdir",
+        "touch",
+        "rm",
+        "unlink",
+        "shred",
+        "mv",
+        "cp",
+        "install",
+        "ln",
+        "rsync",
+        "scp",
+        "chmod",
+        "chown",
+        "chgrp",
+        "find",
+        "cd",
+        "pushd",
+        "export",
+        "alias",
+        "grep",
+        "egrep",
+        "fgrep",
+        "rg",
+        "ag",
+        "awk",
+        "sed",
+        "tee",
+        "truncate",
+        "dd",
+        "env",
+        "sudo",
+        "doas",
+    }
+)
 _PATTERN_FIRST = frozenset({"grep", "egrep", "fgrep", "rg", "ag", "awk", "sed"})
 _WRITE_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", "<>", ">&"})
 _ENV_DUMPERS = frozenset({"env", "printenv", "set", "export", "declare"})
-_SENDERS = frozenset({"curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "http", "xh",
-                      "scp", "sftp", "ftp", "openssl"})
+_SENDERS = frozenset(
+    {
+        "curl",
+        "wget",
+        "nc",
+        "ncat",
+        "netcat",
+        "socat",
+        "telnet",
+        "http",
+        "xh",
+        "scp",
+        "sftp",
+        "ftp",
+        "openssl",
+    }
+)
 _SOCKET_CLIENTS = frozenset({"nc", "ncat", "netcat", "socat", "telnet", "openssl"})
 _CODE_LANGS = frozenset(CODE_OPTIONS)
 _AWKS = frozenset({"awk", "gawk", "mawk", "nawk"})
@@ -75,8 +139,11 @@ def judge_command(
     except RecursionError:
         return deny("the command nests too deeply to be checked", None)
     except Exception as exc:  # the policy must answer, never crash: fail closed
-        return deny(f"the policy could not check this command ({type(exc).__name__}: {exc}); "
-                    "it is refused. Simplify it, or put it in a script file", None)
+        return deny(
+            f"the policy could not check this command ({type(exc).__name__}: {exc}); "
+            "it is refused. Simplify it, or put it in a script file",
+            None,
+        )
 
 
 @dataclass(slots=True)
@@ -94,13 +161,19 @@ class _Judge:
         if depth > MAX_DEPTH:
             return deny("commands nested too deeply (a shell running a shell running …)", line)
         if _HIDDEN.search(line):
-            return deny("the command holds invisible or bidirectional-control characters that "
-                        "hide what it runs", line[:200])
+            return deny(
+                "the command holds invisible or bidirectional-control characters that "
+                "hide what it runs",
+                line[:200],
+            )
         try:
             script = walk(line, cwd=cwd, home=self.places.home, tmpdir=self.tmpdir)
         except ShellSyntaxError as exc:
-            return deny(f"the command cannot be parsed ({exc}); it is refused because it cannot "
-                        "be checked. Write it in plain bash (or put it in a script file)", None)
+            return deny(
+                f"the command cannot be parsed ({exc}); it is refused because it cannot "
+                "be checked. Write it in plain bash (or put it in a script file)",
+                None,
+            )
         if script.findings:
             return deny(script.findings[0].reason, script.findings[0].text)
         verdicts: list[Verdict] = []
@@ -117,8 +190,17 @@ class _Judge:
     # -- one simple command ---------------------------------------------------------------------
 
     def simple(self, command: SimpleCommand, depth: int) -> Verdict:
-        checks = (self._redirects, self._unknown_program, self._operands_read, self._rule,
-                  self._program, self._interpreter, self._network, self._files_made, self._alias)
+        checks = (
+            self._redirects,
+            self._unknown_program,
+            self._operands_read,
+            self._rule,
+            self._program,
+            self._interpreter,
+            self._network,
+            self._files_made,
+            self._alias,
+        )
         for check_one in checks:
             verdict = check_one(command, depth)
             if verdict is not None:
@@ -136,8 +218,11 @@ class _Judge:
             if target is None or redirect.op in ("<<", "<<-", "<<<"):
                 continue
             if (target.text or "").startswith(("/dev/tcp/", "/dev/udp/")):
-                return deny(f"opens a raw network connection to {target.text} from the shell "
-                            "(the reverse-shell pattern)", command.text)
+                return deny(
+                    f"opens a raw network connection to {target.text} from the shell "
+                    "(the reverse-shell pattern)",
+                    command.text,
+                )
             op: Operation = "write" if redirect.op in _WRITE_REDIRECTS else "read"
             verdict = self.path(command, target, op)
             if verdict is not None:
@@ -151,15 +236,19 @@ class _Judge:
             return None
         program = command.args[0]
         if program.origin:
-            return deny(f"runs a program whose name comes from a {program.origin} source",
-                        command.text)
+            return deny(
+                f"runs a program whose name comes from a {program.origin} source", command.text
+            )
         for arg in command.args[1:]:
             text = arg.text
             if text is None or not (text.startswith(("/", "..")) or text == "~"):
                 continue
             if check(self.places, arg, command.cwd, "delete") is not None:
-                return deny(f"runs a program whose name cannot be known here on {text}, "
-                            "outside the workspace; name the program literally", command.text)
+                return deny(
+                    f"runs a program whose name cannot be known here on {text}, "
+                    "outside the workspace; name the program literally",
+                    command.text,
+                )
         return None
 
     def _operands_read(self, command: SimpleCommand, depth: int) -> Verdict | None:
@@ -168,10 +257,12 @@ class _Judge:
             return None
         _, operands = options_and_operands(command.args)
         if command.name in _PATTERN_FIRST and not any(
-                (a.text or "").startswith(("-e", "-f", "--regexp")) for a in command.args[1:]):
+            (a.text or "").startswith(("-e", "-f", "--regexp")) for a in command.args[1:]
+        ):
             operands = operands[1:]
-        values = [a for a in command.args[1:] if (a.text or "").startswith("--") and "=" in (
-            a.text or "")]
+        values = [
+            a for a in command.args[1:] if (a.text or "").startswith("--") and "=" in (a.text or "")
+        ]
         inside = command.cwd is not None and self.places.zone(command.cwd) is Zone.INSIDE
         for arg in operands + [Arg(a.text.partition("=")[2]) for a in values if a.text]:
             if arg.text is None and arg.prefix:
@@ -181,7 +272,7 @@ class _Judge:
             if arg.text is None or arg.text.startswith("-"):
                 continue
             text = arg.text[1:] if arg.text.startswith("@") else arg.text
-            text = text[len("file://"):] if text.startswith("file://") else text
+            text = text[len("file://") :] if text.startswith("file://") else text
             if inside and "/" not in text and not is_secret_name(text) and not arg.glob:
                 continue  # a plain name in a folder of the workspace stays in it
             verdict = self.path(command, Arg(text, text, arg.glob), "read")
@@ -212,8 +303,14 @@ class _Judge:
             program = operands[0].text if operands and "-f" not in command.argv else None
             return None if program is None else self._judge_code(command, program, depth)
         if name == "eval":
-            return next((v for a in command.args[1:] if (v := _remote(a, command, "the string "
-                                                                        "it evaluates"))), None)
+            return next(
+                (
+                    v
+                    for a in command.args[1:]
+                    if (v := _remote(a, command, "the string it evaluates"))
+                ),
+                None,
+            )
         return None
 
     def _shell_input(self, command: SimpleCommand, depth: int) -> Verdict | None:
@@ -222,15 +319,16 @@ class _Judge:
         if code is not None:
             return _remote(code, command, "the string it runs")
         operands = [a for a in args[1:] if not (a.text or "").startswith(("-", "+"))]
-        reads_stdin = (command.name in ("at", "batch") or
-                       (command.name in programs.SHELLS and programs.shell_reads_stdin(args)) or
-                       (bool(operands) and operands[0].text in ("/dev/stdin", "-")))
+        reads_stdin = (
+            command.name in ("at", "batch")
+            or (command.name in programs.SHELLS and programs.shell_reads_stdin(args))
+            or (bool(operands) and operands[0].text in ("/dev/stdin", "-"))
+        )
         if operands and not reads_stdin:
             script = operands[0]
             verdict = _remote(script, command, "the script it runs")
             if verdict is None and script.content is not None:
-                verdict = _refused_content(self.nested(script.content, command.cwd, depth),
-                                           command)
+                verdict = _refused_content(self.nested(script.content, command.cwd, depth), command)
             if verdict is not None or script.text is None or command.cwd is None:
                 return verdict
             return self._ran_local(command, script.text, depth, "sh")
@@ -245,12 +343,17 @@ class _Judge:
             produced = programs.static_output(command.upstream)
             content = produced.output
             if produced.origin == "network" or any(
-                    u.name in programs.FETCHERS for u in command.upstream):
-                return deny(f"pipes content from the network into {what} ({command.name}): "
-                            "remote code execution", command.text)
+                u.name in programs.FETCHERS for u in command.upstream
+            ):
+                return deny(
+                    f"pipes content from the network into {what} ({command.name}): "
+                    "remote code execution",
+                    command.text,
+                )
             if content is None and produced.origin == "decoded":
-                return deny(f"pipes a decoded, hidden payload into {what} ({command.name})",
-                            command.text)
+                return deny(
+                    f"pipes a decoded, hidden payload into {what} ({command.name})", command.text
+                )
         if content is None:
             return None
         if what == "a shell":
@@ -259,8 +362,11 @@ class _Judge:
             inner = self._judge_code(command, content, depth) or ALLOWED
         if inner.decision == "allow":
             return None
-        return Verdict(inner.decision, f"{command.name} runs what it reads on its input: "
-                       f"{inner.reason}", inner.command)
+        return Verdict(
+            inner.decision,
+            f"{command.name} runs what it reads on its input: {inner.reason}",
+            inner.command,
+        )
 
     def _code(self, command: SimpleCommand, depth: int) -> Verdict | None:
         name = command.name or ""
@@ -268,17 +374,25 @@ class _Judge:
         args = command.args
         for i, arg in enumerate(args[1:-1], start=1):
             text = arg.text or ""
-            if text in options or (text.startswith("-") and not text.startswith("--") and
-                                   len(options[0]) == 2 and text[-1] == options[0][1] and
-                                   name not in ("pwsh", "powershell")):
+            if text in options or (
+                text.startswith("-")
+                and not text.startswith("--")
+                and len(options[0]) == 2
+                and text[-1] == options[0][1]
+                and name not in ("pwsh", "powershell")
+            ):
                 code = args[i + 1]
                 verdict = _remote(code, command, "the code it runs")
                 if verdict is not None or code.text is None:
                     return verdict
                 if re.search(r"stdin|STDIN|<>", code.text) and any(
-                        u.name in programs.FETCHERS for u in command.upstream):
-                    return deny(f"{name} runs code it reads from a network download on its "
-                                "standard input: remote code execution", command.text)
+                    u.name in programs.FETCHERS for u in command.upstream
+                ):
+                    return deny(
+                        f"{name} runs code it reads from a network download on its "
+                        "standard input: remote code execution",
+                        command.text,
+                    )
                 return self._judge_code(command, code.text, depth)
         operands = [a for a in args[1:] if not (a.text or "").startswith("-")]
         if "-m" in [a.text for a in args]:
@@ -312,36 +426,52 @@ class _Judge:
         if command.name not in _SENDERS:
             return None
         if command.name in _SOCKET_CLIENTS and any(
-                u.name in programs.SHELLS and programs.shell_reads_stdin(u.args)
-                for u in command.upstream):
-            return deny(f"reverse shell: pipes a shell into {command.name}, a network connection",
-                        command.text)
+            u.name in programs.SHELLS and programs.shell_reads_stdin(u.args)
+            for u in command.upstream
+        ):
+            return deny(
+                f"reverse shell: pipes a shell into {command.name}, a network connection",
+                command.text,
+            )
         for upstream in command.upstream:
             if upstream.name in _ENV_DUMPERS and len(upstream.args) <= 2:
-                return deny("sends the environment (which holds API keys) over the network",
-                            command.text)
-            secret = next((a.text for a in upstream.args[1:] if a.text and
-                           is_secret_name(a.text)), None)
+                return deny(
+                    "sends the environment (which holds API keys) over the network", command.text
+                )
+            secret = next(
+                (a.text for a in upstream.args[1:] if a.text and is_secret_name(a.text)), None
+            )
             if secret:
                 return deny(f"sends {secret}, a secrets file, over the network", command.text)
         for i, arg in enumerate(command.args[1:], start=1):
             text = arg.text or ""
             previous = command.args[i - 1].text or ""
             uploaded = None
-            if "@" in text and previous in ("-d", "--data", "--data-binary", "--data-raw",
-                                            "--data-urlencode", "-F", "--form"):
+            if "@" in text and previous in (
+                "-d",
+                "--data",
+                "--data-binary",
+                "--data-raw",
+                "--data-urlencode",
+                "-F",
+                "--form",
+            ):
                 uploaded = text.split("@", 1)[1].split(";")[0]
             elif previous in ("-T", "--upload-file") or text.startswith(
-                    ("--post-file=", "--body-file=")):
+                ("--post-file=", "--body-file=")
+            ):
                 uploaded = text.partition("=")[2] if text.startswith("--") else text
             if uploaded and uploaded != "-" and is_secret_name(uploaded):
                 return deny(f"uploads {uploaded}, a secrets file", command.text)
         for redirect in command.redirects:
             target = redirect.target
-            if redirect.op == "<" and target is not None and target.text and is_secret_name(
-                    target.text):
-                return deny(f"sends {target.text}, a secrets file, over the network",
-                            command.text)
+            if (
+                redirect.op == "<"
+                and target is not None
+                and target.text
+                and is_secret_name(target.text)
+            ):
+                return deny(f"sends {target.text}, a secrets file, over the network", command.text)
         return None
 
     def _files_made(self, command: SimpleCommand, depth: int) -> Verdict | None:
@@ -380,15 +510,18 @@ class _Judge:
             target, link = (self.places.resolve(t or "", command.cwd) for t in texts)
             self.places.links[link] = target
 
-    def _ran_local(self, command: SimpleCommand, script: str, depth: int,
-                   language: str) -> Verdict | None:
+    def _ran_local(
+        self, command: SimpleCommand, script: str, depth: int, language: str
+    ) -> Verdict | None:
         """Running a file this same line downloaded or wrote is judged by where it came from."""
         if command.cwd is None:
             return None
         path = self.places.resolve(script, command.cwd)
         if path in self.downloaded:
-            return deny(f"runs {script}, downloaded by the same command: remote code execution",
-                        command.text)
+            return deny(
+                f"runs {script}, downloaded by the same command: remote code execution",
+                command.text,
+            )
         content = self.written.get(path)
         if content is None:
             return None
@@ -398,8 +531,11 @@ class _Judge:
             inner = self._judge_code(replace(command, name=language), content, depth) or ALLOWED
         if inner.decision == "allow":
             return None
-        return Verdict(inner.decision, f"runs {script}, written by the same command: "
-                       f"{inner.reason}", inner.command or command.text)
+        return Verdict(
+            inner.decision,
+            f"runs {script}, written by the same command: {inner.reason}",
+            inner.command or command.text,
+        )
 
     def _alias(self, command: SimpleCommand, depth: int) -> Verdict | None:
         if command.name != "alias":
@@ -408,22 +544,28 @@ class _Judge:
             if arg.text and "=" in arg.text:
                 inner = self.nested(arg.text.partition("=")[2], command.cwd, depth)
                 if inner.decision != "allow":
-                    return Verdict(inner.decision, f"defines an alias that {inner.reason}",
-                                   inner.command)
+                    return Verdict(
+                        inner.decision, f"defines an alias that {inner.reason}", inner.command
+                    )
         return None
 
 
 def _refused_content(inner: Verdict, command: SimpleCommand) -> Verdict | None:
     if inner.decision == "allow":
         return None
-    return Verdict(inner.decision, f"{command.name} runs a <(…) file: {inner.reason}",
-                   inner.command or command.text)
+    return Verdict(
+        inner.decision,
+        f"{command.name} runs a <(…) file: {inner.reason}",
+        inner.command or command.text,
+    )
 
 
 def _remote(arg: Arg, command: SimpleCommand, what: str) -> Verdict | None:
     if arg.origin == "network":
-        return deny(f"{command.name} runs code fetched from the network ({what}): remote code "
-                    "execution", command.text)
+        return deny(
+            f"{command.name} runs code fetched from the network ({what}): remote code execution",
+            command.text,
+        )
     if arg.origin == "decoded" and arg.text is None:
         return deny(f"{command.name} runs a decoded, hidden payload ({what})", command.text)
     return None
@@ -440,7 +582,9 @@ def _download_targets(command: SimpleCommand) -> list[str]:
         elif text.startswith(("--output-document=", "--output=")):
             targets.append(text.partition("=")[2])
     remote_names = [os.path.basename(urlparse(u).path) for u in urls]
-    if (command.name == "wget" and not targets) or (command.name == "curl" and any(
-            t in ("-O", "--remote-name") or re.fullmatch(r"-\w*O\w*", t) for t in texts)):
+    if (command.name == "wget" and not targets) or (
+        command.name == "curl"
+        and any(t in ("-O", "--remote-name") or re.fullmatch(r"-\w*O\w*", t) for t in texts)
+    ):
         targets += [n for n in remote_names if n]
     return [t for t in targets if t and t != "-"]

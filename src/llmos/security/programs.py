@@ -19,17 +19,82 @@ from llmos.security.command import SimpleCommand, program_name
 from llmos.security.embedded import embedded_commands
 from llmos.security.words import Arg, Substituted, decode_ansi_c, join_known
 
-SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh",
-                    "yash", "rbash", "busybox-sh"})
+SHELLS = frozenset(
+    {
+        "sh",
+        "bash",
+        "zsh",
+        "dash",
+        "ksh",
+        "mksh",
+        "ash",
+        "fish",
+        "csh",
+        "tcsh",
+        "yash",
+        "rbash",
+        "busybox-sh",
+    }
+)
 #: Programs that print what they fetch from the network.
-FETCHERS = frozenset({"curl", "wget", "fetch", "http", "https", "xh", "aria2c", "nc", "ncat",
-                      "netcat", "socat", "telnet", "lynx", "links", "w3m", "ftp", "tftp",
-                      "lwp-request", "GET", "POST", "iwr", "irm", "invoke-webrequest",
-                      "invoke-restmethod", "openssl"})
+FETCHERS = frozenset(
+    {
+        "curl",
+        "wget",
+        "fetch",
+        "http",
+        "https",
+        "xh",
+        "aria2c",
+        "nc",
+        "ncat",
+        "netcat",
+        "socat",
+        "telnet",
+        "lynx",
+        "links",
+        "w3m",
+        "ftp",
+        "tftp",
+        "lwp-request",
+        "GET",
+        "POST",
+        "iwr",
+        "irm",
+        "invoke-webrequest",
+        "invoke-restmethod",
+        "openssl",
+    }
+)
 #: Programs that turn an encoded payload into text: output piped to a shell is a disguise.
-DECODERS = frozenset({"base64", "base32", "basenc", "xxd", "uudecode", "openssl", "gunzip", "zcat",
-                      "gzip", "bzip2", "bzcat", "xz", "xzcat", "unxz", "zstd", "rev", "tr",
-                      "od", "perl", "python", "python3", "ruby", "node", "printf"})
+DECODERS = frozenset(
+    {
+        "base64",
+        "base32",
+        "basenc",
+        "xxd",
+        "uudecode",
+        "openssl",
+        "gunzip",
+        "zcat",
+        "gzip",
+        "bzip2",
+        "bzcat",
+        "xz",
+        "xzcat",
+        "unxz",
+        "zstd",
+        "rev",
+        "tr",
+        "od",
+        "perl",
+        "python",
+        "python3",
+        "ruby",
+        "node",
+        "printf",
+    }
+)
 _MKTEMP_EXAMPLE = "tmp.llmosXXXXXXXX"
 
 
@@ -50,8 +115,11 @@ def _is_option(arg: Arg) -> bool:
 
 
 def skip_options(
-    args: Sequence[Arg], start: int, with_value: frozenset[str] | set[str] = frozenset(),
-    positionals: int = 0, stop_at: frozenset[str] = frozenset(),
+    args: Sequence[Arg],
+    start: int,
+    with_value: frozenset[str] | set[str] = frozenset(),
+    positionals: int = 0,
+    stop_at: frozenset[str] = frozenset(),
 ) -> int | None:
     """Index of the wrapped command after options (and ``positionals`` operands).
 
@@ -70,10 +138,34 @@ def skip_options(
 
 
 _WRAPPERS: dict[str, tuple[frozenset[str], int, frozenset[str]]] = {
-    "sudo": (frozenset({"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "--user",
-                        "--group", "--host", "--prompt", "--chdir", "--role", "--type",
-                        "--other-user", "--command-timeout", "--close-from"}), 0,
-             frozenset({"-l", "-v", "-k", "-K", "-V", "--list", "--validate"})),
+    "sudo": (
+        frozenset(
+            {
+                "-u",
+                "-g",
+                "-h",
+                "-p",
+                "-C",
+                "-D",
+                "-r",
+                "-t",
+                "-U",
+                "-T",
+                "--user",
+                "--group",
+                "--host",
+                "--prompt",
+                "--chdir",
+                "--role",
+                "--type",
+                "--other-user",
+                "--command-timeout",
+                "--close-from",
+            }
+        ),
+        0,
+        frozenset({"-l", "-v", "-k", "-K", "-V", "--list", "--validate"}),
+    ),
     "doas": (frozenset({"-u", "-C"}), 0, frozenset()),
     "pkexec": (frozenset({"--user"}), 0, frozenset()),
     "nice": (frozenset({"-n", "--adjustment"}), 0, frozenset()),
@@ -91,8 +183,11 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int, frozenset[str]]] = {
     "chroot": (frozenset({"--userspec", "--groups"}), 1, frozenset()),
     "unshare": (frozenset({"-S", "-G", "--setuid", "--setgid"}), 0, frozenset()),
     "nsenter": (frozenset({"-t", "--target", "-S", "-G"}), 0, frozenset()),
-    "strace": (frozenset({"-o", "-e", "-p", "-s", "-u", "-a", "-b", "-E", "-I", "-O", "-P", "-S",
-                          "-X"}), 0, frozenset()),
+    "strace": (
+        frozenset({"-o", "-e", "-p", "-s", "-u", "-a", "-b", "-E", "-I", "-O", "-P", "-S", "-X"}),
+        0,
+        frozenset(),
+    ),
     "ltrace": (frozenset({"-o", "-e", "-p", "-s", "-u", "-a", "-n"}), 0, frozenset()),
     "xvfb-run": (frozenset({"-n", "-s", "-e", "-f", "-p", "-w", "--server-args"}), 0, frozenset()),
     "dbus-launch": (frozenset(), 0, frozenset()),
@@ -102,8 +197,24 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int, frozenset[str]]] = {
     "torsocks": (frozenset(), 0, frozenset()),
     "proxychains": (frozenset({"-f"}), 0, frozenset()),
     "proxychains4": (frozenset({"-f"}), 0, frozenset()),
-    "systemd-run": (frozenset({"-u", "-p", "-E", "--unit", "--property", "--setenv",
-                               "--description", "--slice", "-M", "-H"}), 0, frozenset()),
+    "systemd-run": (
+        frozenset(
+            {
+                "-u",
+                "-p",
+                "-E",
+                "--unit",
+                "--property",
+                "--setenv",
+                "--description",
+                "--slice",
+                "-M",
+                "-H",
+            }
+        ),
+        0,
+        frozenset(),
+    ),
     "faketime": (frozenset({"-m", "-f"}), 1, frozenset()),
     "runuser": (frozenset({"-u", "-g", "-G", "--user", "--group"}), 0, frozenset()),
     "caffeinate": (frozenset({"-t", "-w"}), 0, frozenset()),
@@ -150,8 +261,12 @@ def unwrap(command: SimpleCommand) -> list[SimpleCommand | RunString]:
 
 
 def _inner(command: SimpleCommand, args: Sequence[Arg], cwd: str | None = None) -> SimpleCommand:
-    return replace(command, args=tuple(args), name=program_name(args[0].text),
-                   cwd=command.cwd if cwd is None else cwd)
+    return replace(
+        command,
+        args=tuple(args),
+        name=program_name(args[0].text),
+        cwd=command.cwd if cwd is None else cwd,
+    )
 
 
 def _has_flag(args: Sequence[Arg], flag: str) -> bool:
@@ -165,7 +280,7 @@ def _option_value(args: Sequence[Arg], names: tuple[str, ...]) -> Arg | None:
             return args[i + 1]
         for long_name in names:
             if long_name.startswith("--") and text.startswith(long_name + "="):
-                return Arg(text[len(long_name) + 1:])
+                return Arg(text[len(long_name) + 1 :])
     return None
 
 
@@ -229,9 +344,12 @@ def _unwrap_env(command: SimpleCommand) -> list[SimpleCommand | RunString]:
             cwd = None if cwd is None else join_path(cwd, text.partition("=")[2])
             i += 1
         elif text in ("-S", "--split-string") or text.startswith("--split-string="):
-            string = args[i + 1] if "=" not in text and i + 1 < len(args) else Arg(
-                text.partition("=")[2])
-            rest = join_known(args[i + (1 if "=" in text else 2):])
+            string = (
+                args[i + 1]
+                if "=" not in text and i + 1 < len(args)
+                else Arg(text.partition("=")[2])
+            )
+            rest = join_known(args[i + (1 if "=" in text else 2) :])
             if string.text is None or rest is None:
                 return []
             return [RunString(f"{string.text} {rest}".strip(), cwd)]
@@ -242,15 +360,36 @@ def _unwrap_env(command: SimpleCommand) -> list[SimpleCommand | RunString]:
             i += 1
         else:
             break
-    while i < len(args) and (args[i].text or "").partition("=")[1] and not (
-            args[i].text or "").startswith(("/", ".")):
+    while (
+        i < len(args)
+        and (args[i].text or "").partition("=")[1]
+        and not (args[i].text or "").startswith(("/", "."))
+    ):
         i += 1
     return [_inner(command, args[i:], cwd)] if i < len(args) else []
 
 
-_XARGS_VALUE = frozenset({"-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s", "--arg-file",
-                          "--delimiter", "--eof", "--replace", "--max-lines", "--max-args",
-                          "--max-procs", "--max-chars", "--process-slot-var"})
+_XARGS_VALUE = frozenset(
+    {
+        "-a",
+        "-d",
+        "-E",
+        "-I",
+        "-L",
+        "-n",
+        "-P",
+        "-s",
+        "--arg-file",
+        "--delimiter",
+        "--eof",
+        "--replace",
+        "--max-lines",
+        "--max-args",
+        "--max-procs",
+        "--max-chars",
+        "--process-slot-var",
+    }
+)
 
 
 def _unwrap_xargs(command: SimpleCommand) -> list[SimpleCommand | RunString]:
@@ -373,16 +512,25 @@ def item_source(
     last = upstream[-1]
     if last.name == "find":
         return find_items(last.args, last.cwd)
-    if last.cwd is not None and (last.name in _LISTERS or (last.name == "git" and len(
-            last.args) > 1 and last.args[1].text in ("ls-files", "diff", "status"))):
+    if last.cwd is not None and (
+        last.name in _LISTERS
+        or (
+            last.name == "git"
+            and len(last.args) > 1
+            and last.args[1].text in ("ls-files", "diff", "status")
+        )
+    ):
         operands = [a for a in last.args[1:] if not _is_option(a)]
         if last.name == "git" or not operands:
             return [last.cwd + "/*"]
         if any(a.text is None for a in operands):
             return None
         return [join_path(last.cwd, a.text or ".") + "/*" for a in operands]
-    if last.cwd is not None and last.name in _GREPS and any(
-            _lists_files(a.text or "") for a in last.args[1:]):
+    if (
+        last.cwd is not None
+        and last.name in _GREPS
+        and any(_lists_files(a.text or "") for a in last.args[1:])
+    ):
         operands = [a for a in last.args[1:] if not _is_option(a)]
         if not any((a.text or "").startswith(("-e", "--regexp", "-f")) for a in last.args[1:]):
             operands = operands[1:]  # the first operand is the pattern
@@ -493,8 +641,11 @@ def _mktemp(words: list[str]) -> str:
 def _decode(text: str, name: str) -> str | None:
     data = "".join(text.split())
     try:
-        raw = base64.b64decode(data + "=" * (-len(data) % 4)) if name == "base64" else (
-            base64.b32decode(data + "=" * (-len(data) % 8)))
+        raw = (
+            base64.b64decode(data + "=" * (-len(data) % 4))
+            if name == "base64"
+            else (base64.b32decode(data + "=" * (-len(data) % 8)))
+        )
     except (binascii.Error, ValueError):
         return None
     return raw.decode("utf-8", "replace")

@@ -85,8 +85,9 @@ def first(verdicts: Iterator[Verdict | None]) -> Verdict | None:
 
 @rule("rm", "unlink", "srm", "shred", "wipe")
 def _rm(judge: Judge, command: SimpleCommand) -> Verdict | None:
-    options, operands = options_and_operands(command.args, frozenset({"-n", "-s", "--iterations",
-                                                                      "--size"}))
+    options, operands = options_and_operands(
+        command.args, frozenset({"-n", "-s", "--iterations", "--size"})
+    )
     if "--no-preserve-root" in options:
         return deny("rm --no-preserve-root exists only to delete /", command.text)
     return first(judge.path(command, target, "delete") for target in operands)
@@ -98,8 +99,9 @@ def _find(judge: Judge, command: SimpleCommand) -> Verdict | None:
     if "-delete" not in texts:
         return None
     pattern = find_name_pattern(command.args)
-    filtered = pattern is not None or any(t in texts for t in ("-path", "-regex", "-newer",
-                                                               "-mtime", "-mmin", "-size"))
+    filtered = pattern is not None or any(
+        t in texts for t in ("-path", "-regex", "-newer", "-mtime", "-mmin", "-size")
+    )
     for root in find_roots(command.args):
         if root.text is None or command.cwd is None:
             return deny("find -delete from a folder that cannot be known here", command.text)
@@ -121,13 +123,18 @@ def _mv(judge: Judge, command: SimpleCommand) -> Verdict | None:
     if destination is not None and len(sources) == 1:
         destination = _into_folder(destination, sources[0], command.cwd)
     return first(judge.path(command, s, "delete") for s in sources) or (
-        judge.path(command, destination, "write") if destination is not None else None)
+        judge.path(command, destination, "write") if destination is not None else None
+    )
 
 
 @rule("cp", "install", "ln", "rsync", "scp", "sftp")
 def _copy(judge: Judge, command: SimpleCommand) -> Verdict | None:
-    options, operands = options_and_operands(command.args, frozenset(
-        {"-t", "-S", "-m", "-o", "-g", "-e", "-P", "-i", "-F", "--rsh", "--suffix", "--mode"}))
+    options, operands = options_and_operands(
+        command.args,
+        frozenset(
+            {"-t", "-S", "-m", "-o", "-g", "-e", "-P", "-i", "-F", "--rsh", "--suffix", "--mode"}
+        ),
+    )
     destination = _target_directory(command.args)
     sources = operands if destination is not None else operands[:-1]
     if destination is None and operands:
@@ -136,8 +143,9 @@ def _copy(judge: Judge, command: SimpleCommand) -> Verdict | None:
     if destination is not None and len(local_sources) == 1:
         destination = _into_folder(destination, local_sources[0], command.cwd)
     if command.name != "ln":
-        verdict = first(judge.path(command, s, "read") or reads_home(judge, command, s)
-                        for s in local_sources)
+        verdict = first(
+            judge.path(command, s, "read") or reads_home(judge, command, s) for s in local_sources
+        )
         if verdict is not None:
             return verdict
     if _hard_links(command.name or "", options):
@@ -157,8 +165,9 @@ def _copy(judge: Judge, command: SimpleCommand) -> Verdict | None:
         if verdict is not None:
             return verdict
     if any(o.startswith("--delete") for o in options) and destination.text is not None:
-        reason = check(judge.places, Arg(destination.text.rstrip("/") + "/*", glob=True),
-                       command.cwd, "delete")
+        reason = check(
+            judge.places, Arg(destination.text.rstrip("/") + "/*", glob=True), command.cwd, "delete"
+        )
         if reason is not None:
             return deny(f"rsync --delete {reason}", command.text)
     return judge.path(command, destination, "write")
@@ -195,7 +204,8 @@ def _into_folder(destination: Arg, source: Arg, cwd: str | None) -> Arg:
 def _is_remote(arg: Arg) -> bool:
     text = arg.text or ""
     return bool(re.match(r"^([\w.-]+@)?[\w.-]+:(?!//)", text)) or text.startswith(
-        ("rsync://", "s3://", "gs://"))
+        ("rsync://", "s3://", "gs://")
+    )
 
 
 # -- writes ---------------------------------------------------------------------------------
@@ -203,16 +213,20 @@ def _is_remote(arg: Arg) -> bool:
 
 @rule("tee", "touch", "truncate", "mkdir")
 def _writes(judge: Judge, command: SimpleCommand) -> Verdict | None:
-    _, operands = options_and_operands(command.args, frozenset({"-s", "-r", "-m", "--size",
-                                                                "--reference", "--mode"}))
+    _, operands = options_and_operands(
+        command.args, frozenset({"-s", "-r", "-m", "--size", "--reference", "--mode"})
+    )
     return first(judge.path(command, target, "write") for target in operands)
 
 
 @rule("sed", "perl")
 def _in_place(judge: Judge, command: SimpleCommand) -> Verdict | None:
     options, operands = options_and_operands(command.args, frozenset({"-e", "-f", "-E"}))
-    in_place = any(o.startswith(("-i", "--in-place")) or (
-        command.name == "perl" and "i" in o[1:] and not o.startswith("--")) for o in options)
+    in_place = any(
+        o.startswith(("-i", "--in-place"))
+        or (command.name == "perl" and "i" in o[1:] and not o.startswith("--"))
+        for o in options
+    )
     scripted = any(o in ("-e", "-f", "-E") or o.startswith("--expression") for o in options)
     files = operands if scripted else operands[1:]
     op: Operation = "write" if in_place else "read"
@@ -233,12 +247,33 @@ def _dd(judge: Judge, command: SimpleCommand) -> Verdict | None:
     return None
 
 
-@rule("mkfs", "mke2fs", "mkswap", "wipefs", "fdisk", "sfdisk", "cfdisk", "gdisk", "sgdisk",
-      "parted", "blkdiscard", "hdparm", "badblocks", "cryptsetup", "mdadm", "pvremove",
-      "vgremove", "lvremove", "zpool", "losetup", "format")
+@rule(
+    "mkfs",
+    "mke2fs",
+    "mkswap",
+    "wipefs",
+    "fdisk",
+    "sfdisk",
+    "cfdisk",
+    "gdisk",
+    "sgdisk",
+    "parted",
+    "blkdiscard",
+    "hdparm",
+    "badblocks",
+    "cryptsetup",
+    "mdadm",
+    "pvremove",
+    "vgremove",
+    "lvremove",
+    "zpool",
+    "losetup",
+    "format",
+)
 def _disk(judge: Judge, command: SimpleCommand) -> Verdict | None:
-    options, operands = options_and_operands(command.args, frozenset({"-t", "-L", "-b", "-n",
-                                                                      "-o", "-s"}))
+    options, operands = options_and_operands(
+        command.args, frozenset({"-t", "-L", "-b", "-n", "-o", "-s"})
+    )
     if any(o in ("-l", "--list") for o in options) or not operands:
         return None
     for operand in operands:
@@ -246,8 +281,11 @@ def _disk(judge: Judge, command: SimpleCommand) -> Verdict | None:
             return deny(f"{command.name} on a device that cannot be known here", command.text)
         if operand.text.startswith("/dev/"):
             return deny(f"{command.name} on {operand.text} destroys a disk's data", command.text)
-    return first(judge.path(command, operand, "write") for operand in operands
-                 if "/" in (operand.text or "") or command.name.startswith("mk"))
+    return first(
+        judge.path(command, operand, "write")
+        for operand in operands
+        if "/" in (operand.text or "") or command.name.startswith("mk")
+    )
 
 
 @rule("chmod", "chown", "chgrp", "setfacl", "chattr")
@@ -256,8 +294,9 @@ def _permissions(judge: Judge, command: SimpleCommand) -> Verdict | None:
     if not operands:
         return None
     mode = operands[0].text or ""
-    if command.name == "chmod" and (re.search(r"[ugoa]*[+=][rwxXt]*s", mode) or re.fullmatch(
-            r"0*[2-7][0-7]{3}", mode)):
+    if command.name == "chmod" and (
+        re.search(r"[ugoa]*[+=][rwxXt]*s", mode) or re.fullmatch(r"0*[2-7][0-7]{3}", mode)
+    ):
         return deny(f"chmod {mode} sets the setuid/setgid bit: privilege escalation", command.text)
     recursive = has_short(options, "R", ("--recursive",))
     for target in operands[1:]:
@@ -280,22 +319,31 @@ def _archives(judge: Judge, command: SimpleCommand) -> Verdict | None:
                 return verdict
             if flag != "-d" and target.text is not None and command.cwd is not None:
                 reader = replace(command, cwd=join_path(command.cwd, target.text))
-    _, operands = options_and_operands(command.args, frozenset(
-        {"-f", "-C", "-d", "--file", "-x", "-i", "-TT", "-b", "-n", "-t", "-P", "-Z", "-I"}))
+    _, operands = options_and_operands(
+        command.args,
+        frozenset(
+            {"-f", "-C", "-d", "--file", "-x", "-i", "-TT", "-b", "-n", "-t", "-P", "-Z", "-I"}
+        ),
+    )
     op: Operation = "delete" if "--remove-files" in texts else "read"
     return first(judge.path(reader, f, op) or reads_home(judge, reader, f) for f in operands)
 
 
 @rule("grep", "egrep", "fgrep", "rg", "ag", "ack")
 def _search(judge: Judge, command: SimpleCommand) -> Verdict | None:
-    options, operands = options_and_operands(command.args, frozenset({"-e", "-f", "-m", "-A",
-                                                                      "-B", "-C", "-g", "-t"}))
-    recursive = command.name in ("rg", "ag", "ack") or has_short(options, "rR", (
-        "--recursive", "--dereference-recursive"))
+    options, operands = options_and_operands(
+        command.args, frozenset({"-e", "-f", "-m", "-A", "-B", "-C", "-g", "-t"})
+    )
+    recursive = command.name in ("rg", "ag", "ack") or has_short(
+        options, "rR", ("--recursive", "--dereference-recursive")
+    )
     if not recursive:
         return None
-    paths = operands if any(o in ("-e", "-f") or o.startswith("--regexp") for o in options) \
+    paths = (
+        operands
+        if any(o in ("-e", "-f") or o.startswith("--regexp") for o in options)
         else operands[1:]
+    )
     return first(reads_home(judge, command, p) for p in paths)
 
 
@@ -306,16 +354,31 @@ def reads_home(judge: Judge, command: SimpleCommand, arg: Arg) -> Verdict | None
     path = judge.places.resolve(arg.text, command.cwd)
     home = judge.places.home
     if home == path or home.startswith(path.rstrip("/") + "/"):
-        return deny(f"reads all of {path}, which holds the home folder's credentials "
-                    "(~/.ssh, ~/.aws …)", command.text)
+        return deny(
+            f"reads all of {path}, which holds the home folder's credentials (~/.ssh, ~/.aws …)",
+            command.text,
+        )
     return None
 
 
 # -- the machine ------------------------------------------------------------------------------
 
-_POWER_VERBS = frozenset({"poweroff", "reboot", "halt", "kexec", "suspend", "hibernate",
-                          "hybrid-sleep", "rescue", "emergency", "isolate", "default",
-                          "soft-reboot"})
+_POWER_VERBS = frozenset(
+    {
+        "poweroff",
+        "reboot",
+        "halt",
+        "kexec",
+        "suspend",
+        "hibernate",
+        "hybrid-sleep",
+        "rescue",
+        "emergency",
+        "isolate",
+        "default",
+        "soft-reboot",
+    }
+)
 
 
 @rule("shutdown", "reboot", "halt", "poweroff", "kexec")
@@ -329,8 +392,10 @@ def _power(judge: Judge, command: SimpleCommand) -> Verdict | None:
 def _init(judge: Judge, command: SimpleCommand) -> Verdict | None:
     level = command.args[1].text if len(command.args) > 1 else None
     if level in ("0", "1", "6", "s", "S", "single", None):
-        return deny(f"{command.name} {level or ''} changes the runlevel (off, reboot, single "
-                    "user)", command.text)
+        return deny(
+            f"{command.name} {level or ''} changes the runlevel (off, reboot, single user)",
+            command.text,
+        )
     return None
 
 
@@ -338,8 +403,11 @@ def _init(judge: Judge, command: SimpleCommand) -> Verdict | None:
 def _systemctl(judge: Judge, command: SimpleCommand) -> Verdict | None:
     verbs = {a.text for a in command.args[1:] if a.text and not a.text.startswith("-")}
     if verbs & _POWER_VERBS:
-        return deny(f"{command.name} {' '.join(sorted(verbs & _POWER_VERBS))} turns the machine "
-                    "off, restarts or isolates it", command.text)
+        return deny(
+            f"{command.name} {' '.join(sorted(verbs & _POWER_VERBS))} turns the machine "
+            "off, restarts or isolates it",
+            command.text,
+        )
     return None
 
 
@@ -355,8 +423,9 @@ def _dbus(judge: Judge, command: SimpleCommand) -> Verdict | None:
 def _machinectl(judge: Judge, command: SimpleCommand) -> Verdict | None:
     verbs = {a.text for a in command.args[1:]}
     if verbs & {"shell", "login"}:
-        return deny("privilege escalation: machinectl shell opens a session as another user",
-                    command.text)
+        return deny(
+            "privilege escalation: machinectl shell opens a session as another user", command.text
+        )
     return None
 
 
@@ -390,29 +459,45 @@ def _killall5(judge: Judge, command: SimpleCommand) -> Verdict | None:
 def _pkill(judge: Judge, command: SimpleCommand) -> Verdict | None:
     if command.name == "pgrep":
         return None
-    options, operands = options_and_operands(command.args, frozenset(
-        {"-u", "-U", "-g", "-G", "-s", "-t", "-P", "--signal", "-o", "-y"}))
-    if any(o in ("-u", "-U", "--user", "-g", "-G") or o.startswith(("--user", "-u")) for o in
-           options):
+    options, operands = options_and_operands(
+        command.args, frozenset({"-u", "-U", "-g", "-G", "-s", "-t", "-P", "--signal", "-o", "-y"})
+    )
+    if any(
+        o in ("-u", "-U", "--user", "-g", "-G") or o.startswith(("--user", "-u")) for o in options
+    ):
         return deny(f"{command.name} -u kills every process of a user", command.text)
     patterns = [o.text for o in operands]
-    if any(p in (".", ".*", "", "^", "$", "*") for p in patterns) or (not patterns and any(
-            o in ("-r", "--regexp") for o in options)):
+    if any(p in (".", ".*", "", "^", "$", "*") for p in patterns) or (
+        not patterns and any(o in ("-r", "--regexp") for o in options)
+    ):
         return deny(f"{command.name} with a pattern that matches every process", command.text)
     return None
 
 
-_PRIVILEGE = {"sudo": "sudo runs a command as root", "su": "su switches to another user",
-              "doas": "doas runs a command as root", "pkexec": "pkexec runs a command as root",
-              "runuser": "runuser runs a command as another user", "sudoedit": "sudoedit",
-              "chroot": "chroot needs root", "setcap": "setcap grants capabilities",
-              "visudo": "visudo edits the sudoers file", "useradd": "useradd creates users",
-              "usermod": "usermod changes accounts", "userdel": "userdel deletes users",
-              "groupadd": "groupadd", "passwd": "passwd changes passwords",
-              "chpasswd": "chpasswd changes passwords", "chsh": "chsh changes login shells",
-              "adduser": "adduser creates users", "deluser": "deluser deletes users",
-              "gpasswd": "gpasswd changes groups", "newgrp": "newgrp", "sg": "sg",
-              "run0": "run0 runs a command as root"}
+_PRIVILEGE = {
+    "sudo": "sudo runs a command as root",
+    "su": "su switches to another user",
+    "doas": "doas runs a command as root",
+    "pkexec": "pkexec runs a command as root",
+    "runuser": "runuser runs a command as another user",
+    "sudoedit": "sudoedit",
+    "chroot": "chroot needs root",
+    "setcap": "setcap grants capabilities",
+    "visudo": "visudo edits the sudoers file",
+    "useradd": "useradd creates users",
+    "usermod": "usermod changes accounts",
+    "userdel": "userdel deletes users",
+    "groupadd": "groupadd",
+    "passwd": "passwd changes passwords",
+    "chpasswd": "chpasswd changes passwords",
+    "chsh": "chsh changes login shells",
+    "adduser": "adduser creates users",
+    "deluser": "deluser deletes users",
+    "gpasswd": "gpasswd changes groups",
+    "newgrp": "newgrp",
+    "sg": "sg",
+    "run0": "run0 runs a command as root",
+}
 
 
 def _privilege(judge: Judge, command: SimpleCommand) -> Verdict | None:
@@ -429,15 +514,18 @@ def _crontab(judge: Judge, command: SimpleCommand) -> Verdict | None:
     texts = [a.text for a in command.args[1:]]
     if command.name == "crontab" and texts and set(texts) <= {"-l", "-u"} | set(texts[1:2]):
         return None
-    return deny(f"{command.name} installs or removes scheduled jobs that outlive the task",
-                command.text)
+    return deny(
+        f"{command.name} installs or removes scheduled jobs that outlive the task", command.text
+    )
 
 
 @rule("nc", "ncat", "netcat", "socat", "telnet")
 def _netcat(judge: Judge, command: SimpleCommand) -> Verdict | None:
     texts = [a.text or "" for a in command.args[1:]]
-    if any(t in ("-e", "-c", "--exec", "--sh-exec", "--lua-exec") or re.match(r"^-\w*e$", t)
-           for t in texts) or any(re.match(r"(?i)^(exec|system):", t) for t in texts):
+    if any(
+        t in ("-e", "-c", "--exec", "--sh-exec", "--lua-exec") or re.match(r"^-\w*e$", t)
+        for t in texts
+    ) or any(re.match(r"(?i)^(exec|system):", t) for t in texts):
         return deny(f"reverse shell: {command.name} hands a shell to a network peer", command.text)
     return None
 
@@ -453,27 +541,35 @@ def _git(judge: Judge, command: SimpleCommand) -> Verdict | None:
     texts = [a.text or "" for a in args]
     if not texts:
         return None
-    if texts[0] == "clean" and not has_short(texts[1:], "n", ("--dry-run",)) and has_short(
-            [t for t in texts[1:] if t.startswith("-")], "f", ("--force",)):
+    if (
+        texts[0] == "clean"
+        and not has_short(texts[1:], "n", ("--dry-run",))
+        and has_short([t for t in texts[1:] if t.startswith("-")], "f", ("--force",))
+    ):
         if cwd is None:
             return deny("git clean in a folder that cannot be known here", command.text)
-        reason = check_target(judge.places, Target(judge.places.resolve(".", cwd), "some", "*"),
-                              "delete")
+        reason = check_target(
+            judge.places, Target(judge.places.resolve(".", cwd), "some", "*"), "delete"
+        )
         if reason is not None:
             return deny(f"git clean {reason}", command.text)
-    if texts[0] == "push" and (has_short([t for t in texts[1:] if t.startswith("-")
-                                          and not t.startswith("--")], "f")
-                               or any(t.startswith(("--force", "--mirror")) for t in texts)
-                               or any(t.startswith("+") for t in texts[1:])):
-        return ask("git push --force rewrites the remote's history; a person should approve it",
-                   command.text)
+    if texts[0] == "push" and (
+        has_short([t for t in texts[1:] if t.startswith("-") and not t.startswith("--")], "f")
+        or any(t.startswith(("--force", "--mirror")) for t in texts)
+        or any(t.startswith("+") for t in texts[1:])
+    ):
+        return ask(
+            "git push --force rewrites the remote's history; a person should approve it",
+            command.text,
+        )
     if texts[0] == "config" and "--system" in texts:
         return deny("git config --system writes /etc/gitconfig", command.text)
     if texts[0] == "config" and "--global" in texts:
         key = next((t for t in texts[1:] if not t.startswith("-")), "")
         if key.lower().startswith(GIT_COMMAND_KEYS):
-            return deny(f"git config --global {key} makes every git command run a program",
-                        command.text)
+            return deny(
+                f"git config --global {key} makes every git command run a program", command.text
+            )
     return None
 
 
@@ -484,22 +580,51 @@ def _sqlite(judge: Judge, command: SimpleCommand) -> Verdict | None:
         return None
     database = judge.places.resolve(operands[0].text, command.cwd)
     if judge.places.zone(database) is Zone.KERNEL:
-        return deny(f"sqlite3 opens {database}, llmos's own state, for writing; add -readonly "
-                    "to only look", command.text)
+        return deny(
+            f"sqlite3 opens {database}, llmos's own state, for writing; add -readonly to only look",
+            command.text,
+        )
     return None
 
 
-_INSTALL_VERBS = frozenset({"install", "remove", "purge", "upgrade", "dist-upgrade", "autoremove",
-                            "reinstall", "erase", "add", "del", "uninstall"})
+_INSTALL_VERBS = frozenset(
+    {
+        "install",
+        "remove",
+        "purge",
+        "upgrade",
+        "dist-upgrade",
+        "autoremove",
+        "reinstall",
+        "erase",
+        "add",
+        "del",
+        "uninstall",
+    }
+)
 
 
-@rule("apt", "apt-get", "aptitude", "dnf", "yum", "zypper", "pacman", "apk", "brew", "snap",
-      "port", "emerge")
+@rule(
+    "apt",
+    "apt-get",
+    "aptitude",
+    "dnf",
+    "yum",
+    "zypper",
+    "pacman",
+    "apk",
+    "brew",
+    "snap",
+    "port",
+    "emerge",
+)
 def _system_packages(judge: Judge, command: SimpleCommand) -> Verdict | None:
     texts = {a.text for a in command.args[1:]}
     if texts & _INSTALL_VERBS or any((t or "").startswith("-S") for t in texts):
-        return ask(f"{command.name} changes the system's packages; a person should approve it",
-                   command.text)
+        return ask(
+            f"{command.name} changes the system's packages; a person should approve it",
+            command.text,
+        )
     return None
 
 
@@ -507,13 +632,19 @@ def _system_packages(judge: Judge, command: SimpleCommand) -> Verdict | None:
 def _global_packages(judge: Judge, command: SimpleCommand) -> Verdict | None:
     texts = [a.text or "" for a in command.args[1:]]
     global_install = (
-        any(t in ("-g", "--global", "--location=global") for t in texts)
-        and any(t in ("install", "i", "add", "uninstall", "remove") for t in texts)
-    ) or (command.name == "yarn" and texts[:1] == ["global"]) or (
-        "--break-system-packages" in texts)
+        (
+            any(t in ("-g", "--global", "--location=global") for t in texts)
+            and any(t in ("install", "i", "add", "uninstall", "remove") for t in texts)
+        )
+        or (command.name == "yarn" and texts[:1] == ["global"])
+        or ("--break-system-packages" in texts)
+    )
     if global_install:
-        return ask(f"{command.name} installs packages for the whole system or user, outside the "
-                   "workspace; a person should approve it", command.text)
+        return ask(
+            f"{command.name} installs packages for the whole system or user, outside the "
+            "workspace; a person should approve it",
+            command.text,
+        )
     return None
 
 
@@ -523,11 +654,19 @@ def _containers(judge: Judge, command: SimpleCommand) -> Verdict | None:
     for i, text in enumerate(texts):
         value = texts[i + 1] if i + 1 < len(texts) else ""
         if text == "--privileged" or text in ("--pid=host", "--net=host", "--network=host"):
-            return deny(f"{command.name} {text} gives the container the host: privilege "
-                        "escalation", command.text)
-        mount = text.partition("=")[2] if text.startswith(("--volume=", "-v=")) else (
-            value if text in ("-v", "--volume") else "")
+            return deny(
+                f"{command.name} {text} gives the container the host: privilege escalation",
+                command.text,
+            )
+        mount = (
+            text.partition("=")[2]
+            if text.startswith(("--volume=", "-v="))
+            else (value if text in ("-v", "--volume") else "")
+        )
         if mount.startswith("/:") or "docker.sock" in mount:
-            return deny(f"{command.name} mounts {mount.split(':')[0]} into a container: "
-                        "privilege escalation", command.text)
+            return deny(
+                f"{command.name} mounts {mount.split(':')[0]} into a container: "
+                "privilege escalation",
+                command.text,
+            )
     return None

@@ -61,8 +61,9 @@ class _State:
 def _preprocess(line: str) -> str:
     """Rewrite constructs bashlex 0.18 cannot read into equivalents it can."""
     if "<<" in line:
-        line = _QUOTED_HEREDOC.sub(lambda m: f"<<{m.group(1) or m.group(4) or ''}"
-                                   f"{m.group(3) or m.group(5)}", line)
+        line = _QUOTED_HEREDOC.sub(
+            lambda m: f"<<{m.group(1) or m.group(4) or ''}{m.group(3) or m.group(5)}", line
+        )
     if "[[" in line:
         line = _DOUBLE_BRACKET.sub(lambda m: m.group(0)[0], line)
     if "time" in line:
@@ -96,8 +97,12 @@ def _replace_arithmetic(line: str) -> str:
                     break
             j += 1
         body = line[start + 3 : j - 1]
-        plain = (j < len(line) and line[j - 1] == ")" and not _UNSAFE_ARITHMETIC.search(body)
-                 and (start == 0 or line[start - 1] != "\\"))
+        plain = (
+            j < len(line)
+            and line[j - 1] == ")"
+            and not _UNSAFE_ARITHMETIC.search(body)
+            and (start == 0 or line[start - 1] != "\\")
+        )
         out.append(line[i:start] + ("0" if plain else line[start : j + 1]))
         i = j + 1
 
@@ -169,8 +174,12 @@ class _Walker:
     ) -> None:
         if depth > MAX_DEPTH:
             self.script.findings.append(
-                Finding(f"commands nested more than {MAX_DEPTH} levels deep (bash -c inside "
-                        "eval inside …) cannot be checked", line[:200]))
+                Finding(
+                    f"commands nested more than {MAX_DEPTH} levels deep (bash -c inside "
+                    "eval inside …) cannot be checked",
+                    line[:200],
+                )
+            )
             return
         trees, text = parse(line)
         for tree in trees:
@@ -192,9 +201,16 @@ class _Walker:
             ran = self._list(node.list, inner)
             redirects = tuple(self._redirect(r, ctx) for r in node.redirects or ())
             if redirects:
-                self.script.commands.append(SimpleCommand(
-                    args=(Arg(":", ":"),), name=":", text=_text(ctx.source, node),
-                    cwd=ctx.state.cwd, redirects=redirects, upstream=ctx.upstream))
+                self.script.commands.append(
+                    SimpleCommand(
+                        args=(Arg(":", ":"),),
+                        name=":",
+                        text=_text(ctx.source, node),
+                        cwd=ctx.state.cwd,
+                        redirects=redirects,
+                        upstream=ctx.upstream,
+                    )
+                )
             return ran
         if kind in ("if", "while", "until"):
             return self._list(node.parts, ctx)
@@ -222,8 +238,12 @@ class _Walker:
         elements = [p for p in node.parts if p.kind not in ("pipe", "reservedword")]
         for position, element in enumerate(elements):
             piped = position < len(elements) - 1 or bool(upstream)
-            element_ctx = replace(ctx, upstream=upstream, stdin_text=None if position else
-                                  ctx.stdin_text, concurrent=ctx.concurrent or piped)
+            element_ctx = replace(
+                ctx,
+                upstream=upstream,
+                stdin_text=None if position else ctx.stdin_text,
+                concurrent=ctx.concurrent or piped,
+            )
             if position and element.kind != "command":
                 element_ctx = element_ctx.with_state(ctx.state.copy())
             produced = self._node(element, element_ctx)
@@ -257,17 +277,23 @@ class _Walker:
         body_ctx = ctx.with_state(ctx.state.copy())
         before = len(self.script.commands)
         self._node(node.body, body_ctx)
-        changed = {k for k in set(body_ctx.state.variables) | set(ctx.state.variables)
-                   if body_ctx.state.variables.get(k) != ctx.state.variables.get(k)}
+        changed = {
+            k
+            for k in set(body_ctx.state.variables) | set(ctx.state.variables)
+            if body_ctx.state.variables.get(k) != ctx.state.variables.get(k)
+        }
         moved = body_ctx.state.cwd != ctx.state.cwd
         if moved or changed:
             self.movers[name] = _Effect(moves=moved, variables=frozenset(changed))
         calls = [c for c in self.script.commands[before:] if c.name == name]
         if len(calls) >= 2 or any(c.concurrent or c.upstream for c in calls):
-            self.script.findings.append(Finding(
-                f"fork bomb: the function {name!r} starts copies of itself "
-                "(in a pipeline or in the background) until the machine stalls",
-                _text(ctx.source, node)))
+            self.script.findings.append(
+                Finding(
+                    f"fork bomb: the function {name!r} starts copies of itself "
+                    "(in a pipeline or in the background) until the machine stalls",
+                    _text(ctx.source, node),
+                )
+            )
         return []
 
     # -- simple commands ------------------------------------------------------------------
@@ -299,9 +325,16 @@ class _Walker:
                 return []
             words = [Arg(":", ":")]  # a bare redirection (`> /dev/sda`) still opens the file
         command = SimpleCommand(
-            args=tuple(words), name=program_name(words[0].text), text=text, cwd=ctx.state.cwd,
-            redirects=tuple(redirects), upstream=ctx.upstream, stdin_text=stdin_text,
-            concurrent=ctx.concurrent, assigns=tuple(n for n, _ in assigns))
+            args=tuple(words),
+            name=program_name(words[0].text),
+            text=text,
+            cwd=ctx.state.cwd,
+            redirects=tuple(redirects),
+            upstream=ctx.upstream,
+            stdin_text=stdin_text,
+            concurrent=ctx.concurrent,
+            assigns=tuple(n for n, _ in assigns),
+        )
         env = ctx.state.copy()
         for name, value in assigns:
             _assign(env, name, value)
@@ -324,12 +357,21 @@ class _Walker:
 
     def _run_nested(self, code: str, state: _State, ctx: _Ctx, outer: SimpleCommand) -> None:
         try:
-            self.run_string(code, state, depth=ctx.depth + 1, upstream=outer.upstream,
-                            stdin_text=outer.stdin_text)
+            self.run_string(
+                code,
+                state,
+                depth=ctx.depth + 1,
+                upstream=outer.upstream,
+                stdin_text=outer.stdin_text,
+            )
         except ShellSyntaxError as exc:
-            self.script.findings.append(Finding(
-                f"{outer.name} runs a string that cannot be parsed ({exc}); it is refused "
-                "because it cannot be checked", outer.text))
+            self.script.findings.append(
+                Finding(
+                    f"{outer.name} runs a string that cannot be parsed ({exc}); it is refused "
+                    "because it cannot be checked",
+                    outer.text,
+                )
+            )
 
     def _shell_effect(self, command: SimpleCommand, ctx: _Ctx) -> None:
         """``cd``, ``export``, ``read``, ``unset`` change what later commands see."""
@@ -352,8 +394,13 @@ class _Walker:
         if command.name in ("cd", "pushd") and not command.wrapped_by:
             targets = [a for a in argv[1:] if a is None or not a.startswith("-")]
             cdpath = "CDPATH" in state.variables or "CDPATH" in command.assigns
-            by_cdpath = bool(targets) and targets[0] is not None and cdpath \
-                and not targets[0].startswith(("/", "./", "../")) and targets[0] not in (".", "..")
+            by_cdpath = (
+                bool(targets)
+                and targets[0] is not None
+                and cdpath
+                and not targets[0].startswith(("/", "./", "../"))
+                and targets[0] not in (".", "..")
+            )
             if not targets:
                 state.cwd = (state.variables.get("HOME") or (None,))[0]
             elif targets[0] is None or state.cwd is None or targets[0] == "-" or by_cdpath:
@@ -386,8 +433,9 @@ class _Walker:
     # -- words, substitutions, redirections --------------------------------------------------
 
     def _word(self, node: Any, ctx: _Ctx) -> list[Arg]:
-        return evaluate_word(ctx.source, node, ctx.state.variables,
-                             lambda part: self._substitution(part, ctx))
+        return evaluate_word(
+            ctx.source, node, ctx.state.variables, lambda part: self._substitution(part, ctx)
+        )
 
     def _assignment_value(self, node: Any, ctx: _Ctx) -> Arg:
         args = self._word(node, ctx)
@@ -401,8 +449,9 @@ class _Walker:
 
     def _substitution(self, part: Any, ctx: _Ctx) -> Substituted:
         """Walk a ``$(…)``/``<(…)`` (its commands are judged too) and guess its output."""
-        sub_ctx = replace(ctx.with_state(ctx.state.copy()), upstream=(), stdin_text=None,
-                          concurrent=False)
+        sub_ctx = replace(
+            ctx.with_state(ctx.state.copy()), upstream=(), stdin_text=None, concurrent=False
+        )
         produced = self._node(part.command, sub_ctx)
         return programs.static_output(produced)
 

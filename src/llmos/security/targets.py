@@ -61,9 +61,11 @@ def check(places: Places, arg: Arg, cwd: str | None, op: Operation) -> str | Non
     if cwd is None and not arg.text.startswith("/"):
         if op != "read":
             verb = "deletes" if op == "delete" else "writes"
-            return (f"{verb} {arg.text!r} relative to a folder that cannot be known here "
-                    "(after `cd` to a variable, in a function or an alias); use a path "
-                    "inside the working directory")
+            return (
+                f"{verb} {arg.text!r} relative to a folder that cannot be known here "
+                "(after `cd` to a variable, in a function or an alias); use a path "
+                "inside the working directory"
+            )
         return None
     return check_target(places, resolve_target(places, arg.text, cwd or "/", glob=arg.glob), op)
 
@@ -79,12 +81,17 @@ def check_target(places: Places, target: Target, op: Operation) -> str | None:
         hits = places.kernel_entries_matching(base, target.pattern)
         if hits:
             verb = "deletes" if op == "delete" else "writes"
-            return (f"{verb} {base}/{target.pattern}, which reaches llmos's own state "
-                    f"({', '.join(hits)})")
+            return (
+                f"{verb} {base}/{target.pattern}, which reaches llmos's own state "
+                f"({', '.join(hits)})"
+            )
         return None
     if zone is Zone.CONTAINS_WORKSPACE and target.scope == "some":
-        steps = [inner[len(base):].lstrip("/").split("/")[0]
-                 for inner in (places.workdir, places.boundary.workspace) if _under(inner, base)]
+        steps = [
+            inner[len(base) :].lstrip("/").split("/")[0]
+            for inner in (places.workdir, places.boundary.workspace)
+            if _under(inner, base)
+        ]
         if not any(fnmatch.fnmatchcase(step, target.pattern) for step in steps):
             zone = places.zone(base, containing=False)  # the pattern misses both
     if zone is Zone.TEMP or (zone is Zone.TEMP_ROOT and target.scope == "some"):
@@ -96,22 +103,36 @@ def check_target(places: Places, target: Target, op: Operation) -> str | None:
 def _check_unknown(places: Places, arg: Arg, cwd: str | None, op: Operation) -> str | None:
     prefix = arg.prefix
     if cwd is None and not prefix.startswith("/"):
-        return None if op == "read" else (
-            "changes a path relative to a folder that cannot be known here; spell it literally")
+        return (
+            None
+            if op == "read"
+            else (
+                "changes a path relative to a folder that cannot be known here; spell it literally"
+            )
+        )
     if op == "read" and prefix.startswith("/proc/") and prefix.count("/") <= 2:
-        return (f"reads {prefix}… for a process that cannot be known here; a process's "
-                "environment and memory hold secrets")
+        return (
+            f"reads {prefix}… for a process that cannot be known here; a process's "
+            "environment and memory hold secrets"
+        )
     pinned = bool(prefix) and ".." not in prefix.split("/")
     if op == "delete" and not pinned:
         shown = f" ({prefix}…)" if prefix else ""
-        return (f"deletes a path that depends on a value unknown here{shown}; if it were empty "
-                "or wrong this would delete outside the workspace. Spell the path literally, "
-                "inside the workspace")
+        return (
+            f"deletes a path that depends on a value unknown here{shown}; if it were empty "
+            "or wrong this would delete outside the workspace. Spell the path literally, "
+            "inside the workspace"
+        )
     if not prefix:
-        return None if op == "read" else (
-            "writes a path that depends on a value known only at run time (a variable, `$(…)`, "
-            "`read`); it could be outside the working directory. Spell the path literally, "
-            "inside the working directory")
+        return (
+            None
+            if op == "read"
+            else (
+                "writes a path that depends on a value known only at run time (a variable, `$(…)`, "
+                "`read`); it could be outside the working directory. Spell the path literally, "
+                "inside the working directory"
+            )
+        )
     folder, start = os.path.split(prefix)
     target = Target(places.resolve(folder or ".", cwd or "/"), "some", start + "*")
     return check_target(places, target, op)

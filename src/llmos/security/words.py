@@ -21,8 +21,21 @@ MAX_EXPANSIONS = 64
 _SPLIT = "\x00"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|[0-9]+|[@*#?$!-]")
 _BRACE = re.compile(r"\{([^{}]*,[^{}]*)\}")
-_ANSI_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b",
-                "E": "\x1b", "f": "\f", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+_ANSI_SIMPLE = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "E": "\x1b",
+    "f": "\f",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
+}
 _ANSI_CODE = re.compile(r"\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|U[0-9A-Fa-f]{1,8}|[0-7]{1,3}|c.)")
 
 
@@ -125,9 +138,7 @@ def expand_braces(text: str) -> list[str]:
     return results
 
 
-def parameter_values(
-    expr: str, variables: Mapping[str, tuple[str, ...]]
-) -> tuple[str, ...] | None:
+def parameter_values(expr: str, variables: Mapping[str, tuple[str, ...]]) -> tuple[str, ...] | None:
     """Possible values of ``${expr}``; ``None`` when they cannot be known."""
     match = _IDENT.match(expr)
     if match is None:
@@ -174,8 +185,10 @@ class _Builder:
                 break
             prefix.append(values[0])
         options = [
-            [v.replace(" ", _SPLIT).replace("\t", _SPLIT).replace("\n", _SPLIT) if split else v
-             for v in values]
+            [
+                v.replace(" ", _SPLIT).replace("\t", _SPLIT).replace("\n", _SPLIT) if split else v
+                for v in values
+            ]
             for values, split in self.pieces
             if values is not None
         ]

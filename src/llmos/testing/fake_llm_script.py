@@ -164,8 +164,15 @@ class Fault:
         stream gets the plain HTTP error instead.
         """
         base = cls.http(status, message="Overloaded" if status == 529 else None)
-        return cls(kind="stream_error", status=status, error_type=base.error_type,
-                   message=base.message, openai_code=base.openai_code, turn=turn, after=after)
+        return cls(
+            kind="stream_error",
+            status=status,
+            error_type=base.error_type,
+            message=base.message,
+            openai_code=base.openai_code,
+            turn=turn,
+            after=after,
+        )
 
     @classmethod
     def cut(cls, turn: Turn, *, after: int) -> Fault:
@@ -388,9 +395,7 @@ def openai_completion(turn: Turn, model: str, ids: Ids) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": turn.model or model,
-        "choices": [
-            {"index": 0, "message": message, "finish_reason": _openai_finish_reason(turn)}
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": _openai_finish_reason(turn)}],
         "usage": _openai_usage(turn.usage),
     }
 
@@ -425,9 +430,6 @@ def openai_chunks(turn: Turn, model: str, ids: Ids, *, include_usage: bool) -> l
         chunks.append(head | {"choices": [], "usage": _openai_usage(turn.usage)})
     encoded = [f"data: {json.dumps(item)}\n\n".encode() for item in chunks]
     return [*encoded, b"data: [DONE]\n\n"]
-
-
-
 
 
 def turn_from_json(data: Mapping[str, Any]) -> Turn:
@@ -475,13 +477,16 @@ def item_from_json(data: Mapping[str, Any]) -> ScriptItem:
     if kind == "cut" and turn is not None:
         return Fault.cut(turn, after=int(data.get("after", 0)))
     if kind == "stream_error" and turn is not None:
-        return Fault.stream_error(turn, after=int(data.get("after", 0)),
-                                  status=int(data.get("status", 529)))
+        return Fault.stream_error(
+            turn, after=int(data.get("after", 0)), status=int(data.get("status", 529))
+        )
     if kind == "stall":
         seconds = float(data.get("seconds", DEFAULT_STALL_SECONDS))
         return Fault.stall(turn, after=int(data.get("after", 0)), seconds=seconds)
-    raise ValueError(f"unknown script entry {dict(data)!r}: 'fault' must be status, cut, "
-                     "stream_error or stall (cut and stream_error need a 'turn')")
+    raise ValueError(
+        f"unknown script entry {dict(data)!r}: 'fault' must be status, cut, "
+        "stream_error or stall (cut and stream_error need a 'turn')"
+    )
 
 
 def load_script(text: str) -> list[ScriptItem]:
@@ -489,7 +494,6 @@ def load_script(text: str) -> list[ScriptItem]:
     data = json.loads(text)
     entries = data["items"] if isinstance(data, dict) else data
     return [item_from_json(entry) for entry in entries]
-
 
 
 def iter_sse_data(raw: bytes) -> Iterator[str]:

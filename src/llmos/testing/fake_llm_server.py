@@ -105,8 +105,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         record = self._record(body=None)
         if record.path.rstrip("/") == "/v1/models":
-            models = [{"id": name, "object": "model", "owned_by": "fake"}
-                      for name in self.server.owner.models]
+            models = [
+                {"id": name, "object": "model", "owned_by": "fake"}
+                for name in self.server.owner.models
+            ]
             self._send_json(200, {"object": "list", "data": models})
         else:
             self._send_json(404, {"error": {"message": f"no route for GET {record.path}"}})
@@ -148,8 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_chunk(stream_error_event(api, item, model))
             self._end_stream()
         elif item.kind == "cut" and item.turn is not None:
-            self._send_turn(api, item.turn, model, body, streaming=streaming,
-                            cut_after=item.after)
+            self._send_turn(api, item.turn, model, body, streaming=streaming, cut_after=item.after)
         else:
             self._stall(api, item, model, body, streaming=streaming)
 
@@ -337,8 +338,10 @@ class FakeLLMServer:
         httpd.owner = self
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name="fake-llm-server", daemon=True,
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-llm-server",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -454,7 +457,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
     return 0
-
 
 
 if __name__ == "__main__":
