@@ -13,7 +13,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -29,8 +29,8 @@ ENV_NOT_SETTINGS = frozenset(
 
 Mode = Literal["auto", "learner", "follower", "orchestrator"]
 Provider = Literal["claude-sdk", "anthropic", "openai", "local", "scripted"]
-PROVIDERS: tuple[str, ...] = Provider.__args__  # type: ignore[attr-defined]
-MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
+PROVIDERS: tuple[Provider, ...] = get_args(Provider)
+MODES: tuple[Mode, ...] = get_args(Mode)
 
 #: The largest amount of money a setting may hold. The ledger keeps integer
 #: nanodollars in SQLite's 64-bit integers (at most ~9.2e9 dollars), so a larger

@@ -147,9 +147,9 @@ class FunctionBackend(Backend):
     fn: TurnFunction
     model: str = "function"
     requests: list[BackendRequest] = field(default_factory=list)
-    name = "function"  # type: ignore[misc]
-    estimated_usage = True  # type: ignore[misc]
-    summarizes_context = False  # type: ignore[misc]
+    name = "function"
+    estimated_usage = True
+    summarizes_context = False
 
     async def stream(self, request: BackendRequest) -> AsyncIterator[BackendEvent]:
         self.requests.append(request)

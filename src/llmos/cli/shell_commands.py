@@ -6,7 +6,7 @@ import asyncio
 import difflib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 from rich.markup import escape
@@ -55,11 +55,15 @@ def _did_you_mean(value: str, options: Iterable[str]) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
-def _one_of(value: str, choices: Iterable[str], what: str) -> str:
-    """``value`` if it is one of ``choices``, else an error with a suggestion."""
+Choice = TypeVar("Choice", bound=str)
+
+
+def _one_of(value: str, choices: Iterable[Choice], what: str) -> Choice:
+    """The choice ``value`` names, else an error with a suggestion."""
     options = list(choices)
-    if value in options:
-        return value
+    for option in options:
+        if option == value:
+            return option
     hint = _did_you_mean(value, options)
     raise CommandError(f"{what} {value!r} is not one of {', '.join(options)}{hint}", key=what)
 

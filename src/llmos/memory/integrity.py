@@ -146,9 +146,9 @@ class TraceSigner:
     def seal(self, trace: Trace) -> Trace:
         """``trace`` with a fresh seal (the same one again if its replayed content is unchanged)."""
         value = digest(trace)
-        return replace(
-            trace, integrity=Seal(digest=value, hmac=self._sign(value, self._load(True)))
-        )
+        key = self._load(True)
+        assert key is not None  # loading with create=True makes the key when there is none
+        return replace(trace, integrity=Seal(digest=value, hmac=self._sign(value, key)))
 
     def check(self, trace: Trace) -> Trust:
         """Whether ``trace`` is as this installation sealed it."""

@@ -268,7 +268,7 @@ def terms_of(tokens: list[Token]) -> Terms:
             skip_next = False
             continue
         phrase = _PHRASES.get((token.text, following.text)) if following else None
-        if phrase is not None and token.kind == "word" and following.kind == "word":
+        if phrase is not None and following is not None and token.kind == following.kind == "word":
             words.append(phrase)
             skip_next = True
         elif token.is_literal:

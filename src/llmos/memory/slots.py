@@ -18,10 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, get_args
 
 from llmos.memory.normalize import Token, tokenize
-from llmos.memory.trace import Postcondition, Slot, Step
+from llmos.memory.trace import Postcondition, Slot, SlotType, Step
+
+#: The token kinds a slot can have: the literal kinds of a goal.
+_SLOT_TYPES: dict[str, SlotType] = {kind: kind for kind in get_args(SlotType)}
 
 #: Extensions whose files hold code: a file stem used inside them is a module reference.
 CODE_EXTENSIONS: frozenset[str] = frozenset(
@@ -113,15 +116,14 @@ def find_slots(goal: str, steps: Iterable[Step]) -> tuple[Slot, ...]:
     seen: set[str] = set()
     counters: dict[str, int] = {}
     for token in tokenize(goal):
-        if not token.is_literal or token.text in seen or not token.text:
+        kind = _SLOT_TYPES.get(token.kind)
+        if kind is None or token.text in seen or not token.text:
             continue
         pattern = re.compile(occurrence_pattern(token.kind, token.text))
         if any(pattern.search(text) for text in texts):
             seen.add(token.text)
             counters[token.kind] = counters.get(token.kind, 0) + 1
-            slots.append(
-                Slot(name=f"{token.kind}{counters[token.kind]}", type=token.kind, value=token.text)
-            )  # type: ignore[arg-type]
+            slots.append(Slot(name=f"{kind}{counters[kind]}", type=kind, value=token.text))
     return tuple(slots)
 
 
@@ -285,7 +287,7 @@ def rewriter(slots: tuple[Slot, ...], bindings: Mapping[str, str]) -> Callable[[
     new_values = [bindings[slot.name] for slot in changed]
 
     def rewrite(text: str) -> str:
-        return pattern.sub(lambda m: new_values[int(m.lastgroup[1:])], text)  # type: ignore[index]
+        return pattern.sub(lambda m: new_values[int(str(m.lastgroup)[1:])], text)
 
     return rewrite
 

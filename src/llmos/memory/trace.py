@@ -134,7 +134,7 @@ class Trace:
 
 def status_of(outcome: Outcome) -> TraceStatus:
     """The trace status an outcome is saved as."""
-    return outcome.status.value  # type: ignore[return-value]
+    return outcome.status.value
 
 
 def environment_fingerprint() -> dict[str, str]:

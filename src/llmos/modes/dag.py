@@ -11,13 +11,14 @@ If the run is cancelled, the running subtasks are cancelled and awaited first.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import replace
+from typing import Any
 
 from llmos.modes.orchestration_state import SubtaskOutcome
 from llmos.modes.plan import Plan, Subtask
 
-RunOne = Callable[[Subtask], Awaitable[SubtaskOutcome]]
+RunOne = Callable[[Subtask], Coroutine[Any, Any, SubtaskOutcome]]
 OnOutcome = Callable[[SubtaskOutcome], Awaitable[None]]
 BUDGET_ERROR = "BudgetExceeded"
 

@@ -140,7 +140,7 @@ def make_tool(
         raise PluginError(
             f"{where} is a generator; a tool returns its whole result at once", origin=where
         )
-    tool_name = name or getattr(fn, "__name__", "")
+    tool_name = name or str(getattr(fn, "__name__", ""))
     if not TOOL_NAME.match(tool_name):
         raise PluginError(
             f"tool name {tool_name!r} ({where}) is not allowed: use 1 to 64 letters, digits, "
@@ -211,7 +211,7 @@ def input_model(
         fields[field_name] = (annotation, default)
         parameters[field_name] = param_name
     try:
-        model = create_model(  # type: ignore[call-overload]
+        model = create_model(
             f"{_pascal(tool_name)}Input",
             __config__=ConfigDict(extra="forbid"),
             **fields,
@@ -270,7 +270,7 @@ class HookSpec:
 
     def bind(self, fn: HookFn) -> Hook:
         return Hook(
-            name=self.name or getattr(fn, "__name__", "hook"),
+            name=self.name or str(getattr(fn, "__name__", "hook")),
             event=self.event,
             fn=fn,
             matcher=self.matcher,
@@ -332,7 +332,8 @@ def _strip_annotated(annotation: Any) -> Any:
 
 def _with_description(annotation: Any, documented: str | None) -> Any:
     """Turn ``Annotated[T, "text"]`` (or an ``Args:`` entry) into a field description."""
-    base, metadata = annotation, ()
+    base = annotation
+    metadata: tuple[Any, ...] = ()
     if get_origin(annotation) is Annotated:
         base, *rest = get_args(annotation)
         metadata = tuple(rest)

@@ -23,7 +23,7 @@ import re
 import shlex
 import tempfile
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 from pydantic import RootModel, model_validator
 from pydantic_core import PydanticCustomError
@@ -114,7 +114,7 @@ class McpConnection:
         self._client: Client | None = None
         self._runner: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
-        self._stderr: IO[str] | None = None
+        self._stderr: TextIO | None = None
 
     @property
     def command_line(self) -> str:
@@ -178,7 +178,7 @@ class McpConnection:
             ) from exc
 
     async def _serve(
-        self, ready: asyncio.Future[Client], stop: asyncio.Event, stderr: IO[str]
+        self, ready: asyncio.Future[Client], stop: asyncio.Event, stderr: TextIO
     ) -> None:
         """Own the SDK client for the server's whole life, in this one task."""
         from llmos import __version__

@@ -237,7 +237,8 @@ class _PythonJudge:
             return self._path(self._path_object(func.value), "read")
         if name == "open" and args:
             mode = args[1] if len(args) > 1 else self._keyword(call, "mode") or "r"
-            return self._path(args[0], "write" if set(mode) & set("wax+") else "read")
+            writes = mode is None or bool(set(mode) & set("wax+"))  # a mode not known: may write
+            return self._path(args[0], "write" if writes else "read")
         if name in ("move", "rename", "replace") and len(args) == 2:
             return self._path(args[0], "delete", recursive=True) or self._path(args[1], "write")
         if name == "link" and isinstance(func, ast.Attribute) and len(args) == 2:

@@ -178,9 +178,9 @@ def calls(language: str, code: str) -> Iterator[Call]:
         if any(start <= match.start() < end for start, end in strings):
             continue  # a word inside a string ("please copy this"), not a call
         span = _arguments(code, match.end() - 1, match.group(2))
-        strings = [_unescape(m) for m in _STRING.finditer(span)]
+        literals = [_unescape(m) for m in _STRING.finditer(span)]
         bare = _STRING.sub("", span).strip(" \t(){};,")
-        yield Call(name, table[name], strings, opaque=bool(re.search(r"[\w$@]", bare)))
+        yield Call(name, table[name], literals, opaque=bool(re.search(r"[\w$@]", bare)))
 
 
 def _arguments(code: str, start: int, opener: str) -> str:

@@ -572,7 +572,7 @@ def _output_of(command: SimpleCommand, stdin: str | None) -> str | None:
     words = [a for a in argv if a is not None]
     name = command.name
     if name == "echo":
-        flags = set()
+        flags: set[str] = set()
         while len(words) > 1 and words[1] in ("-n", "-e", "-E", "-ne", "-en"):
             flags.update(words.pop(1)[1:])
         text = " ".join(words[1:])

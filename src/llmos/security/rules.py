@@ -239,7 +239,8 @@ def _dd(judge: Judge, command: SimpleCommand) -> Verdict | None:
         if arg.text is None and arg.prefix.startswith("of="):
             return deny("dd writes to a file or device that cannot be known here", command.text)
         text = arg.text or ""
-        for key, op in (("of=", "write"), ("if=", "read")):
+        operations: tuple[tuple[str, Operation], ...] = (("of=", "write"), ("if=", "read"))
+        for key, op in operations:
             if text.startswith(key):
                 verdict = judge.path(command, Arg(text[3:], text[3:], arg.glob), op)
                 if verdict is not None:
@@ -284,7 +285,7 @@ def _disk(judge: Judge, command: SimpleCommand) -> Verdict | None:
     return first(
         judge.path(command, operand, "write")
         for operand in operands
-        if "/" in (operand.text or "") or command.name.startswith("mk")
+        if "/" in (operand.text or "") or (command.name or "").startswith("mk")
     )
 
 

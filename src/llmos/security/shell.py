@@ -144,7 +144,7 @@ def walk(line: str, *, cwd: str, home: str, tmpdir: str | None = None) -> Script
     ``tmpdir`` is ``$TMPDIR`` as the command's environment has it: when it is
     unset, ``"$TMPDIR/x"`` is ``/x`` to bash, so it is unknown here, not ``/tmp``.
     """
-    variables = {"HOME": (home,), "PWD": (cwd,), "IFS": (" \t\n",)}
+    variables: dict[str, tuple[str, ...]] = {"HOME": (home,), "PWD": (cwd,), "IFS": (" \t\n",)}
     if tmpdir:
         variables["TMPDIR"] = (tmpdir,)
     walker = _Walker(Script())
@@ -418,9 +418,9 @@ class _Walker:
                     name, _, value = arg.text.partition("=")
                     state.variables[name] = (_expand_tilde(value, state),)
         elif command.name == "unset":
-            for name in argv[1:]:
-                if name is not None:
-                    state.variables.pop(name, None)
+            for unset in argv[1:]:
+                if unset is not None:
+                    state.variables.pop(unset, None)
         elif command.name in ("read", "mapfile", "readarray"):
             names = [a for a in argv[1:] if a is not None and not a.startswith("-")]
             item = programs.item_source(command.upstream, command.cwd)
