@@ -16,19 +16,19 @@ from typing import Any
 from llmos.backends.base import AgentBackend, Backend
 from llmos.backends.factory import create_backend
 from llmos.config import Settings, load_settings
+from llmos.engine.dispatcher import Dispatcher, VerifyResult
 from llmos.errors import ConfigError
 from llmos.events import Event, Notice, TaskFailed, TaskFinished
 from llmos.hooks.builtin import install_builtin_hooks
 from llmos.hooks.pipeline import AskHandler, HookPipeline
-from llmos.kernel.bus import EventBus
-from llmos.kernel.dispatcher import Dispatcher, VerifyResult
-from llmos.kernel.task import TaskResult, new_task_id
-from llmos.kernel.watchdog import Watchdog, WatchdogLimits, cancellation_reason
 from llmos.memory import MatchResult, Trace
 from llmos.memory.session_log import SessionLog
 from llmos.outcome import FailureKind
 from llmos.plugins import Extensions
 from llmos.projects import Projects
+from llmos.runtime.bus import EventBus
+from llmos.runtime.task import TaskResult, new_task_id
+from llmos.runtime.watchdog import Watchdog, WatchdogLimits, cancellation_reason
 from llmos.tools import default_registry
 from llmos.tools.environment import policy_from_config
 from llmos.workspace import Workspace

@@ -9,9 +9,9 @@ from typing import Any
 
 from llmos import LLMOS
 from llmos.config import load_settings
+from llmos.engine.orchestration import orchestrator_context
 from llmos.events import Event, Notice
-from llmos.modes.orchestrator import OrchestratorContext
-from llmos.modes.orchestrator_wiring import orchestrator_context
+from llmos.modes.orchestrator.run import OrchestratorContext
 from llmos.testing.scripted_router import Route, ScriptedRouter
 
 PRICED = "claude-sonnet-4-5"  # a real price table, so every call costs something

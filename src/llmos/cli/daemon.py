@@ -33,10 +33,10 @@ from llmos.cli.common import (
 )
 from llmos.cli.render import JsonRenderer
 from llmos.events import Event, Notice, TaskFailed, TaskFinished, TaskStarted
-from llmos.kernel.cron import CronDaemon
-from llmos.kernel.schedule_store import ScheduleStore, local_now
-from llmos.kernel.scheduler import Scheduler, Submission
-from llmos.kernel.task import TaskResult
+from llmos.runtime.cron import CronDaemon
+from llmos.runtime.schedule_store import ScheduleStore, local_now
+from llmos.runtime.scheduler import Scheduler, Submission
+from llmos.runtime.task import TaskResult
 
 
 class DaemonRenderer:

@@ -33,8 +33,8 @@ from llmos.cli.common import (
 from llmos.cli.render import print_match, report_untrusted
 from llmos.cli.terminal import visible
 from llmos.config import Settings
+from llmos.engine.dispatcher import VerifyResult
 from llmos.errors import ConfigError, TraceFormatError
-from llmos.kernel.dispatcher import VerifyResult
 from llmos.memory.integrity import Trust
 from llmos.memory.library import TraceLibrary
 from llmos.memory.store import TraceStore

@@ -26,8 +26,8 @@ from llmos.errors import BudgetExceeded
 from llmos.events import Event, ModeChosen, TaskFailed, TaskFinished, UsageUpdated
 from llmos.hooks.budget import projected_usage
 from llmos.hooks.pipeline import Decision, Deny, Hook, HookInput
-from llmos.kernel.scheduler import FINISHED_KEPT, TaskHandle, TaskStatus
-from llmos.kernel.task import TaskResult, new_task_id
+from llmos.runtime.scheduler import FINISHED_KEPT, TaskHandle, TaskStatus
+from llmos.runtime.task import TaskResult, new_task_id
 
 TASK_BUDGET_HOOK = "task-budget"
 

@@ -14,8 +14,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
-from llmos.modes.orchestration_state import SubtaskOutcome
-from llmos.modes.plan import Plan, Subtask
+from llmos.modes.orchestrator.plan import Plan, Subtask
+from llmos.modes.orchestrator.state import SubtaskOutcome
 
 RunOne = Callable[[Subtask], Awaitable[SubtaskOutcome]]
 OnOutcome = Callable[[SubtaskOutcome], Awaitable[None]]

@@ -47,11 +47,11 @@ from llmos.config import Settings
 from llmos.economy import EconomyReport, format_usd
 from llmos.errors import LLMOSError
 from llmos.events import Event, ModeChosen, Notice, ToolCallFinished, ToolCallStarted
-from llmos.kernel.task import TaskResult, new_task_id
-from llmos.mcp_wire import CheckedStdin
+from llmos.mcp.wire import CheckedStdin
 from llmos.memory.index import IndexEntry
 from llmos.memory.summary import TraceSummary
 from llmos.outcome import FailureKind, OutcomeStatus
+from llmos.runtime.task import TaskResult, new_task_id
 
 SERVER_NAME = "llmos"
 TaskMode = Literal["auto", "learner", "follower"]
@@ -342,7 +342,7 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
 async def serve_stdio(settings: Settings) -> None:
     """Serve one MCP session on stdin/stdout until the client closes it.
 
-    Lines are checked on the way in (:mod:`llmos.mcp_wire`): a malformed one
+    Lines are checked on the way in (:mod:`llmos.mcp.wire`): a malformed one
     gets a JSON-RPC error instead of silence.
     """
     server = build_server(LLMOS(settings=settings, ask=ask_the_caller))

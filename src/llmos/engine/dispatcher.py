@@ -22,17 +22,14 @@ from llmos.backends.base import AgentBackend, Backend
 from llmos.backends.factory import create_backend
 from llmos.config import Settings
 from llmos.economy import DEFAULT_PRICES, TokenEconomy
+from llmos.engine.learning import TaskRun, learn
+from llmos.engine.orchestration import orchestrator_context
 from llmos.errors import ConfigError, LLMOSError
 from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
 from llmos.hooks.builtin import check_disabled
 from llmos.hooks.memory import MemoryInjector
 from llmos.hooks.pipeline import HookInput, HookPipeline
 from llmos.hooks.trace_capture import TraceRecorder
-from llmos.kernel.bus import EventBus
-from llmos.kernel.learning import TaskRun, learn
-from llmos.kernel.single_flight import LearningLocks
-from llmos.kernel.task import TaskBudget, TaskContext, TaskResult, new_task_id
-from llmos.kernel.watchdog import cancellation_reason
 from llmos.memory import MatchResult, Trace
 from llmos.memory.facts import FactLibrary
 from llmos.memory.library import TraceLibrary
@@ -42,13 +39,16 @@ from llmos.modes import guidance
 from llmos.modes.acceptance import Action
 from llmos.modes.follower import ReplayOutcome, replay
 from llmos.modes.judge import action_of, judge
-from llmos.modes.orchestration_state import load_state
-from llmos.modes.orchestration_trace import is_orchestration
-from llmos.modes.orchestrator import resume_orchestration, run_orchestrator
-from llmos.modes.orchestrator_wiring import orchestrator_context
-from llmos.modes.selection import needs_orchestration
+from llmos.modes.orchestrator.run import resume_orchestration, run_orchestrator
+from llmos.modes.orchestrator.selection import needs_orchestration
+from llmos.modes.orchestrator.state import load_state
+from llmos.modes.orchestrator.trace import is_orchestration
 from llmos.outcome import NOT_ADVICE, FailureKind, Outcome, OutcomeStatus, kind_of_error
 from llmos.projects import Project
+from llmos.runtime.bus import EventBus
+from llmos.runtime.single_flight import LearningLocks
+from llmos.runtime.task import TaskBudget, TaskContext, TaskResult, new_task_id
+from llmos.runtime.watchdog import cancellation_reason
 from llmos.tools import sandbox_status
 from llmos.tools.base import Isolation, ToolContext, ToolRegistry, ToolSettings
 from llmos.tools.environment import policy_from_config

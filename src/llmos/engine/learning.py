@@ -21,7 +21,6 @@ from llmos.hooks.budget import BudgetGuard
 from llmos.hooks.builtin import check_disabled
 from llmos.hooks.pipeline import Allow, Deny, HookInput
 from llmos.hooks.trace_capture import TraceRecorder
-from llmos.kernel.task import TaskBudget, TaskContext, TaskResult
 from llmos.memory import Trace
 from llmos.memory.insights import extract_insights, insights_enabled
 from llmos.messages import Usage
@@ -29,9 +28,10 @@ from llmos.modes.acceptance import Action
 from llmos.modes.judge import action_of, judge
 from llmos.modes.learner import LearnerOutcome, LearnerSettings, run_learner
 from llmos.outcome import FailureKind, Outcome
+from llmos.runtime.task import TaskBudget, TaskContext, TaskResult
 
 if TYPE_CHECKING:
-    from llmos.kernel.dispatcher import Dispatcher
+    from llmos.engine.dispatcher import Dispatcher
 
 
 @dataclass(kw_only=True)

@@ -1,9 +1,9 @@
-"""The orchestrator plugged into a :class:`~llmos.kernel.dispatcher.Dispatcher`.
+"""The orchestrator plugged into a :class:`~llmos.engine.dispatcher.Dispatcher`.
 
-:class:`DispatcherSubtasks` is the :class:`~llmos.modes.orchestrator.SubtaskRunner`
+:class:`DispatcherSubtasks` is the :class:`~llmos.modes.orchestrator.run.SubtaskRunner`
 over a real dispatcher: each subtask runs as a full nested task (match, follow
 or learn, trace saved) with its agent applied (prompt, tools, turn limit,
-model) and its :class:`~llmos.modes.orchestration_budget.SubtaskShare` in place
+model) and its :class:`~llmos.modes.orchestrator.budget.SubtaskShare` in place
 of admission, so it spends from the orchestration's reservation.
 :func:`orchestrator_context` builds the whole context for a dispatcher.
 """
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from llmos.agents import Agent, AgentLibrary
 from llmos.backends.base import Backend
 from llmos.errors import ConfigError
-from llmos.kernel.task import TaskResult
-from llmos.modes.orchestration_budget import SubtaskShare
-from llmos.modes.orchestrator import OrchestratorContext
+from llmos.modes.orchestrator.budget import SubtaskShare
+from llmos.modes.orchestrator.run import OrchestratorContext
+from llmos.runtime.task import TaskResult
 
 if TYPE_CHECKING:
-    from llmos.kernel.dispatcher import Dispatcher
+    from llmos.engine.dispatcher import Dispatcher
 
 SUBTASK_MODE = "auto"  # a subtask is followed when a trace matches, learned otherwise
 
