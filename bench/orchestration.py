@@ -101,7 +101,7 @@ async def _timed(
     backend = SlowBackend(router, delay_s)
     settings = load_settings(workspace=folder, env={})
     async with LLMOS(settings=settings, backend=backend) as llmos:
-        ctx = orchestrator_context(llmos.dispatcher, concurrency=concurrency)
+        ctx = orchestrator_context(llmos.services, llmos.dispatcher.run, concurrency=concurrency)
         started = time.perf_counter()
         result = await run_orchestrator(GOAL, ctx=ctx)
         elapsed = time.perf_counter() - started

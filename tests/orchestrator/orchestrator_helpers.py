@@ -105,7 +105,7 @@ async def harness(
     overrides = {"tools.sandbox": False, **(settings or {})}
     llmos = LLMOS(settings=load_settings(workspace=workspace, overrides=overrides), backend=router)
     await llmos.boot()
-    context = orchestrator_context(llmos.dispatcher, **ctx)
+    context = orchestrator_context(llmos.services, llmos.dispatcher.run, **ctx)
     found = Harness(llmos, router, context)
     llmos.subscribe(found.events.append)
     return found
