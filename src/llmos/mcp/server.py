@@ -299,7 +299,7 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
     ) -> TraceSummary:
         try:
             await llmos.boot()
-            library = llmos.dispatcher.library
+            library = llmos.traces()
             trace = await asyncio.to_thread(library.reject, trace_id, reason)
             entry = await asyncio.to_thread(library.entry, trace.id)
         except LLMOSError as exc:
@@ -323,7 +323,7 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
         limit: Annotated[int, Field(ge=1, le=1000, description="At most this many.")] = 20,
     ) -> TraceList:
         try:
-            entries = await asyncio.to_thread(llmos.dispatcher.library.entries)
+            entries = await asyncio.to_thread(llmos.traces().entries)
         except LLMOSError as exc:
             raise ToolError(str(exc)) from exc
         return select_traces(entries, query, limit)
@@ -331,7 +331,7 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
     @server.tool(description=BUDGET_HELP, annotations=reads_only)
     async def budget() -> dict[str, Any]:
         try:
-            report = await asyncio.to_thread(llmos.dispatcher.economy.report)
+            report = await asyncio.to_thread(llmos.budget().report)
         except LLMOSError as exc:
             raise ToolError(str(exc)) from exc
         return _REPORT_JSON.dump_python(report, mode="json")
