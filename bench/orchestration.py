@@ -20,8 +20,8 @@ from bench.report import Scale
 from llmos.api import LLMOS
 from llmos.backends.base import Backend, BackendEvent, BackendRequest
 from llmos.config import load_settings
-from llmos.modes.orchestrator import run_orchestrator
-from llmos.modes.orchestrator_wiring import orchestrator_context
+from llmos.engine.orchestration import orchestrator_context
+from llmos.modes.orchestrator.run import run_orchestrator
 from llmos.testing.scripted_router import Route, ScriptedRouter
 
 MODEL = "claude-sonnet-4-5"
@@ -101,7 +101,7 @@ async def _timed(
     backend = SlowBackend(router, delay_s)
     settings = load_settings(workspace=folder, env={})
     async with LLMOS(settings=settings, backend=backend) as llmos:
-        ctx = orchestrator_context(llmos.dispatcher, concurrency=concurrency)
+        ctx = orchestrator_context(llmos.services, llmos.dispatcher.run, concurrency=concurrency)
         started = time.perf_counter()
         result = await run_orchestrator(GOAL, ctx=ctx)
         elapsed = time.perf_counter() - started

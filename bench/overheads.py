@@ -35,10 +35,10 @@ from llmos.config import load_settings
 from llmos.events import Notice
 from llmos.hooks.builtin import install_builtin_hooks
 from llmos.hooks.pipeline import HookPipeline
-from llmos.kernel.bus import EventBus
-from llmos.kernel.task import TaskContext
-from llmos.kernel.tool_runner import run_tool_call
 from llmos.messages import ToolCall, Usage
+from llmos.runtime.bus import EventBus
+from llmos.runtime.task import TaskContext
+from llmos.runtime.tool_runner import run_tool_call
 from llmos.security import judge_command
 from llmos.security.shell import clear_parse_cache
 from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult

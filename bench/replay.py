@@ -62,7 +62,7 @@ async def _in_process(workspace: Path, repeats: int) -> dict[str, Any]:
             again = await llmos.execute(GOAL)
             modes.add(again.mode if learned.success else f"{again.mode} (scripted correct run)")
             follows.append(time.perf_counter() - started)
-        model = llmos.dispatcher.backend().model
+        model = llmos.services.backends.get().model
     follow_s = statistics.median(follows)
     return {
         "goal": GOAL,

@@ -1,9 +1,9 @@
 """llmos: an operating system for LLM agents."""
 
 from llmos.api import LLMOS
-from llmos.kernel.task import TaskResult
 from llmos.outcome import FailureKind, Outcome, OutcomeStatus
 from llmos.plugins import hook, tool
+from llmos.runtime.task import TaskResult
 
 __version__ = "0.1.0"
 

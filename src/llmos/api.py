@@ -9,26 +9,29 @@ Example:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from llmos.backends.base import AgentBackend, Backend
-from llmos.backends.factory import create_backend
+from llmos.backends.factory import BackendFactory
 from llmos.config import Settings, load_settings
+from llmos.economy import TokenEconomy
+from llmos.engine.dispatcher import Dispatcher, VerifyResult
+from llmos.engine.services import Services, register_builtin_hooks
 from llmos.errors import ConfigError
 from llmos.events import Event, Notice, TaskFailed, TaskFinished
-from llmos.hooks.builtin import install_builtin_hooks
-from llmos.hooks.pipeline import AskHandler, HookPipeline
-from llmos.kernel.bus import EventBus
-from llmos.kernel.dispatcher import Dispatcher, VerifyResult
-from llmos.kernel.task import TaskResult, new_task_id
-from llmos.kernel.watchdog import Watchdog, WatchdogLimits, cancellation_reason
+from llmos.hooks.pipeline import AskHandler, Hook, HookPipeline
 from llmos.memory import MatchResult, Trace
+from llmos.memory.library import TraceLibrary
 from llmos.memory.session_log import SessionLog
 from llmos.outcome import FailureKind
 from llmos.plugins import Extensions
-from llmos.projects import Projects
+from llmos.projects import Project, Projects
+from llmos.runtime.bus import EventBus
+from llmos.runtime.scheduler import Scheduler, Submission
+from llmos.runtime.task import TaskResult, new_task_id
+from llmos.runtime.watchdog import Watchdog, WatchdogLimits, cancellation_reason
 from llmos.tools import default_registry
 from llmos.tools.environment import policy_from_config
 from llmos.workspace import Workspace
@@ -62,7 +65,6 @@ class LLMOS:
         self.workspace = Workspace(settings.workspace)
         self.bus = EventBus()
         self.hooks = HookPipeline(self.bus, ask)
-        install_builtin_hooks(self.hooks, settings)
         self.tools = default_registry()
         self.session_log = SessionLog(self.workspace.sessions)
         self.bus.subscribe(self.session_log)
@@ -72,42 +74,45 @@ class LLMOS:
         self.watchdog = Watchdog.from_limits(
             self.bus, WatchdogLimits(**settings.watchdog.model_dump())
         )
-        for hook in self.watchdog.hooks():
-            self.hooks.register(hook)
         self._given_backend = backend
+        self._services: Services | None = None
         self._dispatcher: Dispatcher | None = None
-
-    def _make_backend(self) -> Backend | AgentBackend:
-        plugins = [tool for tool in self.tools if tool.source != "built-in"]
-        return self._given_backend or create_backend(self.settings, extra_tools=plugins)
+        self._builtin_hooks: tuple[Hook, ...] = ()
 
     async def boot(self) -> LLMOS:
         """Create the workspace and the long-lived services (idempotent)."""
         if self._dispatcher is None:
             self.workspace.ensure()
-            project = Projects(self.workspace).resolve(self.settings.project)
+            services = Services.build(
+                settings=self.settings,
+                workspace=self.workspace,
+                project=Projects(self.workspace).resolve(self.settings.project),
+                bus=self.bus,
+                hooks=self.hooks,
+                tools=self.tools,
+                backends=BackendFactory(self.settings, self.tools, given=self._given_backend),
+            )
+            self._builtin_hooks = register_builtin_hooks(
+                self.hooks, self.settings, watchdog=self.watchdog, injector=services.injector
+            )
             report = await self.extensions.install(self.tools, self.hooks)
             for problem in report.problems:
                 await self.bus.publish(
                     Notice(task_id="", level="warning", message=f"skipped: {problem}")
                 )
             self.watchdog.start()
-            self._dispatcher = Dispatcher(
-                settings=self.settings,
-                workspace=self.workspace,
-                bus=self.bus,
-                hooks=self.hooks,
-                tools=self.tools,
-                backend_factory=self._make_backend,
-                project=project,
-            )
+            self._services = services
+            self._dispatcher = Dispatcher(services)
         return self
 
     async def shutdown(self) -> None:
-        """Close the backend and release resources; safe to call twice."""
-        if self._dispatcher is not None:
-            await asyncio.shield(self._dispatcher.aclose())
-            self._dispatcher = None
+        """Close the backends and release resources; safe to call twice."""
+        if self._services is not None:
+            await asyncio.shield(self._services.backends.aclose())
+            self._services = self._dispatcher = None
+        for hook in self._builtin_hooks:  # a later boot registers its own
+            self.hooks.unregister(hook.name)
+        self._builtin_hooks = ()
         await asyncio.shield(self.extensions.aclose())
         await self.watchdog.stop()
         self.session_log.close()
@@ -119,10 +124,50 @@ class LLMOS:
         await self.shutdown()
 
     @property
+    def services(self) -> Services:
+        """The long-lived parts (settings, libraries, economy, backends) once booted."""
+        if self._services is None:
+            raise ConfigError("call boot() (or use `async with LLMOS(...)`) before running tasks")
+        return self._services
+
+    @property
     def dispatcher(self) -> Dispatcher:
+        """The engine's mode chooser, once booted (edges use the methods below instead)."""
         if self._dispatcher is None:
             raise ConfigError("call boot() (or use `async with LLMOS(...)`) before running tasks")
         return self._dispatcher
+
+    # ------------------------------------------------------- what the edges read
+
+    @property
+    def project(self) -> Project | None:
+        """The project goals work in (its output, memory and agents), or None; once booted."""
+        return self.services.project
+
+    def traces(self) -> TraceLibrary:
+        """The trace library tasks match against and save to (the project's first)."""
+        return self.services.library
+
+    def budget(self) -> TokenEconomy:
+        """The token economy: the budget, the ledger, the prices."""
+        return self.services.economy
+
+    def backend_model(self) -> str | None:
+        """The model of the task backend if one was built (a replay builds none), else None."""
+        backends = self.services.backends
+        return backends.get().model if backends.built else None
+
+    def scheduler(self, *, concurrency: int) -> Scheduler:
+        """A scheduler that runs submissions as tasks, under llmos's watchdog.
+
+        A project's submission works in that project's output folder.
+        """
+
+        def run(sub: Submission) -> Awaitable[TaskResult]:
+            cwd = self.workspace.projects / sub.project / "output" if sub.project else None
+            return self.dispatcher.run(sub.goal, mode=sub.mode, cwd=cwd, task_id=sub.task_id)
+
+        return Scheduler(run, concurrency=concurrency, bus=self.bus, watchdog=self.watchdog)
 
     async def execute(
         self,
@@ -179,12 +224,12 @@ class LLMOS:
     async def reject(self, trace_id: str, reason: str) -> Trace:
         """Say a trace's result was wrong: it is failed (``rejected``) and never followed again."""
         await self.boot()
-        return await asyncio.to_thread(self.dispatcher.library.reject, trace_id, reason)
+        return await asyncio.to_thread(self.traces().reject, trace_id, reason)
 
     async def promote(self, trace_id: str, note: str = "") -> Trace:
         """Vouch for an unverified trace after checking its result: it becomes replayable."""
         await self.boot()
-        return await asyncio.to_thread(self.dispatcher.library.promote, trace_id, note)
+        return await asyncio.to_thread(self.traces().promote, trace_id, note)
 
     async def stream(
         self, goal: str, *, mode: str | None = None, cwd: str | Path | None = None

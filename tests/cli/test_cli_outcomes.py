@@ -274,7 +274,7 @@ async def test_rejecting_a_trace_demotes_its_versions_to_guidance(workspace: Pat
 
     async with api(workspace, LEARN_NOTES) as llmos:
         learned = await llmos.execute(NOTES)
-        store = llmos.dispatcher.library.home
+        store = llmos.traces().home
         original = store.load(learned.trace_id or "")
         version = store.save(replace(original, id="version1", parent=original.id))
         await llmos.reject(original.id, "the note is wrong")

@@ -11,11 +11,11 @@ from llmos.backends.base import BackendRequest, request_tokens
 from llmos.backends.scripted import FunctionBackend, ScriptedBackend
 from llmos.events import Event, Notice
 from llmos.hooks.pipeline import HookPipeline
-from llmos.kernel.bus import EventBus
-from llmos.kernel.task import TaskContext
 from llmos.messages import AssistantMessage, ToolResultMessage, Usage, UserMessage
 from llmos.modes.context import SUMMARY_SYSTEM
 from llmos.modes.learner import LearnerSettings, run_learner
+from llmos.runtime.bus import EventBus
+from llmos.runtime.task import TaskContext
 from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
 
 WINDOW = 6_000  # tokens; each Dump result is about 1,500

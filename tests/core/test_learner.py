@@ -14,10 +14,10 @@ from llmos.backends.scripted import FunctionBackend, ScriptedBackend
 from llmos.errors import ScriptExhausted
 from llmos.events import Event, ToolCallFinished, ToolCallStarted, UsageUpdated
 from llmos.hooks.pipeline import Deny, Hook, HookInput, HookPipeline, Rewrite
-from llmos.kernel.bus import EventBus
-from llmos.kernel.task import TaskContext
 from llmos.messages import ToolResultMessage, Usage
 from llmos.modes.learner import LearnerSettings, run_learner
+from llmos.runtime.bus import EventBus
+from llmos.runtime.task import TaskContext
 from llmos.tools.base import Tool, ToolContext, ToolError, ToolRegistry, ToolResult
 
 

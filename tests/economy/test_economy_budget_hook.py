@@ -15,10 +15,10 @@ from llmos.economy import Reservation, TokenEconomy
 from llmos.errors import BudgetExceeded
 from llmos.hooks.budget import MIN_ANSWER_TOKENS, BudgetGuard, budget_hook, projected_usage
 from llmos.hooks.pipeline import ALLOW, Allow, Deny, HookContext, HookInput, HookPipeline
-from llmos.kernel.bus import EventBus
-from llmos.kernel.task import TaskContext
 from llmos.messages import Usage, UserMessage
 from llmos.modes.learner import LearnerSettings, run_learner
+from llmos.runtime.bus import EventBus
+from llmos.runtime.task import TaskContext
 from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
 
 SONNET = "claude-sonnet-4-5"  # $3 in, $15 out per million

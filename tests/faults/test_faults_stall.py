@@ -19,8 +19,8 @@ from faults_helpers import (
 )
 
 from llmos.config import WatchdogConfig
-from llmos.kernel.task import TaskResult
 from llmos.memory import TraceStore
+from llmos.runtime.task import TaskResult
 from llmos.testing.fake_llm_server import FakeLLMServer, Fault, Turn
 
 LIMIT = {"watchdog.llm_call_timeout_s": 1.0}

@@ -13,8 +13,8 @@ from pathlib import Path
 from tiers_helpers import every_kind
 
 from llmos.events import TaskStarted, TextStreamed, event_to_json
-from llmos.kernel.bus import EventBus
 from llmos.memory.session_log import LogProblem, SessionLog
+from llmos.runtime.bus import EventBus
 
 WRITER = Path(__file__).with_name("tiers_log_writer.py")
 

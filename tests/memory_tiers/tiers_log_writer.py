@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from llmos.events import TaskStarted, TextStreamed
-from llmos.kernel.bus import EventBus
 from llmos.memory.session_log import SessionLog
+from llmos.runtime.bus import EventBus
 
 
 async def main(sessions: Path, task_id: str) -> None:

@@ -64,7 +64,7 @@ async def test_a_pure_replay_never_builds_a_backend(workspace: Path, tmp_path: P
     async with second:
         result = await second.execute("make a.txt")
         assert result.mode == "follower" and result.success
-        assert not second.dispatcher.backend_built
+        assert not second.services.backends.built
 
 
 async def test_a_slot_variant_replays_with_the_new_value(workspace: Path):

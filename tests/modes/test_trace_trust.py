@@ -169,7 +169,7 @@ async def test_an_untrusted_trace_is_not_used_as_guidance(workspace: Path):
     llmos, backend = make(workspace, [{"text": "done"}])
     async with llmos:
         near = await llmos.match("Create hello.txt and then count its bytes and lines")
-        assert all(n.trace.id != trace_id for n in llmos.dispatcher.library.similar(GOAL))
+        assert all(n.trace.id != trace_id for n in llmos.traces().similar(GOAL))
         await llmos.execute("Create hello.txt and then count its bytes and lines")
     assert near.decision == "learn"
     prompt = json.dumps([m.content for m in backend.requests[0].messages])

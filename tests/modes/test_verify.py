@@ -90,7 +90,7 @@ async def test_verify_promotes_an_unverified_trace_whose_check_passes_on_the_rep
 
     async with make(workspace, WRITE_A) as llmos:
         learned = await llmos.execute("Create a.txt")
-        store = llmos.dispatcher.library.home
+        store = llmos.traces().home
         store.set_outcome(learned.trace_id, Outcome.unverified("its replay did not hold"))
         assert (await llmos.match("Create a.txt")).decision == "guide"
         result = await llmos.verify(learned.trace_id)

@@ -9,9 +9,9 @@ from typing import Any
 
 from llmos import LLMOS
 from llmos.config import load_settings
+from llmos.engine.orchestration import orchestrator_context
 from llmos.events import Event, Notice
-from llmos.modes.orchestrator import OrchestratorContext
-from llmos.modes.orchestrator_wiring import orchestrator_context
+from llmos.modes.orchestrator.run import OrchestratorContext
 from llmos.testing.scripted_router import Route, ScriptedRouter
 
 PRICED = "claude-sonnet-4-5"  # a real price table, so every call costs something
@@ -105,7 +105,7 @@ async def harness(
     overrides = {"tools.sandbox": False, **(settings or {})}
     llmos = LLMOS(settings=load_settings(workspace=workspace, overrides=overrides), backend=router)
     await llmos.boot()
-    context = orchestrator_context(llmos.dispatcher, **ctx)
+    context = orchestrator_context(llmos.services, llmos.dispatcher.run, **ctx)
     found = Harness(llmos, router, context)
     llmos.subscribe(found.events.append)
     return found

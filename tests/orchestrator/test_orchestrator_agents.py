@@ -17,7 +17,7 @@ from llmos.agents import (
     render_agent,
     scaffold_agent,
 )
-from llmos.modes.selection import needs_orchestration
+from llmos.modes.orchestrator.selection import needs_orchestration
 from llmos.tools import default_registry
 
 GOALS = Path(__file__).parent.parent / "data" / "orchestration_goals.jsonl"

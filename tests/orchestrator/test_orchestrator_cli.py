@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from llmos.cli import agents, projects
 from llmos.cli.resume import resume
-from llmos.modes.orchestration_state import OrchestrationState, SubtaskOutcome, save_state
-from llmos.modes.plan import Plan, Subtask
+from llmos.modes.orchestrator.plan import Plan, Subtask
+from llmos.modes.orchestrator.state import OrchestrationState, SubtaskOutcome, save_state
 from llmos.projects import Projects
 from llmos.workspace import Workspace
 

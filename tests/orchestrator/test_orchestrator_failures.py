@@ -22,7 +22,7 @@ from llmos.events import UsageUpdated
 from llmos.hooks.budget import projected_usage
 from llmos.memory import TraceStore
 from llmos.messages import AssistantMessage, Usage, UserMessage
-from llmos.modes.orchestrator import run_orchestrator
+from llmos.modes.orchestrator.run import run_orchestrator
 from llmos.testing.scripted_router import Route
 
 VALID = plan_text(

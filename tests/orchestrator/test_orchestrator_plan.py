@@ -13,9 +13,9 @@ from llmos.agents import AgentLibrary
 from llmos.backends.base import BackendRequest
 from llmos.errors import BackendError, ScriptExhausted
 from llmos.messages import UserMessage
-from llmos.modes.dag import run_dag
-from llmos.modes.orchestration_state import SubtaskOutcome
-from llmos.modes.plan import Plan, PlanInvalid, Subtask, parse_plan
+from llmos.modes.orchestrator.dag import run_dag
+from llmos.modes.orchestrator.plan import Plan, PlanInvalid, Subtask, parse_plan
+from llmos.modes.orchestrator.state import SubtaskOutcome
 from llmos.testing.scripted_router import Route, ScriptedRouter
 
 TOOLS = ["Read", "Write", "Edit", "Bash", "Glob", "Grep", "LS"]

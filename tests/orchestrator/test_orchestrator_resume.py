@@ -10,8 +10,8 @@ import pytest
 from orchestrator_helpers import GOAL, harness, plan_text, subtask, write_then_answer
 
 from llmos.events import Event, Notice
-from llmos.modes.orchestration_state import StateNotFound
-from llmos.modes.orchestrator import resume_orchestration, run_orchestrator
+from llmos.modes.orchestrator.run import resume_orchestration, run_orchestrator
+from llmos.modes.orchestrator.state import StateNotFound
 from llmos.testing.scripted_router import Route
 
 PLAN = plan_text(

@@ -12,7 +12,7 @@ from llmos.economy import TokenEconomy
 from llmos.events import TaskFinished, TaskStarted
 from llmos.memory import TraceStore
 from llmos.messages import UserMessage
-from llmos.modes.orchestrator import run_orchestrator
+from llmos.modes.orchestrator.run import run_orchestrator
 from llmos.testing.scripted_router import Route
 
 

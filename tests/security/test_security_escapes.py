@@ -29,10 +29,10 @@ import pytest
 
 from llmos.hooks.pipeline import HookPipeline
 from llmos.hooks.security import security_hooks
-from llmos.kernel.bus import EventBus
-from llmos.kernel.task import TaskContext
-from llmos.kernel.tool_runner import run_tool_call
 from llmos.messages import ToolCall, Usage
+from llmos.runtime.bus import EventBus
+from llmos.runtime.task import TaskContext
+from llmos.runtime.tool_runner import run_tool_call
 from llmos.tools import default_registry, sandbox_status
 from llmos.tools.base import ToolContext, ToolSettings
 

@@ -7,10 +7,10 @@ import pytest
 from llmos.backends.scripted import ScriptedBackend
 from llmos.hooks.pipeline import HookContext, HookPipeline
 from llmos.hooks.security import security_hooks
-from llmos.kernel.bus import EventBus
-from llmos.kernel.task import TaskContext
 from llmos.messages import ToolResultMessage, Usage
 from llmos.modes.learner import LearnerSettings, run_learner
+from llmos.runtime.bus import EventBus
+from llmos.runtime.task import TaskContext
 from llmos.tools.base import ToolContext, ToolRegistry
 from llmos.tools.bash import BashTool
 

@@ -265,10 +265,10 @@ async def test_a_replay_has_no_network_unless_replays_are_allowed_it(
     project: Path, workspace: Path, local_port: int
 ) -> None:
     from llmos.hooks.pipeline import HookPipeline
-    from llmos.kernel.bus import EventBus
-    from llmos.kernel.task import TaskContext
-    from llmos.kernel.tool_runner import run_tool_call
     from llmos.messages import ToolCall, Usage
+    from llmos.runtime.bus import EventBus
+    from llmos.runtime.task import TaskContext
+    from llmos.runtime.tool_runner import run_tool_call
 
     async def free(_model: str, _usage: Usage) -> float:
         return 0.0

@@ -2,6 +2,8 @@
 
 Backends are imported lazily: a missing extra costs nothing until it is
 chosen, and then the error names the exact install command.
+:class:`BackendFactory` is the one path an instance builds backends by, for
+its own model and for an agent's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from llmos.backends.base import AgentBackend, Backend, BackendInfo
 from llmos.config import Settings
 from llmos.errors import BackendUnavailable, ConfigError
-from llmos.tools.base import Tool
+from llmos.tools.base import Tool, ToolRegistry
 
 DEFAULT_MODELS = {
     "anthropic": "claude-sonnet-4-6",
@@ -123,6 +125,59 @@ def create_backend(
                 settings.model, options=settings.claude.model_dump(), tools=extra_tools
             )
     raise ConfigError(f"unknown provider {provider!r}", key="provider")
+
+
+class BackendFactory:
+    """Builds and keeps an instance's backends: one per model, each offered the plugin tools.
+
+    ``tools`` is the instance's registry, read when a backend is built (plugin
+    and MCP tools are installed into it at boot). A task's backend and an
+    agent's with a model of its own come from here alike, so both get the
+    plugin and MCP tools. ``given`` stands for the settings' model (tests,
+    embedding).
+
+    Example:
+        >>> backends = BackendFactory(settings, tools)
+        >>> backends.get().model, backends.get("claude-haiku-4-5").model
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        tools: ToolRegistry,
+        *,
+        given: Backend | AgentBackend | None = None,
+    ) -> None:
+        self.settings = settings
+        self._tools = tools
+        self._given = given
+        self._built: dict[str | None, Backend | AgentBackend] = {}
+
+    @property
+    def built(self) -> bool:
+        """Whether any backend was built (a pure replay builds none)."""
+        return bool(self._built)
+
+    def get(self, model: str | None = None) -> Backend | AgentBackend:
+        """The backend for ``model``; None is the settings' model (or the one given)."""
+        if model not in self._built:
+            self._built[model] = self._build(model)
+        return self._built[model]
+
+    def _build(self, model: str | None) -> Backend | AgentBackend:
+        if model is None and self._given is not None:
+            return self._given
+        settings = self.settings
+        if model is not None:
+            settings = settings.model_copy(update={"model": model})
+        plugins = [tool for tool in self._tools if tool.source != "built-in"]
+        return create_backend(settings, extra_tools=plugins)
+
+    async def aclose(self) -> None:
+        """Close every backend built (they are built again if asked for)."""
+        built, self._built = list(self._built.values()), {}
+        for backend in built:
+            await backend.aclose()
 
 
 def provider_report(settings: Settings, env: Mapping[str, str] | None = None) -> list[BackendInfo]:

@@ -39,8 +39,8 @@ from llmos.cli.render import (
 from llmos.cli.signals import Termination, cancel_on_termination
 from llmos.config import MODES
 from llmos.errors import ConfigError, LLMOSError
-from llmos.kernel.task import TaskResult
 from llmos.memory import MatchResult
+from llmos.runtime.task import TaskResult
 from llmos.text import unicode_problem
 
 app = typer.Typer(

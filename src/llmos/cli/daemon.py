@@ -33,10 +33,8 @@ from llmos.cli.common import (
 )
 from llmos.cli.render import JsonRenderer
 from llmos.events import Event, Notice, TaskFailed, TaskFinished, TaskStarted
-from llmos.kernel.cron import CronDaemon
-from llmos.kernel.schedule_store import ScheduleStore, local_now
-from llmos.kernel.scheduler import Scheduler, Submission
-from llmos.kernel.task import TaskResult
+from llmos.runtime.cron import CronDaemon
+from llmos.runtime.schedule_store import ScheduleStore, local_now
 
 
 class DaemonRenderer:
@@ -61,19 +59,6 @@ class DaemonRenderer:
                     self.console.print(f"{stamp} {task_id} {escape(message)}")
 
 
-def scheduler_for(llmos: LLMOS, *, concurrency: int) -> Scheduler:
-    """A scheduler over the dispatcher, under llmos's watchdog (the ``[watchdog]`` limits).
-
-    A project's tasks work in its own output folder.
-    """
-
-    def run(sub: Submission) -> Awaitable[TaskResult]:
-        cwd = llmos.workspace.projects / sub.project / "output" if sub.project else None
-        return llmos.dispatcher.run(sub.goal, mode=sub.mode, cwd=cwd, task_id=sub.task_id)
-
-    return Scheduler(run, concurrency=concurrency, bus=llmos.bus, watchdog=llmos.watchdog)
-
-
 async def run_daemon(
     llmos: LLMOS,
     *,
@@ -96,7 +81,7 @@ async def run_daemon(
         llmos.subscribe(count)
         store = ScheduleStore.for_workspace(llmos.workspace, clock=clock)
         limit = concurrency or llmos.settings.scheduler.concurrency
-        scheduler = scheduler_for(llmos, concurrency=limit)
+        scheduler = llmos.scheduler(concurrency=limit)
         daemon = CronDaemon(store, scheduler, bus=llmos.bus, clock=clock)
         try:
             if on_ready is not None:

@@ -32,7 +32,7 @@ def mcp_command(
 ) -> None:
     """Serve llmos over MCP on stdin/stdout: tools run_task, match_trace, list_traces, budget."""
     try:
-        from llmos.mcp_server import serve_stdio
+        from llmos.mcp.server import serve_stdio
     except ModuleNotFoundError as exc:
         if exc.name is None or not exc.name.startswith("mcp"):
             raise

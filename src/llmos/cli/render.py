@@ -26,9 +26,9 @@ from llmos.events import (
     UsageUpdated,
     event_to_json,
 )
-from llmos.kernel.task import TaskResult
 from llmos.memory import MatchResult
 from llmos.outcome import FailureKind, hint
+from llmos.runtime.task import TaskResult
 
 _SUMMARY_KEYS = ("file_path", "command", "pattern", "path", "url")
 

@@ -20,7 +20,7 @@ from llmos.cli.common import (
     stdout_console,
 )
 from llmos.cli.render import HumanRenderer, JsonRenderer
-from llmos.kernel.task import TaskResult
+from llmos.runtime.task import TaskResult
 
 
 def resume(

@@ -18,8 +18,8 @@ from rich.markup import escape
 from llmos.cli.common import JsonOption, WorkspaceOption, open_workspace, stdout_console
 from llmos.config import MODES, Settings
 from llmos.errors import ConfigError
-from llmos.kernel.schedule_store import CronEntry, ScheduleStore, check_cron
 from llmos.memory import Matcher, MatchResult, TraceStore
+from llmos.runtime.schedule_store import CronEntry, ScheduleStore, check_cron
 from llmos.workspace import Workspace
 
 app = typer.Typer(

@@ -104,7 +104,7 @@ class Shell:
     @property
     def project(self) -> Project | None:
         """The project goals work in (its output, memory and agents), or None."""
-        return self.llmos.dispatcher.project
+        return self.llmos.project
 
     @property
     def prompt(self) -> ShellInput:

@@ -91,13 +91,13 @@ async def _mode(shell: Shell, argument: str) -> None:
 
 
 async def _budget(shell: Shell, argument: str) -> None:
-    report = await asyncio.to_thread(shell.llmos.dispatcher.economy.report)
+    report = await asyncio.to_thread(shell.llmos.budget().report)
     shell.console.print(budget_line(report))
     shell.console.print("[dim]`llmos budget` shows it by day, mode and model[/]")
 
 
 async def _traces(shell: Shell, argument: str) -> None:
-    library = shell.llmos.dispatcher.library
+    library = shell.llmos.traces()
     query = argument.strip()
     if query:
         near = await asyncio.to_thread(
@@ -201,9 +201,9 @@ def _revalidated(settings: Settings, **changes: object) -> Settings:
 def _provider_model(shell: Shell) -> tuple[str, str]:
     """The provider in use and its model (the backend's own name once it is built)."""
     provider, _ = select_provider(shell.settings)
-    dispatcher = shell.llmos.dispatcher
-    if dispatcher.backend_built:
-        return provider, dispatcher.backend().model
+    model = shell.llmos.backend_model()
+    if model is not None:
+        return provider, model
     return provider, shell.settings.model or DEFAULT_MODELS.get(provider, "its default")
 
 
@@ -266,7 +266,7 @@ async def _reject(shell: Shell, argument: str) -> None:
     trace_id, _, reason = argument.strip().partition(" ")
     if not trace_id or not reason.strip():
         raise CommandError("usage: /reject TRACE_ID REASON (what was wrong)", key="reject")
-    library = shell.llmos.dispatcher.library
+    library = shell.llmos.traces()
     trace = await asyncio.to_thread(library.reject, trace_id, reason)
     shell.console.print(f"rejected {trace.id}: it is kept as advice and never replayed")
 

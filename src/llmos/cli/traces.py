@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Column, Table
 
-from llmos.api import LLMOS
+from llmos.api import LLMOS, VerifyResult
 from llmos.cli.common import (
     JsonOption,
     ProjectOption,
@@ -34,7 +34,6 @@ from llmos.cli.render import print_match, report_untrusted
 from llmos.cli.terminal import visible
 from llmos.config import Settings
 from llmos.errors import ConfigError, TraceFormatError
-from llmos.kernel.dispatcher import VerifyResult
 from llmos.memory.integrity import Trust
 from llmos.memory.library import TraceLibrary
 from llmos.memory.store import TraceStore

@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from llmos.errors import LLMOSError
 from llmos.events import HookDecided
-from llmos.kernel.bus import EventBus
 from llmos.messages import Usage
+from llmos.runtime.bus import EventBus
 
 HookEventName = Literal[
     "PreToolUse",

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmos.kernel.task import TaskContext
-from llmos.kernel.tool_runner import ToolOutcome, run_tool_call
 from llmos.memory.trace import Postcondition, Step
 from llmos.messages import ToolCall
+from llmos.runtime.task import TaskContext
+from llmos.runtime.tool_runner import ToolOutcome, run_tool_call
 from llmos.tools.base import ToolResult, sha256_file, sha256_text
 
 

@@ -25,8 +25,6 @@ from llmos.backends.base import (
 from llmos.errors import BackendError, BudgetExceeded
 from llmos.events import Notice, TextStreamed, UsageUpdated
 from llmos.hooks.pipeline import Allow, Deny, HookInput
-from llmos.kernel.task import TaskContext
-from llmos.kernel.tool_runner import ToolOutcome, run_tool_call
 from llmos.messages import (
     AssistantMessage,
     Message,
@@ -38,6 +36,8 @@ from llmos.messages import (
 from llmos.modes.acceptance import Action
 from llmos.modes.context import SUMMARY_SYSTEM, compact, over_budget
 from llmos.outcome import FailureKind, kind_of_error
+from llmos.runtime.task import TaskContext
+from llmos.runtime.tool_runner import ToolOutcome, run_tool_call
 from llmos.tools.base import ToolSpec
 
 SYSTEM_PROMPT = """\

@@ -36,8 +36,9 @@ from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult, ToolSe
 from llmos.tools.environment import EnvPolicy, build_environment
 
 if TYPE_CHECKING:
-    from mcp import Client
     from mcp.types import CallToolResult
+
+    from mcp import Client
 
 MCP_PREFIX = "mcp__"
 #: How long closing one server may take before its task is cancelled (the SDK's own
@@ -184,9 +185,10 @@ class McpConnection:
         from llmos import __version__
 
         try:
-            from mcp import Client, StdioServerParameters
             from mcp.client.stdio import stdio_client
             from mcp.types import Implementation
+
+            from mcp import Client, StdioServerParameters
 
             params = StdioServerParameters(
                 command=self.config.command,
@@ -259,8 +261,9 @@ class McpConnection:
             client = await self.client()
         except McpServerError as exc:
             return ToolResult.error(str(exc))
-        from mcp import MCPError
         from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
+        from mcp import MCPError
 
         try:
             result = await client.call_tool(tool, dict(arguments))

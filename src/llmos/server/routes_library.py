@@ -71,14 +71,14 @@ async def list_traces(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[TraceSummary]:
     """The trace library with each trace's replay history; ``q`` searches it."""
-    entries = await asyncio.to_thread(search_traces, llmos.dispatcher.library, q, limit)
+    entries = await asyncio.to_thread(search_traces, llmos.traces(), q, limit)
     return [TraceSummary.of(entry) for entry in entries]
 
 
 @router.get("/traces/{trace_id}", tags=["traces"], response_model=TraceDetail)
 async def get_trace(trace_id: str, llmos: Instance) -> TraceDetail:
     """One trace (id or unique prefix): its metadata, its file, and its body as HTML."""
-    library = llmos.dispatcher.library
+    library = llmos.traces()
     try:
         trace = await asyncio.to_thread(lambda: library.store_of(trace_id).load(trace_id))
     except TraceNotFound as exc:
@@ -92,7 +92,7 @@ async def get_trace(trace_id: str, llmos: Instance) -> TraceDetail:
 @router.post("/traces/{trace_id}/reject", tags=["traces"], response_model=TraceSummary)
 async def reject_trace(trace_id: str, body: RejectRequest, llmos: Instance) -> TraceSummary:
     """Say a trace's result was wrong: it becomes ``failed`` and is never followed again."""
-    library = llmos.dispatcher.library
+    library = llmos.traces()
     try:
         trace = await asyncio.to_thread(library.reject, trace_id, body.reason)
         entry = await asyncio.to_thread(library.entry, trace.id)
@@ -116,7 +116,7 @@ async def budget(llmos: Instance) -> dict[str, Any]:
 
     The same object as ``llmos budget --json``.
     """
-    report = await asyncio.to_thread(llmos.dispatcher.economy.report)
+    report = await asyncio.to_thread(llmos.budget().report)
     return _REPORT.dump_python(report, mode="json")
 
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from llmos.config import MAX_USD, Mode
-from llmos.kernel.scheduler import TaskStatus
 from llmos.outcome import FailureKind, OutcomeStatus
 from llmos.projects import NAME_PATTERN
+from llmos.runtime.scheduler import TaskStatus
 from llmos.server.tasks import TaskRecord
 from llmos.text import unicode_problem
 

@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 
 from llmos.api import LLMOS
 from llmos.backends.base import BackendRequest
-from llmos.cli.daemon import scheduler_for
 from llmos.economy import format_shortfall, format_usd
 from llmos.errors import BudgetExceeded
 from llmos.events import Event, ModeChosen, TaskFailed, TaskFinished, UsageUpdated
 from llmos.hooks.budget import projected_usage
 from llmos.hooks.pipeline import Decision, Deny, Hook, HookInput
-from llmos.kernel.scheduler import FINISHED_KEPT, TaskHandle, TaskStatus
-from llmos.kernel.task import TaskResult, new_task_id
+from llmos.runtime.scheduler import FINISHED_KEPT, TaskHandle, TaskStatus
+from llmos.runtime.task import TaskResult, new_task_id
 
 TASK_BUDGET_HOOK = "task-budget"
 
@@ -131,7 +130,7 @@ class TaskBoard:
 
     def __init__(self, llmos: LLMOS, *, concurrency: int) -> None:
         self.llmos = llmos
-        self.scheduler = scheduler_for(llmos, concurrency=concurrency)
+        self.scheduler = llmos.scheduler(concurrency=concurrency)
         self._records: dict[str, TaskRecord] = {}
         self._finished: deque[str] = deque()
         self._collectors: set[asyncio.Task[None]] = set()
@@ -220,7 +219,7 @@ class TaskBoard:
             return None
         needed = data.estimated_cost_usd
         if needed is None:
-            prices = self.llmos.dispatcher.economy.prices
+            prices = self.llmos.budget().prices
             needed = prices.cost_usd(data.model or "", projected_usage(data.request)).usd
         left = max(record.budget_usd - record.cost_usd, 0.0)
         if needed <= left:

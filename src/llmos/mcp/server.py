@@ -47,11 +47,11 @@ from llmos.config import Settings
 from llmos.economy import EconomyReport, format_usd
 from llmos.errors import LLMOSError
 from llmos.events import Event, ModeChosen, Notice, ToolCallFinished, ToolCallStarted
-from llmos.kernel.task import TaskResult, new_task_id
-from llmos.mcp_wire import CheckedStdin
+from llmos.mcp.wire import CheckedStdin
 from llmos.memory.index import IndexEntry
 from llmos.memory.summary import TraceSummary
 from llmos.outcome import FailureKind, OutcomeStatus
+from llmos.runtime.task import TaskResult, new_task_id
 
 SERVER_NAME = "llmos"
 TaskMode = Literal["auto", "learner", "follower"]
@@ -299,7 +299,7 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
     ) -> TraceSummary:
         try:
             await llmos.boot()
-            library = llmos.dispatcher.library
+            library = llmos.traces()
             trace = await asyncio.to_thread(library.reject, trace_id, reason)
             entry = await asyncio.to_thread(library.entry, trace.id)
         except LLMOSError as exc:
@@ -323,7 +323,7 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
         limit: Annotated[int, Field(ge=1, le=1000, description="At most this many.")] = 20,
     ) -> TraceList:
         try:
-            entries = await asyncio.to_thread(llmos.dispatcher.library.entries)
+            entries = await asyncio.to_thread(llmos.traces().entries)
         except LLMOSError as exc:
             raise ToolError(str(exc)) from exc
         return select_traces(entries, query, limit)
@@ -331,7 +331,7 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
     @server.tool(description=BUDGET_HELP, annotations=reads_only)
     async def budget() -> dict[str, Any]:
         try:
-            report = await asyncio.to_thread(llmos.dispatcher.economy.report)
+            report = await asyncio.to_thread(llmos.budget().report)
         except LLMOSError as exc:
             raise ToolError(str(exc)) from exc
         return _REPORT_JSON.dump_python(report, mode="json")
@@ -342,7 +342,7 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
 async def serve_stdio(settings: Settings) -> None:
     """Serve one MCP session on stdin/stdout until the client closes it.
 
-    Lines are checked on the way in (:mod:`llmos.mcp_wire`): a malformed one
+    Lines are checked on the way in (:mod:`llmos.mcp.wire`): a malformed one
     gets a JSON-RPC error instead of silence.
     """
     server = build_server(LLMOS(settings=settings, ask=ask_the_caller))

@@ -18,8 +18,8 @@ from llmos.backends.openai import OpenAIBackend
 from llmos.backends.scripted import FunctionBackend, ScriptedBackend
 from llmos.errors import ConfigError
 from llmos.events import ModeChosen, Notice, TaskFailed, ToolCallFinished, ToolCallStarted
-from llmos.kernel.watchdog import Watchdog, cancellation_reason
 from llmos.memory import TraceStore
+from llmos.runtime.watchdog import Watchdog, cancellation_reason
 from llmos.testing.fake_llm_script import Fault, Turn
 from llmos.testing.fake_llm_server import FakeLLMServer
 from llmos.testing.processes import wait_until_gone

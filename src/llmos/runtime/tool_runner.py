@@ -16,8 +16,8 @@ from typing import Any
 
 from llmos.events import ToolCallFinished, ToolCallStarted
 from llmos.hooks.pipeline import HookInput
-from llmos.kernel.task import TaskContext
 from llmos.messages import ToolCall
+from llmos.runtime.task import TaskContext
 from llmos.tools.base import ToolResult
 
 _EVENT_OUTPUT_CHARS = 2_000

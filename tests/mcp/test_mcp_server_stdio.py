@@ -17,11 +17,12 @@ from pathlib import Path
 
 import anyio
 import pytest
-from mcp import ClientSession, StdioServerParameters
 from mcp.client.context import ClientRequestContext
 from mcp.client.session import ElicitationFnT
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult
+
+from mcp import ClientSession, StdioServerParameters
 
 pytestmark = pytest.mark.slow  # each test starts a Python process or two
 

@@ -20,8 +20,8 @@ from llmos.backends.scripted import FunctionBackend, ScriptedBackend
 from llmos.cli.daemon import run_daemon
 from llmos.errors import ConfigError
 from llmos.events import Notice, TaskFinished, TaskStarted
-from llmos.kernel.cron import CronDaemon
-from llmos.kernel.schedule_store import ScheduleStore
+from llmos.runtime.cron import CronDaemon
+from llmos.runtime.schedule_store import ScheduleStore
 from llmos.testing.processes import process_alive, wait_until_gone
 from llmos.workspace import Workspace
 

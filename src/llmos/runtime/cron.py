@@ -21,9 +21,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from llmos.events import Notice
-from llmos.kernel.bus import EventBus
-from llmos.kernel.schedule_store import CronEntry, ScheduleStore, local_now
-from llmos.kernel.scheduler import Scheduler, TaskHandle
+from llmos.runtime.bus import EventBus
+from llmos.runtime.schedule_store import CronEntry, ScheduleStore, local_now
+from llmos.runtime.scheduler import Scheduler, TaskHandle
 
 #: The daemon looks at the schedule file at least this often, for entries added meanwhile.
 MAX_SLEEP_S = 30.0

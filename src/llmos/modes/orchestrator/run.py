@@ -2,9 +2,9 @@
 
 1. **Reuse or plan.** A saved orchestration trace that matches the goal gives the
    plan for free (no planning call); otherwise one model call returns a JSON plan
-   (:mod:`llmos.modes.plan`), retried once with the validation error shown.
+   (:mod:`llmos.modes.orchestrator.plan`), retried once with the validation error shown.
    New agents in the plan are written to the agents folder (``generated: true``).
-2. **Execute.** The plan runs as a DAG (:mod:`llmos.modes.dag`); each subtask is
+2. **Execute.** The plan runs as a DAG (:mod:`llmos.modes.orchestrator.dag`); each subtask is
    a full task through ``ctx.run_subtask`` (the dispatcher), so a subtask that
    matches a trace is followed for free. Dependencies' outputs are passed on in
    the subtask's goal. A failed subtask is retried ``ctx.retries`` times.
@@ -12,10 +12,10 @@
    run replayed a trace and every subtask was followed: then the trace's answer
    stands and the whole run costs nothing.
 4. **Remember.** A successful planned run is saved as a trace
-   (:mod:`llmos.modes.orchestration_trace`); the state is saved after every
-   step (:mod:`llmos.modes.orchestration_state`), so an interrupted run resumes.
+   (:mod:`llmos.modes.orchestrator.trace`); the state is saved after every
+   step (:mod:`llmos.modes.orchestrator.state`), so an interrupted run resumes.
 
-Every call is charged to one reservation (:mod:`llmos.modes.orchestration_budget`).
+Every call is charged to one reservation (:mod:`llmos.modes.orchestrator.budget`).
 """
 
 from __future__ import annotations
@@ -32,17 +32,23 @@ from llmos.backends.base import Backend, BackendRequest, TextDelta, TurnFinished
 from llmos.economy import TokenEconomy
 from llmos.errors import BudgetExceeded, LLMOSError
 from llmos.events import Notice, UsageUpdated
-from llmos.kernel.bus import EventBus
-from llmos.kernel.task import TaskResult, new_task_id
 from llmos.memory import Matcher, Slot, Trace, TraceStore
 from llmos.messages import AssistantMessage, Message, Usage, UserMessage
-from llmos.modes.dag import BUDGET_ERROR, run_dag
-from llmos.modes.orchestration_budget import (
+from llmos.modes.orchestrator.budget import (
     OrchestrationBudget,
     SubtaskShare,
     orchestration_estimate,
 )
-from llmos.modes.orchestration_state import (
+from llmos.modes.orchestrator.dag import BUDGET_ERROR, run_dag
+from llmos.modes.orchestrator.plan import (
+    Plan,
+    PlanInvalid,
+    Subtask,
+    parse_plan,
+    planning_prompt,
+    retry_prompt,
+)
+from llmos.modes.orchestrator.state import (
     OrchestrationState,
     SubtaskOutcome,
     load_state,
@@ -50,7 +56,7 @@ from llmos.modes.orchestration_state import (
     save_state,
     subtask_goal,
 )
-from llmos.modes.orchestration_trace import (
+from llmos.modes.orchestrator.trace import (
     MODE,
     is_orchestration,
     plan_from_steps,
@@ -58,8 +64,9 @@ from llmos.modes.orchestration_trace import (
     saved_costs,
     to_trace,
 )
-from llmos.modes.plan import Plan, PlanInvalid, Subtask, parse_plan, planning_prompt, retry_prompt
 from llmos.outcome import FailureKind, Outcome
+from llmos.runtime.bus import EventBus
+from llmos.runtime.task import TaskResult, new_task_id
 
 PLANNER_AGENT = "orchestrator"
 SYNTHESIS_AGENT = "synthesizer"
@@ -137,7 +144,7 @@ class OrchestrationResult:
     @property
     def outcome(self) -> Outcome:
         """Done when every subtask finished (each judged on its own); the goal's check is the
-        dispatcher's (:meth:`~llmos.kernel.dispatcher.Dispatcher._orchestrate`)."""
+        dispatcher's (:meth:`~llmos.engine.dispatcher.Dispatcher._orchestrate`)."""
         if self.success:
             return Outcome.success("every subtask finished")
         kinds = {

@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from llmos.agents import Agent
 from llmos.backends.base import AgentBackend, Backend, BackendRequest
 from llmos.economy.estimate import estimate_learner_cost, first_call_cost
+from llmos.engine.services import Services
 from llmos.errors import BackendError, BudgetExceeded
 from llmos.events import Notice
 from llmos.hooks.budget import BudgetGuard
 from llmos.hooks.builtin import check_disabled
 from llmos.hooks.pipeline import Allow, Deny, HookInput
 from llmos.hooks.trace_capture import TraceRecorder
-from llmos.kernel.task import TaskBudget, TaskContext, TaskResult
 from llmos.memory import Trace
 from llmos.memory.insights import extract_insights, insights_enabled
 from llmos.messages import Usage
@@ -29,9 +28,7 @@ from llmos.modes.acceptance import Action
 from llmos.modes.judge import action_of, judge
 from llmos.modes.learner import LearnerOutcome, LearnerSettings, run_learner
 from llmos.outcome import FailureKind, Outcome
-
-if TYPE_CHECKING:
-    from llmos.kernel.dispatcher import Dispatcher
+from llmos.runtime.task import TaskBudget, TaskContext, TaskResult
 
 
 @dataclass(kw_only=True)
@@ -65,7 +62,7 @@ class TaskRun:
 
 
 async def learn(
-    dispatcher: Dispatcher,
+    services: Services,
     run: TaskRun,
     backend: Backend | AgentBackend,
     *,
@@ -80,7 +77,7 @@ async def learn(
     """
     task = run.task
     replayed = len(run.recorder.calls) if parent is not None else None
-    budget = run.budget or await admit(dispatcher, task, mode, backend.model)
+    budget = run.budget or await admit(services, task, mode, backend.model)
 
     async def charge(model: str, usage: Usage) -> float:
         cost = await asyncio.to_thread(budget.charge, model=model, usage=usage, mode=mode)
@@ -88,11 +85,11 @@ async def learn(
         run.usage = run.usage + usage
         return cost
 
-    guards = () if "budget" in check_disabled(dispatcher.settings) else (budget.hook(),)
+    guards = () if "budget" in check_disabled(services.settings) else (budget.hook(),)
     task = replace(task, hooks=task.hooks.extended(*guards), price=charge)
-    limits = learner_settings(dispatcher, run.agent)
+    limits = learner_settings(services, run.agent)
     if isinstance(backend, AgentBackend) and run.agent is None:
-        limits = replace(limits, agents=tuple(dispatcher.agents().agents()))
+        limits = replace(limits, agents=tuple(services.agents().agents()))
     try:
         outcome = await run_learner(task, backend, limits, guidance=advice)
         if budget.refusal is not None and outcome.error_type in ("CallDenied", "BudgetExceeded"):
@@ -107,10 +104,10 @@ async def learn(
             HookInput(event="Stop", ctx=task.hook_ctx(), text=outcome.text, success=verdict.ok)
         )
         trace = await save_trace(
-            dispatcher, run, outcome, verdict, mode=mode, backend=backend.name, parent=parent
+            services, run, outcome, verdict, mode=mode, backend=backend.name, parent=parent
         )
         if verdict.ok:
-            outcome = await learn_insights(dispatcher, task, backend, trace, outcome)
+            outcome = await learn_insights(services, task, backend, trace, outcome)
     finally:
         if run.budget is None:  # a budget handed in is released by whoever opened it
             await asyncio.shield(asyncio.to_thread(budget.release))
@@ -164,9 +161,9 @@ def _error_type(verdict: Outcome) -> str | None:
     return None
 
 
-def learner_settings(dispatcher: Dispatcher, agent: Agent | None) -> LearnerSettings:
+def learner_settings(services: Services, agent: Agent | None) -> LearnerSettings:
     """The loop's limits and instructions, with an agent's prompt, tools and turns applied."""
-    cfg = dispatcher.settings.learner
+    cfg = services.settings.learner
     if agent is None:
         return LearnerSettings(
             max_turns=cfg.max_turns, max_tokens=cfg.max_tokens, extra_instructions=cfg.system_prompt
@@ -181,7 +178,7 @@ def learner_settings(dispatcher: Dispatcher, agent: Agent | None) -> LearnerSett
     )
 
 
-async def admit(dispatcher: Dispatcher, task: TaskContext, mode: str, model: str) -> BudgetGuard:
+async def admit(services: Services, task: TaskContext, mode: str, model: str) -> BudgetGuard:
     """Reserve the run's estimated cost before any work.
 
     The estimate comes from similar traces' history. When less than that is
@@ -190,12 +187,12 @@ async def admit(dispatcher: Dispatcher, task: TaskContext, mode: str, model: str
     than one call's worth it is refused here, with the figures.
     """
     near = await asyncio.to_thread(
-        dispatcher.library.similar, task.goal, include_failed=False, limit=5
+        services.library.similar, task.goal, include_failed=False, limit=5
     )
-    threshold = dispatcher.settings.follower.guide_threshold
+    threshold = services.settings.follower.guide_threshold
     history = [(c.trace.usage, c.trace.cost_usd) for c in near if c.score >= threshold]
-    max_tokens = dispatcher.settings.learner.max_tokens
-    economy = dispatcher.economy
+    max_tokens = services.settings.learner.max_tokens
+    economy = services.economy
     estimate = estimate_learner_cost(history, model, max_tokens, prices=economy.prices)
     try:
         return await asyncio.to_thread(
@@ -220,7 +217,7 @@ async def admit(dispatcher: Dispatcher, task: TaskContext, mode: str, model: str
 
 
 async def save_trace(
-    dispatcher: Dispatcher,
+    services: Services,
     run: TaskRun,
     outcome: LearnerOutcome,
     verdict: Outcome,
@@ -242,20 +239,20 @@ async def save_trace(
         duration_s=time.perf_counter() - run.started,
         parent=parent,
     )
-    if dispatcher.injector is not None:
-        trace = replace(trace, injected=dispatcher.injector.take(run.task.task_id))
-    return await asyncio.to_thread(dispatcher.library.home.save, trace)
+    if services.injector is not None:
+        trace = replace(trace, injected=services.injector.take(run.task.task_id))
+    return await asyncio.to_thread(services.library.home.save, trace)
 
 
 async def learn_insights(
-    dispatcher: Dispatcher,
+    services: Services,
     task: TaskContext,
     backend: Backend | AgentBackend,
     trace: Trace,
     outcome: LearnerOutcome,
 ) -> LearnerOutcome:
     """One cheap call after a successful run: reusable insights become facts (L4)."""
-    enabled = insights_enabled(backend.name, dispatcher.settings.memory.insights)
+    enabled = insights_enabled(backend.name, services.settings.memory.insights)
     if not isinstance(backend, Backend) or not enabled:
         return outcome
 
@@ -266,7 +263,7 @@ async def learn_insights(
 
     try:
         found = await extract_insights(
-            backend, dispatcher.facts, trace, task_id=task.task_id, may_call=may_call
+            backend, services.facts, trace, task_id=task.task_id, may_call=may_call
         )
     except (BackendError, BudgetExceeded) as exc:
         await task.publish(

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from llmos.mcp_wire import MAX_LINE_BYTES
+from llmos.mcp.wire import MAX_LINE_BYTES
 
 pytestmark = pytest.mark.slow  # starts a Python process
 

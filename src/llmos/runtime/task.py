@@ -11,9 +11,9 @@ from typing import Protocol
 from llmos.errors import BudgetExceeded
 from llmos.events import Event
 from llmos.hooks.pipeline import Hook, HookContext, HookPipeline
-from llmos.kernel.bus import EventBus
 from llmos.messages import Usage
 from llmos.outcome import FailureKind, Outcome
+from llmos.runtime.bus import EventBus
 from llmos.tools.base import ToolContext, ToolRegistry
 
 #: Charges a model's usage and returns its dollars; the economy supplies the real one.

@@ -45,7 +45,7 @@ from llmos.events import (
     ToolCallStarted,
 )
 from llmos.hooks.pipeline import Hook, HookInput
-from llmos.kernel.bus import EventBus
+from llmos.runtime.bus import EventBus
 
 #: Every watchdog cancellation message starts with this (see :func:`cancellation_reason`).
 WATCHDOG_PREFIX = "watchdog: "

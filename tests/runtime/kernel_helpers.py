@@ -11,8 +11,8 @@ from llmos import LLMOS
 from llmos.backends.base import Backend
 from llmos.config import load_settings
 from llmos.events import Event
-from llmos.kernel.bus import EventBus
-from llmos.kernel.scheduler import Scheduler, Submission
+from llmos.runtime.bus import EventBus
+from llmos.runtime.scheduler import Scheduler, Submission
 
 
 def make_llmos(workspace: Path, backend: Backend, **overrides: Any) -> LLMOS:

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import replace
 from typing import Any
 
-from llmos.modes.orchestration_state import SubtaskOutcome
-from llmos.modes.plan import Plan, Subtask
+from llmos.modes.orchestrator.plan import Plan, Subtask
+from llmos.modes.orchestrator.state import SubtaskOutcome
 
 RunOne = Callable[[Subtask], Coroutine[Any, Any, SubtaskOutcome]]
 OnOutcome = Callable[[SubtaskOutcome], Awaitable[None]]

@@ -12,7 +12,7 @@ from kernel_helpers import EventLog, make_llmos, scheduler_for
 from llmos.backends.scripted import FunctionBackend, ScriptedBackend
 from llmos.errors import ConfigError
 from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
-from llmos.kernel.scheduler import FairQueue, Scheduler, Submission
+from llmos.runtime.scheduler import FairQueue, Scheduler, Submission
 
 
 def concurrency_seen(log: EventLog) -> int:

@@ -27,10 +27,10 @@ from typing import Literal
 
 from llmos.errors import ConfigError
 from llmos.events import Notice, TaskFailed
-from llmos.kernel.bus import EventBus
-from llmos.kernel.task import TaskResult, new_task_id
-from llmos.kernel.watchdog import Watchdog
 from llmos.outcome import FailureKind
+from llmos.runtime.bus import EventBus
+from llmos.runtime.task import TaskResult, new_task_id
+from llmos.runtime.watchdog import Watchdog
 
 TaskStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 
@@ -180,7 +180,7 @@ RunFn = Callable[[Submission], Awaitable[TaskResult]]
 class Scheduler:
     """Runs submitted tasks through ``run``, at most ``concurrency`` at a time.
 
-    ``run`` is normally the dispatcher; a :class:`~llmos.kernel.watchdog.Watchdog`
+    ``run`` is normally the dispatcher; a :class:`~llmos.runtime.watchdog.Watchdog`
     given here is told about each task while it runs, so it can cancel it.
     """
 

@@ -17,42 +17,33 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from llmos.agents import INHERIT, Agent, AgentLibrary
+from llmos.agents import INHERIT, Agent
 from llmos.backends.base import AgentBackend, Backend
-from llmos.backends.factory import create_backend
 from llmos.config import Settings
-from llmos.economy import DEFAULT_PRICES, TokenEconomy
+from llmos.engine.learning import TaskRun, learn
+from llmos.engine.orchestration import orchestrator_context
+from llmos.engine.services import Services
 from llmos.errors import ConfigError, LLMOSError
 from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
-from llmos.hooks.builtin import check_disabled
-from llmos.hooks.memory import MemoryInjector
 from llmos.hooks.pipeline import HookInput, HookPipeline
 from llmos.hooks.trace_capture import TraceRecorder
-from llmos.kernel.bus import EventBus
-from llmos.kernel.learning import TaskRun, learn
-from llmos.kernel.single_flight import LearningLocks
-from llmos.kernel.task import TaskBudget, TaskContext, TaskResult, new_task_id
-from llmos.kernel.watchdog import cancellation_reason
 from llmos.memory import MatchResult, Trace
-from llmos.memory.facts import FactLibrary
-from llmos.memory.library import TraceLibrary
 from llmos.memory.slots import rewriter
 from llmos.messages import Usage
 from llmos.modes import guidance
 from llmos.modes.acceptance import Action
 from llmos.modes.follower import ReplayOutcome, replay
 from llmos.modes.judge import action_of, judge
-from llmos.modes.orchestration_state import load_state
-from llmos.modes.orchestration_trace import is_orchestration
-from llmos.modes.orchestrator import resume_orchestration, run_orchestrator
-from llmos.modes.orchestrator_wiring import orchestrator_context
-from llmos.modes.selection import needs_orchestration
+from llmos.modes.orchestrator.run import resume_orchestration, run_orchestrator
+from llmos.modes.orchestrator.selection import needs_orchestration
+from llmos.modes.orchestrator.state import load_state
+from llmos.modes.orchestrator.trace import is_orchestration
 from llmos.outcome import NOT_ADVICE, FailureKind, Outcome, OutcomeStatus, kind_of_error
-from llmos.projects import Project
+from llmos.runtime.task import TaskBudget, TaskContext, TaskResult, new_task_id
+from llmos.runtime.watchdog import cancellation_reason
 from llmos.tools import sandbox_status
 from llmos.tools.base import Isolation, ToolContext, ToolRegistry, ToolSettings
 from llmos.tools.environment import policy_from_config
-from llmos.workspace import Workspace
 
 RunBody = Callable[[TaskRun], Awaitable[TaskResult]]
 
@@ -92,89 +83,23 @@ def tool_settings(settings: Settings) -> ToolSettings:
 
 
 class Dispatcher:
-    """Runs tasks; a backend is only built when a mode needs the LLM."""
+    """Runs tasks over ``services``; a backend is only built when a mode needs the LLM."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        workspace: Workspace,
-        bus: EventBus,
-        hooks: HookPipeline,
-        tools: ToolRegistry,
-        backend_factory: Callable[[], Backend | AgentBackend],
-        project: Project | None = None,
-    ) -> None:
-        self.settings = settings
-        self.workspace = workspace
-        self.project = project
-        self.bus = bus
-        self.hooks = hooks
-        self.tools = tools
-        self.economy = TokenEconomy.from_settings(
-            settings, prices=DEFAULT_PRICES.with_overrides(settings.prices)
-        )
-        self.library = TraceLibrary.for_workspace(workspace, project)
-        #: Single-flight learning, across every process sharing the library's folder.
-        self.learning = LearningLocks(self.library.home.root.parent / "learning")
-        self.facts = FactLibrary.for_workspace(workspace, project)
-        self.injector: MemoryInjector | None = None
-        if "memory" not in check_disabled(settings):
-            follower = settings.follower
-            self.injector = MemoryInjector(
-                self.facts,
-                self.library,
-                max_tokens=settings.memory.inject_max_tokens,
-                follow_threshold=follower.follow_threshold,
-                guide_threshold=follower.guide_threshold,
-            )
-            hooks.register(self.injector.hook())
-        self._backend_factory = backend_factory
-        self._backends: dict[str, Backend | AgentBackend] = {}
+    def __init__(self, services: Services) -> None:
+        self.services = services
         self._sandbox_told = False
         self._problems_told: set[str] = set()
 
-    @property
-    def output(self) -> Path:
-        """Where tasks work unless told otherwise: the project's output, or the workspace's."""
-        return self.project.output if self.project else self.workspace.output
-
-    @property
-    def state_dir(self) -> Path:
-        """Where orchestrations keep their state, for resume."""
-        return self.project.state if self.project else self.workspace.state
-
-    def agents(self) -> AgentLibrary:
-        """The agents this dispatcher's tasks may use: the project's, then the workspace's."""
-        return AgentLibrary.for_folders(
-            self.project.agents if self.project else None, self.workspace.agents
-        )
-
-    @property
-    def backend_built(self) -> bool:
-        return bool(self._backends)
-
     def backend(self, agent: Agent | None = None) -> Backend | AgentBackend:
         """The backend for a task (an agent with a model of its own gets its own backend)."""
-        model = agent.model if agent is not None and agent.model != INHERIT else INHERIT
-        if model not in self._backends:
-            self._backends[model] = (
-                self._backend_factory()
-                if model == INHERIT
-                else create_backend(self.settings.model_copy(update={"model": model}))
-            )
-        return self._backends[model]
-
-    async def aclose(self) -> None:
-        backends, self._backends = list(self._backends.values()), {}
-        for backend in backends:
-            await backend.aclose()
+        own = agent is not None and agent.model != INHERIT
+        return self.services.backends.get(agent.model if own and agent else None)
 
     async def match(self, goal: str) -> MatchResult:
         """What memory offers for ``goal`` (follow / guide / learn); runs nothing."""
-        cfg = self.settings.follower
+        cfg = self.services.settings.follower
         return await asyncio.to_thread(
-            self.library.match,
+            self.services.library.match,
             goal,
             follow_threshold=cfg.follow_threshold,
             guide_threshold=cfg.guide_threshold,
@@ -200,7 +125,7 @@ class Dispatcher:
         ``budget`` replaces admission (an orchestration's share); ``nested``
         marks a subtask, which never starts an orchestration of its own.
         """
-        mode = mode or self.settings.mode
+        mode = mode or self.services.settings.mode
         return await self._lifecycle(
             goal,
             mode,
@@ -214,7 +139,7 @@ class Dispatcher:
 
     async def resume(self, task_id: str) -> TaskResult:
         """Continue an interrupted orchestration from its saved state."""
-        state = await asyncio.to_thread(load_state, self.state_dir, task_id)
+        state = await asyncio.to_thread(load_state, self.services.state_dir, task_id)
         return await self._lifecycle(
             state.goal,
             "orchestrator",
@@ -237,8 +162,10 @@ class Dispatcher:
         """First and last events, TaskStart/TaskEnd hooks, errors and cancellation."""
         task_id = task_id or new_task_id()
         started = time.perf_counter()
-        await self.bus.publish(
-            TaskStarted(task_id=task_id, goal=goal, mode=mode, workspace=str(self.workspace.root))
+        await self.services.bus.publish(
+            TaskStarted(
+                task_id=task_id, goal=goal, mode=mode, workspace=str(self.services.workspace.root)
+            )
         )
         recorder = TraceRecorder(task_id)
         try:
@@ -246,7 +173,9 @@ class Dispatcher:
         except ConfigError as exc:
             await self._publish_failed(task_id, str(exc), type(exc).__name__, started)
             raise
-        task = self._context(task_id, goal, cwd, self.hooks.extended(recorder.hook()), tools)
+        task = self._context(
+            task_id, goal, cwd, self.services.hooks.extended(recorder.hook()), tools
+        )
         run = TaskRun(
             task=task,
             recorder=recorder,
@@ -303,7 +232,7 @@ class Dispatcher:
             decision = needs_orchestration(goal)
             if decision.orchestrate and isinstance(self.backend(run.agent), Backend):
                 return await self._orchestrate(run, reason=decision.reason)
-        async with self.learning.hold(
+        async with self.services.learning.hold(
             goal, on_wait=lambda lock: self._tell_wait(run, lock)
         ) as waited:
             if waited:  # the run we waited for may have left a trace to follow
@@ -340,7 +269,7 @@ class Dispatcher:
         trace = found.trace
         assert trace is not None  # _dispatch checked
         task = run.task
-        store = self.library.store_of(trace.id)
+        store = self.services.library.store_of(trace.id)
         await task.publish(
             ModeChosen(
                 task_id=task.task_id,
@@ -363,7 +292,9 @@ class Dispatcher:
             if judged.ok:
                 saved = trace.cost_usd
                 await asyncio.to_thread(store.record_use, trace.id, success=True, saved_usd=saved)
-                await asyncio.to_thread(self.economy.credit_saving, task.task_id, trace.id, saved)
+                await asyncio.to_thread(
+                    self.services.economy.credit_saving, task.task_id, trace.id, saved
+                )
                 return TaskResult(
                     task_id=task.task_id,
                     goal=task.goal,
@@ -462,7 +393,7 @@ class Dispatcher:
 
     async def _demote(self, run: TaskRun, trace: Trace, note: str) -> None:
         """No longer vouch for ``trace``: ``unverified`` (guidance only) until verified again."""
-        store = self.library.store_of(trace.id)
+        store = self.services.library.store_of(trace.id)
         await asyncio.to_thread(
             store.set_outcome, trace.id, Outcome.unverified(note), only_if="success"
         )
@@ -497,7 +428,7 @@ class Dispatcher:
             )
         )
         parent = trace.id if trace is not None and mode == "healed" else None
-        return await learn(self, run, backend, mode=mode, parent=parent, advice=advice)
+        return await learn(self.services, run, backend, mode=mode, parent=parent, advice=advice)
 
     async def _orchestrate(self, run: TaskRun, *, reason: str, resume: bool = False) -> TaskResult:
         backend = self.backend()
@@ -510,7 +441,7 @@ class Dispatcher:
                 model=backend.model,
             )
         )
-        ctx = orchestrator_context(self, cwd=run.task.cwd)
+        ctx = orchestrator_context(self.services, self.run, cwd=run.task.cwd)
         if resume:
             result = await resume_orchestration(run.task.task_id, ctx=ctx)
         else:
@@ -531,7 +462,7 @@ class Dispatcher:
         if verdict.status is OutcomeStatus.UNVERIFIED:
             return done  # each subtask was judged on its own goal
         if done.trace_id is not None and not verdict.ok:
-            store = self.library.store_of(done.trace_id)
+            store = self.services.library.store_of(done.trace_id)
             await asyncio.to_thread(store.set_outcome, done.trace_id, verdict, only_if="success")
         return replace(done, outcome=verdict)
 
@@ -541,8 +472,10 @@ class Dispatcher:
         A run stopped by an outage (a refused key, a dead server, the budget) or
         by a person says nothing about how to do the task, so it is no advice.
         """
-        near = await asyncio.to_thread(self.library.similar, goal, include_failed=True, limit=3)
-        threshold = self.settings.follower.guide_threshold
+        near = await asyncio.to_thread(
+            self.services.library.similar, goal, include_failed=True, limit=3
+        )
+        threshold = self.services.settings.follower.guide_threshold
         for candidate in near:
             trace = candidate.trace
             if (
@@ -565,7 +498,7 @@ class Dispatcher:
         sealed (trusted, followable), unless it was edited after llmos sealed
         it: verify does not vouch for a hand-edited trace, `traces trust` does.
         """
-        store = self.library.store_of(trace_id)
+        store = self.services.library.store_of(trace_id)
         trace = await asyncio.to_thread(store.load, trace_id)
         if trace.status == "failed":
             kind = trace.failure.value if trace.failure else "failed"
@@ -589,7 +522,7 @@ class Dispatcher:
                 )
         with tempfile.TemporaryDirectory(prefix="llmos-verify-") as scratch:
             root = Path(scratch)
-            workdir = root / (self.output.absolute().name or "output")
+            workdir = root / (self.services.output.absolute().name or "output")
             outcome = await self._replay_in_copy(trace, root, workdir, strict=not trust.trusted)
             checked = None
             if outcome.divergence is None and trace.status == "unverified":
@@ -652,35 +585,40 @@ class Dispatcher:
         directory's siblings, so a step that probes its surroundings (``test -d
         ../memory``) finds the same shape as in a real run, and nothing to write.
         """
-        real = self.output.absolute()
+        real = self.services.output.absolute()
         ignore = shutil.ignore_patterns(".llmos") if strict else None
         if real.is_dir():
             await asyncio.to_thread(shutil.copytree, real, workdir, symlinks=True, ignore=ignore)
         if not strict:
             task = self._context(
-                f"verify-{trace.id}", trace.goal, workdir, self.hooks, self.tools, root=root
+                f"verify-{trace.id}",
+                trace.goal,
+                workdir,
+                self.services.hooks,
+                self.services.tools,
+                root=root,
             )
             return await replay(task, trace.steps)
         await asyncio.to_thread(_decoys, real, root)
-        hidden = [self.workspace.root, real]
-        if self.project is not None:
-            hidden.append(self.project.root)
+        hidden = [self.services.workspace.root, real]
+        if self.services.project is not None:
+            hidden.append(self.services.project.root)
         settings = replace(
-            tool_settings(self.settings),
+            tool_settings(self.services.settings),
             sandbox=True,
             sandbox_network=False,
             isolation=Isolation(hidden=tuple(hidden), read_only=(root,)),
         )
         tools = ToolRegistry(
             tool
-            for tool in self.tools
+            for tool in self.services.tools
             if tool.name in UNTRUSTED_VERIFY_TOOLS and tool.source == "built-in"
         )
         task = self._context(
             f"verify-{trace.id}",
             trace.goal,
             workdir,
-            self.hooks,
+            self.services.hooks,
             tools,
             root=workdir,
             limits=settings,
@@ -692,14 +630,14 @@ class Dispatcher:
     def _tools_for(self, agent: Agent | None) -> ToolRegistry:
         """The registry, restricted to an agent's tools (for learning and replay alike)."""
         if agent is None or agent.tools is None:
-            return self.tools
+            return self.services.tools
         try:
-            return self.tools.subset(agent.tools)
+            return self.services.tools.subset(agent.tools)
         except KeyError as exc:
             where = f" ({agent.path})" if agent.path else ""
             raise ConfigError(
                 f"agent {agent.name}{where} uses unknown tool(s) {exc.args[0]}; "
-                f"known tools: {', '.join(sorted(self.tools.names()))}",
+                f"known tools: {', '.join(sorted(self.services.tools.names()))}",
                 key="agent.tools",
             ) from exc
 
@@ -714,24 +652,24 @@ class Dispatcher:
         root: Path | None = None,
         limits: ToolSettings | None = None,
     ) -> TaskContext:
-        workdir = (cwd or self.output).absolute()
+        workdir = (cwd or self.services.output).absolute()
         workdir.mkdir(parents=True, exist_ok=True)
         return TaskContext(
             task_id=task_id,
             goal=goal,
-            bus=self.bus,
+            bus=self.services.bus,
             hooks=hooks,
             tools=tools,
             tool_ctx=ToolContext(
                 cwd=workdir,
-                workspace=root or self.workspace.root,
-                settings=limits or tool_settings(self.settings),
+                workspace=root or self.services.workspace.root,
+                settings=limits or tool_settings(self.services.settings),
             ),
             price=_no_charge,
         )
 
     async def _tell_sandbox_once(self, task: TaskContext) -> None:
-        if self._sandbox_told or not self.settings.tools.sandbox:
+        if self._sandbox_told or not self.services.settings.tools.sandbox:
             return
         self._sandbox_told = True
         status = await asyncio.to_thread(sandbox_status)
@@ -740,7 +678,7 @@ class Dispatcher:
 
     async def _tell_problems_once(self, task: TaskContext) -> None:
         """Name each unreadable trace file once: it is skipped, and the user should know."""
-        for problem in await asyncio.to_thread(self.library.problems):
+        for problem in await asyncio.to_thread(self.services.library.problems):
             if str(problem) not in self._problems_told:
                 self._problems_told.add(str(problem))
                 await task.publish(
@@ -773,7 +711,7 @@ class Dispatcher:
                 usage=run.usage,
                 duration_s=time.perf_counter() - run.started,
             )
-            trace_id = (await asyncio.to_thread(self.library.home.save, trace)).id
+            trace_id = (await asyncio.to_thread(self.services.library.home.save, trace)).id
         await self._publish_failed(
             run.task.task_id,
             error,
@@ -795,7 +733,7 @@ class Dispatcher:
         cost_usd: float = 0.0,
         trace_id: str | None = None,
     ) -> None:
-        await self.bus.publish(
+        await self.services.bus.publish(
             TaskFailed(
                 task_id=task_id,
                 error=error,
@@ -810,7 +748,7 @@ class Dispatcher:
     async def _publish_end(self, result: TaskResult) -> None:
         outcome = result.outcome
         if not outcome.is_failed:
-            await self.bus.publish(
+            await self.services.bus.publish(
                 TaskFinished(
                     task_id=result.task_id,
                     mode=result.mode,
@@ -826,7 +764,7 @@ class Dispatcher:
                 )
             )
             return
-        await self.bus.publish(
+        await self.services.bus.publish(
             TaskFailed(
                 task_id=result.task_id,
                 error=result.error or "the task failed",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from llmos.errors import ConfigError
-from llmos.modes.plan import Plan, Subtask
+from llmos.modes.orchestrator.plan import Plan, Subtask
 
 STATE_VERSION = 1
 SubtaskStatus = Literal["pending", "done", "failed", "skipped"]

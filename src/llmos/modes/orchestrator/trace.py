@@ -25,8 +25,8 @@ from typing import Any
 from llmos.memory import Slot, Step, Trace
 from llmos.memory.slots import rewriter
 from llmos.messages import Usage
-from llmos.modes.orchestration_state import OrchestrationState
-from llmos.modes.plan import Plan, Subtask
+from llmos.modes.orchestrator.plan import Plan, Subtask
+from llmos.modes.orchestrator.state import OrchestrationState
 
 MODE = "orchestrator"
 SUBTASK_TOOL = "Subtask"
