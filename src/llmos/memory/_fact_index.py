@@ -8,13 +8,11 @@ rebuilt from them whenever it is missing or any file changed behind its back
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from llmos.memory.record_index import BrokenFile, IndexSchema, RecordIndex
 
@@ -67,29 +65,17 @@ def query_words(text: str, stopwords: frozenset[str]) -> list[str]:
     return list(seen)
 
 
-def _values(row: FactRow) -> list[object]:
-    values: list[object] = [getattr(row, c) for c in _COLUMNS]
-    values[_COLUMNS.index("tags")] = json.dumps(list(row.tags), ensure_ascii=False)
-    return values
-
-
-def _row(values: Sequence[Any]) -> FactRow:
-    data = dict(zip(_COLUMNS, values, strict=True))
-    data["tags"] = tuple(json.loads(str(data["tags"])))
-    return FactRow(**data)
-
-
 _FACTS: IndexSchema[FactRow] = IndexSchema(
     version=SCHEMA_VERSION,
     ddl=_SCHEMA,
     table="facts",
     fts="facts_fts",
     tables=("facts_fts", "facts"),
+    row_type=FactRow,
     columns=_COLUMNS,
     fts_columns=("text", "tags"),
-    values=_values,
     fts_values=lambda row: (row.text, " ".join(row.tags)),
-    row=_row,
+    json_columns={"tags": (list, tuple)},
 )
 
 
@@ -126,7 +112,7 @@ class FactIndex(RecordIndex[FactRow]):
             return []
         marks = ", ".join("?" for _ in best)
         rows = {
-            row[0]: _row(row[1:])
+            row[0]: self.schema.row(row[1:])
             for row in conn.execute(
                 f"SELECT rowid, {', '.join(_COLUMNS)} FROM facts WHERE rowid IN ({marks})",
                 [rowid for rowid, _ in best],

@@ -10,12 +10,10 @@ for retrieval. The tables, the file states and the broken files are
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from llmos.memory.normalize import shape, signature, tokenize
 from llmos.memory.record_index import BrokenFile, IndexSchema, RecordIndex
@@ -141,33 +139,24 @@ def entry_for(trace: Trace, file: str, *, mtime_ns: int = 0, size: int = 0) -> I
     )
 
 
-def _values(entry: IndexEntry) -> list[object]:
-    values = [getattr(entry, c) for c in _COLUMNS]
-    values[_COLUMNS.index("slots")] = json.dumps(
-        [[s.name, s.type, s.value] for s in entry.slots], ensure_ascii=False
-    )
-    return values
-
-
-def _row_to_entry(row: Sequence[Any]) -> IndexEntry:
-    values = dict(zip(_COLUMNS, row, strict=True))
-    values["slots"] = tuple(
-        Slot(name=name, type=kind, value=value) for name, kind, value in json.loads(values["slots"])
-    )
-    return IndexEntry(**values)
-
-
 _TRACES: IndexSchema[IndexEntry] = IndexSchema(
     version=SCHEMA_VERSION,
     ddl=_SCHEMA,
     table="traces",
     fts="traces_fts",
     tables=("traces_vocab", "traces_fts", "traces"),
+    row_type=IndexEntry,
     columns=_COLUMNS,
     fts_columns=("terms",),
-    values=_values,
     fts_values=lambda entry: (entry.terms,),
-    row=_row_to_entry,
+    json_columns={
+        "slots": (
+            lambda slots: [[s.name, s.type, s.value] for s in slots],
+            lambda data: tuple(
+                Slot(name=name, type=kind, value=value) for name, kind, value in data
+            ),
+        )
+    },
 )
 
 _FTS_WORD = re.compile(r"[^\W_]+")
@@ -207,7 +196,7 @@ class TraceIndex(RecordIndex[IndexEntry]):
             "JOIN traces t ON t.rowid = f.rowid WHERE traces_fts MATCH ? "
             "ORDER BY f.rank LIMIT ?"
         )
-        return [_row_to_entry(row) for row in self.connection().execute(sql, (query, limit))]
+        return [self.schema.row(row) for row in self.connection().execute(sql, (query, limit))]
 
     def _rare_words(self, terms: Iterable[str]) -> list[str]:
         words = sorted({w.casefold() for term in terms for w in _FTS_WORD.findall(term)})

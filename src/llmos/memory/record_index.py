@@ -11,10 +11,11 @@ was last synced at. A connection per thread, reopened if the file was deleted.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -73,14 +74,33 @@ class IndexSchema(Generic[R]):
     table: str
     fts: str
     tables: tuple[str, ...]
+    #: The row type, built from keyword arguments named after ``columns``.
+    row_type: Callable[..., R]
     columns: tuple[str, ...]
     fts_columns: tuple[str, ...]
-    #: The row's values in ``columns`` order, as stored.
-    values: Callable[[R], Sequence[object]]
     #: The values of ``fts_columns``.
     fts_values: Callable[[R], Sequence[object]]
-    #: A row back from its stored values.
-    row: Callable[[Sequence[Any]], R]
+    #: Columns stored as JSON: name → (to JSON data, back from JSON data).
+    json_columns: Mapping[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = field(
+        default_factory=dict
+    )
+
+    def values(self, row: R) -> list[object]:
+        """The row's values in ``columns`` order, as stored."""
+        values: list[object] = []
+        for name in self.columns:
+            value = getattr(row, name)
+            if name in self.json_columns:
+                value = json.dumps(self.json_columns[name][0](value), ensure_ascii=False)
+            values.append(value)
+        return values
+
+    def row(self, values: Sequence[Any]) -> R:
+        """A row back from its stored values (in ``columns`` order)."""
+        data = dict(zip(self.columns, values, strict=True))
+        for name, (_, from_json) in self.json_columns.items():
+            data[name] = from_json(json.loads(data[name]))
+        return self.row_type(**data)
 
 
 class RecordIndex(Generic[R]):
