@@ -13,6 +13,7 @@ and so are the layered stores a task looks in (its project's first).
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,7 @@ class ReindexReport:
     problems: list[LLMOSError]
 
 
-class MarkdownStore(Generic[T, R]):
+class MarkdownStore(ABC, Generic[T, R]):
     """The record files under ``root`` and their index; a subclass names one kind of record."""
 
     #: What a record is called in messages ("trace", "fact").
@@ -79,13 +80,13 @@ class MarkdownStore(Generic[T, R]):
 
     # ------------------------------------------------------------ the kind of record
 
+    @abstractmethod
     def read(self, path: Path) -> T:
         """Parse one file; anything wrong with it raises :attr:`format_error`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def row_for(self, record: T, path: Path, info: os.stat_result) -> R:
         """The index row of ``record``, read from ``path`` as ``info`` says."""
-        raise NotImplementedError
 
     def about(self, row: R) -> str | None:
         """A few words that tell an id apart in the ambiguous-prefix message."""
@@ -152,9 +153,9 @@ class MarkdownStore(Generic[T, R]):
         """The record files (temporary files of writes in progress start with a dot)."""
         return sorted(self.root / name for name in self._scan())
 
+    @abstractmethod
     def problems(self) -> Sequence[LLMOSError]:
         """The files that cannot be read, as :attr:`format_error` (from :meth:`_broken_now`)."""
-        raise NotImplementedError
 
     def _broken_now(self) -> list[BrokenFile]:
         """The broken files the index remembers that are still there."""
