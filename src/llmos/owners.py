@@ -50,7 +50,13 @@ def owner_alive(owner: str) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists here (one of another user's counts too)."""
+    """Whether a process with this pid runs here (one of another user's counts too).
+
+    With Linux ``/proc`` a zombie counts as gone: it has ended, only its parent
+    has not reaped it yet. Elsewhere the signal-0 probe cannot tell.
+    """
+    if Path("/proc").is_dir():
+        return _start_time(pid) is not None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

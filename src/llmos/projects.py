@@ -15,16 +15,15 @@ The current project (``llmos projects use NAME``) is remembered in
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from llmos.errors import ConfigError
+from llmos.files import write_atomic
 from llmos.workspace import Layout, Workspace
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -150,10 +149,7 @@ class Projects:
             return None
         project = self.get(name)
         self.root.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=".current.", suffix=".tmp", dir=self.root)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(f"{name}\n")
-        os.replace(temp, self.current_file)
+        write_atomic(self.current_file, f"{name}\n", durable=False)
         return project
 
     def current(self) -> Project | None:

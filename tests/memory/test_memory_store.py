@@ -201,3 +201,11 @@ def test_importing_something_that_is_not_an_export_is_a_usage_error(
             match=re.escape(f"cannot import {source}: it is not a folder or a tar archive"),
         ):
             store.import_(source)
+
+
+def test_an_index_deleted_while_the_store_holds_it_open_is_made_anew(store: TraceStore) -> None:
+    saved = store.save(calculator_trace())
+    store.index.connection()  # held open, as a long-running server holds it
+    store.index.path.unlink()  # a person removes it to have it rebuilt
+    assert [e.id for e in store.entries()] == [saved.id]
+    assert store.index.path.exists()

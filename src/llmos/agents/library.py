@@ -10,13 +10,12 @@ the other agents.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmos.agents.definition import NAME_PATTERN, Agent, AgentFormatError, parse_agent, render_agent
+from llmos.files import write_atomic
 
 BUILTIN_FOLDER = Path(__file__).parent / "builtin"
 SUFFIX = ".md"
@@ -150,14 +149,7 @@ class AgentLibrary:
         folder = self.folder
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{agent.name}{SUFFIX}"
-        handle, temp = tempfile.mkstemp(prefix=f".{agent.name}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(render_agent(agent))
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, render_agent(agent), durable=False)
         source = next(layer.source for layer in self._layers if layer.folder == folder)
         return agent.with_path(path, source)
 

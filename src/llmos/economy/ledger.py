@@ -29,7 +29,7 @@ from llmos.errors import ConfigError, LedgerError, LLMOSError
 from llmos.messages import Usage
 from llmos.owners import current_owner as current_owner  # re-exported for the economy
 from llmos.owners import owner_alive as owner_alive
-from llmos.sqlite_wal import use_wal
+from llmos.sqlite_wal import connect, transaction
 
 NANO_PER_USD = 1_000_000_000
 
@@ -338,13 +338,9 @@ class Ledger:
         self._migrate()
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        conn = connect(self.path, busy_timeout_s=self.busy_timeout_s)
         conn.row_factory = sqlite3.Row
         try:
-            # WAL is remembered by the file; setting it again is a no-op.
-            use_wal(conn, self.busy_timeout_s)
-            # Survives a killed process; a power cut may lose the last commits, never corrupts.
-            conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error:
             conn.close()
@@ -365,13 +361,8 @@ class Ledger:
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn):
                 yield LedgerTx(conn)
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
         finally:

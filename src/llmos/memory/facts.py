@@ -3,10 +3,10 @@
 A fact is one short piece of knowledge worth reusing ("the project uses
 pytest", "the API key lives in .env.local"), added by the user or extracted
 as an insight after a Learner run. Each is a Markdown file with a small YAML
-front matter under ``memory/facts/``, written atomically; the SQLite index
-beside them is rebuilt from the files whenever it is missing or a file changed
-(a hand edit included), so the files stay the truth. Writes and index upkeep
-take one inter-process lock, so two processes adding at once lose nothing.
+front matter under ``memory/facts/``; files, index, lock and broken files are
+:class:`~llmos.memory.markdown_store.MarkdownStore`'s (shared with the traces).
+The index is checked against every file's state before each read, so a hand
+edit in place is seen at once: fact folders are small.
 """
 
 from __future__ import annotations
@@ -14,18 +14,17 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from filelock import FileLock
 
 from llmos.errors import ConfigError, LLMOSError
-from llmos.files import sweep_dead_temp_files, write_atomic
-from llmos.memory._fact_index import BrokenFile, FactIndex, FactRow, query_words
+from llmos.memory._fact_index import FactIndex, FactRow, query_words
+from llmos.memory.markdown_store import SUFFIX, LayeredStores, MarkdownStore
 from llmos.memory.similarity import STOPWORDS
 from llmos.workspace import Workspace
 
@@ -34,8 +33,6 @@ if TYPE_CHECKING:
 
 FactSource = Literal["user", "insight"]
 FACT_SOURCES: tuple[str, ...] = ("user", "insight")
-SUFFIX = ".md"
-LOCK_TIMEOUT_S = 60.0
 _ID = re.compile(r"f-[0-9a-f]{8}")
 _FRONT_KEYS = ("id", "created", "source", "tags", "task", "trace")
 #: libyaml's safe loader and dumper when present: rebuilding the index parses every file.
@@ -199,7 +196,7 @@ def _fact_of(row: FactRow) -> Fact:
 # ---------------------------------------------------------------- the store
 
 
-class FactStore:
+class FactStore(MarkdownStore[Fact, FactRow]):
     """The fact files under ``root`` and their index.
 
     Example:
@@ -208,21 +205,21 @@ class FactStore:
         >>> [hit.fact.text for hit in facts.search("run the tests")]
     """
 
+    noun = "fact"
+    list_command = "llmos memory list"
+    not_found = FactNotFound
+    format_error = FactFormatError
+    watch_edits = True
+    resolve_broken = False
+
     def __init__(self, root: Path, index_path: Path) -> None:
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
-        #: Temp files of writers killed mid-write, removed on opening.
-        self.swept = sweep_dead_temp_files(self.root)
-        self.index = FactIndex(index_path)
-        self._lock = FileLock(str(index_path.with_suffix(".lock")), timeout=LOCK_TIMEOUT_S)
+        super().__init__(root, FactIndex(index_path))
+        self.index: FactIndex
 
     @classmethod
     def for_memory(cls, memory: Path) -> FactStore:
         """The store of a workspace's ``memory/`` folder (``facts/`` and ``facts.sqlite``)."""
         return cls(memory / "facts", memory / "facts.sqlite")
-
-    def path_for(self, fact_id: str) -> Path:
-        return self.root / f"{fact_id}{SUFFIX}"
 
     # ------------------------------------------------------------ writing
 
@@ -259,22 +256,24 @@ class FactStore:
         with self._lock:
             while self.path_for(fact.id).exists():  # 2^32 ids: a clash is rare, not impossible
                 fact = replace(fact, id=new_fact_id())
-            path = self.path_for(fact.id)
-            write_atomic(path, render_fact(fact))
-            self.index.apply([self._row(fact, path)], [], [])
+            self._write(fact, render_fact(fact))
         return fact
 
     def remove(self, id_or_prefix: str) -> Fact:
         """Delete a fact by id or unique id prefix; returns what was deleted."""
         with self._lock:
             fact = self.get(id_or_prefix)
-            self.path_for(fact.id).unlink(missing_ok=True)
-            self.index.apply([], [], [f"{fact.id}{SUFFIX}"])
+            self._unlink(fact.id)
         return fact
 
-    @staticmethod
-    def _row(fact: Fact, path: Path) -> FactRow:
-        info = path.stat()
+    def read(self, path: Path) -> Fact:
+        try:
+            return parse_fact(path.read_text(encoding="utf-8"), path)
+        except UnicodeDecodeError as exc:
+            raise FactFormatError(str(exc), path=path) from exc
+
+    def row_for(self, record: Fact, path: Path, info: os.stat_result) -> FactRow:
+        fact = record
         return FactRow(
             id=fact.id,
             file=path.name,
@@ -307,82 +306,19 @@ class FactStore:
         Raises:
             FactNotFound: no fact has it, or several do (the message lists them).
         """
-        self.ensure_fresh()
-        found = self.index.with_prefix(id_or_prefix) if id_or_prefix else []
-        exact = [row for row in found if row.id == id_or_prefix]
-        if exact or len(found) == 1:
-            return _fact_of((exact or found)[0])
-        if not found:
-            raise FactNotFound(
-                f"no fact with id or id prefix {id_or_prefix!r} in {self.root}; "
-                "`llmos memory list` shows the ids"
-            )
-        listed = ", ".join(row.id for row in found[:10])
-        raise FactNotFound(
-            f"the prefix {id_or_prefix!r} matches several facts: {listed}; "
-            "give more characters of the id"
-        )
+        found = self.index.get(self.resolve(id_or_prefix))
+        if found is None:  # removed by another process since
+            raise FactNotFound(f"fact {id_or_prefix!r} was just removed from {self.root}")
+        return _fact_of(found)
 
     def problems(self) -> list[FactFormatError]:
         """The fact files that cannot be read (skipped by search and list), with the reason."""
         self.ensure_fresh()
-        return [
-            FactFormatError(item.error, path=self.root / item.file) for item in self.index.broken()
-        ]
-
-    # ------------------------------------------------------------ index upkeep
-
-    def _scan(self) -> dict[str, tuple[int, int]]:
-        """Fact file name → (mtime_ns, size); temp files of writes in progress start with '.'."""
-        states: dict[str, tuple[int, int]] = {}
-        try:
-            with os.scandir(self.root) as entries:
-                for entry in entries:
-                    if entry.name.endswith(SUFFIX) and not entry.name.startswith("."):
-                        info = entry.stat()
-                        states[entry.name] = (info.st_mtime_ns, info.st_size)
-        except FileNotFoundError:
-            pass
-        return states
-
-    def ensure_fresh(self) -> None:
-        """Bring the index in line with the files (new, edited, deleted, broken ones)."""
-        if self._scan() == self.index.file_states():
-            return
-        with self._lock:
-            self._sync()
-
-    def _sync(self) -> None:
-        files = self._scan()
-        known = self.index.file_states()
-        changed: list[FactRow] = []
-        broken: list[BrokenFile] = []
-        for name, state in files.items():
-            if known.get(name) == state:
-                continue
-            path = self.root / name
-            try:
-                fact = parse_fact(path.read_text(encoding="utf-8"), path)
-                changed.append(self._row(fact, path))
-            except FileNotFoundError:
-                continue  # removed since the scan; dropped below on the next sync
-            except (UnicodeDecodeError, FactFormatError) as exc:
-                message = (
-                    str(exc)
-                    if isinstance(exc, UnicodeDecodeError)
-                    else str(exc).removeprefix(f"{path}: ")
-                )
-                broken.append(BrokenFile(name, *state, message))
-        gone = [name for name in known if name not in files]
-        changed.sort(key=lambda row: (row.created, row.id))  # row order follows age
-        self.index.apply(changed, broken, gone)
+        return [FactFormatError(b.reason, path=self.root / b.file) for b in self._broken_now()]
 
     def reindex(self) -> int:
         """Rebuild the index from the files; returns how many facts it holds."""
-        with self._lock:
-            self.index.apply([], [], list(self.index.file_states()))
-            self._sync()
-        return len(self.index.all())
+        return self._rebuild().indexed
 
 
 def _utc_now() -> str:
@@ -390,16 +326,13 @@ def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class FactLibrary:
+class FactLibrary(LayeredStores[FactStore]):
     """The fact stores a task searches: its project's first, then the workspace's.
 
     New facts go to the first store (the project's when one is current).
     """
 
-    def __init__(self, stores: Sequence[FactStore]) -> None:
-        if not stores:
-            raise ValueError("a fact library needs at least one store")
-        self.stores = tuple(stores)
+    noun = "fact"
 
     @classmethod
     def for_workspace(cls, workspace: Workspace, project: Project | None = None) -> FactLibrary:
@@ -407,10 +340,6 @@ class FactLibrary:
         if project is not None:
             stores.insert(0, FactStore.for_memory(project.memory))
         return cls(stores)
-
-    @property
-    def home(self) -> FactStore:
-        return self.stores[0]
 
     def add(
         self,
@@ -444,6 +373,3 @@ class FactLibrary:
             except FactNotFound:
                 continue
         return self.stores[-1].remove(id_or_prefix)
-
-    def problems(self) -> list[FactFormatError]:
-        return [problem for store in self.stores for problem in store.problems()]

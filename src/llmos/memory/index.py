@@ -4,35 +4,25 @@ The Markdown files are the truth; this index only makes lookup fast and can
 be rebuilt from them at any time. It holds, per trace, the keys the matcher
 looks up exactly (normalised signature, template shape, order-free bag of
 terms), the counters shown by ``llmos traces list``, and a full-text table
-for retrieval. WAL mode and a busy timeout let several processes read and
-write it at once.
+for retrieval. The tables, the file states and the broken files are
+:class:`~llmos.memory.record_index.RecordIndex`'s, shared with the facts.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from llmos.memory.normalize import shape, signature, tokenize
+from llmos.memory.record_index import BrokenFile, IndexSchema, RecordIndex
 from llmos.memory.similarity import terms_of
-from llmos.memory.sqlite_index import open_index
 from llmos.memory.trace import Slot, Trace
 
 SCHEMA_VERSION = "4"
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS broken (
-    file TEXT PRIMARY KEY,
-    mtime_ns INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    reason TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS traces (
     rowid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -119,23 +109,6 @@ class IndexEntry:
     terms: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class BrokenFile:
-    """A trace file that does not parse, as it was when it was last looked at."""
-
-    file: str
-    mtime_ns: int
-    size: int
-    reason: str
-
-
-def _write_broken(conn: sqlite3.Connection, broken: Iterable[BrokenFile]) -> None:
-    conn.executemany(
-        "INSERT OR REPLACE INTO broken VALUES (?, ?, ?, ?)",
-        [(b.file, b.mtime_ns, b.size, b.reason) for b in broken],
-    )
-
-
 def entry_for(trace: Trace, file: str, *, mtime_ns: int = 0, size: int = 0) -> IndexEntry:
     """The index row of a trace; keys are derived from its goal, so old files index alike."""
     tokens = tokenize(trace.goal)
@@ -166,17 +139,25 @@ def entry_for(trace: Trace, file: str, *, mtime_ns: int = 0, size: int = 0) -> I
     )
 
 
-def _slots_json(slots: tuple[Slot, ...]) -> str:
-    return json.dumps([[s.name, s.type, s.value] for s in slots], ensure_ascii=False)
-
-
-def _row_to_entry(row: sqlite3.Row) -> IndexEntry:
-    values = dict(zip(_COLUMNS, row, strict=True))
-    values["slots"] = tuple(
-        Slot(name=name, type=kind, value=value) for name, kind, value in json.loads(values["slots"])
-    )
-    return IndexEntry(**values)
-
+_TRACES: IndexSchema[IndexEntry] = IndexSchema(
+    version=SCHEMA_VERSION,
+    ddl=_SCHEMA,
+    table="traces",
+    fts="traces_fts",
+    tables=("traces_vocab", "traces_fts", "traces"),
+    row_type=IndexEntry,
+    columns=_COLUMNS,
+    fts_columns=("terms",),
+    fts_values=lambda entry: (entry.terms,),
+    json_columns={
+        "slots": (
+            lambda slots: [[s.name, s.type, s.value] for s in slots],
+            lambda data: tuple(
+                Slot(name=name, type=kind, value=value) for name, kind, value in data
+            ),
+        )
+    },
+)
 
 _FTS_WORD = re.compile(r"[^\W_]+")
 
@@ -186,132 +167,20 @@ def fts_query(words: Iterable[str]) -> str:
     return " OR ".join(f'"{word}"' for word in sorted(set(words)) if word)
 
 
-class TraceIndex:
-    """One SQLite file; a connection per thread, opened lazily."""
+class TraceIndex(RecordIndex[IndexEntry]):
+    """The traces' index: exact keys for the matcher and full-text retrieval."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-
-    def connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = open_index(
-                self.path,
-                schema=_SCHEMA,
-                version=SCHEMA_VERSION,
-                tables=("traces_vocab", "traces_fts", "traces", "broken"),
-            )
-            self._local.conn = conn
-        return conn
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-
-    # ------------------------------------------------------------ writing
-
-    def upsert(self, entries: Iterable[IndexEntry]) -> None:
-        """Insert or replace rows, all in one transaction."""
-        conn = self.connection()
-        with _transaction(conn):
-            _write(conn, entries)
-
-    def remove(self, trace_id: str) -> None:
-        conn = self.connection()
-        with _transaction(conn):
-            row = conn.execute("SELECT rowid FROM traces WHERE id = ?", (trace_id,)).fetchone()
-            if row is not None:
-                conn.execute("DELETE FROM traces_fts WHERE rowid = ?", (row[0],))
-                conn.execute("DELETE FROM traces WHERE rowid = ?", (row[0],))
-
-    def replace_all(
-        self, entries: Iterable[IndexEntry], stamp: str, broken: Iterable[BrokenFile] = ()
-    ) -> None:
-        """Drop every row and insert ``entries``: a rebuild, atomic for readers."""
-        conn = self.connection()
-        with _transaction(conn):
-            conn.execute("DELETE FROM traces")
-            conn.execute("DELETE FROM traces_fts")
-            conn.execute("DELETE FROM broken")
-            _write(conn, entries)
-            _write_broken(conn, broken)
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('stamp', ?)", (stamp,))
-
-    def apply(
-        self,
-        changed: Iterable[IndexEntry],
-        gone: Iterable[str],
-        stamp: str,
-        broken: Iterable[BrokenFile] = (),
-    ) -> None:
-        """Upsert changed rows, drop the rows of vanished files, remember broken ones."""
-        conn = self.connection()
-        with _transaction(conn):
-            changed = list(changed)
-            broken = list(broken)
-            for file in [*gone, *(e.file for e in changed), *(b.file for b in broken)]:
-                conn.execute(
-                    "DELETE FROM traces_fts WHERE rowid IN "
-                    "(SELECT rowid FROM traces WHERE file = ?)",
-                    (file,),
-                )
-                conn.execute("DELETE FROM traces WHERE file = ?", (file,))
-                conn.execute("DELETE FROM broken WHERE file = ?", (file,))
-            _write(conn, changed)
-            _write_broken(conn, broken)
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('stamp', ?)", (stamp,))
-
-    def file_states(self) -> dict[str, tuple[int, int]]:
-        """File name → (mtime_ns, size) as last seen, broken files included: what a sync
-        compares the folder with, so an unchanged broken file is not parsed again."""
-        rows = self.connection().execute(
-            "SELECT file, mtime_ns, size FROM traces UNION ALL "
-            "SELECT file, mtime_ns, size FROM broken"
-        )
-        return {file: (mtime, size) for file, mtime, size in rows}
-
-    def broken(self) -> list[BrokenFile]:
-        """The trace files that could not be read, with why (reported on every command)."""
-        rows = self.connection().execute(
-            "SELECT file, mtime_ns, size, reason FROM broken ORDER BY file"
-        )
-        return [BrokenFile(*row) for row in rows]
-
-    def set_stamp(self, stamp: str) -> None:
-        conn = self.connection()
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('stamp', ?)", (stamp,))
-
-    def stamp(self) -> str | None:
-        row = self.connection().execute("SELECT value FROM meta WHERE key = 'stamp'").fetchone()
-        return None if row is None else row[0]
-
-    # ------------------------------------------------------------ reading
-
-    def _select(
-        self, where: str, params: tuple[object, ...] = (), tail: str = ""
-    ) -> list[IndexEntry]:
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM traces WHERE {where} {tail}"
-        return [_row_to_entry(row) for row in self.connection().execute(sql, params)]
-
-    def get(self, trace_id: str) -> IndexEntry | None:
-        rows = self._select("id = ?", (trace_id,))
-        return rows[0] if rows else None
-
-    def with_prefix(self, prefix: str, limit: int = 20) -> list[IndexEntry]:
-        upper = prefix + "\U0010ffff"
-        return self._select("id >= ? AND id < ?", (prefix, upper), f"ORDER BY id LIMIT {limit}")
+        super().__init__(path, _TRACES)
 
     def by_signature(self, value: str) -> list[IndexEntry]:
-        return self._select("signature = ?", (value,))
+        return self.select("signature = ?", (value,))
 
     def by_shape(self, value: str) -> list[IndexEntry]:
-        return self._select("shape = ?", (value,))
+        return self.select("shape = ?", (value,))
 
     def by_bag(self, value: str) -> list[IndexEntry]:
-        return self._select("bag = ?", (value,))
+        return self.select("bag = ?", (value,))
 
     def search(self, terms: Iterable[str], limit: int = 20) -> list[IndexEntry]:
         """The best ``limit`` rows by BM25 over the rarer of the given words.
@@ -327,7 +196,7 @@ class TraceIndex:
             "JOIN traces t ON t.rowid = f.rowid WHERE traces_fts MATCH ? "
             "ORDER BY f.rank LIMIT ?"
         )
-        return [_row_to_entry(row) for row in self.connection().execute(sql, (query, limit))]
+        return [self.schema.row(row) for row in self.connection().execute(sql, (query, limit))]
 
     def _rare_words(self, terms: Iterable[str]) -> list[str]:
         words = sorted({w.casefold() for term in terms for w in _FTS_WORD.findall(term)})
@@ -347,37 +216,5 @@ class TraceIndex:
             spent += documents
         return chosen
 
-    def all(self) -> Iterator[IndexEntry]:
-        for row in self.connection().execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM traces ORDER BY created, id"
-        ):
-            yield _row_to_entry(row)
 
-
-def _write(conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> None:
-    placeholders = ", ".join("?" for _ in _COLUMNS)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "id")
-    sql = (
-        f"INSERT INTO traces ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
-        f"ON CONFLICT (id) DO UPDATE SET {updates} RETURNING rowid"
-    )
-    for entry in entries:
-        values = [getattr(entry, c) for c in _COLUMNS]
-        values[_COLUMNS.index("slots")] = _slots_json(entry.slots)
-        rowid = conn.execute(sql, values).fetchone()[0]
-        conn.execute("DELETE FROM traces_fts WHERE rowid = ?", (rowid,))
-        conn.execute("INSERT INTO traces_fts (rowid, terms) VALUES (?, ?)", (rowid, entry.terms))
-
-
-class _transaction:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on error (writers queue on the busy timeout)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, kind: object, value: object, traceback: object) -> None:
-        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+__all__ = ["BrokenFile", "IndexEntry", "TraceIndex", "entry_for", "fts_query"]

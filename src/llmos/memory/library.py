@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
+from llmos.errors import ConfigError, TraceNotFound
 from llmos.memory.index import IndexEntry
 from llmos.memory.integrity import TraceSigner
+from llmos.memory.markdown_store import LayeredStores
 from llmos.memory.matching import Matcher, MatchResult, SimilarTrace, UntrustedTrace
 from llmos.memory.store import ProblemCallback, TraceStore
 from llmos.memory.trace import Trace
@@ -23,13 +24,13 @@ if TYPE_CHECKING:
     from llmos.projects import Project
 
 
-class TraceLibrary:
+class TraceLibrary(LayeredStores[TraceStore]):
     """Layered trace stores, searched in order; the first one receives new traces."""
 
+    noun = "trace"
+
     def __init__(self, stores: Sequence[TraceStore]) -> None:
-        if not stores:
-            raise ValueError("a trace library needs at least one store")
-        self.stores = tuple(stores)
+        super().__init__(stores)
         self._matchers = tuple(Matcher(store) for store in self.stores)
 
     @classmethod
@@ -48,11 +49,6 @@ class TraceLibrary:
         """Bring every store's index up to date; ``on_error`` hears of each broken file."""
         for store in self.stores:
             store.ensure_fresh(on_error)
-
-    @property
-    def home(self) -> TraceStore:
-        """Where new traces are saved."""
-        return self.stores[0]
 
     def match(
         self,
@@ -93,10 +89,6 @@ class TraceLibrary:
         ]
         found.sort(key=lambda near: near.score, reverse=True)
         return found[:limit]
-
-    def problems(self) -> list[TraceFormatError]:
-        """Trace files that cannot be read, in every store (they are skipped)."""
-        return [problem for store in self.stores for problem in store.problems()]
 
     def entries(self) -> list[IndexEntry]:
         """Every trace's index entry, the project's first."""
@@ -146,17 +138,4 @@ class TraceLibrary:
         words = " ".join(note.split())
         return store.set_outcome(
             full_id, Outcome.success(f"promoted by a person{': ' + words if words else ''}")
-        )
-
-    def store_of(self, trace_id: str) -> TraceStore:
-        """The store holding ``trace_id`` (full id or unique prefix)."""
-        for store in self.stores:
-            try:
-                store.resolve(trace_id)
-            except TraceNotFound:
-                continue
-            return store
-        raise TraceNotFound(
-            f"no trace {trace_id!r} in {', '.join(str(s.root) for s in self.stores)}; "
-            "`llmos traces list` shows the ids"
         )

@@ -1,10 +1,12 @@
 """The trace library on disk: one Markdown file per trace, an SQLite index beside them.
 
-Writes are atomic (temp file in the same folder, fsync, rename) and go through
-one inter-process lock, so two processes saving traces or counting uses at
-once lose nothing. The index is refreshed from the files whenever the folder
-changed behind its back (a cheap check: the folder's modification stamp), and
-can be rebuilt from scratch with :meth:`TraceStore.reindex`.
+Files, index, lock, broken files and id prefixes are
+:class:`~llmos.memory.markdown_store.MarkdownStore`'s (shared with the facts);
+here is what is particular to traces: ids that name files, sealing, use
+counts, export and import. The index is refreshed from the files whenever the
+folder changed behind its back (a cheap check: the folder's modification
+stamp; a trace edited in place is caught when it is read, see
+:meth:`TraceStore.refresh_entry`), and can be rebuilt with :meth:`TraceStore.reindex`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from filelock import FileLock
-
 from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
-from llmos.files import sweep_dead_temp_files, write_atomic
-from llmos.memory.index import BrokenFile, IndexEntry, TraceIndex, entry_for
+from llmos.memory.index import IndexEntry, TraceIndex, entry_for
 from llmos.memory.integrity import TraceSigner, Trust, digest
+from llmos.memory.markdown_store import SUFFIX, MarkdownStore, ReindexReport
 from llmos.memory.normalize import signature
 from llmos.memory.slots import find_slots
 from llmos.memory.trace import Trace, status_of, utc_now
@@ -29,8 +29,6 @@ from llmos.memory.trace_format import parse_trace, read_trace, render_trace
 from llmos.outcome import Outcome
 from llmos.workspace import Layout
 
-SUFFIX = ".md"
-LOCK_TIMEOUT_S = 60.0
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 
@@ -45,15 +43,7 @@ class ImportReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class ReindexReport:
-    """How many traces a rebuild indexed, and the files it had to skip."""
-
-    indexed: int
-    problems: list[TraceFormatError]
-
-
-class TraceStore:
+class TraceStore(MarkdownStore[Trace, IndexEntry]):
     """The trace files under ``root`` and their index.
 
     Example:
@@ -65,12 +55,8 @@ class TraceStore:
     def __init__(
         self, root: Path, index_path: Path | None = None, *, signer: TraceSigner | None = None
     ) -> None:
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
-        #: Temp files of writers killed mid-write, removed on opening.
-        self.swept = sweep_dead_temp_files(self.root)
-        self.index = TraceIndex(index_path or root.parent / "index.sqlite")
-        self._lock = FileLock(str(self.index.path.with_suffix(".lock")), timeout=LOCK_TIMEOUT_S)
+        super().__init__(root, TraceIndex(index_path or root.parent / "index.sqlite"))
+        self.index: TraceIndex
         # By default the key of the scope whose memory this is (``<scope>/keys``): for the
         # workspace's store that is the installation's key. A TraceLibrary hands every
         # store (a project's too) the workspace's signer, so one key signs everything.
@@ -80,6 +66,11 @@ class TraceStore:
     def for_memory(cls, memory: Path, signer: TraceSigner | None = None) -> TraceStore:
         """The store of a workspace's ``memory/`` folder (``traces/`` and ``index.sqlite``)."""
         return cls(memory / "traces", memory / "index.sqlite", signer=signer)
+
+    noun = "trace"
+    list_command = "llmos traces list"
+    not_found = TraceNotFound
+    format_error = TraceFormatError
 
     def path_for(self, trace_id: str) -> Path:
         if not _ID.fullmatch(trace_id):
@@ -105,30 +96,14 @@ class TraceStore:
         return trace
 
     def _commit(self, trace: Trace, text: str | None = None) -> None:
-        """Write and index one trace; call with the lock held.
-
-        The index stamp moves forward only if the index was current before this
-        write, so a change made behind its back is still noticed later.
-        """
-        path = self.path_for(trace.id)
-        was_fresh = self.index.stamp() == self._folder_stamp()
-        write_atomic(path, render_trace(trace) if text is None else text)
-        info = path.stat()
-        self.index.upsert(
-            [entry_for(trace, path.name, mtime_ns=info.st_mtime_ns, size=info.st_size)]
-        )
-        if was_fresh:
-            self.index.set_stamp(self._folder_stamp())
+        """Write and index one trace; call with the lock held."""
+        self._write(trace, render_trace(trace) if text is None else text)
 
     def delete(self, trace_id: str) -> str:
         """Remove a trace (id or unique prefix); returns the full id."""
         full_id = self.resolve(trace_id)
         with self._lock:
-            was_fresh = self.index.stamp() == self._folder_stamp()
-            self.path_for(full_id).unlink(missing_ok=True)
-            self.index.remove(full_id)
-            if was_fresh:
-                self.index.set_stamp(self._folder_stamp())
+            self._unlink(full_id)
         return full_id
 
     def record_use(self, trace_id: str, *, success: bool, saved_usd: float = 0.0) -> Trace:
@@ -224,42 +199,21 @@ class TraceStore:
     # ------------------------------------------------------------ reading
 
     def resolve(self, id_or_prefix: str) -> str:
-        """The full id for an id or a unique prefix of one.
+        """The full id for an id or a unique prefix of one (a broken file's name too).
 
         Raises:
             TraceNotFound: no trace has it, or several do (the message lists them).
         """
         if _ID.fullmatch(id_or_prefix) and self.path_for(id_or_prefix).is_file():
             return id_or_prefix
-        self.ensure_fresh()
-        found = self.index.with_prefix(id_or_prefix, limit=11) if id_or_prefix else []
-        candidates = [(c.id, _short(c.goal)) for c in found]
-        if id_or_prefix:  # a broken file answers to its name's stem, so it can be removed
-            candidates += [
-                (stem, "a broken file")
-                for stem in (b.file.removesuffix(SUFFIX) for b in self.index.broken())
-                if stem.startswith(id_or_prefix) and (self.root / f"{stem}{SUFFIX}").exists()
-            ]
-        if len(candidates) == 1:
-            return candidates[0][0]
-        if not candidates:
-            raise TraceNotFound(
-                f"no trace with id or id prefix {id_or_prefix!r} in {self.root}; "
-                "`llmos traces list` shows the ids"
-            )
-        listed = ", ".join(f"{full} ({about})" for full, about in candidates[:10])
-        raise TraceNotFound(
-            f"the prefix {id_or_prefix!r} matches several traces: {listed}"
-            f"{' …' if len(candidates) > 10 else ''}; give more characters of the id"
-        )
+        return super().resolve(id_or_prefix)
+
+    def about(self, row: IndexEntry) -> str:
+        return _short(row.goal)
 
     def load(self, id_or_prefix: str) -> Trace:
         """Read one trace by id or unique id prefix."""
         return read_trace(self.path_for(self.resolve(id_or_prefix)))
-
-    def files(self) -> list[Path]:
-        """The trace files (temporary files of writes in progress start with a dot)."""
-        return sorted(p for p in self.root.glob(f"*{SUFFIX}") if not p.name.startswith("."))
 
     def iter(self, on_error: ProblemCallback | None = None) -> Iterator[Trace]:
         """Every readable trace; a broken file goes to ``on_error`` and is skipped."""
@@ -269,6 +223,13 @@ class TraceStore:
             except TraceFormatError as exc:
                 if on_error is not None:
                     on_error(exc)
+
+    def read(self, path: Path) -> Trace:
+        """A trace file, checked to be named after the trace it holds."""
+        return self._read_checked(path)
+
+    def row_for(self, record: Trace, path: Path, info: os.stat_result) -> IndexEntry:
+        return entry_for(record, path.name, mtime_ns=info.st_mtime_ns, size=info.st_size)
 
     def _read_checked(self, path: Path) -> Trace:
         trace = read_trace(path)
@@ -293,73 +254,24 @@ class TraceStore:
 
     # ------------------------------------------------------------ index upkeep
 
-    def _folder_stamp(self) -> str:
-        return str(self.root.stat().st_mtime_ns)
-
     def ensure_fresh(self, on_error: ProblemCallback | None = None) -> None:
         """Bring the index up to date if the folder changed since it was last synced.
 
         ``on_error`` hears about every trace file that cannot be read, each time:
         broken files are remembered in the index, so every command can say so.
         """
-        if self.index.stamp() != self._folder_stamp():
-            with self._lock:
-                self._sync()
+        super().ensure_fresh()
         if on_error is not None:
             for problem in self.problems():
                 on_error(problem)
 
     def problems(self) -> list[TraceFormatError]:
         """The trace files that cannot be read, with what is wrong with each."""
-        return [
-            TraceFormatError(broken.reason, path=self.root / broken.file)
-            for broken in self.index.broken()
-            if (self.root / broken.file).exists()
-        ]
-
-    def _sync(self) -> None:
-        """Index new and changed files, remember broken ones, drop rows of vanished files."""
-        stamp = self._folder_stamp()
-        known = self.index.file_states()
-        seen: set[str] = set()
-        changed: list[IndexEntry] = []
-        broken: list[BrokenFile] = []
-        for path in self.files():
-            info = path.stat()
-            seen.add(path.name)
-            if known.get(path.name) == (info.st_mtime_ns, info.st_size):
-                continue
-            try:
-                trace = self._read_checked(path)
-            except TraceFormatError as exc:
-                broken.append(_broken(path, info, exc))
-                continue
-            changed.append(
-                entry_for(trace, path.name, mtime_ns=info.st_mtime_ns, size=info.st_size)
-            )
-        gone = [name for name in known if name not in seen and not (self.root / name).exists()]
-        self.index.apply(changed, gone, stamp, broken)
+        return [TraceFormatError(b.reason, path=self.root / b.file) for b in self._broken_now()]
 
     def reindex(self) -> ReindexReport:
         """Rebuild the index from the files; broken files are reported and left out."""
-        problems: list[TraceFormatError] = []
-        with self._lock:
-            stamp = self._folder_stamp()
-            entries = []
-            broken = []
-            for path in self.files():
-                info = path.stat()
-                try:
-                    trace = self._read_checked(path)
-                except TraceFormatError as exc:
-                    problems.append(exc)
-                    broken.append(_broken(path, info, exc))
-                    continue
-                entries.append(
-                    entry_for(trace, path.name, mtime_ns=info.st_mtime_ns, size=info.st_size)
-                )
-            self.index.replace_all(entries, stamp, broken)
-        return ReindexReport(indexed=len(entries), problems=problems)
+        return self._rebuild()
 
     def refresh_entry(self, entry: IndexEntry) -> Trace | None:
         """The trace behind an index row, re-indexed if its file changed; None if it is gone."""
@@ -478,11 +390,6 @@ def _import_items(source: Path) -> Iterator[tuple[str, bytes]]:
             handle = archive.extractfile(member)
             if handle is not None:
                 yield member.name, handle.read()
-
-
-def _broken(path: Path, info: os.stat_result, exc: TraceFormatError) -> BrokenFile:
-    reason = str(exc).removeprefix(f"{path}: ")
-    return BrokenFile(path.name, info.st_mtime_ns, info.st_size, reason)
 
 
 def _short(text: str, width: int = 40) -> str:

@@ -15,9 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -28,6 +26,7 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 from filelock import FileLock
 
 from llmos.errors import ConfigError
+from llmos.files import write_atomic
 from llmos.workspace import Workspace
 
 FILE_NAME = "schedule.json"
@@ -209,14 +208,4 @@ class ScheduleStore:
     def _write(self, entries: list[CronEntry]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"version": FORMAT_VERSION, "entries": [e.to_json() for e in entries]}
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".schedule-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(data, out, indent=2, ensure_ascii=False)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
+from llmos.owners import pid_alive as process_alive
 
-def process_alive(pid: int) -> bool:
-    """Running or sleeping; a zombie waiting for init to reap it counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+__all__ = ["process_alive", "wait_until_gone"]
 
 
 async def wait_until_gone(pid: int, timeout_s: float = 60.0) -> bool:

@@ -11,14 +11,13 @@ finish (:func:`partial_report`).
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from llmos.errors import ConfigError
+from llmos.files import write_atomic
 from llmos.modes.orchestrator.plan import Plan, Subtask
 
 STATE_VERSION = 1
@@ -148,16 +147,7 @@ def save_state(state_dir: Path, state: OrchestrationState) -> Path:
     """Write the state atomically; a crash leaves the previous version intact."""
     path = state_path(state_dir, state.task_id)
     state_dir.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=state_dir)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(state.to_json(), out, ensure_ascii=False, indent=2)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(state.to_json(), ensure_ascii=False, indent=2))
     return path
 
 
