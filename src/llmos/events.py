@@ -90,12 +90,17 @@ class UsageUpdated:
     kind: Literal["usage-updated"] = "usage-updated"
 
 
+#: What a hook did to a call, as reported: an ``ask`` is reported with the person's answer;
+#: ``error`` is a hook that raised or timed out.
+HookVerdict = Literal["allow", "deny", "ask-granted", "ask-denied", "rewrite", "error"]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HookDecided:
     task_id: str
     hook: str
     event: str
-    decision: str
+    decision: HookVerdict
     reason: str = ""
     tool: str | None = None
     ts: float = field(default_factory=_now)

@@ -26,7 +26,8 @@ from llmos.backends.claude_sdk import ClaudeSDKBackend, sdk_mcp_server_for
 from llmos.config import ClaudeConfig
 from llmos.errors import AuthError, BackendError, BackendUnavailable, ConfigError
 from llmos.events import Event, TextStreamed, ToolCallFinished, ToolCallStarted, UsageUpdated
-from llmos.hooks.pipeline import AddContext, Deny, HookContext, HookInput, HookPipeline, Rewrite
+from llmos.hooks.inputs import HookContext, PreToolUseInput, UserPromptSubmitInput
+from llmos.hooks.pipeline import AddContext, Deny, HookPipeline, Rewrite
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.messages import Usage
 from llmos.testing.fake_llm_server import FakeLLMServer, Fault, ToolUse, Turn
@@ -152,8 +153,8 @@ async def test_write_tool_use_writes_the_file_passes_the_hooks_and_reports_cli_c
     seen_before: list[tuple[str, Mapping[str, Any]]] = []
 
     @harness.pipeline.on("PreToolUse")
-    def watch(data: HookInput) -> None:
-        seen_before.append((data.tool or "", dict(data.tool_input or {})))
+    def watch(data: PreToolUseInput) -> None:
+        seen_before.append((data.tool, dict(data.tool_input)))
 
     outcome = await backend.run_agent(harness.run("Create hello.txt that says hello"))
 
@@ -196,8 +197,8 @@ async def test_denying_security_hook_stops_bash_and_the_model_reads_the_reason(
     )
 
     @harness.pipeline.on("PreToolUse", matcher="Bash", fail_closed=True)
-    def security(data: HookInput) -> Deny | None:
-        if "touch" in str((data.tool_input or {}).get("command")):
+    def security(data: PreToolUseInput) -> Deny | None:
+        if "touch" in str(data.tool_input.get("command")):
             return Deny("creating files with touch is forbidden by policy")
         return None
 
@@ -244,8 +245,8 @@ async def test_rewrite_changes_the_input_claude_code_runs(
     )
 
     @harness.pipeline.on("PreToolUse", matcher="Bash")
-    def rewrite(data: HookInput) -> Rewrite:
-        return Rewrite({**(data.tool_input or {}), "command": "echo rewritten > out.txt"})
+    def rewrite(data: PreToolUseInput) -> Rewrite:
+        return Rewrite({**data.tool_input, "command": "echo rewritten > out.txt"})
 
     await backend.run_agent(harness.run("Write out.txt"))
 
@@ -341,7 +342,7 @@ async def test_user_prompt_submit_context_reaches_the_model(
     fake_server.enqueue(Turn(text="noted"))
 
     @harness.pipeline.on("UserPromptSubmit")
-    def memory(data: HookInput) -> AddContext:
+    def memory(data: UserPromptSubmitInput) -> AddContext:
         return AddContext(f"Past experience for {data.prompt!r}: PAST-EXPERIENCE-42")
 
     await backend.run_agent(harness.run("Do the thing"))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from llmos.testing.cli import run_llmos
 
 ESCAPED = "caf\\xe9.txt"  # what every store shows: the byte, written as Python escapes it
 
@@ -26,16 +27,7 @@ SCRIPT = [
 
 
 def llmos(*args: str, cwd: Path, workspace: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
-    env["LLMOS_WORKSPACE"] = str(workspace)
-    return subprocess.run(
-        [sys.executable, "-m", "llmos", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_llmos(*args, cwd=cwd, workspace=workspace)
 
 
 def test_a_latin1_file_name_is_escaped_in_events_trace_and_session_log(tmp_path: Path) -> None:

@@ -11,9 +11,7 @@ the heal does nothing.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from llmos.api import LLMOS
 from llmos.backends.scripted import ScriptedBackend
 from llmos.config import load_settings
 from llmos.memory import TraceStore
+from llmos.testing.cli import run_llmos, settings_env, write_script
 
 HELLO = "Create a file hello.txt that says hello"
 WRITE_HELLO = {"name": "Write", "input": {"file_path": "hello.txt", "content": "hello\n"}}
@@ -101,38 +100,23 @@ def statuses(workspace: Path) -> dict[str, tuple[str, str | None]]:
 # ------------------------------------------------------------------ through the CLI
 
 
-def llmos(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "llmos", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def cli_env(workspace: Path, settings: dict[str, Any]) -> dict[str, str]:
-    env = {"LLMOS_WORKSPACE": str(workspace), "LLMOS_TOOLS__SANDBOX": "false"}
-    for key, value in settings.items():
-        env["LLMOS_" + key.upper().replace(".", "__")] = str(value)
-    return env
+    """The workspace and the settings of a run, sandbox off (the scripts write plain files)."""
+    env = {"LLMOS_WORKSPACE": str(workspace)}
+    return env | settings_env({"tools.sandbox": "false", **settings})
 
 
 def run_cli(
     tmp_path: Path, goal: str, turns: list[dict[str, Any]], env: dict[str, str], name: str
 ) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / f"{name}.json"
-    script.write_text(json.dumps(turns))
-    return llmos(
+    script = write_script(tmp_path / f"{name}.json", turns)
+    return run_llmos(
         "run", "--json", "-p", "scripted", "--script", str(script), goal, cwd=tmp_path, env=env
     )
 
 
 def match_cli(tmp_path: Path, goal: str, env: dict[str, str]) -> dict[str, Any]:
-    done = llmos("traces", "match", "--json", goal, cwd=tmp_path, env=env)
+    done = run_llmos("traces", "match", "--json", goal, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -251,14 +235,16 @@ def test_traces_reject_marks_a_trace_failed_and_list_shows_who_learned_it(tmp_pa
     env = cli_env(workspace, {})
     assert run_cli(tmp_path, NOTES, LEARN_NOTES, env, "learn").returncode == 0
     [trace_id] = statuses(workspace)
-    no_reason = llmos("traces", "reject", trace_id, cwd=tmp_path, env=env)
+    no_reason = run_llmos("traces", "reject", trace_id, cwd=tmp_path, env=env)
     assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
-    done = llmos("traces", "reject", trace_id[:6], "--reason", "wrong word", cwd=tmp_path, env=env)
+    done = run_llmos(
+        "traces", "reject", trace_id[:6], "--reason", "wrong word", cwd=tmp_path, env=env
+    )
     assert done.returncode == 0, done.stderr
     assert f"rejected {trace_id}" in done.stderr
     [row] = [
         json.loads(line)
-        for line in llmos("traces", "list", "--json", cwd=tmp_path, env=env).stdout.splitlines()
+        for line in run_llmos("traces", "list", "--json", cwd=tmp_path, env=env).stdout.splitlines()
     ]
     assert (row["status"], row["failure_kind"], row["backend"], row["model"]) == (
         "failed",

@@ -15,6 +15,7 @@ import pytest
 
 from llmos.cli.app import main
 from llmos.events import event_from_json
+from llmos.testing.cli import run_llmos, sleeper_script, start_llmos
 from llmos.testing.processes import wait_until_gone
 
 HELLO_SCRIPT = [
@@ -32,17 +33,7 @@ HELLO_SCRIPT = [
 def llmos(
     *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "llmos", *args],
-        cwd=cwd,
-        env=full_env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_llmos(*args, cwd=cwd, env=env, stdin=stdin)
 
 
 @pytest.fixture
@@ -220,41 +211,18 @@ def test_traces_verify_and_dry_run_from_the_cli(tmp_path: Path, script: Path):
 
 
 def test_ctrl_c_cancels_the_run_cleanly_and_kills_its_commands(tmp_path: Path):
-    sleeper = tmp_path / "sleep.json"
-    sleeper.write_text(
-        json.dumps(
-            [
-                {
-                    "tool_calls": [
-                        {
-                            "name": "Bash",
-                            "input": {"command": "sleep 60 & echo $! > child.pid; wait"},
-                        }
-                    ]
-                },
-                {"text": "never"},
-            ]
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
-    env.update(LLMOS_WORKSPACE=str(tmp_path / "ws"), LLMOS_TOOLS__SANDBOX="false")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llmos",
-            "run",
-            "-p",
-            "scripted",
-            "--script",
-            str(sleeper),
-            "Sleep a while",
-        ],
+    sleeper = sleeper_script(tmp_path / "sleep.json")
+    process = start_llmos(
+        "run",
+        "-p",
+        "scripted",
+        "--script",
+        str(sleeper),
+        "Sleep a while",
         cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        workspace=tmp_path / "ws",
+        env={"LLMOS_TOOLS__SANDBOX": "false"},
+        merge_stderr=True,
     )
     pid_file = tmp_path / "ws" / "output" / "child.pid"
     started = time.monotonic()

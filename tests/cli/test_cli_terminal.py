@@ -8,13 +8,12 @@ prints for people writes such characters out (``\\x1b``) instead.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from llmos.cli.terminal import visible
 from llmos.memory import Trace, TraceStore
+from llmos.testing.cli import CLI_TIMEOUT_S, cli_env, llmos_argv, run_llmos, write_script
 
 TITLE = "\x1b]0;pwned\x07"
 GOAL = f"Create hello.txt {TITLE}now"
@@ -22,16 +21,7 @@ RAW = ("\x1b", "\x07", "\x9b")
 
 
 def llmos(*args: str, workspace: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
-    env.update({"LLMOS_WORKSPACE": str(workspace), "COLUMNS": "300", "NO_COLOR": "1"})
-    return subprocess.run(
-        [sys.executable, "-m", "llmos", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_llmos(*args, cwd=cwd, workspace=workspace, env={"COLUMNS": "300", "NO_COLOR": "1"})
 
 
 def assert_shown(done: subprocess.CompletedProcess[str], shown: str = "\\x1b]0;pwned\\x07") -> None:
@@ -43,20 +33,9 @@ def assert_shown(done: subprocess.CompletedProcess[str], shown: str = "\\x1b]0;p
 
 def test_traces_list_log_and_run_show_control_sequences(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
-    script = tmp_path / "script.json"
     answer = "done \x1b[2J\x9b31m"
-    script.write_text(
-        json.dumps(
-            [
-                {
-                    "tool_calls": [
-                        {"name": "Write", "input": {"file_path": "hello.txt", "content": "x"}}
-                    ]
-                },
-                {"text": answer},
-            ]
-        )
-    )
+    write = {"name": "Write", "input": {"file_path": "hello.txt", "content": "x"}}
+    script = write_script(tmp_path / "script.json", [{"tool_calls": [write]}, {"text": answer}])
     ran = llmos(
         "run", "-p", "scripted", "--script", str(script), GOAL, workspace=workspace, cwd=tmp_path
     )
@@ -97,27 +76,14 @@ def test_visible_keeps_text_and_writes_out_what_a_terminal_would_obey() -> None:
 def test_a_goal_that_is_not_utf8_is_refused_before_anything_runs(tmp_path: Path) -> None:
     """A Latin-1 terminal sends b"caf\\xe9": Python hands it on as a lone surrogate."""
     workspace = tmp_path / "ws"
-    script = tmp_path / "script.json"
     write = {"name": "Write", "input": {"file_path": "hello.txt", "content": "x"}}
-    script.write_text(json.dumps([{"tool_calls": [write]}, {"text": "done"}]))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
-    env.update({"LLMOS_WORKSPACE": str(workspace), "LC_ALL": "C.UTF-8"})
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "llmos",
-            "run",
-            "-p",
-            "scripted",
-            "--script",
-            str(script),
-            b"Create caf\xe9.txt",
-        ],
+    script = write_script(tmp_path / "script.json", [{"tool_calls": [write]}, {"text": "done"}])
+    done = subprocess.run(  # bytes out too: what a Latin-1 terminal would be shown
+        llmos_argv("run", "-p", "scripted", "--script", str(script), b"Create caf\xe9.txt"),
         cwd=tmp_path,
-        env=env,
+        env=cli_env(workspace, {"LC_ALL": "C.UTF-8"}),
         capture_output=True,
-        timeout=120,
+        timeout=CLI_TIMEOUT_S,
     )
     assert done.returncode == 2, done.stderr
     stderr = done.stderr.decode()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from llmos.memory import Postcondition, Step, Trace, render_trace
+from llmos.testing.cli import run_llmos
 from llmos.tools.sandbox import sandbox_status
 
 GOAL = "Create hello.txt and count its bytes"
@@ -28,19 +29,8 @@ SCRIPT = [
 def llmos(
     workspace: Path, *args: str, path: str | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
-    env["LLMOS_WORKSPACE"] = str(workspace)
-    if path is not None:
-        env["PATH"] = path
-    return subprocess.run(
-        [sys.executable, "-m", "llmos", *args],
-        cwd=workspace.parent,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = {"PATH": path} if path is not None else None
+    return run_llmos(*args, cwd=workspace.parent, workspace=workspace, env=env, stdin=stdin)
 
 
 def json_lines(text: str) -> list[dict]:

@@ -13,7 +13,8 @@ from llmos.backends.base import BackendRequest
 from llmos.backends.scripted import FunctionBackend, ScriptedBackend
 from llmos.errors import ScriptExhausted
 from llmos.events import Event, ToolCallFinished, ToolCallStarted, UsageUpdated
-from llmos.hooks.pipeline import Deny, Hook, HookInput, HookPipeline, Rewrite
+from llmos.hooks.inputs import PostToolUseInput, PreLLMCallInput
+from llmos.hooks.pipeline import Deny, Hook, HookPipeline, Rewrite
 from llmos.messages import ToolResultMessage, Usage
 from llmos.modes.learner import LearnerSettings, run_learner
 from llmos.runtime.bus import EventBus
@@ -190,7 +191,7 @@ async def test_pre_tool_use_rewrite_changes_what_runs(tmp_path: Path) -> None:
             fn=lambda d: Rewrite({"line": d.tool_input["line"].upper()}),
         )
     )
-    seen: list[HookInput] = []
+    seen: list[PostToolUseInput] = []
     hooks.register(Hook(name="observer", event="PostToolUse", fn=seen.append))
     task, _ = make_task(tmp_path, hooks)
     backend = ScriptedBackend(
@@ -205,7 +206,7 @@ async def test_pre_llm_call_deny_stops_before_the_call(tmp_path: Path) -> None:
     hooks = HookPipeline()
     calls: list[int] = []
 
-    def budget(data: HookInput):
+    def budget(data: PreLLMCallInput):
         calls.append(1)
         return Deny("budget: $0.00 left") if len(calls) > 1 else None
 

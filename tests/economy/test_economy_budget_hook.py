@@ -14,7 +14,8 @@ from llmos.backends.scripted import ScriptedBackend
 from llmos.economy import Reservation, TokenEconomy
 from llmos.errors import BudgetExceeded
 from llmos.hooks.budget import MIN_ANSWER_TOKENS, BudgetGuard, budget_hook, projected_usage
-from llmos.hooks.pipeline import ALLOW, Allow, Deny, HookContext, HookInput, HookPipeline
+from llmos.hooks.inputs import HookContext, PreLLMCallInput
+from llmos.hooks.pipeline import ALLOW, Allow, Deny, HookPipeline
 from llmos.messages import Usage, UserMessage
 from llmos.modes.learner import LearnerSettings, run_learner
 from llmos.runtime.bus import EventBus
@@ -31,9 +32,12 @@ REQUEST = BackendRequest(
 SONNET_CALL = 0.03
 
 
-def pre_llm_call(tmp_path: Path, *, task_id: str = "t-1", **fields: Any) -> HookInput:
+def pre_llm_call(
+    tmp_path: Path, *, task_id: str = "t-1", model: str = "", **fields: Any
+) -> PreLLMCallInput:
+    """A ``PreLLMCall`` input; no ``model`` means the one the reservation was priced with."""
     ctx = HookContext(task_id=task_id, goal="g", cwd=tmp_path, workspace=tmp_path)
-    return HookInput(event="PreLLMCall", ctx=ctx, request=REQUEST, **fields)
+    return PreLLMCallInput(ctx=ctx, request=REQUEST, model=model, **fields)
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ reservation is released before the process exits with 128 + the signal.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
 import socket
 import sqlite3
@@ -27,16 +25,8 @@ from llmos.memory import TraceStore
 from llmos.outcome import FailureKind
 from llmos.owners import _start_time as ledger_start_time
 from llmos.owners import owner_alive
+from llmos.testing.cli import sleeper_script, start_llmos
 from llmos.testing.processes import process_alive, wait_until_gone
-
-SLEEPER = [
-    {
-        "tool_calls": [
-            {"name": "Bash", "input": {"command": "sleep 60 & echo $! > child.pid; wait"}}
-        ]
-    },
-    {"text": "never"},
-]
 
 
 def open_reservations(workspace: Path) -> int:
@@ -66,27 +56,17 @@ def test_a_terminating_signal_kills_the_bash_group_records_the_run_and_releases_
         '[prices."scripted"]\ninput = 3.0\noutput = 15.0\n[budget]\ntotal_usd = 5\n'
         "[tools]\nsandbox = false\n"
     )
-    script = tmp_path / "sleeper.json"
-    script.write_text(json.dumps(SLEEPER))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
-    env["LLMOS_WORKSPACE"] = str(workspace)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llmos",
-            "run",
-            "-p",
-            "scripted",
-            "--script",
-            str(script),
-            "Sleep a while",
-        ],
+    script = sleeper_script(tmp_path / "sleeper.json")
+    process = start_llmos(
+        "run",
+        "-p",
+        "scripted",
+        "--script",
+        str(script),
+        "Sleep a while",
         cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        workspace=workspace,
+        merge_stderr=True,
     )
     pid_file = workspace / "output" / "child.pid"
     wait_for_file(pid_file, process)

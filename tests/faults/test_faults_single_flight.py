@@ -8,14 +8,13 @@ single-flight learning each of them learns the goal (8 traces, 8 bills).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from faults_helpers import FaultCounts, env_count, trace_files
+
+from llmos.testing.cli import start_llmos, write_script
 
 GOAL = "Create slow.txt after a pause"
 SLOW = [
@@ -33,30 +32,19 @@ def test_eight_processes_on_one_new_goal_learn_it_once(tmp_path: Path, fault_cou
         '[prices."scripted"]\ninput = 3.0\noutput = 15.0\n[tools]\nsandbox = false\n'
         "[memory]\ninsights = false\n"
     )
-    script = tmp_path / "slow.json"
-    script.write_text(json.dumps(SLOW))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
-    env["LLMOS_WORKSPACE"] = str(workspace)
+    script = write_script(tmp_path / "slow.json", SLOW)
     count = env_count("LLMOS_FAULT_SINGLE_FLIGHT", 8)
     runs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llmos",
-                "run",
-                "--json",
-                "-p",
-                "scripted",
-                "--script",
-                str(script),
-                GOAL,
-            ],
+        start_llmos(
+            "run",
+            "--json",
+            "-p",
+            "scripted",
+            "--script",
+            str(script),
+            GOAL,
             cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            workspace=workspace,
         )
         for _ in range(count)
     ]

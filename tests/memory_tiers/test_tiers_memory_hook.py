@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from llmos.backends.base import estimate_tokens
+from llmos.hooks.inputs import HookContext, UserPromptSubmitInput
 from llmos.hooks.memory import FOOTER, HEADER, MemoryInjector, memory_hook
-from llmos.hooks.pipeline import HookContext, HookInput, HookPipeline
+from llmos.hooks.pipeline import HookPipeline
 from llmos.memory import Matcher, Step, Trace, TraceStore
 from llmos.memory.facts import FactStore
 
@@ -31,7 +32,7 @@ async def prompt_context(
     pipeline = HookPipeline()
     pipeline.register(hook or hook_owner.hook())  # type: ignore[union-attr]
     ctx = HookContext(task_id=task_id, goal=goal, cwd=Path("."), workspace=Path("."))
-    return await pipeline.collect_context(HookInput(event="UserPromptSubmit", ctx=ctx, prompt=goal))
+    return await pipeline.collect_context(UserPromptSubmitInput(ctx=ctx, prompt=goal))
 
 
 def trace(goal: str, *paths: str, status: str = "success") -> Trace:

@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import Field
 
-from llmos.hooks.pipeline import Deny, HookInput
+from llmos.hooks.inputs import PreToolUseInput
+from llmos.hooks.pipeline import Deny
 from llmos.plugins import FunctionTool, PluginError, hook, tool
 from llmos.plugins.decorator import hook_spec, split_docstring
 from llmos.tools.base import ToolContext, ToolRegistry, ToolResult
@@ -207,7 +208,7 @@ def test_a_tool_name_the_model_apis_refuse_is_an_error():
 
 def test_hook_marks_the_function_and_checks_event_and_matcher():
     @hook("PreToolUse", matcher="Bash|Write", fail_closed=True)
-    def guard(data: HookInput) -> Deny | None:
+    def guard(data: PreToolUseInput) -> Deny | None:
         return None
 
     spec = hook_spec(guard)

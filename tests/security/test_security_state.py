@@ -9,31 +9,14 @@ planted hook imported, the security policy still on, the other project whole.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from llmos.testing.cli import run_llmos, write_script
 from llmos.tools import sandbox_status
 
 SECRET = "tok-canary-9f8e7d6c5b4a39281706"
-
-
-def llmos(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
-    if "LLMOS_NO_BWRAP" in os.environ:
-        full_env["LLMOS_NO_BWRAP"] = os.environ["LLMOS_NO_BWRAP"]
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "llmos", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def bash(command: str) -> dict[str, object]:
@@ -113,9 +96,10 @@ def test_a_step_that_writes_llmos_state_fails_and_the_next_run_behaves_as_before
     }
     before = state_of(ws)
 
-    first = tmp_path / "first.json"
-    first.write_text(json.dumps([{"tool_calls": attacks(marker)}, {"text": "done"}]))
-    run1 = llmos(
+    first = write_script(
+        tmp_path / "first.json", [{"tool_calls": attacks(marker)}, {"text": "done"}]
+    )
+    run1 = run_llmos(
         "run",
         "--json",
         "-p",
@@ -125,6 +109,7 @@ def test_a_step_that_writes_llmos_state_fails_and_the_next_run_behaves_as_before
         "plant a hook",
         cwd=tmp_path,
         env=env,
+        timeout_s=180,
     )
     assert run1.returncode in (0, 1), run1.stderr
     results = tool_results(run1.stdout)
@@ -134,21 +119,15 @@ def test_a_step_that_writes_llmos_state_fails_and_the_next_run_behaves_as_before
     assert not (ws / "output" / ".llmos").exists()
     assert not marker.exists()
 
-    second = tmp_path / "second.json"
-    second.write_text(
-        json.dumps(
-            [
-                {
-                    "tool_calls": [
-                        {"name": "Write", "input": {"file_path": "hello.txt", "content": "hi\n"}},
-                        bash("echo late > ../hooks/late.py"),
-                    ]
-                },
-                {"text": "wrote hello.txt"},
-            ]
-        )
+    write_hello = {"name": "Write", "input": {"file_path": "hello.txt", "content": "hi\n"}}
+    second = write_script(
+        tmp_path / "second.json",
+        [
+            {"tool_calls": [write_hello, bash("echo late > ../hooks/late.py")]},
+            {"text": "wrote hello.txt"},
+        ],
     )
-    run2 = llmos(
+    run2 = run_llmos(
         "run",
         "--json",
         "-p",
@@ -158,6 +137,7 @@ def test_a_step_that_writes_llmos_state_fails_and_the_next_run_behaves_as_before
         "say hello",
         cwd=tmp_path,
         env=env,
+        timeout_s=180,
     )
     # It ends on the denied step, so it is judged failed (policy), as any such run would be.
     assert run2.returncode == 1 and "the task failed (policy)" in run2.stderr, run2.stderr

@@ -29,7 +29,8 @@ from typing import Any
 
 from llmos.backends._claude_results import result_from_failure, result_from_response
 from llmos.events import Event, ToolCallFinished, ToolCallStarted
-from llmos.hooks.pipeline import HookContext, HookInput, HookPipeline
+from llmos.hooks.inputs import HookContext, PostToolUseInput, StopInput, UserPromptSubmitInput
+from llmos.hooks.pipeline import HookPipeline
 from llmos.tools.base import ToolResult
 
 Publish = Callable[[Event], Awaitable[None]]
@@ -175,7 +176,7 @@ class HookBridge:
         if active is None:
             return {}
         added = await active.pipeline.collect_context(
-            HookInput(event="UserPromptSubmit", ctx=active.ctx, prompt=str(data.get("prompt", "")))
+            UserPromptSubmitInput(ctx=active.ctx, prompt=str(data.get("prompt", "")))
         )
         if not added:
             return {}
@@ -187,9 +188,7 @@ class HookBridge:
         if active is not None:
             # Claude Code fires Stop only when the model ends its turn by itself.
             text = str(data.get("last_assistant_message") or "")
-            await active.pipeline.notify(
-                HookInput(event="Stop", ctx=active.ctx, text=text, success=True)
-            )
+            await active.pipeline.notify(StopInput(ctx=active.ctx, text=text, success=True))
         return {}
 
     async def _finish(
@@ -202,13 +201,7 @@ class HookBridge:
     ) -> None:
         await self._publish_finished(active, call_id, tool, result)
         await active.pipeline.notify(
-            HookInput(
-                event="PostToolUse",
-                ctx=active.ctx,
-                tool=tool,
-                tool_input=tool_input,
-                tool_result=result,
-            )
+            PostToolUseInput(ctx=active.ctx, tool=tool, tool_input=tool_input, tool_result=result)
         )
 
     @staticmethod

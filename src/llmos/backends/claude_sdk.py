@@ -40,7 +40,8 @@ from llmos.backends._claude_hooks import (
 from llmos.backends.base import AgentBackend, AgentOutcome, AgentRun
 from llmos.errors import AuthError, BackendError, BackendUnavailable, ConfigError, RateLimited
 from llmos.events import Event, TextStreamed, UsageUpdated
-from llmos.hooks.pipeline import HookContext, HookInput, HookPipeline
+from llmos.hooks.inputs import HookContext, PostLLMCallInput
+from llmos.hooks.pipeline import HookPipeline
 from llmos.messages import Usage
 from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
 
@@ -487,9 +488,7 @@ class _Transcript:
                 )
             )
             await self.pipeline.notify(
-                HookInput(
-                    event="PostLLMCall", ctx=self.ctx, usage=usage, cost_usd=cost, model=model
-                )
+                PostLLMCallInput(ctx=self.ctx, usage=usage, cost_usd=cost, model=model)
             )
         total_cost = result.total_cost_usd if result.total_cost_usd is not None else running
         return total_usage, float(total_cost)

@@ -25,7 +25,8 @@ from llmos.engine.orchestration import orchestrator_context
 from llmos.engine.services import Services
 from llmos.errors import ConfigError, LLMOSError
 from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
-from llmos.hooks.pipeline import HookInput, HookPipeline
+from llmos.hooks.inputs import RunMode, TaskEndInput, TaskStartInput, is_run_mode
+from llmos.hooks.pipeline import HookPipeline
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.memory import MatchResult, Trace
 from llmos.memory.slots import rewriter
@@ -173,9 +174,9 @@ class Dispatcher:
         except ConfigError as exc:
             await self._publish_failed(task_id, str(exc), type(exc).__name__, started)
             raise
-        task = self._context(
-            task_id, goal, cwd, self.services.hooks.extended(recorder.hook()), tools
-        )
+        asked: RunMode = mode if is_run_mode(mode) else "auto"
+        hooks = self.services.hooks.extended(recorder.hook())
+        task = self._context(task_id, goal, cwd, hooks, tools, mode=asked)
         run = TaskRun(
             task=task,
             recorder=recorder,
@@ -185,7 +186,7 @@ class Dispatcher:
             nested=nested,
         )
         try:
-            await task.hooks.notify(HookInput(event="TaskStart", ctx=task.hook_ctx()))
+            await task.hooks.notify(TaskStartInput(ctx=task.hook_ctx()))
             await self._tell_sandbox_once(task)
             result = await body(run)
         except asyncio.CancelledError as exc:
@@ -197,10 +198,9 @@ class Dispatcher:
         except LLMOSError as exc:
             result = run.failed(mode, str(exc), type(exc).__name__, kind_of_error(exc))
         result = replace(result, duration_s=time.perf_counter() - started)
+        ended = replace(task, mode=result.mode) if is_run_mode(result.mode) else task
         await task.hooks.notify(
-            HookInput(
-                event="TaskEnd", ctx=task.hook_ctx(), text=result.text, success=result.success
-            )
+            TaskEndInput(ctx=ended.hook_ctx(), text=result.text, success=result.success)
         )
         await self._publish_end(result)
         return result
@@ -286,7 +286,7 @@ class Dispatcher:
                 "NotReplayable",
                 FailureKind.ERROR,
             )
-        outcome = await replay(task, found.steps)
+        outcome = await replay(replace(task, mode="follower"), found.steps)
         if outcome.divergence is None:
             judged = await asyncio.to_thread(self._judge_replay, run, trace, found)
             if judged.ok:
@@ -410,7 +410,7 @@ class Dispatcher:
         run: TaskRun,
         *,
         reason: str,
-        mode: str = "learner",
+        mode: RunMode = "learner",
         trace: Trace | None = None,
         confidence: float | None = None,
         advice: str = "",
@@ -597,6 +597,7 @@ class Dispatcher:
                 self.services.hooks,
                 self.services.tools,
                 root=root,
+                mode="follower",
             )
             return await replay(task, trace.steps)
         await asyncio.to_thread(_decoys, real, root)
@@ -622,6 +623,7 @@ class Dispatcher:
             tools,
             root=workdir,
             limits=settings,
+            mode="follower",
         )
         return await replay(task, trace.steps)
 
@@ -651,6 +653,7 @@ class Dispatcher:
         *,
         root: Path | None = None,
         limits: ToolSettings | None = None,
+        mode: RunMode = "auto",
     ) -> TaskContext:
         workdir = (cwd or self.services.output).absolute()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -666,6 +669,7 @@ class Dispatcher:
                 settings=limits or tool_settings(self.services.settings),
             ),
             price=_no_charge,
+            mode=mode,
         )
 
     async def _tell_sandbox_once(self, task: TaskContext) -> None:

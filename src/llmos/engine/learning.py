@@ -19,7 +19,8 @@ from llmos.errors import BackendError, BudgetExceeded
 from llmos.events import Notice
 from llmos.hooks.budget import BudgetGuard
 from llmos.hooks.builtin import check_disabled
-from llmos.hooks.pipeline import Allow, Deny, HookInput
+from llmos.hooks.inputs import PreLLMCallInput, RunMode, StopInput
+from llmos.hooks.pipeline import Allow, Deny
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.memory import Trace
 from llmos.memory.insights import extract_insights, insights_enabled
@@ -66,7 +67,7 @@ async def learn(
     run: TaskRun,
     backend: Backend | AgentBackend,
     *,
-    mode: str,
+    mode: RunMode,
     parent: str | None = None,
     advice: str = "",
 ) -> TaskResult:
@@ -86,7 +87,7 @@ async def learn(
         return cost
 
     guards = () if "budget" in check_disabled(services.settings) else (budget.hook(),)
-    task = replace(task, hooks=task.hooks.extended(*guards), price=charge)
+    task = replace(task, hooks=task.hooks.extended(*guards), price=charge, mode=mode)
     limits = learner_settings(services, run.agent)
     if isinstance(backend, AgentBackend) and run.agent is None:
         limits = replace(limits, agents=tuple(services.agents().agents()))
@@ -101,7 +102,7 @@ async def learn(
             )
         verdict = await asyncio.to_thread(judge_learned, run, outcome, replayed)
         await task.hooks.notify(
-            HookInput(event="Stop", ctx=task.hook_ctx(), text=outcome.text, success=verdict.ok)
+            StopInput(ctx=task.hook_ctx(), text=outcome.text, success=verdict.ok)
         )
         trace = await save_trace(
             services, run, outcome, verdict, mode=mode, backend=backend.name, parent=parent
@@ -258,7 +259,7 @@ async def learn_insights(
 
     async def may_call(request: BackendRequest) -> Allow | Deny:  # the same check as every call
         return await task.hooks.decide(
-            HookInput(event="PreLLMCall", ctx=task.hook_ctx(), request=request, model=backend.model)
+            PreLLMCallInput(ctx=task.hook_ctx(), request=request, model=backend.model)
         )
 
     try:

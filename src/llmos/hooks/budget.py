@@ -12,7 +12,7 @@ turns the deny into :class:`~llmos.errors.BudgetExceeded` and ends the run
 before the call.
 
 How the hook finds the task's reservation: it is given a lookup from task id
-to :class:`~llmos.economy.Reservation` and reads ``HookInput.ctx.task_id``. A
+to :class:`~llmos.economy.Reservation` and reads ``PreLLMCallInput.ctx.task_id``. A
 task the lookup does not know (None) is not budgeted by this hook and passes.
 Two ways to use it:
 
@@ -23,7 +23,7 @@ Two ways to use it:
   registers its own hook (``guard.hook()``), keeping the refusal with its
   figures (``guard.refusal``) for the loop to raise.
 
-The call's model is ``HookInput.model`` when the loop sets it, else the model
+The call's model is ``PreLLMCallInput.model`` when the loop names one, else the model
 the reservation was priced with. A model without a price projects to $0 (its
 charges are $0 too, and the ledger lists it as unpriced).
 """
@@ -38,7 +38,8 @@ from llmos.backends.base import BackendRequest, request_token_bound
 from llmos.economy import PriceTable, Reservation, TokenEconomy, format_shortfall, format_usd
 from llmos.economy.prices import PER_MILLION, ModelPrice
 from llmos.errors import BudgetExceeded
-from llmos.hooks.pipeline import CapOutput, Decision, Deny, Hook, HookInput
+from llmos.hooks.inputs import PreLLMCallInput
+from llmos.hooks.pipeline import CapOutput, Decision, Deny, Hook
 from llmos.messages import Usage
 
 #: The shortest answer worth a call: below this the call is refused, not capped.
@@ -100,9 +101,9 @@ def budget_hook(
     """
     prices: PriceTable = economy.prices
 
-    async def check_call(data: HookInput) -> Decision | None:
+    async def check_call(data: PreLLMCallInput) -> Decision | None:
         reservation = reservation_lookup(data.ctx.task_id)
-        if reservation is None or not isinstance(data.request, BackendRequest):
+        if reservation is None:
             return None
         model = data.model or reservation.model
         usage = projected_usage(data.request)

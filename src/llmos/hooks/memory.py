@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmos.backends.base import estimate_tokens
-from llmos.hooks.pipeline import AddContext, Hook, HookInput
+from llmos.hooks.inputs import UserPromptSubmitInput
+from llmos.hooks.pipeline import AddContext, Hook
 from llmos.memory.facts import FactLibrary, FactStore, ScoredFact
 from llmos.memory.library import TraceLibrary
 from llmos.memory.matching import Matcher, SimilarTrace
@@ -143,7 +144,7 @@ class MemoryInjector:
         self.name = name
         self._injected: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
-    def hook(self) -> Hook:
+    def hook(self) -> Hook[UserPromptSubmitInput]:
         return Hook(name=self.name, event="UserPromptSubmit", fn=self.__call__)
 
     def injected_for(self, task_id: str) -> tuple[str, ...]:
@@ -158,7 +159,7 @@ class MemoryInjector:
         """:meth:`injected_for`, then forget the task (call it when its trace is saved)."""
         return self._injected.pop(task_id, ())
 
-    async def __call__(self, data: HookInput) -> AddContext | None:
+    async def __call__(self, data: UserPromptSubmitInput) -> AddContext | None:
         goal = data.prompt or data.ctx.goal
         facts, traces = await asyncio.to_thread(self._select, goal)
         kept_facts, kept_traces = _fit(facts, traces, self.max_tokens)
@@ -194,6 +195,6 @@ def memory_hook(
     matcher: Matcher | TraceLibrary | None = None,
     *,
     max_tokens: int = 600,
-) -> Hook:
+) -> Hook[UserPromptSubmitInput]:
     """The memory-injection hook alone (use :class:`MemoryInjector` to read what it injected)."""
     return MemoryInjector(facts, matcher, max_tokens=max_tokens).hook()

@@ -2,51 +2,79 @@
 
 Every tool call (live or replayed, from any backend) and every LLM call
 passes through it. A hook is a function registered for one event, optionally
-matched by a regular expression over the tool name. ``PreToolUse`` hooks run
-in order and may allow, deny (the reason is shown to the model and the
-user), ask (the person decides; with nobody to ask it is a deny) or rewrite
-the input for the hooks after them and the tool. A hook that raises or times
-out is reported; it denies if it is ``fail_closed`` (security) and is
-ignored otherwise (observers).
+matched by a regular expression over the tool name; it takes that event's
+input type (:mod:`llmos.hooks.inputs`). ``PreToolUse`` hooks run in order
+and may allow, deny (the reason is shown to the model and the user), ask
+(the person decides; with nobody to ask it is a deny) or rewrite the input
+for the hooks after them and the tool. A hook that raises or outlives its
+``timeout_s`` is reported; it denies if it is ``fail_closed`` (security) and
+is ignored otherwise (observers). A plain (sync) hook runs in a worker thread,
+so its timeout holds and it never stalls the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import dataclasses
 import inspect
 import re
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal
 
 from llmos.errors import LLMOSError
-from llmos.events import HookDecided
-from llmos.messages import Usage
+from llmos.events import HookDecided, HookVerdict
+from llmos.hooks.inputs import (
+    HOOK_EVENTS,
+    HookContext,
+    HookEventName,
+    HookInput,
+    InputT,
+    ObservedInput,
+    PostToolUseInput,
+    PreLLMCallInput,
+    PreToolUseInput,
+    RunMode,
+    UserPromptSubmitInput,
+)
 from llmos.runtime.bus import EventBus
 
-HookEventName = Literal[
-    "PreToolUse",
-    "PostToolUse",
-    "UserPromptSubmit",
-    "PreLLMCall",
-    "PostLLMCall",
-    "Stop",
-    "TaskStart",
-    "TaskEnd",
+if TYPE_CHECKING:
+    from llmos.backends.base import BackendRequest
+
+__all__ = [
+    "ALLOW",
+    "HOOK_EVENTS",
+    "AddContext",
+    "Allow",
+    "Ask",
+    "AskHandler",
+    "CapOutput",
+    "Decision",
+    "Deny",
+    "Hook",
+    "HookContext",
+    "HookEventName",
+    "HookFn",
+    "HookInput",
+    "HookPipeline",
+    "PreToolOutcome",
+    "Rewrite",
+    "RunMode",
 ]
-HOOK_EVENTS: tuple[HookEventName, ...] = HookEventName.__args__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
 class Allow:
     #: The request to send when a ``PreLLMCall`` hook lowered its output cap
     #: (:class:`CapOutput`); None means "send it as it was".
-    request: Any = field(default=None, compare=False)
+    request: BackendRequest | None = field(default=None, compare=False)
     kind: Literal["allow"] = "allow"
 
-    def applied_to(self, request: Any) -> Any:
+    def applied_to(self, request: BackendRequest) -> BackendRequest:
         """The request to send: the hooks' lowered one, else ``request`` as it was."""
         return request if self.request is None else self.request
 
@@ -99,71 +127,87 @@ Decision = Allow | Deny | Ask | Rewrite | AddContext | CapOutput
 ALLOW = Allow()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HookContext:
-    """The task a hook is called for."""
-
-    task_id: str
-    goal: str
-    cwd: Path
-    workspace: Path
-    mode: str = "learner"
-    replay: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HookInput:
-    """What a hook sees; which fields are set depends on ``event``.
-
-    - PreToolUse: ``tool``, ``tool_input``
-    - PostToolUse: ``tool``, ``tool_input``, ``tool_result``
-    - UserPromptSubmit: ``prompt``
-    - PreLLMCall: ``request``, ``estimated_cost_usd``
-    - PostLLMCall: ``usage``, ``cost_usd``, ``model``
-    - Stop / TaskEnd: ``text``, ``success``
-    """
-
-    event: HookEventName
-    ctx: HookContext
-    tool: str | None = None
-    tool_input: Mapping[str, Any] | None = None
-    tool_result: Any = None
-    prompt: str | None = None
-    request: Any = None
-    estimated_cost_usd: float | None = None
-    usage: Usage | None = None
-    cost_usd: float | None = None
-    model: str | None = None
-    text: str | None = None
-    success: bool | None = None
-
-
-HookFn = Callable[[HookInput], Awaitable[Decision | None] | Decision | None]
+#: A hook for the event whose input is ``InputT``: it may answer at once or be awaited.
+HookFn = Callable[[InputT], Awaitable[Decision | None] | Decision | None]
 AskHandler = Callable[[str, str], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Hook:
-    """A registered hook. ``matcher`` is a regex over the tool name (full match)."""
+class Hook(Generic[InputT]):
+    """A registered hook. ``matcher`` is a regex over the tool name (full match).
+
+    ``fn`` takes the input type of ``event`` (``PreToolUse`` → :class:`PreToolUseInput`).
+    A coroutine function runs on the event loop; a plain function runs in a
+    worker thread (see :func:`_in_worker_thread`). Both are cut off after ``timeout_s``.
+    """
 
     name: str
     event: HookEventName
-    fn: HookFn
+    fn: HookFn[InputT]
     matcher: str | None = None
     fail_closed: bool = False
     timeout_s: float = 10.0
     _pattern: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    _is_async: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.event not in HOOK_EVENTS:
             raise ValueError(f"unknown hook event {self.event!r}; one of {', '.join(HOOK_EVENTS)}")
         if self.matcher is not None:
             object.__setattr__(self, "_pattern", re.compile(self.matcher))
+        object.__setattr__(self, "_is_async", inspect.iscoroutinefunction(self.fn))
 
     def matches(self, tool: str | None) -> bool:
         if self._pattern is None or tool is None:
             return True
         return self._pattern.fullmatch(tool) is not None
+
+    async def answer(self, data: InputT) -> Decision | None:
+        """Call ``fn``: on the loop when it is async, else in a worker thread."""
+        outcome = self.fn(data) if self._is_async else await _in_worker_thread(self.fn, data)
+        if inspect.isawaitable(outcome):  # a plain function may hand back a coroutine
+            outcome = await outcome
+        return outcome
+
+
+async def _in_worker_thread(fn: Callable[[InputT], Any], data: InputT) -> Any:
+    """Run a sync hook in a daemon thread of its own and await its answer.
+
+    The await is cut off by the caller's timeout; the thread is not: Python
+    cannot stop a thread, so a hook that outlives its timeout runs on until it
+    returns, and its answer is dropped. The thread is a daemon of its own
+    rather than one of ``asyncio.to_thread``'s shared workers, so a stuck hook
+    never holds a worker the rest of llmos needs (the store, the ledger), and
+    never keeps the process from exiting.
+    """
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(outcome: Any, error: Exception | None) -> None:
+        if answer.done():  # cut off by its timeout, or the task was cancelled
+            return
+        if error is None:
+            answer.set_result(outcome)
+        else:
+            answer.set_exception(error)
+
+    def work() -> None:
+        outcome: Any = None
+        error: Exception | None = None
+        try:
+            outcome = context.run(fn, data)
+        except Exception as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits for it
+            loop.call_soon_threadsafe(settle, outcome, error)
+
+    threading.Thread(target=work, name="llmos-hook", daemon=True).start()
+    return await answer
+
+
+def _tool_of(data: HookInput) -> str | None:
+    return data.tool if isinstance(data, PreToolUseInput | PostToolUseInput) else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,11 +231,11 @@ class HookPipeline:
     """Runs registered hooks for each event, in registration order."""
 
     def __init__(self, bus: EventBus | None = None, ask: AskHandler | None = None) -> None:
-        self._hooks: list[Hook] = []
+        self._hooks: list[Hook[Any]] = []
         self.bus = bus
         self.ask = ask
 
-    def register(self, hook: Hook) -> None:
+    def register(self, hook: Hook[Any]) -> None:
         self._hooks.append(hook)
 
     def unregister(self, name: str) -> None:
@@ -205,10 +249,10 @@ class HookPipeline:
         name: str | None = None,
         fail_closed: bool = False,
         timeout_s: float = 10.0,
-    ) -> Callable[[HookFn], HookFn]:
+    ) -> Callable[[HookFn[InputT]], HookFn[InputT]]:
         """Decorator form of :meth:`register`."""
 
-        def decorate(fn: HookFn) -> HookFn:
+        def decorate(fn: HookFn[InputT]) -> HookFn[InputT]:
             self.register(
                 Hook(
                     name=name or getattr(fn, "__name__", "hook"),
@@ -224,27 +268,30 @@ class HookPipeline:
         return decorate
 
     @property
-    def hooks(self) -> tuple[Hook, ...]:
+    def hooks(self) -> tuple[Hook[Any], ...]:
         return tuple(self._hooks)
 
-    async def _call(self, hook: Hook, data: HookInput) -> Decision | None:
-        """Run one hook; errors and time-outs become a deny or nothing."""
+    async def _call(self, hook: Hook[Any], data: HookInput) -> Decision | None:
+        """Run one hook under its timeout; errors and time-outs become a deny or nothing."""
         try:
-            outcome = hook.fn(data)
-            if inspect.isawaitable(outcome):
-                async with asyncio.timeout(hook.timeout_s):
-                    outcome = await outcome
-            return outcome
+            async with asyncio.timeout(hook.timeout_s):
+                return await hook.answer(data)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
+            what = (
+                f"timed out after {hook.timeout_s:g} s"
+                if isinstance(exc, TimeoutError)
+                else f"failed: {exc!r}"
+            )
             await self._report(data, hook, "error", f"hook {hook.name} {what}")
             if hook.fail_closed:
                 return Deny(f"hook {hook.name} {what}; denied because this hook fails closed")
             return None
 
-    async def _report(self, data: HookInput, hook: Hook, decision: str, reason: str) -> None:
+    async def _report(
+        self, data: HookInput, hook: Hook[Any], decision: HookVerdict, reason: str
+    ) -> None:
         if self.bus is not None:
             await self.bus.publish(
                 HookDecided(
@@ -253,11 +300,11 @@ class HookPipeline:
                     event=data.event,
                     decision=decision,
                     reason=reason,
-                    tool=data.tool,
+                    tool=_tool_of(data),
                 )
             )
 
-    def _matching(self, event: HookEventName, tool: str | None = None) -> list[Hook]:
+    def _matching(self, event: HookEventName, tool: str | None = None) -> list[Hook[Any]]:
         return [h for h in self._hooks if h.event == event and h.matches(tool)]
 
     async def pre_tool_use(
@@ -265,7 +312,7 @@ class HookPipeline:
     ) -> PreToolOutcome:
         current: Mapping[str, Any] = tool_input
         for hook in self._matching("PreToolUse", tool):
-            data = HookInput(event="PreToolUse", ctx=ctx, tool=tool, tool_input=current)
+            data = PreToolUseInput(ctx=ctx, tool=tool, tool_input=current)
             decision = await self._call(hook, data)
             match decision:
                 case Rewrite(input=new_input, reason=reason):
@@ -288,7 +335,7 @@ class HookPipeline:
                         )
         return PreToolOutcome(allowed=True, input=current)
 
-    async def decide(self, data: HookInput) -> Allow | Deny:
+    async def decide(self, data: PreLLMCallInput) -> Allow | Deny:
         """Run gatekeeping hooks (``PreLLMCall``): the first deny wins.
 
         A :class:`CapOutput` lowers the request's ``max_tokens`` (never raises
@@ -296,22 +343,20 @@ class HookPipeline:
         ``Allow.request`` is what the caller must send.
         """
         capped = False
-        for hook in self._matching(data.event, data.tool):
+        for hook in self._matching(data.event):
             decision = await self._call(hook, data)
             if isinstance(decision, Deny | Ask):
                 await self._report(data, hook, "deny", decision.reason)
                 error = decision.error if isinstance(decision, Deny) else None
                 return Deny(decision.reason, hook=hook.name, error=error)
-            if isinstance(decision, CapOutput) and decision.max_tokens < getattr(
-                data.request, "max_tokens", decision.max_tokens
-            ):
+            if isinstance(decision, CapOutput) and decision.max_tokens < data.request.max_tokens:
                 request = dataclasses.replace(data.request, max_tokens=decision.max_tokens)
                 data = dataclasses.replace(data, request=request)
                 capped = True
                 await self._report(data, hook, "rewrite", decision.reason)
         return Allow(request=data.request) if capped else ALLOW
 
-    async def collect_context(self, data: HookInput) -> list[str]:
+    async def collect_context(self, data: UserPromptSubmitInput) -> list[str]:
         """Run ``UserPromptSubmit`` hooks and gather the context they add."""
         added: list[str] = []
         for hook in self._matching(data.event):
@@ -320,12 +365,12 @@ class HookPipeline:
                 added.append(decision.text)
         return added
 
-    async def notify(self, data: HookInput) -> None:
+    async def notify(self, data: ObservedInput) -> None:
         """Run observer hooks (PostToolUse, PostLLMCall, Stop, TaskStart, TaskEnd)."""
-        for hook in self._matching(data.event, data.tool):
+        for hook in self._matching(data.event, _tool_of(data)):
             await self._call(hook, data)
 
-    def extended(self, *hooks: Hook) -> HookPipeline:
+    def extended(self, *hooks: Hook[Any]) -> HookPipeline:
         """A copy with task-scoped hooks added after the shared ones."""
         child = HookPipeline(self.bus, self.ask)
         child._hooks = [*self._hooks, *hooks]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from llmos.hooks.pipeline import Ask, Deny, Hook, HookInput
+from llmos.hooks.inputs import PreToolUseInput
+from llmos.hooks.pipeline import Ask, Deny, Hook
 from llmos.security import Verdict, judge_command, judge_path
 
 #: File tool → (input field holding the path, what the tool does with it).
@@ -37,42 +38,42 @@ def _decision(verdict: Verdict) -> Deny | Ask | None:
     return Deny(reason) if verdict.decision == "deny" else Ask(reason)
 
 
-def _input(data: HookInput) -> Mapping[str, Any]:
-    return data.tool_input if data.tool_input is not None else {}
-
-
-def security_hooks(*, home: Path | None = None) -> list[Hook]:
+def security_hooks(*, home: Path | None = None) -> list[Hook[PreToolUseInput]]:
     """The Bash and file-tool hooks; register them first.
 
     Each call is judged against its own task's working directory and workspace
-    (``HookInput.ctx``), so one pipeline serves every task and every project.
+    (``PreToolUseInput.ctx``), so one pipeline serves every task and every project.
 
     Example:
         >>> pipeline = HookPipeline()
         >>> for hook in security_hooks():
         ...     pipeline.register(hook)
+
+    Both are ``async def`` with no await inside: they run on the event loop
+    with no hop to a worker thread (which a plain hook takes, and which would
+    cost each tool call more than the judging does; parses are cached).
     """
 
-    def bash(data: HookInput) -> Deny | Ask | None:
-        command = _input(data).get("command")
+    async def bash(data: PreToolUseInput) -> Deny | Ask | None:
+        command = data.tool_input.get("command")
         if not isinstance(command, str):
             return Deny(f"security policy: Bash needs a string 'command', got {command!r}")
         return _decision(
             judge_command(command, cwd=data.ctx.cwd, workspace=data.ctx.workspace, home=home)
         )
 
-    def files(data: HookInput) -> Deny | Ask | None:
-        spec = FILE_TOOLS.get(data.tool or "")
+    async def files(data: PreToolUseInput) -> Deny | Ask | None:
+        spec = FILE_TOOLS.get(data.tool)
         if spec is None:
             return None  # the matcher only sends file tools; nothing else is judged here
         field, op = spec
-        path = _input(data).get(field)
+        path = data.tool_input.get(field)
         if path is None and data.tool in ("Glob", "Grep", "LS"):
             path = str(data.ctx.cwd)  # these default to the working directory
         if not isinstance(path, str):
             return Deny(f"security policy: {data.tool} needs a string {field!r}, got {path!r}")
         verdict = judge_path(
-            data.tool or "", path, op=op, cwd=data.ctx.cwd, workspace=data.ctx.workspace, home=home
+            data.tool, path, op=op, cwd=data.ctx.cwd, workspace=data.ctx.workspace, home=home
         )
         return _decision(verdict)
 

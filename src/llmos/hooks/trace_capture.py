@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmos.hooks.pipeline import Hook, HookInput
+from llmos.hooks.inputs import PostToolUseInput
+from llmos.hooks.pipeline import Hook
 from llmos.memory.trace import (
     DETERMINISTIC_TOOLS,
     Postcondition,
@@ -58,17 +59,15 @@ class TraceRecorder:
     task_id: str
     calls: list[RecordedCall] = field(default_factory=list)
 
-    def _record(self, data: HookInput) -> None:
-        if data.ctx.task_id != self.task_id or data.tool is None:
+    async def _record(self, data: PostToolUseInput) -> None:
+        # async: it runs on the event loop, in call order, with no thread to hop to
+        if data.ctx.task_id != self.task_id:
             return
-        result = data.tool_result
-        if not isinstance(result, ToolResult):
-            result = ToolResult(content=str(result))
         self.calls.append(
-            RecordedCall(tool=data.tool, input=dict(data.tool_input or {}), result=result)
+            RecordedCall(tool=data.tool, input=dict(data.tool_input), result=data.tool_result)
         )
 
-    def hook(self) -> Hook:
+    def hook(self) -> Hook[PostToolUseInput]:
         return Hook(name="trace-capture", event="PostToolUse", fn=self._record)
 
     def to_trace(

@@ -24,7 +24,8 @@ from llmos.backends.base import (
 )
 from llmos.errors import BackendError, BudgetExceeded
 from llmos.events import Notice, TextStreamed, UsageUpdated
-from llmos.hooks.pipeline import Allow, Deny, HookInput
+from llmos.hooks.inputs import PostLLMCallInput, PreLLMCallInput, UserPromptSubmitInput
+from llmos.hooks.pipeline import Allow, Deny
 from llmos.messages import (
     AssistantMessage,
     Message,
@@ -94,7 +95,7 @@ def build_system_prompt(settings: LearnerSettings) -> str:
 async def build_prompt(task: TaskContext, guidance: str = "") -> str:
     """The first user message: the goal, context from hooks, and any guidance."""
     added = await task.hooks.collect_context(
-        HookInput(event="UserPromptSubmit", ctx=task.hook_ctx(), prompt=task.goal)
+        UserPromptSubmitInput(ctx=task.hook_ctx(), prompt=task.goal)
     )
     parts = [task.goal, *added]
     if guidance:
@@ -252,12 +253,7 @@ class _Loop:
 
     async def _may_call(self, request: BackendRequest) -> Allow | Deny:
         return await self.task.hooks.decide(
-            HookInput(
-                event="PreLLMCall",
-                ctx=self.task.hook_ctx(),
-                request=request,
-                model=self.backend.model,
-            )
+            PreLLMCallInput(ctx=self.task.hook_ctx(), request=request, model=self.backend.model)
         )
 
     async def _fit_context(self, tool_specs: Sequence[ToolSpec]) -> BackendRequest | None:
@@ -336,13 +332,7 @@ class _Loop:
             )
         )
         await self.task.hooks.notify(
-            HookInput(
-                event="PostLLMCall",
-                ctx=self.task.hook_ctx(),
-                usage=usage,
-                cost_usd=cost,
-                model=model,
-            )
+            PostLLMCallInput(ctx=self.task.hook_ctx(), usage=usage, cost_usd=cost, model=model)
         )
 
 

@@ -27,7 +27,8 @@ from typing import Annotated, Any, ClassVar, get_args, get_origin, overload
 from pydantic import BaseModel, ConfigDict, Field, PydanticSchemaGenerationError, create_model
 from pydantic_core import PydanticSerializationError, to_json
 
-from llmos.hooks.pipeline import HOOK_EVENTS, Hook, HookEventName, HookFn
+from llmos.hooks.inputs import HOOK_EVENTS, HookEventName, InputT
+from llmos.hooks.pipeline import Hook, HookFn
 from llmos.plugins.errors import PluginError
 from llmos.tools._text import text_result
 from llmos.tools.base import Tool, ToolContext, ToolResult
@@ -268,7 +269,7 @@ class HookSpec:
     fail_closed: bool = False
     timeout_s: float = 10.0
 
-    def bind(self, fn: HookFn) -> Hook:
+    def bind(self, fn: HookFn[Any]) -> Hook[Any]:
         return Hook(
             name=self.name or str(getattr(fn, "__name__", "hook")),
             event=self.event,
@@ -286,16 +287,19 @@ def hook(
     name: str | None = None,
     fail_closed: bool = False,
     timeout_s: float = 10.0,
-) -> Callable[[HookFn], HookFn]:
+) -> Callable[[HookFn[InputT]], HookFn[InputT]]:
     """Mark a function as a hook for ``event``; the function itself is unchanged.
 
     ``matcher`` is a regular expression over the tool name (full match). The
-    function receives a :class:`~llmos.hooks.pipeline.HookInput` and returns a
-    decision (``Deny``, ``Allow``, ``Rewrite``, ``Ask``, ``AddContext``) or None.
+    function receives the event's input type from :mod:`llmos.hooks.inputs`
+    (``PreToolUse`` → ``PreToolUseInput``) and returns a decision (``Deny``,
+    ``Allow``, ``Rewrite``, ``Ask``, ``AddContext``) or None. An ``async def``
+    hook runs on the event loop; a plain one runs in a worker thread, cut off
+    (and, if ``fail_closed``, denied) after ``timeout_s``.
 
     Example:
         @hook("PreToolUse", matcher="Bash")
-        def no_curl(data: HookInput) -> Deny | None:
+        def no_curl(data: PreToolUseInput) -> Deny | None:
             if "curl" in data.tool_input["command"]:
                 return Deny("no network from Bash here")
             return None
@@ -311,7 +315,7 @@ def hook(
         event=event, matcher=matcher, name=name, fail_closed=fail_closed, timeout_s=timeout_s
     )
 
-    def mark(fn: HookFn) -> HookFn:
+    def mark(fn: HookFn[InputT]) -> HookFn[InputT]:
         setattr(fn, HOOK_ATTRIBUTE, spec)
         return fn
 

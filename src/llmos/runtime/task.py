@@ -10,7 +10,8 @@ from typing import Protocol
 
 from llmos.errors import BudgetExceeded
 from llmos.events import Event
-from llmos.hooks.pipeline import Hook, HookContext, HookPipeline
+from llmos.hooks.inputs import HookContext, RunMode
+from llmos.hooks.pipeline import Hook, HookPipeline
 from llmos.messages import Usage
 from llmos.outcome import FailureKind, Outcome
 from llmos.runtime.bus import EventBus
@@ -35,7 +36,8 @@ class TaskContext:
     tools: ToolRegistry
     tool_ctx: ToolContext
     price: Pricer
-    mode: str = "learner"
+    #: The mode asked for until the dispatcher chooses one, then the one it chose.
+    mode: RunMode = "auto"
 
     @property
     def cwd(self) -> Path:

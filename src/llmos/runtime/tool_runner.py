@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmos.events import ToolCallFinished, ToolCallStarted
-from llmos.hooks.pipeline import HookInput
+from llmos.hooks.inputs import PostToolUseInput
 from llmos.messages import ToolCall
 from llmos.runtime.task import TaskContext
 from llmos.tools.base import ToolResult
@@ -79,13 +79,7 @@ async def run_tool_call(task: TaskContext, call: ToolCall, *, replay: bool = Fal
     )
     if verdict.allowed and result.ran:
         await task.hooks.notify(
-            HookInput(
-                event="PostToolUse",
-                ctx=ctx,
-                tool=used.name,
-                tool_input=used.input,
-                tool_result=result,
-            )
+            PostToolUseInput(ctx=ctx, tool=used.name, tool_input=used.input, tool_result=result)
         )
     return ToolOutcome(call=used, result=result, denied=not verdict.allowed)
 

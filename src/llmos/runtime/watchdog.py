@@ -44,7 +44,8 @@ from llmos.events import (
     ToolCallFinished,
     ToolCallStarted,
 )
-from llmos.hooks.pipeline import Hook, HookInput
+from llmos.hooks.inputs import PostLLMCallInput, PreLLMCallInput
+from llmos.hooks.pipeline import Hook
 from llmos.runtime.bus import EventBus
 
 #: Every watchdog cancellation message starts with this (see :func:`cancellation_reason`).
@@ -185,8 +186,12 @@ class Watchdog:
         """The limit that cancelled ``task_id``, while it is still watched."""
         return self._expired.get(task_id)
 
-    def hooks(self) -> list[Hook]:
-        """Observer hooks that tell the watchdog when a model call starts and ends."""
+    def hooks(self) -> list[Hook[PreLLMCallInput] | Hook[PostLLMCallInput]]:
+        """Observer hooks that tell the watchdog when a model call starts and ends.
+
+        They are async so that they run on the event loop: they touch the watched
+        tasks, which a worker thread must not.
+        """
         return [
             Hook(name="watchdog-llm-call", event="PreLLMCall", fn=self._llm_call_started),
             Hook(name="watchdog-llm-done", event="PostLLMCall", fn=self._llm_call_finished),
@@ -214,7 +219,7 @@ class Watchdog:
                 watched.llm_call_since = None
                 watched.tools_running.clear()
 
-    def _llm_call_started(self, data: HookInput) -> None:
+    async def _llm_call_started(self, data: PreLLMCallInput) -> None:
         if (watched := self._watched.get(data.ctx.task_id)) is not None:
             self._cancel_again_if_expired(data.ctx.task_id, watched)
             watched.llm_call_since = self.clock()
@@ -227,7 +232,7 @@ class Watchdog:
         if (expiry := self._expired.get(task_id)) is not None and not watched.task.done():
             watched.task.cancel(expiry.message)
 
-    def _llm_call_finished(self, data: HookInput) -> None:
+    async def _llm_call_finished(self, data: PostLLMCallInput) -> None:
         if (watched := self._watched.get(data.ctx.task_id)) is not None:
             watched.llm_call_since = None
 

@@ -19,12 +19,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from llmos.api import LLMOS
-from llmos.backends.base import BackendRequest
 from llmos.economy import format_shortfall, format_usd
 from llmos.errors import BudgetExceeded
 from llmos.events import Event, ModeChosen, TaskFailed, TaskFinished, UsageUpdated
 from llmos.hooks.budget import projected_usage
-from llmos.hooks.pipeline import Decision, Deny, Hook, HookInput
+from llmos.hooks.inputs import PreLLMCallInput
+from llmos.hooks.pipeline import Decision, Deny, Hook
 from llmos.runtime.scheduler import FINISHED_KEPT, TaskHandle, TaskStatus
 from llmos.runtime.task import TaskResult, new_task_id
 
@@ -210,12 +210,10 @@ class TaskBoard:
             while len(self._finished) > FINISHED_KEPT:
                 self._records.pop(self._finished.popleft(), None)
 
-    async def _check_task_budget(self, data: HookInput) -> Decision | None:
+    async def _check_task_budget(self, data: PreLLMCallInput) -> Decision | None:
         """Deny the model call that could take a task past the budget it was submitted with."""
         record = self._record_of(data.ctx.task_id)
         if record is None or record.budget_usd is None:
-            return None
-        if not isinstance(data.request, BackendRequest):
             return None
         needed = data.estimated_cost_usd
         if needed is None:

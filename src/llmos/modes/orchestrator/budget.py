@@ -25,7 +25,8 @@ from llmos.economy import Reservation, TokenEconomy, format_shortfall
 from llmos.economy.estimate import first_call_cost
 from llmos.errors import BudgetExceeded
 from llmos.hooks.budget import projected_usage
-from llmos.hooks.pipeline import Decision, Deny, Hook, HookInput
+from llmos.hooks.inputs import PreLLMCallInput
+from llmos.hooks.pipeline import Decision, Deny, Hook
 from llmos.messages import Usage
 
 MODE = "orchestrator"
@@ -158,8 +159,8 @@ class SubtaskShare:
     def hook(self) -> Hook:
         """The ``PreLLMCall`` hook that refuses a call the share cannot pay for."""
 
-        async def check_call(data: HookInput) -> Decision | None:
-            if data.ctx.task_id != self.task_id or not isinstance(data.request, BackendRequest):
+        async def check_call(data: PreLLMCallInput) -> Decision | None:
+            if data.ctx.task_id != self.task_id:
                 return None
             needed, _ = self.budget.projected_cost(data.request, data.model)
             if data.estimated_cost_usd is not None:
