@@ -77,12 +77,11 @@ async def test_a_task_that_swallows_the_cancellation_is_cancelled_again(workspac
     swallowed = []
 
     async def swallows_once(request):
-        try:
-            await asyncio.sleep(0.05)
-        except asyncio.CancelledError:
-            if swallowed:
-                raise
-            swallowed.append(len(request.messages))  # goes on as if nothing happened
+        if not swallowed:  # the first call waits past the limit and swallows its cancellation
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                swallowed.append(len(request.messages))  # goes on as if nothing happened
         tick = f"echo tick {len(request.messages)}"
         return {"tool_calls": [{"name": "Bash", "input": {"command": tick}}]}
 
