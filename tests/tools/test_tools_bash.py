@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from llmos.testing.processes import process_alive, wait_until_gone
+from llmos.text import restore_surrogates
 from llmos.tools.base import ToolContext, ToolResult, ToolSettings
 
 RunTool = Callable[..., Awaitable[ToolResult]]
@@ -46,11 +47,18 @@ async def test_a_signal_death_is_reported_as_128_plus_the_signal(run_tool: RunTo
     assert result.content == "[exit code 143]"
 
 
-async def test_non_utf8_output_is_replaced_with_a_note(run_tool: RunTool) -> None:
-    result = await run_tool("Bash", {"command": r"printf 'caf\xe9\n'"})
+async def test_non_utf8_output_is_kept_escaped_with_a_note(run_tool: RunTool) -> None:
+    """Issue 15: the bytes survive as escapes the trace can turn back into them."""
+    raw = b"caf\xe9 C:\\dir\n\xff\\xe9"
+    result = await run_tool("Bash", {"command": r"printf 'caf\xe9 C:\\dir\n\xff\\xe9'"})
     assert result.content == (
-        "caf\ufffd\n[the output was not valid UTF-8; bad bytes are shown as U+FFFD]"
+        "caf\\xe9 C:\\\\dir\n\\xff\\\\xe9\n[the output is not valid UTF-8: each byte that "
+        "is not is shown as \\xNN (\\xe9 for the byte 0xe9) and each backslash of the text "
+        "is doubled]"
     )
+    assert result.output is not None
+    body = result.output.rpartition("\n[the output is")[0]
+    assert restore_surrogates(body).encode("utf-8", "surrogateescape") == raw
 
 
 async def test_huge_output_is_cut_for_the_model_and_kept_whole_for_the_trace(
