@@ -23,14 +23,13 @@ from llmos.hooks.pipeline import AskHandler, HookPipeline
 from llmos.kernel.bus import EventBus
 from llmos.kernel.dispatcher import Dispatcher, VerifyResult
 from llmos.kernel.task import TaskResult, new_task_id
-from llmos.kernel.watchdog import Watchdog, WatchdogLimits, cancellation_reason
+from llmos.kernel.watchdog import Watchdog, cancellation_reason
 from llmos.memory import MatchResult, Trace
 from llmos.memory.session_log import SessionLog
 from llmos.outcome import FailureKind
 from llmos.plugins import Extensions
 from llmos.projects import Projects
 from llmos.tools import default_registry
-from llmos.tools.environment import policy_from_config
 from llmos.workspace import Workspace
 
 
@@ -67,11 +66,9 @@ class LLMOS:
         self.session_log = SessionLog(self.workspace.sessions)
         self.bus.subscribe(self.session_log)
         self.extensions = Extensions(
-            self.workspace, settings.mcp.servers, env_policy=policy_from_config(settings.tools.env)
+            self.workspace, settings.mcp.servers, env_policy=settings.tools.env
         )
-        self.watchdog = Watchdog.from_limits(
-            self.bus, WatchdogLimits(**settings.watchdog.model_dump())
-        )
+        self.watchdog = Watchdog.from_limits(self.bus, settings.watchdog)
         for hook in self.watchdog.hooks():
             self.hooks.register(hook)
         self._given_backend = backend

@@ -9,9 +9,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from llmos.config import ToolsConfig
 from llmos.testing.processes import process_alive, wait_until_gone
 from llmos.text import restore_surrogates
-from llmos.tools.base import ToolContext, ToolResult, ToolSettings
+from llmos.tools.base import ToolContext, ToolResult
 
 RunTool = Callable[..., Awaitable[ToolResult]]
 
@@ -76,7 +77,7 @@ async def test_huge_output_is_cut_for_the_model_and_kept_whole_for_the_trace(
 async def test_output_past_the_trace_limit_is_dropped_with_a_note(cwd: Path) -> None:
     from llmos.tools import default_registry
 
-    settings = ToolSettings(sandbox=False, trace_output_chars=1000, model_output_chars=500)
+    settings = ToolsConfig(sandbox=False, trace_output_chars=1000, model_output_chars=500)
     ctx = ToolContext(cwd=cwd, workspace=cwd, settings=settings)
     result = await default_registry().execute(
         "Bash", {"command": "head -c 5000 /dev/zero | tr '\\0' a"}, ctx
@@ -123,9 +124,7 @@ async def test_timeout_kills_the_command_and_its_children(run_tool: RunTool, cwd
 async def test_the_configured_limit_caps_the_requested_timeout(cwd: Path) -> None:
     from llmos.tools import default_registry
 
-    ctx = ToolContext(
-        cwd=cwd, workspace=cwd, settings=ToolSettings(sandbox=False, bash_timeout_s=0.2)
-    )
+    ctx = ToolContext(cwd=cwd, workspace=cwd, settings=ToolsConfig(sandbox=False, bash_timeout=0.2))
     result = await default_registry().execute(
         "Bash", {"command": "sleep 30", "timeout": 600_000}, ctx
     )
@@ -196,7 +195,7 @@ async def test_a_missing_working_directory_is_an_error(tmp_path: Path) -> None:
     from llmos.tools import default_registry
 
     gone = tmp_path / "gone"
-    ctx = ToolContext(cwd=gone, workspace=gone, settings=ToolSettings(sandbox=False))
+    ctx = ToolContext(cwd=gone, workspace=gone, settings=ToolsConfig(sandbox=False))
     result = await default_registry().execute("Bash", {"command": "true"}, ctx)
     assert result.is_error
     assert result.content == f"The working directory {gone} does not exist."

@@ -6,7 +6,8 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from llmos.tools.base import ToolContext, ToolResult, ToolSettings
+from llmos.config import ToolsConfig
+from llmos.tools.base import ToolContext, ToolResult
 
 RunTool = Callable[..., Awaitable[ToolResult]]
 
@@ -46,7 +47,7 @@ async def test_read_offset_and_limit_page_through_a_file(run_tool: RunTool, cwd:
 
 async def test_read_stops_at_the_configured_line_count(cwd: Path, run_tool: RunTool) -> None:
     (cwd / "long.txt").write_text("x\n" * 50)
-    ctx = ToolContext(cwd=cwd, workspace=cwd, settings=ToolSettings(read_max_lines=20))
+    ctx = ToolContext(cwd=cwd, workspace=cwd, settings=ToolsConfig(read_max_lines=20))
     result = await run_tool("Read", {"file_path": "long.txt"}, ctx)
     assert result.content.splitlines()[19] == "    20\tx"
     assert result.content.endswith("(Showing lines 1-20 of 50. Use offset=21 to read on.)")
@@ -149,7 +150,7 @@ async def test_read_huge_file_is_cut_for_the_model_and_kept_for_the_trace(
     cwd: Path, run_tool: RunTool
 ) -> None:
     (cwd / "big.txt").write_text("z" * 1500 + "\n" * 1 + ("z" * 1500 + "\n") * 99)
-    settings = ToolSettings(model_output_chars=5_000)
+    settings = ToolsConfig(model_output_chars=5_000)
     result = await run_tool(
         "Read", {"file_path": "big.txt"}, ToolContext(cwd=cwd, workspace=cwd, settings=settings)
     )

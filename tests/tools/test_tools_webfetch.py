@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from llmos.config import ToolsConfig
 from llmos.tools import default_registry
-from llmos.tools.base import ToolContext, ToolResult, ToolSettings
+from llmos.tools.base import ToolContext, ToolResult
 from llmos.tools.webfetch import MAX_BODY_BYTES, host_allowed
 
 PAGE = """<!doctype html><html><head><title>Hi</title><style>p{color:red}</style>
@@ -91,7 +92,7 @@ def base(server: ThreadingHTTPServer) -> str:
 
 
 def context(cwd: Path, *allow: str, timeout_s: float = 10.0) -> ToolContext:
-    settings = ToolSettings(webfetch_allow=allow, webfetch_timeout_s=timeout_s, sandbox=False)
+    settings = ToolsConfig(webfetch_allow=allow, webfetch_timeout=timeout_s, sandbox=False)
     return ToolContext(cwd=cwd, workspace=cwd, settings=settings)
 
 
@@ -178,12 +179,12 @@ async def test_redirect_loops_end(cwd: Path, base: str) -> None:
 
 
 async def test_the_body_is_cut_at_the_size_limit(cwd: Path, base: str) -> None:
-    settings = ToolSettings(webfetch_allow=("127.0.0.1",), trace_output_chars=2 * MAX_BODY_BYTES)
+    settings = ToolsConfig(webfetch_allow=("127.0.0.1",), trace_output_chars=2 * MAX_BODY_BYTES)
     result = await fetch(f"{base}/big", ToolContext(cwd=cwd, workspace=cwd, settings=settings))
     assert f"· {MAX_BODY_BYTES:,} bytes (cut at the size limit)" in result.content
     assert result.output is not None
     assert result.output.partition("\n\n")[2] == "x" * MAX_BODY_BYTES
-    assert len(result.content) <= ToolSettings().model_output_chars
+    assert len(result.content) <= ToolsConfig().model_output_chars
 
 
 async def test_a_slow_server_times_out(cwd: Path, base: str) -> None:

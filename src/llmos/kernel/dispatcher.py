@@ -20,7 +20,7 @@ from pathlib import Path
 from llmos.agents import INHERIT, Agent, AgentLibrary
 from llmos.backends.base import AgentBackend, Backend
 from llmos.backends.factory import create_backend
-from llmos.config import Settings
+from llmos.config import Settings, ToolsConfig
 from llmos.economy import DEFAULT_PRICES, TokenEconomy
 from llmos.errors import ConfigError, LLMOSError
 from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
@@ -50,8 +50,7 @@ from llmos.modes.selection import needs_orchestration
 from llmos.outcome import NOT_ADVICE, FailureKind, Outcome, OutcomeStatus, kind_of_error
 from llmos.projects import Project
 from llmos.tools import sandbox_status
-from llmos.tools.base import Isolation, ToolContext, ToolRegistry, ToolSettings
-from llmos.tools.environment import policy_from_config
+from llmos.tools.base import Isolation, ToolContext, ToolRegistry
 from llmos.workspace import Workspace
 
 RunBody = Callable[[TaskRun], Awaitable[TaskResult]]
@@ -72,23 +71,6 @@ class VerifyResult:
     holds: bool
     reason: str
     trusted: bool = True
-
-
-def tool_settings(settings: Settings) -> ToolSettings:
-    cfg = settings.tools
-    return ToolSettings(
-        bash_timeout_s=cfg.bash_timeout,
-        model_output_chars=cfg.model_output_chars,
-        trace_output_chars=cfg.trace_output_chars,
-        read_max_lines=cfg.read_max_lines,
-        webfetch_allow=tuple(cfg.webfetch_allow),
-        webfetch_timeout_s=cfg.webfetch_timeout,
-        sandbox=cfg.sandbox,
-        sandbox_network=cfg.sandbox_network,
-        sandbox_network_replay=cfg.sandbox_network_replay,
-        require_sandbox=cfg.require_sandbox,
-        env=policy_from_config(cfg.env),
-    )
 
 
 class Dispatcher:
@@ -665,12 +647,8 @@ class Dispatcher:
         hidden = [self.workspace.root, real]
         if self.project is not None:
             hidden.append(self.project.root)
-        settings = replace(
-            tool_settings(self.settings),
-            sandbox=True,
-            sandbox_network=False,
-            isolation=Isolation(hidden=tuple(hidden), read_only=(root,)),
-        )
+        limits = self.settings.tools.model_copy(update={"sandbox": True, "sandbox_network": False})
+        isolation = Isolation(hidden=tuple(hidden), read_only=(root,))
         tools = ToolRegistry(
             tool
             for tool in self.tools
@@ -683,7 +661,8 @@ class Dispatcher:
             self.hooks,
             tools,
             root=workdir,
-            limits=settings,
+            limits=limits,
+            isolation=isolation,
         )
         return await replay(task, trace.steps)
 
@@ -712,7 +691,8 @@ class Dispatcher:
         tools: ToolRegistry,
         *,
         root: Path | None = None,
-        limits: ToolSettings | None = None,
+        limits: ToolsConfig | None = None,
+        isolation: Isolation | None = None,
     ) -> TaskContext:
         workdir = (cwd or self.output).absolute()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -725,7 +705,8 @@ class Dispatcher:
             tool_ctx=ToolContext(
                 cwd=workdir,
                 workspace=root or self.workspace.root,
-                settings=limits or tool_settings(self.settings),
+                settings=limits or self.settings.tools,
+                isolation=isolation,
             ),
             price=_no_charge,
         )

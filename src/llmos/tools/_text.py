@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from llmos.tools.base import ToolResult, ToolSettings
+from llmos.config import ToolsConfig
+from llmos.tools.base import ToolResult
 
 BINARY_SNIFF_BYTES = 8192
 
@@ -57,7 +58,7 @@ def cap_trace(text: str, limit: int) -> str:
 
 def text_result(
     text: str,
-    settings: ToolSettings,
+    settings: ToolsConfig,
     *,
     is_error: bool = False,
     exit_code: int | None = None,

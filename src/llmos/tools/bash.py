@@ -56,7 +56,7 @@ class BashTool(Tool):
     Input = BashInput
 
     async def run(self, args: BashInput, ctx: ToolContext) -> ToolResult:
-        limit_s = ctx.settings.bash_timeout_s
+        limit_s = ctx.settings.bash_timeout
         timeout_s = limit_s if args.timeout is None else min(args.timeout / 1000, limit_s)
         cwd, argv, before = await asyncio.to_thread(_prepare, args.command, ctx)
         had_settings = await asyncio.to_thread(os.path.lexists, cwd / PROJECT_DIR)

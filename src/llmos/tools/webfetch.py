@@ -52,7 +52,7 @@ class WebFetchTool(Tool):
     async def run(self, args: WebFetchInput, ctx: ToolContext) -> ToolResult:
         allow = ctx.settings.webfetch_allow
         url = _checked_url(args.url, allow)
-        timeout = ctx.settings.webfetch_timeout_s
+        timeout = ctx.settings.webfetch_timeout
         try:
             async with (
                 asyncio.timeout(timeout),
