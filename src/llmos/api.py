@@ -31,9 +31,8 @@ from llmos.projects import Project, Projects
 from llmos.runtime.bus import EventBus
 from llmos.runtime.scheduler import Scheduler, Submission
 from llmos.runtime.task import TaskResult, new_task_id
-from llmos.runtime.watchdog import Watchdog, WatchdogLimits, cancellation_reason
+from llmos.runtime.watchdog import Watchdog, cancellation_reason
 from llmos.tools import default_registry
-from llmos.tools.environment import policy_from_config
 from llmos.workspace import Workspace
 
 
@@ -69,11 +68,9 @@ class LLMOS:
         self.session_log = SessionLog(self.workspace.sessions)
         self.bus.subscribe(self.session_log)
         self.extensions = Extensions(
-            self.workspace, settings.mcp.servers, env_policy=policy_from_config(settings.tools.env)
+            self.workspace, settings.mcp.servers, env_policy=settings.tools.env
         )
-        self.watchdog = Watchdog.from_limits(
-            self.bus, WatchdogLimits(**settings.watchdog.model_dump())
-        )
+        self.watchdog = Watchdog.from_limits(self.bus, settings.watchdog)
         self._given_backend = backend
         self._services: Services | None = None
         self._dispatcher: Dispatcher | None = None

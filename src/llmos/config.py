@@ -1,6 +1,7 @@
 """Settings: ``llmos.toml`` in the workspace, then ``LLMOS_*`` variables, then flags.
 
-Each layer overrides the one before it. Nested keys are spelled with a dot in
+Each layer overrides the one before it, table by table (pydantic-settings
+merges and validates them; each layer is a source of its own). Nested keys are spelled with a dot in
 the file (``[tools] bash_timeout = 60``) and with a double underscore in the
 environment (``LLMOS_TOOLS__BASH_TIMEOUT=60``). Every value is validated, and
 an unknown or bad key is a :class:`~llmos.errors.ConfigError` that names it and
@@ -10,15 +11,18 @@ where it came from.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from llmos.errors import ConfigError
-from llmos.plugins.mcp_config import McpConfig
 
 CONFIG_FILE = "llmos.toml"
 ENV_PREFIX = "LLMOS_"
@@ -155,8 +159,63 @@ class ClaudeConfig(_Section):
     env: dict[str, str] = Field(default_factory=dict)
 
 
-class Settings(_Section):
-    """All of llmos's settings, validated."""
+#: A server name becomes part of tool names (``mcp__NAME__TOOL``), so it is kept plain.
+SERVER_NAME = re.compile(r"^[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*$")
+
+
+class McpServerConfig(BaseModel):
+    """One MCP server started with ``command args…`` and spoken to over stdio.
+
+    Example (``llmos.toml``)::
+
+        [mcp.servers.notes]
+        command = "python"
+        args = ["-m", "notes_server"]
+        env = { NOTES_DIR = "/srv/notes" }
+        replayable = true
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    command: str = Field(min_length=1, description="the program that runs the server")
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="variables added to the scrubbed environment of [tools.env] (no secrets)",
+    )
+    cwd: Path | None = Field(None, description="the server's working directory")
+    replayable: bool = Field(
+        True, description="false if its tools act outside the workspace (no Follower replay)"
+    )
+    startup_timeout: float = Field(30.0, gt=0, description="seconds to start and list tools")
+    call_timeout: float = Field(120.0, gt=0, description="seconds one tool call may take")
+
+
+class McpConfig(BaseModel):
+    """The ``[mcp]`` table: servers by name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    servers: dict[str, McpServerConfig] = Field(default_factory=dict)
+
+    @field_validator("servers")
+    @classmethod
+    def _plain_names(cls, servers: dict[str, McpServerConfig]) -> dict[str, McpServerConfig]:
+        for name in servers:
+            if not SERVER_NAME.match(name):
+                raise ValueError(
+                    f"MCP server name {name!r} must be letters, digits, '-' and single '_' "
+                    "(it becomes part of the tool names mcp__NAME__TOOL)"
+                )
+        return servers
+
+
+class Settings(BaseSettings):
+    """All of llmos's settings, validated; :func:`load_settings` reads them from their layers.
+
+    Built directly (``Settings(model="m")``) it holds the given values and the
+    defaults, without reading any file or variable.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     workspace: Path = Path("workspace")
     provider: Provider | None = Field(None, description="None picks one (see `llmos providers`)")
@@ -187,6 +246,51 @@ class Settings(_Section):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().absolute()
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The given values, then the layers of :func:`load_settings` (none otherwise).
+
+        pydantic-settings merges them table by table, highest first; its own
+        environment source is not used: ours reads a given mapping, parses TOML
+        lists and tables, and names unknown ``LLMOS_*`` variables.
+        """
+        return (init_settings, *_LAYERS.get())
+
+
+class _Layer(PydanticBaseSettingsSource):
+    """One layer's values, read and nested already, and what an error calls its source."""
+
+    def __init__(self, values: dict[str, Any], where: Callable[[str], str]) -> None:
+        super().__init__(Settings)
+        self.values = values
+        self.where = where
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self.values
+
+    def holds(self, loc: tuple[Any, ...]) -> bool:
+        """Whether this layer set the value at ``loc`` (or the table that holds it)."""
+        node: Any = self.values
+        for part in loc:
+            if not isinstance(node, Mapping) or str(part) not in node:
+                return False
+            node = node[str(part)]
+        return bool(loc)
+
+
+#: The layers of the :func:`load_settings` call in progress, highest first.
+_LAYERS: ContextVar[tuple[_Layer, ...]] = ContextVar("llmos_settings_layers", default=())
+
 
 def _set_nested(target: dict[str, Any], dotted: list[str], value: Any) -> None:
     for part in dotted[:-1]:
@@ -196,18 +300,19 @@ def _set_nested(target: dict[str, Any], dotted: list[str], value: Any) -> None:
     target[dotted[-1]] = value
 
 
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+def _file_layer(path: Path) -> _Layer:
+    values: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}", key=str(path)) from exc
+        values.pop("workspace", None)  # the file lives in the workspace: it cannot move it
+    return _Layer(values, lambda _top: str(path))
 
 
-def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:
-    layer: dict[str, Any] = {}
+def _env_layer(env: Mapping[str, str]) -> _Layer:
+    values: dict[str, Any] = {}
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
             continue
@@ -218,24 +323,34 @@ def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:
                 value = tomllib.loads(f"v = {raw}")["v"]
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{name}: not a valid list or table: {exc}", key=name) from exc
-        _set_nested(layer, path, value)
-    return layer
+        _set_nested(values, path, value)
+    return _Layer(values, lambda top: f"environment (LLMOS_{top.upper()}…)")
 
 
-def _validate(data: dict[str, Any], sources: Mapping[str, str]) -> Settings:
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        top = str(first["loc"][0]) if first["loc"] else ""
-        where = sources.get(top, "settings")
-        if first["type"] == "extra_forbidden":
-            known = ", ".join(sorted(_known_keys(first["loc"][:-1])))
-            message = f"{where}: unknown setting {key!r}. Known here: {known}."
-        else:
-            message = f"{where}: {key}: {first['msg']} (got {first.get('input')!r})"
-        raise ConfigError(message, key=key) from exc
+def _flag_layer(overrides: Mapping[str, Any]) -> _Layer:
+    values: dict[str, Any] = {}
+    for dotted, value in overrides.items():
+        if value is not None:
+            _set_nested(values, dotted.split("."), value)
+    return _Layer(values, lambda _top: "command line")
+
+
+def _config_error(exc: ValidationError, layers: tuple[_Layer, ...]) -> ConfigError:
+    """The first problem, naming the key and the highest layer that set it."""
+    first = exc.errors()[0]
+    loc = tuple(first["loc"])
+    key = ".".join(str(p) for p in loc)
+    top = str(loc[0]) if loc else ""
+    layer = next((x for x in layers if x.holds(loc)), None) or next(
+        (x for x in layers if x.holds(loc[:1])), None
+    )
+    where = layer.where(top) if layer is not None else "settings"
+    if first["type"] == "extra_forbidden":
+        known = ", ".join(sorted(_known_keys(loc[:-1])))
+        message = f"{where}: unknown setting {key!r}. Known here: {known}."
+    else:
+        message = f"{where}: {key}: {first['msg']} (got {first.get('input')!r})"
+    return ConfigError(message, key=key)
 
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:
@@ -268,31 +383,11 @@ def load_settings(
     """
     env = os.environ if env is None else env
     root = resolve_workspace(workspace, env)
-    data: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-
-    config_path = root / CONFIG_FILE
-    if config_path.is_file():
-        try:
-            file_layer = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                f"{config_path}: not valid TOML: {exc}", key=str(config_path)
-            ) from exc
-        file_layer.pop("workspace", None)
-        data = _merge(data, file_layer)
-        sources.update(dict.fromkeys(file_layer, str(config_path)))
-
-    env_layer = _env_layer(env)
-    data = _merge(data, env_layer)
-    sources.update({k: f"environment (LLMOS_{k.upper()}…)" for k in env_layer})
-
-    flag_layer: dict[str, Any] = {}
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            _set_nested(flag_layer, dotted.split("."), value)
-    data = _merge(data, flag_layer)
-    sources.update(dict.fromkeys(flag_layer, "command line"))
-
-    data["workspace"] = root
-    return _validate(data, sources)
+    layers = (_flag_layer(overrides or {}), _env_layer(env), _file_layer(root / CONFIG_FILE))
+    token = _LAYERS.set(layers)
+    try:
+        return Settings(workspace=root)
+    except ValidationError as exc:
+        raise _config_error(exc, layers) from exc
+    finally:
+        _LAYERS.reset(token)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llmos.config import load_settings
+from llmos.config import Settings, load_settings
 from llmos.errors import ConfigError
 
 
@@ -88,3 +88,40 @@ def test_list_values_from_env(workspace: Path) -> None:
 def test_non_setting_variables_are_ignored(workspace: Path) -> None:
     settings = load_settings(workspace=workspace, env={"LLMOS_API_TOKEN": "x", "LLMOS_DEBUG": "1"})
     assert settings.mode == "auto"
+
+
+def test_a_bad_value_is_blamed_on_the_layer_that_set_it(workspace: Path) -> None:
+    # The environment sets another key of the same table: the file is still named.
+    write_config(workspace, '[tools]\nbash_timeout = "soon"\n')
+    with pytest.raises(ConfigError, match=r"llmos\.toml: tools\.bash_timeout: ") as info:
+        load_settings(workspace=workspace, env={"LLMOS_TOOLS__SANDBOX": "false"})
+    assert info.value.key == "tools.bash_timeout"
+    assert "environment" not in str(info.value)
+
+
+def test_tables_merge_across_layers(workspace: Path) -> None:
+    write_config(workspace, "[tools]\nbash_timeout = 5\n[tools.env]\nexclude = ['EDITOR']\n")
+    settings = load_settings(
+        workspace=workspace,
+        env={"LLMOS_TOOLS__ENV__SET": "{ A = '1' }"},
+        overrides={"tools.sandbox": False},
+    )
+    assert (settings.tools.bash_timeout, settings.tools.sandbox) == (5, False)
+    assert (settings.tools.env.exclude, settings.tools.env.set) == (["EDITOR"], {"A": "1"})
+
+
+@pytest.mark.parametrize("text", ["[budget]\ntotal_usd = inf\n", "[watchdog]\nstall_s = nan\n"])
+def test_non_finite_numbers_are_refused(workspace: Path, text: str) -> None:
+    write_config(workspace, text)
+    with pytest.raises(ConfigError, match="Input should be a finite number"):
+        load_settings(workspace=workspace, env={})
+
+
+def test_settings_built_directly_read_no_layer(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMOS_MODEL", "from-env")
+    write_config(workspace, 'model = "from-file"\n')
+    monkeypatch.chdir(workspace)
+    assert Settings(provider="scripted").model is None
+    assert load_settings(workspace=workspace).model == "from-env"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from plugins_helpers import DEMO_SERVER
 
+from llmos.config import McpConfig
 from llmos.plugins import McpServerConfig, McpServerError, McpTools, mcp_tool_name
-from llmos.plugins.mcp_config import McpConfig
 from llmos.tools.base import ToolContext, ToolRegistry, ToolResult
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from llmos.config import ToolsConfig
 from llmos.hooks.pipeline import HookPipeline
 from llmos.hooks.security import security_hooks
 from llmos.messages import ToolCall, Usage
@@ -34,7 +35,7 @@ from llmos.runtime.bus import EventBus
 from llmos.runtime.task import TaskContext
 from llmos.runtime.tool_runner import run_tool_call
 from llmos.tools import default_registry, sandbox_status
-from llmos.tools.base import ToolContext, ToolSettings
+from llmos.tools.base import ToolContext
 
 DATA = Path(__file__).parent.parent / "data" / "escapes.jsonl"
 ESCAPES: list[dict[str, Any]] = [
@@ -121,7 +122,7 @@ def _task(tree: Tree, *, sandbox: bool, policy: bool) -> TaskContext:
     hooks = HookPipeline()
     for hook in security_hooks() if policy else ():
         hooks.register(hook)
-    settings = ToolSettings(sandbox=sandbox, bash_timeout_s=20)
+    settings = ToolsConfig(sandbox=sandbox, bash_timeout=20)
     return TaskContext(
         task_id="escape",
         goal="escape",

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from llmos.config import ToolsConfig
 from llmos.tools import default_registry
-from llmos.tools.base import ToolContext, ToolResult, ToolSettings
+from llmos.tools.base import ToolContext, ToolResult
 
 RunTool = Callable[..., Awaitable[ToolResult]]
 
@@ -32,7 +33,7 @@ def outside(tmp_path: Path) -> Path:
 @pytest.fixture
 def ctx(cwd: Path) -> ToolContext:
     """Tools without the sandbox; the sandbox has its own tests."""
-    return ToolContext(cwd=cwd, workspace=cwd, settings=ToolSettings(sandbox=False))
+    return ToolContext(cwd=cwd, workspace=cwd, settings=ToolsConfig(sandbox=False))
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from llmos.config import ToolsConfig
 from llmos.testing.processes import process_alive, wait_until_gone
-from llmos.tools.base import ToolContext, ToolResult, ToolSettings
+from llmos.text import restore_surrogates
+from llmos.tools.base import ToolContext, ToolResult
 
 RunTool = Callable[..., Awaitable[ToolResult]]
 
@@ -46,11 +48,18 @@ async def test_a_signal_death_is_reported_as_128_plus_the_signal(run_tool: RunTo
     assert result.content == "[exit code 143]"
 
 
-async def test_non_utf8_output_is_replaced_with_a_note(run_tool: RunTool) -> None:
-    result = await run_tool("Bash", {"command": r"printf 'caf\xe9\n'"})
+async def test_non_utf8_output_is_kept_escaped_with_a_note(run_tool: RunTool) -> None:
+    """Issue 15: the bytes survive as escapes the trace can turn back into them."""
+    raw = b"caf\xe9 C:\\dir\n\xff\\xe9"
+    result = await run_tool("Bash", {"command": r"printf 'caf\xe9 C:\\dir\n\xff\\xe9'"})
     assert result.content == (
-        "caf\ufffd\n[the output was not valid UTF-8; bad bytes are shown as U+FFFD]"
+        "caf\\xe9 C:\\\\dir\n\\xff\\\\xe9\n[the output is not valid UTF-8: each byte that "
+        "is not is shown as \\xNN (\\xe9 for the byte 0xe9) and each backslash of the text "
+        "is doubled]"
     )
+    assert result.output is not None
+    body = result.output.rpartition("\n[the output is")[0]
+    assert restore_surrogates(body).encode("utf-8", "surrogateescape") == raw
 
 
 async def test_huge_output_is_cut_for_the_model_and_kept_whole_for_the_trace(
@@ -68,7 +77,7 @@ async def test_huge_output_is_cut_for_the_model_and_kept_whole_for_the_trace(
 async def test_output_past_the_trace_limit_is_dropped_with_a_note(cwd: Path) -> None:
     from llmos.tools import default_registry
 
-    settings = ToolSettings(sandbox=False, trace_output_chars=1000, model_output_chars=500)
+    settings = ToolsConfig(sandbox=False, trace_output_chars=1000, model_output_chars=500)
     ctx = ToolContext(cwd=cwd, workspace=cwd, settings=settings)
     result = await default_registry().execute(
         "Bash", {"command": "head -c 5000 /dev/zero | tr '\\0' a"}, ctx
@@ -115,9 +124,7 @@ async def test_timeout_kills_the_command_and_its_children(run_tool: RunTool, cwd
 async def test_the_configured_limit_caps_the_requested_timeout(cwd: Path) -> None:
     from llmos.tools import default_registry
 
-    ctx = ToolContext(
-        cwd=cwd, workspace=cwd, settings=ToolSettings(sandbox=False, bash_timeout_s=0.2)
-    )
+    ctx = ToolContext(cwd=cwd, workspace=cwd, settings=ToolsConfig(sandbox=False, bash_timeout=0.2))
     result = await default_registry().execute(
         "Bash", {"command": "sleep 30", "timeout": 600_000}, ctx
     )
@@ -188,7 +195,7 @@ async def test_a_missing_working_directory_is_an_error(tmp_path: Path) -> None:
     from llmos.tools import default_registry
 
     gone = tmp_path / "gone"
-    ctx = ToolContext(cwd=gone, workspace=gone, settings=ToolSettings(sandbox=False))
+    ctx = ToolContext(cwd=gone, workspace=gone, settings=ToolsConfig(sandbox=False))
     result = await default_registry().execute("Bash", {"command": "true"}, ctx)
     assert result.is_error
     assert result.content == f"The working directory {gone} does not exist."

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from llmos.config import load_settings
-from llmos.engine.dispatcher import tool_settings
+from llmos.config import EnvConfig, ToolsConfig, load_settings
 from llmos.tools import default_registry
-from llmos.tools.base import ToolContext, ToolSettings
-from llmos.tools.environment import EnvPolicy, build_environment
+from llmos.tools.base import ToolContext
+from llmos.tools.environment import build_environment
 
 FAKE_KEY = "sk-ant-fake-0123456789abcdef"
 
@@ -29,7 +28,7 @@ def test_core_set_without_secret_looking_names() -> None:
         "EDITOR": "vim",
         "BASH_ENV": "/tmp/evil.sh",
     }
-    env = build_environment(EnvPolicy(), parent)
+    env = build_environment(EnvConfig(), parent)
     assert env.variables == {"PATH": "/usr/bin", "HOME": "/home/u", "LC_ALL": "C.UTF-8"}
     assert env.secrets[FAKE_KEY] == "ANTHROPIC_API_KEY"
     assert "hunter2hunter2" in env.secrets
@@ -37,15 +36,15 @@ def test_core_set_without_secret_looking_names() -> None:
 
 def test_include_exclude_set_and_inherit_all() -> None:
     parent = {"PATH": "/bin", "EDITOR": "vim", "MY_KEY": "x" * 12, "BASH_ENV": "/x"}
-    everything = build_environment(EnvPolicy(inherit="all"), parent)
+    everything = build_environment(EnvConfig(inherit="all"), parent)
     assert everything.variables == {"PATH": "/bin", "EDITOR": "vim"}  # never BASH_ENV
     kept = build_environment(
-        EnvPolicy(inherit="all", ignore_default_excludes=True, exclude=("edit*",)), parent
+        EnvConfig(inherit="all", ignore_default_excludes=True, exclude=("edit*",)), parent
     )
     assert kept.variables == {"PATH": "/bin", "MY_KEY": "x" * 12}
     assert kept.secrets == {}  # passed on purpose: not redacted
     only = build_environment(
-        EnvPolicy(inherit="none", set={"A": "1", "B": "2"}, include_only=("a",)), parent
+        EnvConfig(inherit="none", set={"A": "1", "B": "2"}, include_only=("a",)), parent
     )
     assert only.variables == {"A": "1"}
 
@@ -55,8 +54,8 @@ def test_config_table_reaches_the_tools(workspace: Path) -> None:
     (workspace / "llmos.toml").write_text(
         '[tools.env]\ninherit = "all"\nexclude = ["EDITOR"]\nset = { GREETING = "hi" }\n'
     )
-    settings = tool_settings(load_settings(workspace=workspace, env={}))
-    assert settings.env == EnvPolicy(inherit="all", exclude=("EDITOR",), set={"GREETING": "hi"})
+    settings = load_settings(workspace=workspace, env={}).tools
+    assert settings.env == EnvConfig(inherit="all", exclude=("EDITOR",), set={"GREETING": "hi"})
 
 
 @pytest.fixture
@@ -72,7 +71,7 @@ async def test_env_in_bash_shows_no_secret_and_a_printed_secret_is_redacted(
     monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
     monkeypatch.setenv("SERVICE_PASSWORD", "correct-horse-battery")
     (workspace / "leak.txt").write_text(f"key={FAKE_KEY}\n")
-    ctx = ToolContext(cwd=workspace, workspace=workspace, settings=ToolSettings(sandbox=False))
+    ctx = ToolContext(cwd=workspace, workspace=workspace, settings=ToolsConfig(sandbox=False))
     registry = default_registry()
     env = await registry.execute("Bash", {"command": "env"}, ctx)
     assert env.exit_code == 0
@@ -88,7 +87,7 @@ async def test_env_in_bash_shows_no_secret_and_a_printed_secret_is_redacted(
 
 async def test_require_sandbox_refuses_bash_without_it(folder: Path) -> None:
     workspace = folder
-    settings = ToolSettings(sandbox=False, require_sandbox=True)
+    settings = ToolsConfig(sandbox=False, require_sandbox=True)
     ctx = ToolContext(cwd=workspace, workspace=workspace, settings=settings)
     result = await default_registry().execute("Bash", {"command": "touch ran"}, ctx)
     assert result.is_error

@@ -6,7 +6,8 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from llmos.tools.base import ToolContext, ToolResult, ToolSettings
+from llmos.config import ToolsConfig
+from llmos.tools.base import ToolContext, ToolResult
 
 RunTool = Callable[..., Awaitable[ToolResult]]
 
@@ -46,7 +47,7 @@ async def test_read_offset_and_limit_page_through_a_file(run_tool: RunTool, cwd:
 
 async def test_read_stops_at_the_configured_line_count(cwd: Path, run_tool: RunTool) -> None:
     (cwd / "long.txt").write_text("x\n" * 50)
-    ctx = ToolContext(cwd=cwd, workspace=cwd, settings=ToolSettings(read_max_lines=20))
+    ctx = ToolContext(cwd=cwd, workspace=cwd, settings=ToolsConfig(read_max_lines=20))
     result = await run_tool("Read", {"file_path": "long.txt"}, ctx)
     assert result.content.splitlines()[19] == "    20\tx"
     assert result.content.endswith("(Showing lines 1-20 of 50. Use offset=21 to read on.)")
@@ -102,12 +103,40 @@ async def test_read_refuses_binary_files(run_tool: RunTool, cwd: Path) -> None:
     )
 
 
-async def test_read_non_utf8_is_replaced_with_a_note(run_tool: RunTool, cwd: Path) -> None:
-    (cwd / "latin.txt").write_bytes("café\n".encode("latin-1"))
+async def test_read_non_utf8_is_escaped_with_a_note(run_tool: RunTool, cwd: Path) -> None:
+    (cwd / "latin.txt").write_bytes("café\n".encode("latin-1") + b"C:\\dir\n")
     result = await run_tool("Read", {"file_path": "latin.txt"})
     assert not result.is_error
-    assert result.content.startswith("     1\tcaf\ufffd\n\n")
-    assert "not valid UTF-8; undecodable bytes are shown as U+FFFD" in result.content
+    assert result.content.startswith("     1\tcaf\\xe9\n     2\tC:\\\\dir\n\n")
+    assert (
+        "(The file is not valid UTF-8: each byte that is not is shown as \\xNN (\\xe9 for "
+        "the byte 0xe9) and each backslash of the text is doubled; Edit and Write take this "
+        "form back.)"
+    ) in result.content
+
+
+async def test_a_latin1_file_round_trips_through_read_edit_and_write(
+    run_tool: RunTool, cwd: Path
+) -> None:
+    """Issue 15: what Read shows of a Latin-1 file, sent back, keeps its bytes."""
+    original = "café = 'naïve'\npath = C:\\x\\xe9\n".encode("latin-1")
+    (cwd / "latin.txt").write_bytes(original)
+    shown = await run_tool("Read", {"file_path": "latin.txt"})
+    lines = [line.partition("\t")[2] for line in shown.content.split("\n\n(")[0].splitlines()]
+    assert lines == ["caf\\xe9 = 'na\\xefve'", "path = C:\\\\x\\\\xe9"]
+
+    edit = {"file_path": "latin.txt", "old_string": lines[0], "new_string": "caf\\xe9 = 1"}
+    edited = await run_tool("Edit", edit)
+    assert not edited.is_error, edited.content
+    assert (cwd / "latin.txt").read_bytes() == original.replace("'naïve'".encode("latin-1"), b"1")
+    assert "caf\\xe9 = 1" in edited.content  # shown as Read shows it
+
+    written = await run_tool("Write", {"file_path": "latin.txt", "content": "\n".join(lines)})
+    assert not written.is_error, written.content
+    assert (cwd / "latin.txt").read_bytes() == original.rstrip(b"\n")
+    fresh = await run_tool("Write", {"file_path": "new.txt", "content": "C:\\\\x \\xe9"})
+    assert not fresh.is_error
+    assert (cwd / "new.txt").read_bytes() == b"C:\\\\x \\xe9"  # a UTF-8 file: taken as it is
 
 
 async def test_read_empty_file_says_it_is_empty(run_tool: RunTool, cwd: Path) -> None:
@@ -121,7 +150,7 @@ async def test_read_huge_file_is_cut_for_the_model_and_kept_for_the_trace(
     cwd: Path, run_tool: RunTool
 ) -> None:
     (cwd / "big.txt").write_text("z" * 1500 + "\n" * 1 + ("z" * 1500 + "\n") * 99)
-    settings = ToolSettings(model_output_chars=5_000)
+    settings = ToolsConfig(model_output_chars=5_000)
     result = await run_tool(
         "Read", {"file_path": "big.txt"}, ToolContext(cwd=cwd, workspace=cwd, settings=settings)
     )
@@ -263,17 +292,19 @@ async def test_edit_matches_lf_text_in_a_crlf_file(run_tool: RunTool, cwd: Path)
     assert (cwd / "win.txt").read_bytes() == b"1\r\n2\r\nthree\r\n"
 
 
-async def test_edit_refuses_non_utf8_and_binary_files(run_tool: RunTool, cwd: Path) -> None:
+async def test_edit_keeps_non_utf8_bytes_and_refuses_binary_files(
+    run_tool: RunTool, cwd: Path
+) -> None:
     (cwd / "latin.txt").write_bytes("café".encode("latin-1"))
     (cwd / "blob.bin").write_bytes(b"ab\x00cd")
     latin = await run_tool(
         "Edit", {"file_path": "latin.txt", "old_string": "caf", "new_string": "x"}
     )
     blob = await run_tool("Edit", {"file_path": "blob.bin", "old_string": "ab", "new_string": "x"})
-    assert latin.is_error and "is not valid UTF-8 (bad byte at offset 3)" in latin.content
+    assert not latin.is_error, latin.content
     assert (
         blob.is_error
         and blob.content == "'blob.bin' is a binary file; Edit changes text files only."
     )
-    assert (cwd / "latin.txt").read_bytes() == "café".encode("latin-1")
+    assert (cwd / "latin.txt").read_bytes() == b"x\xe9"  # the other byte is untouched
     assert (cwd / "blob.bin").read_bytes() == b"ab\x00cd"

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from llmos.config import ToolsConfig
 from llmos.tools import default_registry
-from llmos.tools.base import ToolContext, ToolSettings
+from llmos.tools.base import ToolContext
 
 
 @pytest.fixture
 def ctx(workspace: Path) -> ToolContext:
     cwd = workspace / "output"
     cwd.mkdir(parents=True)
-    return ToolContext(cwd=cwd, workspace=workspace, settings=ToolSettings(sandbox=False))
+    return ToolContext(cwd=cwd, workspace=workspace, settings=ToolsConfig(sandbox=False))
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ async def test_a_workspace_inside_the_working_directory_is_refused(tmp_path: Pat
     user = tmp_path / "user"
     workspace = user / "ws"
     (workspace / "hooks").mkdir(parents=True)
-    ctx = ToolContext(cwd=user, workspace=workspace, settings=ToolSettings(sandbox=False))
+    ctx = ToolContext(cwd=user, workspace=workspace, settings=ToolsConfig(sandbox=False))
     bad = await run(ctx, "Write", file_path="ws/hooks/pwn.py", content="import os")
     good = await run(ctx, "Write", file_path="app.py", content="print(1)\n")
     assert bad.is_error and "llmos's own state" in bad.content
@@ -155,7 +156,7 @@ async def test_grep_does_not_read_the_signing_keys_of_a_workspace_inside(tmp_pat
     (user / "ws" / "keys").mkdir(parents=True)
     (user / "ws" / "keys" / "signing.key").write_text("SECRETKEY\n")
     (user / "notes.txt").write_text("SECRETKEY is a word here\n")
-    ctx = ToolContext(cwd=user, workspace=user / "ws", settings=ToolSettings(sandbox=False))
+    ctx = ToolContext(cwd=user, workspace=user / "ws", settings=ToolsConfig(sandbox=False))
     found = await run(ctx, "Grep", pattern="SECRETKEY")
     assert found.content == "Found 1 file\nnotes.txt"
     read = await run(ctx, "Read", file_path="ws/keys/signing.key")

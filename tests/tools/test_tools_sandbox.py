@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from llmos.config import ToolsConfig
 from llmos.tools import default_registry
-from llmos.tools.base import ToolContext, ToolResult, ToolSettings
+from llmos.tools.base import ToolContext, ToolResult
 from llmos.tools.sandbox import sandbox_status
 
 needs_bwrap = pytest.mark.skipif(
@@ -32,7 +33,7 @@ def project(workspace: Path) -> Path:
 
 
 def sandboxed(project: Path, workspace: Path, *, network: bool = False) -> ToolContext:
-    settings = ToolSettings(sandbox=True, sandbox_network=network, bash_timeout_s=30)
+    settings = ToolsConfig(sandbox=True, sandbox_network=network, bash_timeout=30)
     return ToolContext(cwd=project, workspace=workspace, settings=settings)
 
 
@@ -234,7 +235,7 @@ async def test_a_time_out_kills_everything_in_the_sandbox(project: Path, workspa
 
 @needs_bwrap
 async def test_sandbox_off_runs_on_the_host(project: Path, workspace: Path, outside: Path) -> None:
-    settings = ToolSettings(sandbox=False)
+    settings = ToolsConfig(sandbox=False)
     ctx = ToolContext(cwd=project, workspace=workspace, settings=settings)
     result = await bash(f"ls {outside}", ctx)
     assert result.content == "secret.txt"
@@ -275,7 +276,7 @@ async def test_a_replay_has_no_network_unless_replays_are_allowed_it(
 
     connect = {"command": f"exec 3<>/dev/tcp/127.0.0.1/{local_port} && head -1 <&3"}
 
-    async def fetch(settings: ToolSettings, *, replay: bool) -> str:
+    async def fetch(settings: ToolsConfig, *, replay: bool) -> str:
         task = TaskContext(
             task_id="t",
             goal="g",
@@ -290,10 +291,10 @@ async def test_a_replay_has_no_network_unless_replays_are_allowed_it(
         )
         return outcome.result.content
 
-    learning = ToolSettings(sandbox=True, sandbox_network=True, bash_timeout_s=30)
+    learning = ToolsConfig(sandbox=True, sandbox_network=True, bash_timeout=30)
     assert await fetch(learning, replay=False) == "pong"
     assert "pong" not in await fetch(learning, replay=True)
-    both = ToolSettings(sandbox=True, sandbox_network=True, sandbox_network_replay=True)
+    both = ToolsConfig(sandbox=True, sandbox_network=True, sandbox_network_replay=True)
     assert await fetch(both, replay=True) == "pong"
 
 

@@ -198,10 +198,13 @@ async def test_grep_head_limit(run_tool: RunTool, cwd: Path) -> None:
     )
 
 
-async def test_grep_reads_non_utf8_files_with_replacement(run_tool: RunTool, cwd: Path) -> None:
+async def test_grep_reads_non_utf8_files_escaped(run_tool: RunTool, cwd: Path) -> None:
     make_tree(cwd, {"latin.txt": "café au lait\n".encode("latin-1")})
     result = await run_tool("Grep", {"pattern": "au lait", "output_mode": "content"})
-    assert result.content == "latin.txt:1:caf\ufffd au lait"
+    assert result.content == (
+        "latin.txt:1:caf\\xe9 au lait\n(The output is not valid UTF-8: each byte that is not "
+        "is shown as \\xNN (\\xe9 for the byte 0xe9) and each backslash of the text is doubled.)"
+    )
 
 
 async def test_grep_invalid_regex_is_an_error_the_model_can_fix(run_tool: RunTool) -> None:
@@ -268,3 +271,11 @@ async def test_ls_a_subfolder_an_empty_folder_and_errors(run_tool: RunTool, proj
         a_file.is_error
         and a_file.content == "'README.md' is a file, not a folder; use Read to see it."
     )
+
+
+async def test_grep_shows_lines_that_are_not_utf8_escaped(run_tool: RunTool, cwd: Path) -> None:
+    """Issue 15: a matched Latin-1 line keeps its bytes (escaped), never U+FFFD."""
+    (cwd / "latin.txt").write_bytes(b"name = caf\xe9 \\ end\n")
+    result = await run_tool("Grep", {"pattern": "name", "output_mode": "content"})
+    assert result.content.startswith("latin.txt:1:name = caf\\xe9 \\\\ end\n(The output is not")
+    assert "\ufffd" not in result.content

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from llmos.agents import INHERIT, Agent
 from llmos.backends.base import AgentBackend, Backend
-from llmos.config import Settings
+from llmos.config import ToolsConfig
 from llmos.engine.learning import TaskRun, learn
 from llmos.engine.orchestration import orchestrator_context
 from llmos.engine.services import Services
@@ -43,8 +43,7 @@ from llmos.outcome import NOT_ADVICE, FailureKind, Outcome, OutcomeStatus, kind_
 from llmos.runtime.task import TaskBudget, TaskContext, TaskResult, new_task_id
 from llmos.runtime.watchdog import cancellation_reason
 from llmos.tools import sandbox_status
-from llmos.tools.base import Isolation, ToolContext, ToolRegistry, ToolSettings
-from llmos.tools.environment import policy_from_config
+from llmos.tools.base import Isolation, ToolContext, ToolRegistry
 
 RunBody = Callable[[TaskRun], Awaitable[TaskResult]]
 
@@ -64,23 +63,6 @@ class VerifyResult:
     holds: bool
     reason: str
     trusted: bool = True
-
-
-def tool_settings(settings: Settings) -> ToolSettings:
-    cfg = settings.tools
-    return ToolSettings(
-        bash_timeout_s=cfg.bash_timeout,
-        model_output_chars=cfg.model_output_chars,
-        trace_output_chars=cfg.trace_output_chars,
-        read_max_lines=cfg.read_max_lines,
-        webfetch_allow=tuple(cfg.webfetch_allow),
-        webfetch_timeout_s=cfg.webfetch_timeout,
-        sandbox=cfg.sandbox,
-        sandbox_network=cfg.sandbox_network,
-        sandbox_network_replay=cfg.sandbox_network_replay,
-        require_sandbox=cfg.require_sandbox,
-        env=policy_from_config(cfg.env),
-    )
 
 
 class Dispatcher:
@@ -604,12 +586,10 @@ class Dispatcher:
         hidden = [self.services.workspace.root, real]
         if self.services.project is not None:
             hidden.append(self.services.project.root)
-        settings = replace(
-            tool_settings(self.services.settings),
-            sandbox=True,
-            sandbox_network=False,
-            isolation=Isolation(hidden=tuple(hidden), read_only=(root,)),
+        limits = self.services.settings.tools.model_copy(
+            update={"sandbox": True, "sandbox_network": False}
         )
+        isolation = Isolation(hidden=tuple(hidden), read_only=(root,))
         tools = ToolRegistry(
             tool
             for tool in self.services.tools
@@ -622,7 +602,8 @@ class Dispatcher:
             self.services.hooks,
             tools,
             root=workdir,
-            limits=settings,
+            limits=limits,
+            isolation=isolation,
             mode="follower",
         )
         return await replay(task, trace.steps)
@@ -652,7 +633,8 @@ class Dispatcher:
         tools: ToolRegistry,
         *,
         root: Path | None = None,
-        limits: ToolSettings | None = None,
+        limits: ToolsConfig | None = None,
+        isolation: Isolation | None = None,
         mode: RunMode = "auto",
     ) -> TaskContext:
         workdir = (cwd or self.services.output).absolute()
@@ -666,7 +648,8 @@ class Dispatcher:
             tool_ctx=ToolContext(
                 cwd=workdir,
                 workspace=root or self.services.workspace.root,
-                settings=limits or tool_settings(self.services.settings),
+                settings=limits or self.services.settings.tools,
+                isolation=isolation,
             ),
             price=_no_charge,
             mode=mode,

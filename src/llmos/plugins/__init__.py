@@ -1,5 +1,6 @@
 """Extending llmos without touching its code: plugin tools, user hooks, MCP servers."""
 
+from llmos.config import McpConfig, McpServerConfig
 from llmos.plugins.decorator import FunctionTool, HookSpec, hook, make_tool, tool
 from llmos.plugins.errors import McpServerError, PluginConflictError, PluginError
 from llmos.plugins.extensions import Extensions
@@ -12,7 +13,6 @@ from llmos.plugins.loader import (
     load_user_hooks,
 )
 from llmos.plugins.mcp_client import McpTool, McpTools, mcp_tool_name
-from llmos.plugins.mcp_config import McpConfig, McpServerConfig
 
 __all__ = [
     "HOOK_GROUP",

@@ -16,12 +16,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
+from llmos.config import EnvConfig, McpServerConfig
 from llmos.hooks.pipeline import HookPipeline
 from llmos.plugins.loader import LoadReport, load_plugins, load_user_hooks
 from llmos.plugins.mcp_client import McpTools
-from llmos.plugins.mcp_config import McpServerConfig
 from llmos.tools.base import ToolRegistry
-from llmos.tools.environment import EnvPolicy
 from llmos.workspace import Workspace
 
 
@@ -38,7 +37,7 @@ class Extensions:
         servers: Mapping[str, McpServerConfig],
         *,
         entry_points: bool = True,
-        env_policy: EnvPolicy | None = None,
+        env_policy: EnvConfig | None = None,
     ) -> None:
         self.workspace = workspace
         self.mcp = McpTools(servers, env_policy)

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 from pydantic import RootModel, model_validator
 from pydantic_core import PydanticCustomError
 
+from llmos.config import EnvConfig, McpServerConfig, ToolsConfig
 from llmos.plugins.errors import McpServerError
 from llmos.plugins.loader import LoadProblem, LoadReport
-from llmos.plugins.mcp_config import McpServerConfig
 from llmos.tools._text import text_result
-from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult, ToolSettings
-from llmos.tools.environment import EnvPolicy, build_environment
+from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
+from llmos.tools.environment import build_environment
 
 if TYPE_CHECKING:
     from mcp.types import CallToolResult
@@ -105,11 +105,11 @@ class McpConnection:
     """One server: started on demand, restarted after it closed, closed bounded."""
 
     def __init__(
-        self, name: str, config: McpServerConfig, env_policy: EnvPolicy | None = None
+        self, name: str, config: McpServerConfig, env_policy: EnvConfig | None = None
     ) -> None:
         self.name = name
         self.config = config
-        self.env_policy = env_policy or EnvPolicy()
+        self.env_policy = env_policy or EnvConfig()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
         self._client: Client | None = None
@@ -254,7 +254,7 @@ class McpConnection:
         return cls(self)
 
     async def call(
-        self, tool: str, arguments: Mapping[str, Any], settings: ToolSettings
+        self, tool: str, arguments: Mapping[str, Any], settings: ToolsConfig
     ) -> ToolResult:
         """Call ``tool``; every failure is an error result naming the server."""
         try:
@@ -342,7 +342,7 @@ class McpTools:
     """
 
     def __init__(
-        self, servers: Mapping[str, McpServerConfig], env_policy: EnvPolicy | None = None
+        self, servers: Mapping[str, McpServerConfig], env_policy: EnvConfig | None = None
     ) -> None:
         self.connections = {
             name: McpConnection(name, cfg, env_policy) for name, cfg in servers.items()
@@ -408,7 +408,7 @@ class McpTools:
             await asyncio.shield(asyncio.gather(*closing))
 
 
-def to_tool_result(result: CallToolResult, settings: ToolSettings) -> ToolResult:
+def to_tool_result(result: CallToolResult, settings: ToolsConfig) -> ToolResult:
     """An MCP call result as a ToolResult: text blocks joined, other blocks described."""
     parts = [_block_text(block) for block in result.content]
     if not parts and result.structured_content is not None:

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from llmos.config import WatchdogConfig
 from llmos.errors import ConfigError
 from llmos.events import (
     Event,
@@ -52,17 +53,6 @@ from llmos.runtime.bus import EventBus
 WATCHDOG_PREFIX = "watchdog: "
 #: The monitor never sleeps longer than this between checks.
 MAX_POLL_S = 1.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WatchdogLimits:
-    """The ``[watchdog]`` limits in seconds, ``None`` for off; the defaults suit a daemon."""
-
-    task_timeout_s: float | None = 3600.0
-    stall_s: float | None = 600.0
-    llm_call_timeout_s: float | None = 300.0
-    tool_timeout_s: float | None = None  # Bash has tools.bash_timeout
-    llm_silence_notice_s: float | None = 15.0  # not a limit: a warning, repeated
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,7 +119,7 @@ class Watchdog:
 
     @classmethod
     def from_limits(
-        cls, bus: EventBus, limits: WatchdogLimits, *, clock: Callable[[], float] = time.monotonic
+        cls, bus: EventBus, limits: WatchdogConfig, *, clock: Callable[[], float] = time.monotonic
     ) -> Watchdog:
         return cls(
             bus,

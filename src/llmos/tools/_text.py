@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from llmos.tools.base import ToolResult, ToolSettings
+from llmos.config import ToolsConfig
+from llmos.tools.base import ToolResult
 
 BINARY_SNIFF_BYTES = 8192
 
@@ -20,12 +21,13 @@ def looks_binary(sample: bytes) -> bool:
     return b"\x00" in sample[:BINARY_SNIFF_BYTES]
 
 
-def decode_text(data: bytes) -> tuple[str, bool]:
-    """Decode UTF-8, replacing bad bytes; the flag says whether any were replaced."""
-    try:
-        return data.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return data.decode("utf-8", errors="replace"), True
+def decode_text(data: bytes) -> str:
+    """Decode UTF-8, keeping each bad byte as a surrogate (``surrogateescape``): lossless.
+
+    The tool escapes the text it builds from it once, whole
+    (:func:`llmos.text.escape_surrogates`), and says so in a note.
+    """
+    return data.decode("utf-8", errors="surrogateescape")
 
 
 def cut_middle(text: str, limit: int) -> str:
@@ -56,7 +58,7 @@ def cap_trace(text: str, limit: int) -> str:
 
 def text_result(
     text: str,
-    settings: ToolSettings,
+    settings: ToolsConfig,
     *,
     is_error: bool = False,
     exit_code: int | None = None,

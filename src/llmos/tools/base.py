@@ -18,29 +18,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
+from llmos.config import ToolsConfig
 from llmos.text import escape_surrogates
-from llmos.tools.environment import EnvPolicy, build_environment
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ToolSettings:
-    """Limits that tools obey; filled from the ``[tools]`` config table."""
-
-    bash_timeout_s: float = 120.0
-    model_output_chars: int = 30_000
-    trace_output_chars: int = 1_000_000
-    read_max_lines: int = 2_000
-    webfetch_allow: tuple[str, ...] = ()
-    webfetch_timeout_s: float = 30.0
-    sandbox: bool = True
-    sandbox_network: bool = False
-    #: A replay runs what a trace recorded, possibly imported: no network unless asked.
-    sandbox_network_replay: bool = False
-    require_sandbox: bool = False
-    env: EnvPolicy = field(default_factory=EnvPolicy)
-    #: Stricter sandboxing for one run (verifying an untrusted trace): Bash must run in
-    #: bubblewrap, with these folders hidden (see :func:`llmos.tools.sandbox.bash_argv`).
-    isolation: Isolation | None = None
+from llmos.tools.environment import build_environment
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,18 +38,28 @@ class Isolation:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolContext:
-    """Where a tool runs: the task's working directory, inside the workspace."""
+    """Where a tool runs: the task's working directory, inside the workspace.
+
+    ``settings`` is the ``[tools]`` section as loaded, passed down as it is.
+    """
 
     cwd: Path
     workspace: Path
-    settings: ToolSettings = field(default_factory=ToolSettings)
+    settings: ToolsConfig = field(default_factory=ToolsConfig)
+    #: Stricter sandboxing for one run (verifying an untrusted trace): Bash must run in
+    #: bubblewrap, with these folders hidden (see :func:`llmos.tools.sandbox.bash_argv`).
+    isolation: Isolation | None = None
 
     def for_replay(self) -> ToolContext:
-        """The context a replayed step runs in: the sandbox's network as set for replays."""
+        """The context a replayed step runs in: the sandbox's network as set for replays.
+
+        A replay runs what a trace recorded, possibly imported: no network unless asked.
+        """
         network = self.settings.sandbox_network_replay
         if network == self.settings.sandbox_network:
             return self
-        return replace(self, settings=replace(self.settings, sandbox_network=network))
+        settings = self.settings.model_copy(update={"sandbox_network": network})
+        return replace(self, settings=settings)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import Field
 
 from llmos.security.boundary import PROJECT_DIR
+from llmos.text import ESCAPED_NOTE, escape_surrogates, has_surrogates
 from llmos.tools._fs import TreeSnapshot, changed_files, snapshot_tree
 from llmos.tools._process import ProcessOutcome, run_process
 from llmos.tools._schema import ToolInput
@@ -55,7 +56,7 @@ class BashTool(Tool):
     Input = BashInput
 
     async def run(self, args: BashInput, ctx: ToolContext) -> ToolResult:
-        limit_s = ctx.settings.bash_timeout_s
+        limit_s = ctx.settings.bash_timeout
         timeout_s = limit_s if args.timeout is None else min(args.timeout / 1000, limit_s)
         cwd, argv, before = await asyncio.to_thread(_prepare, args.command, ctx)
         had_settings = await asyncio.to_thread(os.path.lexists, cwd / PROJECT_DIR)
@@ -120,16 +121,18 @@ def _undo_project_settings(cwd: Path, had: bool, before: TreeSnapshot, after: Tr
 
 def _report(outcome: ProcessOutcome, timeout_s: float) -> tuple[str, str]:
     """stdout, then stderr under a marker; and notes on how the command ended."""
-    stdout, stdout_replaced = decode_text(outcome.stdout)
-    stderr, stderr_replaced = decode_text(outcome.stderr)
+    stdout = decode_text(outcome.stdout)
+    stderr = decode_text(outcome.stderr)
     parts: list[str] = [stdout.rstrip("\n")] if stdout else []
     if stderr:
         parts.append("[stderr]\n" + stderr.rstrip("\n"))
     notes: list[str] = []
     if outcome.dropped_bytes:
         notes.append(f"[{outcome.dropped_bytes:,} more bytes of output were not kept]")
-    if stdout_replaced or stderr_replaced:
-        notes.append("[the output was not valid UTF-8; bad bytes are shown as U+FFFD]")
+    body = "\n".join(parts)
+    if has_surrogates(body):
+        body = escape_surrogates(body)
+        notes.append(f"[the output is {ESCAPED_NOTE}]")
     if outcome.timed_out:
         notes.append(
             f"[timed out after {timeout_s:g} s: the command and its child processes were "
@@ -137,7 +140,6 @@ def _report(outcome: ProcessOutcome, timeout_s: float) -> tuple[str, str]:
         )
     elif outcome.exit_code != 0:
         notes.append(f"[exit code {outcome.exit_code}]")
-    body = "\n".join(parts)
     if not notes:
         return body or "(no output)", ""
     return body, ("\n" if body else "") + "\n".join(notes)

@@ -7,10 +7,11 @@ import stat
 
 from pydantic import Field
 
+from llmos.text import has_surrogates, restore_surrogates
 from llmos.tools._confined import ConfinedFile
 from llmos.tools._fs import ThreadedTool, missing_file_message, os_error_message
 from llmos.tools._schema import ToolInput
-from llmos.tools._text import looks_binary, number_lines
+from llmos.tools._text import decode_text, looks_binary, number_lines
 from llmos.tools.base import ToolContext, ToolError, ToolResult
 from llmos.tools.write import encode_text, write_confined
 
@@ -38,7 +39,9 @@ class EditTool(ThreadedTool):
     description = (
         "Replaces old_string with new_string in a text file. old_string must match the file "
         "exactly (Read the file first to copy it) and occur once, unless replace_all is true. "
-        "Returns the edited lines with their numbers."
+        "In a file that is not valid UTF-8 both strings are taken as Read shows it (\\xNN for "
+        "a byte, backslashes doubled), so its bytes are kept. Returns the edited lines with "
+        "their numbers."
     )
     Input = EditInput
 
@@ -60,6 +63,9 @@ class EditTool(ThreadedTool):
         else:
             text = _read_text(target, args.file_path)
         old, new = args.old_string, args.new_string
+        keep_bytes = has_surrogates(text)
+        if keep_bytes:  # the model saw the file escaped (Read): match and write its bytes
+            old, new = restore_surrogates(old), restore_surrogates(new)
         if not old and text:
             raise ToolError(
                 f"old_string is empty but {args.file_path!r} is not: give the text to replace, "
@@ -85,7 +91,7 @@ class EditTool(ThreadedTool):
             updated = text.replace(old, new)
         else:
             updated = text[:start] + new + text[start + len(old) :]
-        data = encode_text(updated)
+        data = encode_text(updated, keep_bytes=keep_bytes)
         write_confined(target, data)
         replaced = count if args.replace_all else 1
         return ToolResult(
@@ -105,13 +111,7 @@ def _read_text(target: ConfinedFile, given: str) -> str:
         raise ToolError(os_error_message("read", given, exc)) from exc
     if looks_binary(data):
         raise ToolError(f"{given!r} is a binary file; Edit changes text files only.")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ToolError(
-            f"{given!r} is not valid UTF-8 (bad byte at offset {exc.start}); editing it as text "
-            "would corrupt it. Use Write to replace it whole, or Bash for byte-level changes."
-        ) from exc
+    return decode_text(data)
 
 
 def _crlf(text: str) -> str:

@@ -14,7 +14,7 @@ tool output that still shows one (read from a file, say) is redacted before
 it reaches the model or a trace.
 
 Example:
-    >>> env = build_environment(EnvPolicy(), {"PATH": "/bin", "OPENAI_API_KEY": "sk-12345678"})
+    >>> env = build_environment(EnvConfig(), {"PATH": "/bin", "OPENAI_API_KEY": "sk-12345678"})
     >>> env.variables
     {'PATH': '/bin'}
     >>> env.redact("the key is sk-12345678")
@@ -25,14 +25,10 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-if TYPE_CHECKING:
-    from llmos.config import EnvConfig
-
-Inherit = Literal["all", "core", "none"]
+from llmos.config import EnvConfig
 
 #: What ``inherit = "core"`` keeps (before the secret filters).
 CORE_VARIABLES = (
@@ -95,20 +91,9 @@ SHELL_STARTUP = (
 MIN_SECRET_CHARS = 8
 
 
-def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+def _matches(name: str, patterns: Iterable[str]) -> bool:
     upper = name.upper()
     return any(fnmatch.fnmatchcase(upper, pattern.upper()) for pattern in patterns)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EnvPolicy:
-    """How the environment of Bash and MCP servers is built (``[tools.env]``)."""
-
-    inherit: Inherit = "core"
-    ignore_default_excludes: bool = False
-    exclude: tuple[str, ...] = ()
-    set: Mapping[str, str] = field(default_factory=dict)
-    include_only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,19 +112,8 @@ class CommandEnvironment:
         return text
 
 
-def policy_from_config(cfg: EnvConfig) -> EnvPolicy:
-    """The ``[tools.env]`` table as a policy."""
-    return EnvPolicy(
-        inherit=cfg.inherit,
-        ignore_default_excludes=cfg.ignore_default_excludes,
-        exclude=tuple(cfg.exclude),
-        set=dict(cfg.set),
-        include_only=tuple(cfg.include_only),
-    )
-
-
 def build_environment(
-    policy: EnvPolicy, parent: Mapping[str, str] | None = None
+    policy: EnvConfig, parent: Mapping[str, str] | None = None
 ) -> CommandEnvironment:
     """Apply ``policy`` to ``parent`` (default: this process's environment)."""
     parent = os.environ if parent is None else parent
@@ -153,10 +127,10 @@ def build_environment(
     secrets: dict[str, str] = {}
     for name, value in parent.items():
         # Every secret-looking value of the parent is redacted, inherited or not.
-        if _matches(name, DEFAULT_EXCLUDES + policy.exclude) and len(value) >= MIN_SECRET_CHARS:
+        if _matches(name, (*DEFAULT_EXCLUDES, *policy.exclude)) and len(value) >= MIN_SECRET_CHARS:
             secrets.setdefault(value, name)
     for name in list(chosen):
-        if _matches(name, secret_patterns + policy.exclude + SHELL_STARTUP):
+        if _matches(name, (*secret_patterns, *policy.exclude, *SHELL_STARTUP)):
             del chosen[name]
     chosen.update(policy.set)
     if policy.include_only:

@@ -18,10 +18,11 @@ from typing import Literal
 from pydantic import Field
 
 from llmos.security.boundary import StateBoundary
+from llmos.text import ESCAPED_NOTE, escape_surrogates, has_surrogates
 from llmos.tools._fs import SKIPPED_DIRS, ThreadedTool, walk
 from llmos.tools._globpat import matches_glob
 from llmos.tools._schema import ToolInput
-from llmos.tools._text import looks_binary, text_result
+from llmos.tools._text import decode_text, looks_binary, text_result
 from llmos.tools.base import ToolContext, ToolError, ToolResult, relative_name, resolve_inside
 
 MAX_FILES_SCANNED = 50_000
@@ -157,6 +158,8 @@ class GrepTool(ThreadedTool):
             text = _count_report(hits, args.head_limit)
         else:
             text = _content_report(hits, args)
+        if has_surrogates(text):  # lines (or names) that are not UTF-8: kept, escaped
+            text = escape_surrogates(text) + f"\n(The output is {ESCAPED_NOTE}.)"
         if stopped:
             text += (
                 f"\n(The search stopped after {MAX_FILES_SCANNED:,} entries; narrow the path "
@@ -223,7 +226,7 @@ def _search(regex: re.Pattern[str], name: str, path: Path, args: GrepInput) -> _
         return None
     if looks_binary(data):
         return None
-    text = data.decode("utf-8", errors="replace")
+    text = decode_text(data)
     hits = _FileHits(name=name, path=path)
     lines = [line.removesuffix("\r") for line in text.removesuffix("\n").split("\n")]
     if not text:

@@ -8,10 +8,17 @@ from typing import BinaryIO
 
 from pydantic import Field
 
+from llmos.text import ESCAPED_NOTE, escape_surrogates, has_surrogates
 from llmos.tools._confined import ConfinedFile
 from llmos.tools._fs import ThreadedTool, missing_file_message, os_error_message
 from llmos.tools._schema import ToolInput
-from llmos.tools._text import BINARY_SNIFF_BYTES, looks_binary, number_lines, text_result
+from llmos.tools._text import (
+    BINARY_SNIFF_BYTES,
+    decode_text,
+    looks_binary,
+    number_lines,
+    text_result,
+)
 from llmos.tools.base import ToolContext, ToolError, ToolResult
 
 MAX_LINE_CHARS = 2_000
@@ -42,8 +49,9 @@ class ReadTool(ThreadedTool):
         "Reads a text file and returns its lines numbered like `cat -n` (number, tab, line). "
         "By default it reads up to 2000 lines from the start; use offset and limit for longer "
         "files. Lines longer than 2000 characters are cut. Folders cannot be read (use LS); "
-        "binary files are refused. A file that is not valid UTF-8 is shown with the bad bytes "
-        "replaced and a note."
+        "binary files are refused. In a file that is not valid UTF-8 each bad byte is shown "
+        "as \\xNN and each backslash is doubled (a note says so); Edit and Write take that "
+        "form back to the file's bytes."
     )
     Input = ReadInput
 
@@ -88,7 +96,7 @@ class _Page:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.total_lines = 0
-        self.replaced_bytes = False
+        self.bad_bytes = False
         self.cut_lines = 0
 
 
@@ -98,12 +106,8 @@ def _read_page(handle: BinaryIO, first: int, limit: int) -> _Page:
         page.total_lines += 1
         if page.total_lines < first:
             continue
-        data = raw.rstrip(b"\n").removesuffix(b"\r")
-        try:
-            line = data.decode("utf-8")
-        except UnicodeDecodeError:
-            line = data.decode("utf-8", errors="replace")
-            page.replaced_bytes = True
+        line = decode_text(raw.rstrip(b"\n").removesuffix(b"\r"))
+        page.bad_bytes = page.bad_bytes or has_surrogates(line)
         if len(line) > MAX_LINE_CHARS:
             line = line[:MAX_LINE_CHARS] + f" [... line cut, {len(line):,} characters]"
             page.cut_lines += 1
@@ -141,6 +145,8 @@ def _render(page: _Page, name: str, first: int) -> tuple[str, str]:
             notes.append(f"Use offset={last + 1} to read on.")
     if page.cut_lines:
         notes.append(f"{page.cut_lines:,} long line(s) were cut at {MAX_LINE_CHARS:,} characters.")
-    if page.replaced_bytes:
-        notes.append("The file is not valid UTF-8; undecodable bytes are shown as U+FFFD (�).")
-    return number_lines(page.lines, first), ("\n\n(" + " ".join(notes) + ")" if notes else "")
+    body = number_lines(page.lines, first)
+    if page.bad_bytes:  # escaped whole, so that its backslashes are doubled throughout
+        body = escape_surrogates(body)
+        notes.append(f"The file is {ESCAPED_NOTE}; Edit and Write take this form back.")
+    return body, ("\n\n(" + " ".join(notes) + ")" if notes else "")

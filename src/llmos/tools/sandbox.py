@@ -171,7 +171,7 @@ def bash_argv(command: str, ctx: ToolContext) -> list[str]:
         ToolError: ``tools.require_sandbox`` is set and the sandbox cannot be used.
     """
     plain = ["bash", "-c", command]
-    strict = ctx.settings.isolation
+    strict = ctx.isolation
     if strict is None and not sandbox_wanted(ctx):
         return plain
     if strict is not None and not (status := sandbox_status()).available:

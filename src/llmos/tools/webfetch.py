@@ -12,8 +12,8 @@ import asyncio
 import ipaddress
 from collections.abc import Iterable
 
-import html2text
 import httpx
+from markdownify import MarkdownConverter
 from pydantic import Field
 
 from llmos.tools._schema import ToolInput
@@ -52,7 +52,7 @@ class WebFetchTool(Tool):
     async def run(self, args: WebFetchInput, ctx: ToolContext) -> ToolResult:
         allow = ctx.settings.webfetch_allow
         url = _checked_url(args.url, allow)
-        timeout = ctx.settings.webfetch_timeout_s
+        timeout = ctx.settings.webfetch_timeout
         try:
             async with (
                 asyncio.timeout(timeout),
@@ -136,13 +136,22 @@ def _to_text(body: bytes, media_type: str, encoding: str) -> str:
         text = body.decode(encoding, errors="replace")
     except LookupError:  # an unknown charset name in the header
         text = body.decode("utf-8", errors="replace")
-    if not is_html:
+    if not is_html or "<" not in text:  # no markup to convert (and bs4 would warn on a bare URL)
         return text
-    converter = html2text.HTML2Text()
-    converter.body_width = 0  # keep paragraphs on one line; the model does not need wrapping
-    converter.ignore_images = True
-    converter.unicode_snob = True
-    return converter.handle(text)
+    return _PageConverter(heading_style="atx", bullets="*", escape_underscores=False).convert(text)
+
+
+class _PageConverter(MarkdownConverter):
+    """HTML to Markdown for a model: the body only, no images; ``snake_case`` left unescaped.
+
+    Scripts and styles are dropped by markdownify itself; paragraphs stay on one line.
+    """
+
+    def convert_head(self, el: object, text: str, parent_tags: set[str]) -> str:
+        return ""  # the <title> and <meta> text is not the page
+
+    def convert_img(self, el: object, text: str, parent_tags: set[str]) -> str:
+        return ""
 
 
 def _checked_url(
