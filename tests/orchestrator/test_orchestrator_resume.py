@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from orchestrator_helpers import GOAL, harness, plan_text, subtask, write_then_answer
 
-from llmos.events import Event, Notice
+from llmos.events import Event, PlanMade, SubtaskStarted
 from llmos.modes.orchestration_state import StateNotFound
 from llmos.modes.orchestrator import resume_orchestration, run_orchestrator
 from llmos.testing.scripted_router import Route
@@ -36,7 +36,7 @@ async def test_resume_after_an_interrupt_runs_only_the_unfinished_subtasks(works
     runner = asyncio.create_task(run_orchestrator(GOAL, ctx=first.ctx, task_id="t-cut"))
 
     def interrupt(event: Event) -> None:  # Ctrl-C as soon as s2 starts
-        if isinstance(event, Notice) and event.message.startswith("subtask s2 started"):
+        if isinstance(event, SubtaskStarted) and event.subtask_id == "s2":
             runner.cancel()
 
     first.llmos.subscribe(interrupt)
@@ -61,7 +61,12 @@ async def test_resume_after_an_interrupt_runs_only_the_unfinished_subtasks(works
     assert result.success, result.error
     assert result.text == "all done" and result.planning_calls == 1
     assert [(s.id, s.status) for s in result.subtasks] == [("s1", "done"), ("s2", "done")]
-    assert again.notices()[0] == "resuming t-cut: 1 subtask(s) left"
+    [plan] = again.of(PlanMade)
+    assert plan.resumed and [(s.id, s.state) for s in plan.subtasks] == [
+        ("s1", "done"),
+        ("s2", "pending"),
+    ]
+    assert again.told()[0] == "resuming t-cut: 1 subtask(s) left"
     assert again.served("Write the report") == 2
     writer = again.router.requests[0]
     assert "facts found" in writer.messages[0].content  # s1's saved output is passed on

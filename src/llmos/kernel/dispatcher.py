@@ -23,7 +23,15 @@ from llmos.backends.factory import create_backend
 from llmos.config import Settings
 from llmos.economy import DEFAULT_PRICES, TokenEconomy
 from llmos.errors import ConfigError, LLMOSError
-from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
+from llmos.events import (
+    Healed,
+    ModeChosen,
+    Notice,
+    ReplayDiverged,
+    TaskFailed,
+    TaskFinished,
+    TaskStarted,
+)
 from llmos.hooks.builtin import check_disabled
 from llmos.hooks.memory import MemoryInjector
 from llmos.hooks.pipeline import HookInput, HookPipeline
@@ -395,16 +403,22 @@ class Dispatcher:
                 "PolicyDenied",
                 FailureKind.POLICY,
             )
+        ran = divergence.ran
+        expected = divergence.step.postcondition
         await task.publish(
-            Notice(
+            ReplayDiverged(
                 task_id=task.task_id,
-                level="warning",
-                message=f"replay diverged at step {divergence.index + 1} ({divergence.step.tool}):"
-                f" {divergence.reason}; the Learner takes over from there",
+                trace_id=trace.id,
+                step=divergence.index + 1,
+                tool=divergence.step.tool,
+                reason=divergence.reason,
+                expected_error=expected.is_error,
+                seen_error=ran.result.is_error if ran is not None else None,
+                expected_exit_code=expected.exit_code,
+                seen_exit_code=ran.result.exit_code if ran is not None else None,
             )
         )
         del run.recorder.calls[len(outcome.done) :]  # the step that failed is not kept
-        ran = divergence.ran
         if ran is not None and not ran.denied and not ran.result.is_error:
             run.diverged = Action(
                 tool=ran.call.name,
@@ -458,6 +472,10 @@ class Dispatcher:
         if not result.success:
             note = f"its replay did not hold ({reason}) and the Learner could not heal it"
             await self._demote(run, trace, note)
+        elif result.trace_id is not None:
+            await run.task.publish(
+                Healed(task_id=run.task.task_id, trace_id=trace.id, new_trace_id=result.trace_id)
+            )
         return result
 
     async def _demote(self, run: TaskRun, trace: Trace, note: str) -> None:

@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from llmos.errors import ConfigError
-from llmos.events import Notice, TaskFailed
+from llmos.events import TaskFailed, TaskQueued
 from llmos.kernel.bus import EventBus
 from llmos.kernel.task import TaskResult, new_task_id
 from llmos.kernel.watchdog import Watchdog
@@ -160,6 +160,20 @@ class FairQueue:
             del self._levels[priority]
         return sub
 
+    def position(self, task_id: str) -> int:
+        """Where ``task_id`` stands if nothing else is pushed (1 = popped next; 0 = absent)."""
+        for place, sub in enumerate(self._order(), start=1):
+            if sub.task_id == task_id:
+                return place
+        return 0
+
+    def _order(self) -> Iterator[Submission]:
+        """The waiting submissions in the order :meth:`pop` would give them."""
+        for priority in sorted(self._levels, reverse=True):
+            queues = list(self._levels[priority].values())
+            for turn in range(max(len(q) for q in queues)):
+                yield from (q[turn] for q in queues if turn < len(q))
+
     def remove(self, task_id: str) -> Submission | None:
         for priority, level in self._levels.items():
             for project, waiting in level.items():
@@ -247,10 +261,12 @@ class Scheduler:
         self._start_ready()
         if handle.status == "queued":
             await self.bus.publish(
-                Notice(
+                TaskQueued(
                     task_id=task_id,
-                    message=f"queued: {len(self._running)} task(s) running, {len(self._queue)} "
-                    f"waiting (scheduler.concurrency = {self.concurrency})",
+                    position=self._queue.position(task_id),
+                    running=len(self._running),
+                    waiting=len(self._queue),
+                    concurrency=self.concurrency,
                 )
             )
         return handle

@@ -13,12 +13,12 @@ Long before a silent model call is cancelled, the user hears of it: every
 ``llm_silence_notice_s`` of silence (15 s by default) a warning notice says how
 long the model has sent nothing and when the call will be given up.
 
-It is a bus subscriber (every event of a task is progress), a pair of hooks
+It is a bus subscriber (every event of a task but talk about it is progress), a pair of hooks
 (``PreLLMCall``/``PostLLMCall`` mark a model call in flight) and a monitor
 coroutine that checks the tasks it was told about with :meth:`Watchdog.watch`.
 When a limit fires, the task's asyncio task is cancelled (so Bash kills its
 process group and the dispatcher keeps the partial trace as failed and
-releases the reservation) and a warning :class:`~llmos.events.Notice` names
+releases the reservation) and a :class:`~llmos.events.WatchdogFired` names
 the limit, its setting and its value.
 
 Example:
@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 from llmos.errors import ConfigError
 from llmos.events import (
+    TOLD,
     Event,
     Notice,
     TaskFailed,
@@ -43,6 +44,7 @@ from llmos.events import (
     TextStreamed,
     ToolCallFinished,
     ToolCallStarted,
+    WatchdogFired,
 )
 from llmos.hooks.pipeline import Hook, HookInput
 from llmos.kernel.bus import EventBus
@@ -71,6 +73,8 @@ class Expiry:
     task_id: str
     setting: str
     limit_s: float
+    #: What was seen, e.g. ``ran for 30 s``.
+    what: str
     message: str
 
 
@@ -196,7 +200,7 @@ class Watchdog:
 
     def _on_event(self, event: Event) -> None:
         watched = self._watched.get(event.task_id)
-        if watched is None or isinstance(event, Notice):  # talk about a task is not progress
+        if watched is None or isinstance(event, TOLD):  # talk about a task is not progress
             return
         now = self.clock()
         watched.last_event = now
@@ -309,18 +313,19 @@ class Watchdog:
             task_id=task_id,
             setting=setting,
             limit_s=limit,
+            what=what,
             message=f"{WATCHDOG_PREFIX}{what} ({setting}); task cancelled",
         )
 
     async def _fire(self, expiry: Expiry, watched: _Watched) -> None:
         self._expired[expiry.task_id] = expiry
-        # The notice goes out first, so the user reads why before the TaskFailed.
+        # The event goes out first, so the user reads why before the TaskFailed.
         await self.bus.publish(
-            Notice(
+            WatchdogFired(
                 task_id=expiry.task_id,
-                level="warning",
-                message=f"{expiry.message}; raise {expiry.setting} in llmos.toml "
-                "[watchdog] if the task needs longer",
+                setting=expiry.setting,
+                limit_s=expiry.limit_s,
+                what=expiry.what,
             )
         )
         watched.task.cancel(expiry.message)

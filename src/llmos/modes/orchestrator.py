@@ -31,7 +31,17 @@ from llmos.agents import Agent, AgentLibrary
 from llmos.backends.base import Backend, BackendRequest, TextDelta, TurnFinished
 from llmos.economy import TokenEconomy
 from llmos.errors import BudgetExceeded, LLMOSError
-from llmos.events import Notice, UsageUpdated
+from llmos.events import (
+    Event,
+    Notice,
+    PlanMade,
+    PlannedSubtask,
+    SubtaskFailed,
+    SubtaskFinished,
+    SubtaskSkipped,
+    SubtaskStarted,
+    UsageUpdated,
+)
 from llmos.kernel.bus import EventBus
 from llmos.kernel.task import TaskResult, new_task_id
 from llmos.memory import Matcher, Slot, Trace, TraceStore
@@ -203,6 +213,7 @@ class _Orchestration:
         self.started = time.perf_counter()
         self.source: Trace | None = None
         self.slots: tuple[Slot, ...] = ()
+        self.confidence: float | None = None  # the match of the trace whose plan is replayed
 
     @property
     def task_id(self) -> str:
@@ -210,6 +221,9 @@ class _Orchestration:
 
     async def notice(self, message: str, level: Literal["info", "warning"] = "info") -> None:
         await self.ctx.bus.publish(Notice(task_id=self.task_id, message=message, level=level))
+
+    async def publish(self, event: Event) -> None:
+        await self.ctx.bus.publish(event)
 
     async def save(self) -> None:
         await asyncio.to_thread(save_state, self.ctx.state_dir, self.state)
@@ -243,9 +257,7 @@ class _Orchestration:
         resuming = self.state.plan is not None
         if resuming:
             self.state.reopen()
-            await self.notice(
-                f"resuming {self.task_id}: {len(self.state.unfinished())} subtask(s) left"
-            )
+            await self._show_plan(resumed=True)
             await self._load_source()
         else:
             await self.save()
@@ -258,7 +270,7 @@ class _Orchestration:
         self.state.status = "running"
         await self.save()
         if not resuming:
-            await self._show_plan(self.state.plan)
+            await self._show_plan()
 
     async def _find_source(self) -> None:
         ctx = self.ctx
@@ -275,10 +287,7 @@ class _Orchestration:
         self.state.source_trace = found.trace.id
         self.state.bindings = dict(found.bindings)
         self.state.set_plan(plan_from_steps(found.steps))
-        await self.notice(
-            f"replaying the plan of trace {found.trace.id} (confidence {found.confidence:.2f}): "
-            "no planning call"
-        )
+        self.confidence = found.confidence
 
     async def _load_source(self) -> None:
         if self.state.source_trace is None:
@@ -366,18 +375,29 @@ class _Orchestration:
             written = await asyncio.to_thread(self.ctx.agents.write, agent)
             await self.notice(f"new agent {agent.name} written to {written.path} (generated)")
 
-    async def _show_plan(self, plan: Plan | None) -> None:
+    async def _show_plan(self, *, resumed: bool = False) -> None:
+        plan = self.state.plan
         assert plan is not None
-        waves = plan.waves()
-        widest = max(len(w) for w in waves)
-        parallel = f" · {widest} in parallel" if widest > 1 else ""
-        lines = [
-            f"plan: {len(plan.subtasks)} subtasks · agents {', '.join(plan.agent_names)}{parallel}"
-        ]
-        for subtask in plan.subtasks:
-            after = f" (after {', '.join(subtask.depends_on)})" if subtask.depends_on else ""
-            lines.append(f"  {subtask.id} [{subtask.agent}]{after}: {subtask.description}")
-        await self.notice("\n".join(lines))
+        outcomes = self.state.outcomes
+        await self.publish(
+            PlanMade(
+                task_id=self.task_id,
+                subtasks=tuple(
+                    PlannedSubtask(
+                        id=s.id,
+                        agent=s.agent,
+                        description=s.description,
+                        depends_on=s.depends_on,
+                        state=outcomes[s.id].status,
+                    )
+                    for s in plan.subtasks
+                ),
+                replayed_from=None if resumed else self.state.source_trace,
+                confidence=self.confidence,
+                resumed=resumed,
+                parallel=max(len(w) for w in plan.waves()),
+            )
+        )
 
     # ------------------------------------------------------------------ execution
 
@@ -406,7 +426,11 @@ class _Orchestration:
         self.state.record(outcome)
         await self.save()
         if outcome.status == "skipped":
-            await self.notice(f"subtask {outcome.id} skipped: {outcome.error}", "warning")
+            await self.publish(
+                SubtaskSkipped(
+                    task_id=self.task_id, subtask_id=outcome.id, reason=outcome.error or ""
+                )
+            )
 
     async def _run_subtask(self, subtask: Subtask) -> SubtaskOutcome:
         outcome = self.state.outcomes[subtask.id]
@@ -418,7 +442,15 @@ class _Orchestration:
         tries = 1 + max(self.ctx.retries, 0)
         for attempt in range(1, tries + 1):
             sub_id = f"{self.task_id}.{subtask.id}" + (f".{attempt}" if attempt > 1 else "")
-            await self.notice(f"subtask {subtask.id} started [{agent.name}] as {sub_id}")
+            await self.publish(
+                SubtaskStarted(
+                    task_id=self.task_id,
+                    subtask_id=subtask.id,
+                    subtask_task_id=sub_id,
+                    agent=agent.name,
+                    attempt=attempt,
+                )
+            )
             share = self.budget.share(sub_id) if self.budget else None
             try:
                 result = await self.ctx.run_subtask(goal, agent=agent, task_id=sub_id, budget=share)
@@ -443,9 +475,15 @@ class _Orchestration:
             self.saved += result.saved_usd
             self.spent += result.cost_usd
             if not result.failed:  # a success, or finished and unverified: its text is usable
-                await self.notice(
-                    f"subtask {subtask.id} done [{result.mode}] trace {result.trace_id} "
-                    f"${result.cost_usd:.4f}"
+                await self.publish(
+                    SubtaskFinished(
+                        task_id=self.task_id,
+                        subtask_id=subtask.id,
+                        subtask_task_id=sub_id,
+                        mode=result.mode,
+                        trace_id=result.trace_id,
+                        cost_usd=result.cost_usd,
+                    )
                 )
                 return replace(outcome, status="done", error=None, error_type=None)
             outcome = replace(
@@ -457,10 +495,18 @@ class _Orchestration:
                 else result.error_type or "TaskFailed",
             )
             final = attempt == tries or result.outcome.kind is FailureKind.BUDGET
-            await self.notice(
-                f"subtask {subtask.id} failed (attempt {attempt}/{tries}): {result.error}"
-                + ("" if final else "; retrying"),
-                "warning",
+            await self.publish(
+                SubtaskFailed(
+                    task_id=self.task_id,
+                    subtask_id=subtask.id,
+                    subtask_task_id=sub_id,
+                    error=result.error or "the subtask failed",
+                    failure=result.outcome.kind or FailureKind.ERROR,
+                    attempt=attempt,
+                    attempts=tries,
+                    retrying=not final,
+                    cost_usd=result.cost_usd,
+                )
             )
             if final:
                 break
