@@ -101,6 +101,7 @@ async def test_a_failing_subtask_is_retried_then_reported_with_the_partial_resul
     finally:
         await h.close()
     assert not result.success and result.error_type == "SubtaskFailed"
+    assert result.outcome.kind is FailureKind.SUBTASK_FAILED
     s1, s2, s3 = result.subtasks
     assert (s1.status, s1.text) == ("done", "Rust is 10.")
     assert (s2.status, s2.attempts, s2.error) == ("failed", 2, "HTTP 500 from the model server")
@@ -168,6 +169,7 @@ async def test_budget_running_out_mid_plan_stops_before_the_call_and_skips_the_r
     s1, s2, s3 = result.subtasks
     assert s1.status == "done"
     assert (s2.status, s2.attempts, s2.error_type) == ("failed", 1, "BudgetExceeded")
+    assert s2.failure is FailureKind.BUDGET and result.outcome.kind is FailureKind.BUDGET
     assert s2.error.startswith("budget: ")
     assert (s3.status, s3.error) == ("skipped", "not started: the budget ran out at subtask s2")
     assert h.served("Count the Rust releases") == 0  # refused before the call, not after

@@ -10,8 +10,16 @@ import pytest
 from orchestrator_helpers import GOAL, harness, plan_text, subtask, write_then_answer
 
 from llmos.events import Event, PlanMade, SubtaskStarted
-from llmos.modes.orchestration_state import StateNotFound
+from llmos.modes.orchestration_state import (
+    OrchestrationState,
+    StateNotFound,
+    SubtaskOutcome,
+    load_state,
+    save_state,
+)
 from llmos.modes.orchestrator import resume_orchestration, run_orchestrator
+from llmos.modes.plan import Plan, Subtask
+from llmos.outcome import FailureKind
 from llmos.testing.scripted_router import Route
 
 PLAN = plan_text(
@@ -83,3 +91,22 @@ async def test_resuming_an_unknown_task_names_the_saved_ones(workspace: Path):
             await resume_orchestration("t-nope", ctx=h.ctx)
     finally:
         await h.close()
+
+
+def test_the_saved_state_keeps_each_failure_kind_typed(workspace: Path):
+    state = OrchestrationState(task_id="t-kinds", goal=GOAL)
+    state.set_plan(Plan(subtasks=(Subtask(id="s1", description="Collect", agent="researcher"),)))
+    state.record(
+        SubtaskOutcome(
+            id="s1", agent="researcher", status="failed", failure=FailureKind.BUDGET, error="out"
+        )
+    )
+    state.status, state.failure = "failed", FailureKind.BUDGET
+    save_state(workspace / "state", state)
+    saved = json.loads((workspace / "state" / "t-kinds.json").read_text())
+    assert saved["failure"] == "budget" and saved["outcomes"][0]["failure"] == "budget"
+    loaded = load_state(workspace / "state", "t-kinds")
+    assert loaded.failure is FailureKind.BUDGET
+    assert loaded.outcomes["s1"].failure is FailureKind.BUDGET
+    loaded.reopen()  # a resume runs it again: the failure is forgotten
+    assert loaded.failure is None and loaded.outcomes["s1"].failure is None

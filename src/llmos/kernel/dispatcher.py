@@ -533,7 +533,7 @@ class Dispatcher:
             result = await resume_orchestration(run.task.task_id, ctx=ctx)
         else:
             result = await run_orchestrator(run.task.goal, ctx=ctx, task_id=run.task.task_id)
-        done = result.to_task_result()
+        done: TaskResult = result
         if not done.success:
             return done
         # Every subtask finished; the goal's own check decides, on what is on disk.

@@ -16,10 +16,10 @@ from dataclasses import replace
 
 from llmos.modes.orchestration_state import SubtaskOutcome
 from llmos.modes.plan import Plan, Subtask
+from llmos.outcome import FailureKind
 
 RunOne = Callable[[Subtask], Awaitable[SubtaskOutcome]]
 OnOutcome = Callable[[SubtaskOutcome], Awaitable[None]]
-BUDGET_ERROR = "BudgetExceeded"
 
 
 async def run_dag(
@@ -64,7 +64,7 @@ async def run_dag(
                 outcome = task.result()
                 results[subtask.id] = outcome
                 await on_outcome(outcome)
-                if outcome.error_type == BUDGET_ERROR and halted is None:
+                if outcome.failure is FailureKind.BUDGET and halted is None:
                     halted = f"not started: the budget ran out at subtask {subtask.id}"
     except BaseException:
         for task in running:

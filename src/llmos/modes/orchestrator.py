@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -46,7 +46,7 @@ from llmos.kernel.bus import EventBus
 from llmos.kernel.task import TaskResult, new_task_id
 from llmos.memory import Matcher, Slot, Trace, TraceStore
 from llmos.messages import AssistantMessage, Message, Usage, UserMessage
-from llmos.modes.dag import BUDGET_ERROR, run_dag
+from llmos.modes.dag import run_dag
 from llmos.modes.orchestration_budget import (
     OrchestrationBudget,
     SubtaskShare,
@@ -69,7 +69,7 @@ from llmos.modes.orchestration_trace import (
     to_trace,
 )
 from llmos.modes.plan import Plan, PlanInvalid, Subtask, parse_plan, planning_prompt, retry_prompt
-from llmos.outcome import FailureKind, Outcome
+from llmos.outcome import FailureKind, Outcome, kind_of_error
 
 PLANNER_AGENT = "orchestrator"
 SYNTHESIS_AGENT = "synthesizer"
@@ -126,52 +126,18 @@ class OrchestratorContext:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrchestrationResult:
-    """How an orchestration ended: the answer (or the partial report) and every subtask."""
+class OrchestrationResult(TaskResult):
+    """A task result (the answer, or the partial report) with the plan and every subtask.
 
-    task_id: str
-    goal: str
-    success: bool
-    text: str
-    plan: Plan | None
-    subtasks: tuple[SubtaskOutcome, ...]
-    cost_usd: float
-    saved_usd: float = 0.0
-    usage: Usage = field(default_factory=Usage)
-    trace_id: str | None = None
+    ``outcome`` is a success when every subtask finished (each judged on its own);
+    the goal's own check is the dispatcher's
+    (:meth:`~llmos.kernel.dispatcher.Dispatcher._orchestrate`).
+    """
+
+    plan: Plan | None = None
+    subtasks: tuple[SubtaskOutcome, ...] = ()
     replayed_from: str | None = None
     planning_calls: int = 0
-    error: str | None = None
-    error_type: str | None = None
-
-    @property
-    def outcome(self) -> Outcome:
-        """Done when every subtask finished (each judged on its own); the goal's check is the
-        dispatcher's (:meth:`~llmos.kernel.dispatcher.Dispatcher._orchestrate`)."""
-        if self.success:
-            return Outcome.success("every subtask finished")
-        kinds = {
-            BUDGET_ERROR: FailureKind.BUDGET,
-            "SubtaskFailed": FailureKind.SUBTASK_FAILED,
-            "PolicyDenied": FailureKind.POLICY,
-        }
-        kind = kinds.get(self.error_type or "", FailureKind.ERROR)
-        return Outcome.failed(kind, self.error or "the orchestration failed")
-
-    def to_task_result(self, duration_s: float = 0.0) -> TaskResult:
-        return TaskResult(
-            task_id=self.task_id,
-            goal=self.goal,
-            mode=MODE,
-            outcome=self.outcome,
-            text=self.text,
-            cost_usd=self.cost_usd,
-            saved_usd=self.saved_usd,
-            duration_s=duration_s,
-            usage=self.usage,
-            trace_id=self.trace_id,
-            error_type=self.error_type,
-        )
 
 
 async def run_orchestrator(
@@ -247,6 +213,7 @@ class _Orchestration:
         except LLMOSError as exc:
             self.state.status = "failed"
             self.state.error, self.state.error_type = str(exc), type(exc).__name__
+            self.state.failure = kind_of_error(exc)
             if isinstance(exc, PlanInvalid) and exc.output:
                 self.state.error = f"{exc}\nThe model answered:\n{exc.output}"
         await self.save()
@@ -415,7 +382,8 @@ class _Orchestration:
         if failed:
             state.status = "failed"
             state.error = "; ".join(f"{o.id} {o.status}: {o.error}" for o in failed)
-            budget_out = any(o.error_type == "BudgetExceeded" for o in failed)
+            budget_out = any(o.failure is FailureKind.BUDGET for o in failed)
+            state.failure = FailureKind.BUDGET if budget_out else FailureKind.SUBTASK_FAILED
             state.error_type = "BudgetExceeded" if budget_out else "SubtaskFailed"
             return
         await self._synthesise()
@@ -437,7 +405,13 @@ class _Orchestration:
         try:
             agent = await asyncio.to_thread(self.ctx.agents.get, subtask.agent)
         except LLMOSError as exc:
-            return replace(outcome, status="failed", error=str(exc), error_type=type(exc).__name__)
+            return replace(
+                outcome,
+                status="failed",
+                error=str(exc),
+                error_type=type(exc).__name__,
+                failure=kind_of_error(exc),
+            )
         goal = subtask_goal(subtask, self.state.outcomes)
         tries = 1 + max(self.ctx.retries, 0)
         for attempt in range(1, tries + 1):
@@ -485,14 +459,13 @@ class _Orchestration:
                         cost_usd=result.cost_usd,
                     )
                 )
-                return replace(outcome, status="done", error=None, error_type=None)
+                return replace(outcome, status="done", error=None, error_type=None, failure=None)
             outcome = replace(
                 outcome,
                 status="failed",
                 error=result.error,
-                error_type=BUDGET_ERROR
-                if result.outcome.kind is FailureKind.BUDGET
-                else result.error_type or "TaskFailed",
+                error_type=result.error_type or "TaskFailed",
+                failure=result.outcome.kind or FailureKind.ERROR,
             )
             final = attempt == tries or result.outcome.kind is FailureKind.BUDGET
             await self.publish(
@@ -601,21 +574,28 @@ class _Orchestration:
 
     def result(self) -> OrchestrationResult:
         state = self.state
-        outcomes = tuple(state.outcomes.values())
-        success = state.status == "done"
+        done = state.status == "done"
+        outcome = (
+            Outcome.success("every subtask finished")
+            if done
+            else Outcome.failed(
+                state.failure or FailureKind.ERROR, state.error or "the orchestration failed"
+            )
+        )
         return OrchestrationResult(
             task_id=state.task_id,
             goal=state.goal,
-            success=success,
-            text=state.answer if success else partial_report(state),
+            mode=MODE,
+            outcome=outcome,
+            text=state.answer if done else partial_report(state),
             plan=state.plan,
-            subtasks=outcomes,
+            subtasks=tuple(state.outcomes.values()),
             cost_usd=self.spent,
             saved_usd=self.saved,
+            duration_s=time.perf_counter() - self.started,
             usage=self.usage,
             trace_id=state.trace_id,
             replayed_from=state.source_trace,
             planning_calls=state.planning_calls,
-            error=state.error,
-            error_type=state.error_type,
+            error_type=None if done else state.error_type,
         )
