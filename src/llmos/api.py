@@ -146,17 +146,17 @@ class LLMOS:
                 goal, mode=mode, cwd=Path(cwd) if cwd is not None else None, task_id=task_id
             )
         except asyncio.CancelledError as exc:
-            error, kind = cancellation_reason(exc)
-            if kind != "WatchdogTimeout" or current is None:
+            why = cancellation_reason(exc)
+            if why.kind is not FailureKind.WATCHDOG or current is None:
                 raise  # Ctrl-C or a caller's cancel: theirs to handle
             current.uncancel()  # the watchdog's cancel ends this task only, as a failure
             return TaskResult.failure(
                 task_id=task_id,
                 goal=goal,
                 mode=mode or self.settings.mode,
-                kind=FailureKind.WATCHDOG,
-                message=error,
-                error_type=kind,
+                kind=why.kind,
+                message=why.message,
+                error_type=why.error_type,
             )
         finally:
             self.watchdog.unwatch(task_id)

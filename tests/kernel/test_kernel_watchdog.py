@@ -27,6 +27,7 @@ from llmos.events import (
 )
 from llmos.kernel.watchdog import Watchdog, cancellation_reason
 from llmos.memory import TraceStore
+from llmos.outcome import FailureKind, Outcome
 from llmos.testing.fake_llm_script import Fault, Turn
 from llmos.testing.fake_llm_server import FakeLLMServer
 from llmos.testing.processes import wait_until_gone
@@ -201,6 +202,17 @@ def test_limits_must_be_positive():
 
 def test_cancellation_reason_tells_watchdog_limits_from_plain_cancels():
     fired = asyncio.CancelledError("watchdog: no progress for 5 s (watchdog.stall_s); cancelled")
-    assert cancellation_reason(fired) == (fired.args[0], "WatchdogTimeout")
-    assert cancellation_reason(asyncio.CancelledError()) == ("cancelled", "Cancelled")
-    assert cancellation_reason(asyncio.CancelledError("by Ctrl-C")) == ("by Ctrl-C", "Cancelled")
+    limit = cancellation_reason(fired)
+    assert (limit.message, limit.kind, limit.error_type) == (
+        fired.args[0],
+        FailureKind.WATCHDOG,
+        "WatchdogTimeout",
+    )
+    assert limit.outcome == Outcome.failed(FailureKind.WATCHDOG, fired.args[0])
+    plain = cancellation_reason(asyncio.CancelledError())
+    assert (plain.message, plain.kind, plain.error_type) == (
+        "cancelled",
+        FailureKind.CANCELLED,
+        "Cancelled",
+    )
+    assert cancellation_reason(asyncio.CancelledError("by Ctrl-C")).message == "by Ctrl-C"

@@ -40,7 +40,7 @@ from llmos.kernel.bus import EventBus
 from llmos.kernel.learning import TaskRun, learn
 from llmos.kernel.single_flight import LearningLocks
 from llmos.kernel.task import TaskBudget, TaskContext, TaskResult, new_task_id
-from llmos.kernel.watchdog import cancellation_reason
+from llmos.kernel.watchdog import Cancellation, cancellation_reason
 from llmos.memory import MatchResult, Trace
 from llmos.memory.facts import FactLibrary
 from llmos.memory.library import TraceLibrary
@@ -268,7 +268,7 @@ class Dispatcher:
             await self._tell_sandbox_once(task)
             result = await body(run)
         except asyncio.CancelledError as exc:
-            await asyncio.shield(self._cancelled(run, *cancellation_reason(exc)))
+            await asyncio.shield(self._cancelled(run, cancellation_reason(exc)))
             raise
         except ConfigError as exc:
             await self._publish_failed(task_id, str(exc), type(exc).__name__, started)
@@ -776,14 +776,14 @@ class Dispatcher:
                 Notice(task_id=task.task_id, level="warning", message=item.message())
             )
 
-    async def _cancelled(self, run: TaskRun, error: str, kind: str) -> None:
+    async def _cancelled(self, run: TaskRun, why: Cancellation) -> None:
         """Keep what a cancelled run did as a failed trace, then report it with its cost."""
         trace_id = None
         if run.recorder.calls or run.cost_usd > 0:  # what it did, or at least what it cost
             trace = run.recorder.to_trace(
                 goal=run.task.goal,
                 final_answer="",
-                outcome=Outcome.failed(_cancel_kind(kind), error),
+                outcome=why.outcome,
                 mode="cancelled",
                 backend="",
                 model="",
@@ -794,10 +794,10 @@ class Dispatcher:
             trace_id = (await asyncio.to_thread(self.library.home.save, trace)).id
         await self._publish_failed(
             run.task.task_id,
-            error,
-            kind,
+            why.message,
+            why.error_type,
             run.started,
-            failure=_cancel_kind(kind),
+            failure=why.kind,
             cost_usd=run.cost_usd,
             trace_id=trace_id,
         )
@@ -872,11 +872,6 @@ def _decoys(real: Path, root: Path) -> None:
             stand_in.mkdir()
         else:
             stand_in.touch()
-
-
-def _cancel_kind(error_type: str) -> FailureKind:
-    """The failure kind of a cancelled run (its error type from ``cancellation_reason``)."""
-    return FailureKind.WATCHDOG if error_type == "WatchdogTimeout" else FailureKind.CANCELLED
 
 
 async def _no_charge(model: str, usage: Usage) -> float:

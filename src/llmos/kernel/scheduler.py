@@ -29,7 +29,7 @@ from llmos.errors import ConfigError
 from llmos.events import TaskFailed, TaskQueued
 from llmos.kernel.bus import EventBus
 from llmos.kernel.task import TaskResult, new_task_id
-from llmos.kernel.watchdog import Watchdog
+from llmos.kernel.watchdog import Cancellation, Watchdog, cancellation_reason
 from llmos.outcome import FailureKind
 
 TaskStatus = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -370,17 +370,18 @@ class Scheduler:
 
     def _cancelled_result(self, sub: Submission, exc: asyncio.CancelledError) -> TaskResult:
         expiry = self.watchdog.expiry(sub.task_id) if self.watchdog is not None else None
-        if expiry is not None:
-            error, kind = expiry.message, "WatchdogTimeout"
-        else:
-            error, kind = (str(exc.args[0]) if exc.args else "cancelled"), "Cancelled"
+        why = (
+            Cancellation(message=expiry.message, kind=FailureKind.WATCHDOG)
+            if expiry is not None
+            else cancellation_reason(exc)
+        )
         return TaskResult.failure(
             task_id=sub.task_id,
             goal=sub.goal,
             mode=sub.mode or "cancelled",
-            kind=FailureKind.WATCHDOG if kind == "WatchdogTimeout" else FailureKind.CANCELLED,
-            message=error,
-            error_type=kind,
+            kind=why.kind,
+            message=why.message,
+            error_type=why.error_type,
         )
 
     async def _report_cancelled_before_start(self, handle: TaskHandle, reason: str) -> None:

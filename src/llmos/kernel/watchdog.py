@@ -48,6 +48,7 @@ from llmos.events import (
 )
 from llmos.hooks.pipeline import Hook, HookInput
 from llmos.kernel.bus import EventBus
+from llmos.outcome import FailureKind, Outcome
 
 #: Every watchdog cancellation message starts with this (see :func:`cancellation_reason`).
 WATCHDOG_PREFIX = "watchdog: "
@@ -331,13 +332,30 @@ class Watchdog:
         watched.task.cancel(expiry.message)
 
 
-def cancellation_reason(exc: asyncio.CancelledError) -> tuple[str, str]:
-    """``(error, error_type)`` for a cancelled run, for the dispatcher's ``TaskFailed``.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cancellation:
+    """Why a run was cancelled: ``kind`` is ``WATCHDOG`` (a limit fired) or ``CANCELLED``."""
 
-    A watchdog cancellation names its limit and gives ``WatchdogTimeout``;
-    any other is ``Cancelled`` with the message it was cancelled with.
+    message: str
+    kind: FailureKind
+
+    @property
+    def error_type(self) -> str:
+        """The diagnostic name a failed result and ``TaskFailed`` carry."""
+        return "WatchdogTimeout" if self.kind is FailureKind.WATCHDOG else "Cancelled"
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.failed(self.kind, self.message)
+
+
+def cancellation_reason(exc: asyncio.CancelledError) -> Cancellation:
+    """Why ``exc`` cancelled a run, for the dispatcher's ``TaskFailed``.
+
+    A watchdog cancellation names its limit (its message starts with
+    :data:`WATCHDOG_PREFIX`); any other carries the message it was cancelled with.
     """
     message = str(exc.args[0]) if exc.args and exc.args[0] else ""
     if message.startswith(WATCHDOG_PREFIX):
-        return message, "WatchdogTimeout"
-    return message or "cancelled", "Cancelled"
+        return Cancellation(message=message, kind=FailureKind.WATCHDOG)
+    return Cancellation(message=message or "cancelled", kind=FailureKind.CANCELLED)
