@@ -17,7 +17,7 @@ from llmos.backends.base import AgentBackend, Backend
 from llmos.backends.factory import create_backend
 from llmos.config import Settings, load_settings
 from llmos.errors import ConfigError
-from llmos.events import Event, Notice, TaskFailed, TaskFinished
+from llmos.events import Event, Notice, RequestedMode, TaskFailed, TaskFinished
 from llmos.hooks.builtin import install_builtin_hooks
 from llmos.hooks.pipeline import AskHandler, HookPipeline
 from llmos.kernel.bus import EventBus
@@ -128,7 +128,7 @@ class LLMOS:
         self,
         goal: str,
         *,
-        mode: str | None = None,
+        mode: RequestedMode | None = None,
         cwd: str | Path | None = None,
         task_id: str | None = None,
     ) -> TaskResult:
@@ -187,7 +187,7 @@ class LLMOS:
         return await asyncio.to_thread(self.dispatcher.library.promote, trace_id, note)
 
     async def stream(
-        self, goal: str, *, mode: str | None = None, cwd: str | Path | None = None
+        self, goal: str, *, mode: RequestedMode | None = None, cwd: str | Path | None = None
     ) -> AsyncIterator[Event]:
         """Run one task and yield its events as they happen, ending with its last."""
         await self.boot()
@@ -208,11 +208,11 @@ class LLMOS:
     def subscribe(self, subscriber: Callable[[Event], Any]) -> Callable[[], None]:
         return self.bus.subscribe(subscriber)
 
-    def run(self, goal: str, *, mode: str | None = None) -> TaskResult:
+    def run(self, goal: str, *, mode: RequestedMode | None = None) -> TaskResult:
         """Synchronous :meth:`execute` for scripts; refuses inside a running loop."""
         return run_sync(self._run_once(goal, mode))
 
-    async def _run_once(self, goal: str, mode: str | None) -> TaskResult:
+    async def _run_once(self, goal: str, mode: RequestedMode | None) -> TaskResult:
         try:
             return await self.execute(goal, mode=mode)
         finally:

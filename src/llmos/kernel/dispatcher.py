@@ -28,6 +28,8 @@ from llmos.events import (
     ModeChosen,
     Notice,
     ReplayDiverged,
+    RequestedMode,
+    RunMode,
     TaskFailed,
     TaskFinished,
     TaskStarted,
@@ -195,7 +197,7 @@ class Dispatcher:
         self,
         goal: str,
         *,
-        mode: str | None = None,
+        mode: RequestedMode | None = None,
         cwd: Path | None = None,
         task_id: str | None = None,
         agent: Agent | None = None,
@@ -233,7 +235,7 @@ class Dispatcher:
     async def _lifecycle(
         self,
         goal: str,
-        mode: str,
+        mode: RequestedMode,
         body: RunBody,
         *,
         cwd: Path | None = None,
@@ -284,7 +286,7 @@ class Dispatcher:
         await self._publish_end(result)
         return result
 
-    async def _dispatch(self, run: TaskRun, mode: str) -> TaskResult:
+    async def _dispatch(self, run: TaskRun, mode: RequestedMode) -> TaskResult:
         goal = run.task.goal
         if mode == "orchestrator" and not run.nested:
             return await self._orchestrate(run, reason="orchestrator mode was asked for")
@@ -497,7 +499,7 @@ class Dispatcher:
         run: TaskRun,
         *,
         reason: str,
-        mode: str = "learner",
+        mode: RunMode = "learner",
         trace: Trace | None = None,
         confidence: float | None = None,
         advice: str = "",

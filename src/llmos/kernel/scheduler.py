@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from llmos.errors import ConfigError
-from llmos.events import TaskFailed, TaskQueued
+from llmos.events import RequestedMode, TaskFailed, TaskQueued
 from llmos.kernel.bus import EventBus
 from llmos.kernel.task import TaskResult, new_task_id
 from llmos.kernel.watchdog import Cancellation, Watchdog, cancellation_reason
@@ -46,7 +46,7 @@ class Submission:
 
     task_id: str
     goal: str
-    mode: str | None
+    mode: RequestedMode | None
     project: str | None
     priority: int
     submitted_at: float
@@ -62,7 +62,7 @@ class TaskInfo:
 
     task_id: str
     goal: str
-    mode: str | None
+    mode: RequestedMode | None
     project: str | None
     priority: int
     status: TaskStatus
@@ -229,7 +229,7 @@ class Scheduler:
         self,
         goal: str,
         *,
-        mode: str | None = None,
+        mode: RequestedMode | None = None,
         project: str | None = None,
         priority: int = 0,
         task_id: str | None = None,
@@ -378,7 +378,7 @@ class Scheduler:
         return TaskResult.failure(
             task_id=sub.task_id,
             goal=sub.goal,
-            mode=sub.mode or "cancelled",
+            mode=sub.mode or "auto",
             kind=why.kind,
             message=why.message,
             error_type=why.error_type,
@@ -391,7 +391,7 @@ class Scheduler:
             TaskResult.failure(
                 task_id=sub.task_id,
                 goal=sub.goal,
-                mode=sub.mode or "cancelled",
+                mode=sub.mode or "auto",
                 kind=FailureKind.CANCELLED,
                 message=f"{reason} before it started",
                 error_type="Cancelled",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from llmos.errors import BudgetExceeded
-from llmos.events import Event
+from llmos.events import Event, RunMode, TaskMode
 from llmos.hooks.pipeline import Hook, HookContext, HookPipeline
 from llmos.kernel.bus import EventBus
 from llmos.messages import Usage
@@ -35,7 +35,7 @@ class TaskContext:
     tools: ToolRegistry
     tool_ctx: ToolContext
     price: Pricer
-    mode: str = "learner"
+    mode: RunMode = "learner"
 
     @property
     def cwd(self) -> Path:
@@ -65,7 +65,7 @@ class TaskResult:
 
     task_id: str
     goal: str
-    mode: str
+    mode: TaskMode
     outcome: Outcome
     text: str = ""
     cost_usd: float = 0.0
@@ -81,7 +81,7 @@ class TaskResult:
         *,
         task_id: str,
         goal: str,
-        mode: str,
+        mode: TaskMode,
         kind: FailureKind,
         message: str,
         error_type: str | None = None,

@@ -432,7 +432,7 @@ class _Orchestration:
                 result = TaskResult(
                     task_id=sub_id,
                     goal=goal,
-                    mode="",
+                    mode="auto",  # it failed before a mode was chosen
                     outcome=Outcome.of_error(exc),
                     error_type=type(exc).__name__,
                 )
