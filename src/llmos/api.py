@@ -20,7 +20,7 @@ from llmos.economy import TokenEconomy
 from llmos.engine.dispatcher import Dispatcher, VerifyResult
 from llmos.engine.services import Services, register_builtin_hooks
 from llmos.errors import ConfigError
-from llmos.events import Event, Notice, TaskFailed, TaskFinished
+from llmos.events import Event, Notice, RequestedMode, TaskFailed, TaskFinished
 from llmos.hooks.pipeline import AskHandler, Hook, HookPipeline
 from llmos.memory import MatchResult, Trace
 from llmos.memory.library import TraceLibrary
@@ -170,7 +170,7 @@ class LLMOS:
         self,
         goal: str,
         *,
-        mode: str | None = None,
+        mode: RequestedMode | None = None,
         cwd: str | Path | None = None,
         task_id: str | None = None,
     ) -> TaskResult:
@@ -188,17 +188,17 @@ class LLMOS:
                 goal, mode=mode, cwd=Path(cwd) if cwd is not None else None, task_id=task_id
             )
         except asyncio.CancelledError as exc:
-            error, kind = cancellation_reason(exc)
-            if kind != "WatchdogTimeout" or current is None:
+            why = cancellation_reason(exc)
+            if why.kind is not FailureKind.WATCHDOG or current is None:
                 raise  # Ctrl-C or a caller's cancel: theirs to handle
             current.uncancel()  # the watchdog's cancel ends this task only, as a failure
             return TaskResult.failure(
                 task_id=task_id,
                 goal=goal,
                 mode=mode or self.settings.mode,
-                kind=FailureKind.WATCHDOG,
-                message=error,
-                error_type=kind,
+                kind=why.kind,
+                message=why.message,
+                error_type=why.error_type,
             )
         finally:
             self.watchdog.unwatch(task_id)
@@ -229,7 +229,7 @@ class LLMOS:
         return await asyncio.to_thread(self.traces().promote, trace_id, note)
 
     async def stream(
-        self, goal: str, *, mode: str | None = None, cwd: str | Path | None = None
+        self, goal: str, *, mode: RequestedMode | None = None, cwd: str | Path | None = None
     ) -> AsyncIterator[Event]:
         """Run one task and yield its events as they happen, ending with its last."""
         await self.boot()
@@ -250,11 +250,11 @@ class LLMOS:
     def subscribe(self, subscriber: Callable[[Event], Any]) -> Callable[[], None]:
         return self.bus.subscribe(subscriber)
 
-    def run(self, goal: str, *, mode: str | None = None) -> TaskResult:
+    def run(self, goal: str, *, mode: RequestedMode | None = None) -> TaskResult:
         """Synchronous :meth:`execute` for scripts; refuses inside a running loop."""
         return run_sync(self._run_once(goal, mode))
 
-    async def _run_once(self, goal: str, mode: str | None) -> TaskResult:
+    async def _run_once(self, goal: str, mode: RequestedMode | None) -> TaskResult:
         try:
             return await self.execute(goal, mode=mode)
         finally:

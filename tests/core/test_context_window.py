@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from llmos.backends.base import BackendRequest, request_tokens
 from llmos.backends.scripted import FunctionBackend, ScriptedBackend
-from llmos.events import Event, Notice
+from llmos.events import ContextCompacted, Event
 from llmos.hooks.pipeline import HookPipeline
 from llmos.messages import AssistantMessage, ToolResultMessage, Usage, UserMessage
 from llmos.modes.context import SUMMARY_SYSTEM
@@ -69,8 +69,12 @@ async def test_old_turns_are_left_out_with_a_note_on_a_scripted_backend(tmp_path
     # tool calls and their results stay paired after folding
     assert isinstance(last[1], AssistantMessage) and isinstance(last[2], ToolResultMessage)
     assert last[2].call_id == last[1].tool_calls[0].id
-    notes = [e.message for e in events if isinstance(e, Notice)]
-    assert notes and all("to stay within the 6,000-token window" in n for n in notes)
+    compacted = [e for e in events if isinstance(e, ContextCompacted)]
+    assert compacted and all(
+        "to stay within the 6,000-token window" in e.message for e in compacted
+    )
+    assert all(e.tokens_after < e.tokens_before and not e.summarised for e in compacted)
+    assert all(e.context_window == WINDOW and e.folded_messages > 0 for e in compacted)
 
 
 async def test_old_turns_are_summarised_by_one_call_on_a_real_model(tmp_path: Path):
@@ -92,6 +96,9 @@ async def test_old_turns_are_summarised_by_one_call_on_a_real_model(tmp_path: Pa
     assert summaries, "no summary call was made"
     first = backend.requests[-1].messages[0]
     assert "Parts 0-5 of the log were read" in first.content
-    assert any("summarised by the model" in e.message for e in events if isinstance(e, Notice))
+    assert any(e.summarised for e in events if isinstance(e, ContextCompacted))
+    assert any(
+        "summarised by the model" in e.message for e in events if isinstance(e, ContextCompacted)
+    )
     # the summary call is paid for like any other
     assert outcome.usage.input_tokens >= sum(request_tokens(r) for r in summaries)

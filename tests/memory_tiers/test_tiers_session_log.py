@@ -9,10 +9,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 from tiers_helpers import every_kind
 
-from llmos.events import TaskStarted, TextStreamed, event_to_json
+from llmos.events import Event, TaskStarted, TextStreamed, event_to_json
 from llmos.memory.session_log import LogProblem, SessionLog
 from llmos.runtime.bus import EventBus
 
@@ -25,6 +26,8 @@ async def test_every_event_kind_round_trips_through_a_real_bus(tmp_path: Path) -
     bus = EventBus()
     bus.subscribe(log)
     first, second = every_kind("t-one"), every_kind("t-two", failed=True)
+    union = {t.__dataclass_fields__["kind"].default for t in get_args(get_args(Event)[0])}
+    assert {e.kind for e in first + second} == union  # one of each, new kinds included
     for pair in zip(first, second, strict=True):  # two tasks interleaved, as under concurrency
         for event in pair:
             await bus.publish(event)

@@ -9,19 +9,33 @@ from llmos import LLMOS
 from llmos.backends.scripted import ScriptedBackend
 from llmos.config import load_settings
 from llmos.events import (
+    ContextCompacted,
     Event,
+    Healed,
     HookDecided,
     ModeChosen,
     Notice,
+    PlanMade,
+    PlannedSubtask,
+    ReplayDiverged,
+    ScheduleFired,
+    ScheduleSkipped,
+    SubtaskFailed,
+    SubtaskFinished,
+    SubtaskSkipped,
+    SubtaskStarted,
     TaskFailed,
     TaskFinished,
+    TaskQueued,
     TaskStarted,
     TextStreamed,
     ToolCallFinished,
     ToolCallStarted,
     UsageUpdated,
+    WatchdogFired,
 )
 from llmos.messages import Usage
+from llmos.outcome import FailureKind
 
 WRITE_HELLO = [
     {"tool_calls": [{"name": "Write", "input": {"file_path": "hello.txt", "content": "hi\n"}}]},
@@ -65,6 +79,61 @@ def every_kind(task_id: str, *, failed: bool = False) -> list[Event]:
             tool="Bash",
         ),
         Notice(task_id=task_id, message="sandbox missing", level="warning"),
+        PlanMade(
+            task_id=task_id,
+            subtasks=(
+                PlannedSubtask(id="s1", agent="researcher", description="Find"),
+                PlannedSubtask(id="s2", agent="writer", description="Write", depends_on=("s1",)),
+            ),
+        ),
+        SubtaskStarted(
+            task_id=task_id, subtask_id="s1", subtask_task_id=f"{task_id}.s1", agent="researcher"
+        ),
+        SubtaskFinished(
+            task_id=task_id,
+            subtask_id="s1",
+            subtask_task_id=f"{task_id}.s1",
+            mode="learner",
+            trace_id="abc123abc123",
+            cost_usd=0.001,
+        ),
+        SubtaskFailed(
+            task_id=task_id,
+            subtask_id="s2",
+            subtask_task_id=f"{task_id}.s2",
+            error="HTTP 500",
+            failure=FailureKind.BACKEND_ERROR,
+            attempt=1,
+            attempts=1,
+            retrying=False,
+        ),
+        SubtaskSkipped(task_id=task_id, subtask_id="s3", reason="depends on s2, which failed"),
+        ReplayDiverged(
+            task_id=task_id,
+            trace_id="abc123abc123",
+            step=2,
+            tool="Bash",
+            reason="exit code 1, learned 0",
+            expected_error=False,
+            seen_error=False,
+            expected_exit_code=0,
+            seen_exit_code=1,
+        ),
+        Healed(task_id=task_id, trace_id="abc123abc123", new_trace_id="def456def456"),
+        ContextCompacted(
+            task_id=task_id,
+            folded_messages=6,
+            summarised=True,
+            tokens_before=9_000,
+            tokens_after=2_000,
+            context_window=10_000,
+        ),
+        WatchdogFired(
+            task_id=task_id, setting="watchdog.stall_s", limit_s=600.0, what="no progress"
+        ),
+        TaskQueued(task_id=task_id, position=1, running=4, waiting=1, concurrency=4),
+        ScheduleFired(task_id=task_id, schedule_id="s-1", cron="* * * * *", goal="Say hi"),
+        ScheduleSkipped(task_id=task_id, schedule_id="s-1", cron="* * * * *"),
     ]
     if failed:
         events.append(

@@ -11,7 +11,7 @@ from llmos import LLMOS
 from llmos.backends.scripted import ScriptedBackend
 from llmos.config import load_settings
 from llmos.economy import TokenEconomy
-from llmos.events import Event, ModeChosen, Notice, ToolCallStarted
+from llmos.events import Event, Healed, ModeChosen, ReplayDiverged, ToolCallStarted
 from llmos.memory import TraceStore
 
 PRICED = "claude-sonnet-4-5"  # a real price table, so learned runs cost something
@@ -122,7 +122,15 @@ async def test_divergence_is_healed_by_the_learner_and_saved_as_a_new_version(wo
     assert len(backend.requests) == 4
     heal_prompt = backend.requests[2].messages[0].content
     assert "did not hold" in heal_prompt and "wc -l < data.txt" in heal_prompt
-    assert any(isinstance(e, Notice) and "diverged at step 1" in e.message for e in events)
+    [diverged] = [e for e in events if isinstance(e, ReplayDiverged)]
+    assert (diverged.trace_id, diverged.step, diverged.tool) == (learned.trace_id, 1, "Bash")
+    assert (diverged.expected_error, diverged.seen_error) == (False, True)
+    assert "diverged at step 1" in diverged.message
+    [healed_event] = [e for e in events if isinstance(e, Healed)]
+    assert (healed_event.trace_id, healed_event.new_trace_id) == (
+        learned.trace_id,
+        healed.trace_id,
+    )
     store = TraceStore.for_memory(workspace / "memory")
     assert store.load(learned.trace_id).replay_failures == 1
     new = store.load(healed.trace_id)

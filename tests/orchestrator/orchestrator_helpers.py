@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from llmos import LLMOS
 from llmos.config import load_settings
 from llmos.engine.orchestration import orchestrator_context
-from llmos.events import Event, Notice
+from llmos.events import TOLD, Event, Notice
 from llmos.modes.orchestrator.run import OrchestratorContext
 from llmos.testing.scripted_router import Route, ScriptedRouter
+
+E = TypeVar("E")
 
 PRICED = "claude-sonnet-4-5"  # a real price table, so every call costs something
 GOAL = "Research the Rust language and count its releases, then write report.md about it"
@@ -82,12 +84,24 @@ class Harness:
         return self.llmos.workspace.output
 
     def notices(self) -> list[str]:
+        """The free-form notices only (a plan or a subtask has its own typed event)."""
         return [e.message for e in self.events if isinstance(e, Notice)]
 
-    def position(self, prefix: str) -> int:
-        """Index of the first notice starting with ``prefix`` (fails the test if missing)."""
-        found = [i for i, text in enumerate(self.notices()) if text.startswith(prefix)]
-        assert found, f"no notice starts with {prefix!r}: {self.notices()}"
+    def told(self) -> list[str]:
+        """What a person is told, typed events included, as the renderer prints it."""
+        return [e.message for e in self.events if isinstance(e, TOLD)]
+
+    def of(self, kind: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def position(self, kind: type, subtask_id: str) -> int:
+        """Index in ``events`` of the first ``kind`` event of ``subtask_id`` (fails if none)."""
+        found = [
+            i
+            for i, e in enumerate(self.events)
+            if isinstance(e, kind) and getattr(e, "subtask_id", None) == subtask_id
+        ]
+        assert found, f"no {kind.__name__} for {subtask_id}: {self.told()}"
         return found[0]
 
     def served(self, route: str) -> int:

@@ -18,11 +18,12 @@ from orchestrator_helpers import (
 
 from llmos.backends.base import request_tokens
 from llmos.economy import DEFAULT_PRICES, TokenEconomy
-from llmos.events import UsageUpdated
+from llmos.events import SubtaskFailed, SubtaskSkipped, UsageUpdated
 from llmos.hooks.budget import projected_usage
 from llmos.memory import TraceStore
 from llmos.messages import AssistantMessage, Usage, UserMessage
 from llmos.modes.orchestrator.run import run_orchestrator
+from llmos.outcome import FailureKind
 from llmos.testing.scripted_router import Route
 
 VALID = plan_text(
@@ -100,6 +101,7 @@ async def test_a_failing_subtask_is_retried_then_reported_with_the_partial_resul
     finally:
         await h.close()
     assert not result.success and result.error_type == "SubtaskFailed"
+    assert result.outcome.kind is FailureKind.SUBTASK_FAILED
     s1, s2, s3 = result.subtasks
     assert (s1.status, s1.text) == ("done", "Rust is 10.")
     assert (s2.status, s2.attempts, s2.error) == ("failed", 2, "HTTP 500 from the model server")
@@ -110,9 +112,13 @@ async def test_a_failing_subtask_is_retried_then_reported_with_the_partial_resul
     assert "## s1 [researcher] done\nRust is 10." in result.text
     assert "## s2 [data-analyst] failed after 2 attempt(s): HTTP 500" in result.text
     assert "## s3 [writer] skipped: depends on s2, which failed" in result.text
-    assert "subtask s2 failed (attempt 1/2): HTTP 500 from the model server; retrying" in (
-        h.notices()
-    )
+    first, second = [e for e in h.of(SubtaskFailed) if e.subtask_id == "s2"]
+    assert (first.attempt, first.attempts, first.retrying) == (1, 2, True)
+    assert (second.attempt, second.retrying) == (2, False)
+    assert first.failure is FailureKind.BACKEND_ERROR
+    [skipped] = h.of(SubtaskSkipped)
+    assert (skipped.subtask_id, skipped.reason) == ("s3", "depends on s2, which failed")
+    assert "subtask s2 failed (attempt 1/2): HTTP 500 from the model server; retrying" in (h.told())
     traces = list(TraceStore.for_memory(workspace / "memory").iter())
     assert "orchestrator" not in {e.mode for e in traces}
 
@@ -163,6 +169,7 @@ async def test_budget_running_out_mid_plan_stops_before_the_call_and_skips_the_r
     s1, s2, s3 = result.subtasks
     assert s1.status == "done"
     assert (s2.status, s2.attempts, s2.error_type) == ("failed", 1, "BudgetExceeded")
+    assert s2.failure is FailureKind.BUDGET and result.outcome.kind is FailureKind.BUDGET
     assert s2.error.startswith("budget: ")
     assert (s3.status, s3.error) == ("skipped", "not started: the budget ran out at subtask s2")
     assert h.served("Count the Rust releases") == 0  # refused before the call, not after

@@ -9,9 +9,17 @@ from pathlib import Path
 import pytest
 from orchestrator_helpers import GOAL, harness, plan_text, subtask, write_then_answer
 
-from llmos.events import Event, Notice
+from llmos.events import Event, PlanMade, SubtaskStarted
+from llmos.modes.orchestrator.plan import Plan, Subtask
 from llmos.modes.orchestrator.run import resume_orchestration, run_orchestrator
-from llmos.modes.orchestrator.state import StateNotFound
+from llmos.modes.orchestrator.state import (
+    OrchestrationState,
+    StateNotFound,
+    SubtaskOutcome,
+    load_state,
+    save_state,
+)
+from llmos.outcome import FailureKind
 from llmos.testing.scripted_router import Route
 
 PLAN = plan_text(
@@ -36,7 +44,7 @@ async def test_resume_after_an_interrupt_runs_only_the_unfinished_subtasks(works
     runner = asyncio.create_task(run_orchestrator(GOAL, ctx=first.ctx, task_id="t-cut"))
 
     def interrupt(event: Event) -> None:  # Ctrl-C as soon as s2 starts
-        if isinstance(event, Notice) and event.message.startswith("subtask s2 started"):
+        if isinstance(event, SubtaskStarted) and event.subtask_id == "s2":
             runner.cancel()
 
     first.llmos.subscribe(interrupt)
@@ -61,7 +69,12 @@ async def test_resume_after_an_interrupt_runs_only_the_unfinished_subtasks(works
     assert result.success, result.error
     assert result.text == "all done" and result.planning_calls == 1
     assert [(s.id, s.status) for s in result.subtasks] == [("s1", "done"), ("s2", "done")]
-    assert again.notices()[0] == "resuming t-cut: 1 subtask(s) left"
+    [plan] = again.of(PlanMade)
+    assert plan.resumed and [(s.id, s.state) for s in plan.subtasks] == [
+        ("s1", "done"),
+        ("s2", "pending"),
+    ]
+    assert again.told()[0] == "resuming t-cut: 1 subtask(s) left"
     assert again.served("Write the report") == 2
     writer = again.router.requests[0]
     assert "facts found" in writer.messages[0].content  # s1's saved output is passed on
@@ -78,3 +91,22 @@ async def test_resuming_an_unknown_task_names_the_saved_ones(workspace: Path):
             await resume_orchestration("t-nope", ctx=h.ctx)
     finally:
         await h.close()
+
+
+def test_the_saved_state_keeps_each_failure_kind_typed(workspace: Path):
+    state = OrchestrationState(task_id="t-kinds", goal=GOAL)
+    state.set_plan(Plan(subtasks=(Subtask(id="s1", description="Collect", agent="researcher"),)))
+    state.record(
+        SubtaskOutcome(
+            id="s1", agent="researcher", status="failed", failure=FailureKind.BUDGET, error="out"
+        )
+    )
+    state.status, state.failure = "failed", FailureKind.BUDGET
+    save_state(workspace / "state", state)
+    saved = json.loads((workspace / "state" / "t-kinds.json").read_text())
+    assert saved["failure"] == "budget" and saved["outcomes"][0]["failure"] == "budget"
+    loaded = load_state(workspace / "state", "t-kinds")
+    assert loaded.failure is FailureKind.BUDGET
+    assert loaded.outcomes["s1"].failure is FailureKind.BUDGET
+    loaded.reopen()  # a resume runs it again: the failure is forgotten
+    assert loaded.failure is None and loaded.outcomes["s1"].failure is None

@@ -9,7 +9,7 @@ from pathlib import Path
 from orchestrator_helpers import GOAL, harness, three_routes
 
 from llmos.economy import TokenEconomy
-from llmos.events import TaskFinished, TaskStarted
+from llmos.events import PlanMade, SubtaskFinished, SubtaskStarted, TaskFinished, TaskStarted
 from llmos.memory import TraceStore
 from llmos.messages import UserMessage
 from llmos.modes.orchestrator.run import run_orchestrator
@@ -33,10 +33,14 @@ async def test_independent_subtasks_run_concurrently_and_the_dependent_waits_for
     assert [s.status for s in result.subtasks] == ["done", "done", "done"]
     # Concurrency, shown by events: s2 starts before s1 finishes (and the other way round),
     # and s3 starts only after both are done.
-    s1_start, s2_start = h.position("subtask s1 started"), h.position("subtask s2 started")
-    s1_done, s2_done = h.position("subtask s1 done"), h.position("subtask s2 done")
+    s1_start, s2_start = h.position(SubtaskStarted, "s1"), h.position(SubtaskStarted, "s2")
+    s1_done, s2_done = h.position(SubtaskFinished, "s1"), h.position(SubtaskFinished, "s2")
     assert max(s1_start, s2_start) < min(s1_done, s2_done)
-    assert h.position("subtask s3 started") > max(s1_done, s2_done)
+    assert h.position(SubtaskStarted, "s3") > max(s1_done, s2_done)
+    started = {e.subtask_id: (e.subtask_task_id, e.agent) for e in h.of(SubtaskStarted)}
+    assert started["s3"] == ("t-three.s3", "writer")
+    done = {e.subtask_id: e for e in h.of(SubtaskFinished)}
+    assert done["s1"].subtask_task_id == "t-three.s1" and done["s1"].cost_usd > 0
     # The dispatcher's own events agree: both subtask tasks start before either finishes.
     kinds = [
         (type(e).__name__, e.task_id) for e in h.events if isinstance(e, TaskStarted | TaskFinished)
@@ -44,7 +48,15 @@ async def test_independent_subtasks_run_concurrently_and_the_dependent_waits_for
     assert sorted(kinds[:2]) == [("TaskStarted", "t-three.s1"), ("TaskStarted", "t-three.s2")]
     assert kinds[-2:] == [("TaskStarted", "t-three.s3"), ("TaskFinished", "t-three.s3")]
     # The plan was shown before anything ran, and saved in the state folder.
-    assert h.notices()[0].startswith(
+    [plan] = h.of(PlanMade)
+    assert h.events.index(plan) < s1_start
+    assert [(s.id, s.agent, s.depends_on, s.state) for s in plan.subtasks] == [
+        ("s1", "researcher", (), "pending"),
+        ("s2", "data-analyst", (), "pending"),
+        ("s3", "writer", ("s1", "s2"), "pending"),
+    ]
+    assert (plan.parallel, plan.replayed_from, plan.resumed) == (2, None, False)
+    assert h.told()[0].startswith(
         "plan: 3 subtasks · agents data-analyst, researcher, writer · 2 in parallel"
     )
     state = json.loads((workspace / "state" / "t-three.json").read_text())
@@ -115,7 +127,9 @@ async def test_the_same_goal_replays_the_plan_and_every_subtask_with_no_backend_
     assert replayed.text == learned.text
     assert replayed.saved_usd > 0
     assert (workspace / "output" / "report.md").read_text() == "# Rust\n"
-    assert any(n.startswith("replaying the plan of trace") for n in again.notices())
+    [plan] = again.of(PlanMade)
+    assert plan.replayed_from == learned.trace_id and plan.confidence
+    assert plan.message.startswith(f"replaying the plan of trace {learned.trace_id}")
     trace = TraceStore.for_memory(workspace / "memory").load(learned.trace_id)
     assert (trace.use_count, trace.replay_successes) == (1, 1)
 
@@ -186,7 +200,7 @@ async def test_concurrency_limit_of_one_runs_independent_subtasks_one_after_the_
     finally:
         await h.close()
     assert result.success
-    assert h.position("subtask s1 done") < h.position("subtask s2 started")
+    assert h.position(SubtaskFinished, "s1") < h.position(SubtaskStarted, "s2")
 
 
 async def test_a_goal_differing_in_a_file_name_replays_the_plan_with_the_new_name(

@@ -16,7 +16,7 @@ from plugins_helpers import write
 from llmos import LLMOS
 from llmos.backends.scripted import ScriptedBackend
 from llmos.config import load_settings
-from llmos.events import Event, Notice, ToolCallFinished
+from llmos.events import Event, Notice, ReplayDiverged, ToolCallFinished
 from llmos.memory import TraceStore
 from llmos.plugins import McpServerConfig
 
@@ -118,7 +118,7 @@ async def test_a_non_replayable_plugin_is_refused_by_the_follower_then_learned_a
 
     async with llmos_with_extensions(workspace, turns, {}) as (llmos, backend, events):
         again = await llmos.execute(goal)
-    notices = [e.message for e in events if isinstance(e, Notice)]
+    notices = [e.message for e in events if isinstance(e, ReplayDiverged)]
     assert (
         "replay diverged at step 1 (send_page): tool 'send_page' (plugin:pager) has effects "
         "outside the workspace and is marked non-replayable; the Learner takes over from there"

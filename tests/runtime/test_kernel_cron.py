@@ -19,7 +19,7 @@ from kernel_helpers import EventLog, make_llmos, scheduler_for
 from llmos.backends.scripted import FunctionBackend, ScriptedBackend
 from llmos.cli.daemon import run_daemon
 from llmos.errors import ConfigError
-from llmos.events import Notice, TaskFinished, TaskStarted
+from llmos.events import ScheduleFired, ScheduleSkipped, TaskFinished, TaskStarted
 from llmos.runtime.cron import CronDaemon
 from llmos.runtime.schedule_store import ScheduleStore
 from llmos.testing.processes import process_alive, wait_until_gone
@@ -86,8 +86,10 @@ async def test_the_daemon_runs_a_due_entry_once_per_due_time(workspace: Path):
     assert stored.last_run == NOON + timedelta(minutes=1) and stored.last_task_id == second.task_id
     assert stored.next_run == NOON + timedelta(minutes=2)
     assert [e.task_id for e in log.of(TaskStarted)] == [first.task_id, second.task_id]
-    due = [n.message for n in log.of(Notice) if n.message.startswith("schedule ")]
-    assert due == [f"schedule {entry.id} (* * * * *) is due: Say hello"] * 2
+    fired = log.of(ScheduleFired)
+    assert [(f.schedule_id, f.goal) for f in fired] == [(entry.id, "Say hello")] * 2
+    assert [f.task_id for f in fired] == [first.task_id, second.task_id]
+    assert [f.message for f in fired] == [f"schedule {entry.id} (* * * * *) is due: Say hello"] * 2
 
 
 async def test_an_entry_still_running_is_not_started_twice(workspace: Path, never):
@@ -103,7 +105,9 @@ async def test_an_entry_still_running_is_not_started_twice(workspace: Path, neve
         assert await daemon.run_due() == []
         await scheduler.close()
     assert (await running.result()).error_type == "Cancelled"
-    assert [n.message for n in log.of(Notice) if n.level == "warning"] == [
+    [skipped] = log.of(ScheduleSkipped)
+    assert (skipped.schedule_id, skipped.task_id) == (entry.id, running.task_id)
+    assert [skipped.message] == [
         f"schedule {entry.id} (* * * * *) is due again while its last run {running.task_id} "
         "is still going; this run is skipped"
     ]

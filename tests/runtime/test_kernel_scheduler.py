@@ -11,7 +11,7 @@ from kernel_helpers import EventLog, make_llmos, scheduler_for
 
 from llmos.backends.scripted import FunctionBackend, ScriptedBackend
 from llmos.errors import ConfigError
-from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
+from llmos.events import ModeChosen, TaskFailed, TaskFinished, TaskQueued, TaskStarted
 from llmos.runtime.scheduler import FairQueue, Scheduler, Submission
 
 
@@ -43,9 +43,11 @@ async def test_twenty_tasks_with_a_limit_of_four_never_run_more_than_four(worksp
     assert concurrency_seen(log) == 4
     assert len(log.of(TaskStarted)) == 20 and len(log.of(TaskFinished)) == 20
     assert {h.status for h in handles} == {"done"}
-    queued = [n for n in log.of(Notice) if n.message.startswith("queued:")]
+    queued = log.of(TaskQueued)
     assert len(queued) == 16
     assert "(scheduler.concurrency = 4)" in queued[0].message
+    assert (queued[0].concurrency, queued[0].position) == (4, 1)
+    assert all(1 <= q.position <= q.waiting and q.running <= 4 for q in queued)
 
 
 async def test_projects_take_turns_at_equal_priority(workspace: Path):

@@ -17,8 +17,16 @@ from kernel_helpers import (
 from llmos.backends.openai import OpenAIBackend
 from llmos.backends.scripted import FunctionBackend, ScriptedBackend
 from llmos.errors import ConfigError
-from llmos.events import ModeChosen, Notice, TaskFailed, ToolCallFinished, ToolCallStarted
+from llmos.events import (
+    TOLD,
+    ModeChosen,
+    TaskFailed,
+    ToolCallFinished,
+    ToolCallStarted,
+    WatchdogFired,
+)
 from llmos.memory import TraceStore
+from llmos.outcome import FailureKind, Outcome
 from llmos.runtime.watchdog import Watchdog, cancellation_reason
 from llmos.testing.fake_llm_script import Fault, Turn
 from llmos.testing.fake_llm_server import FakeLLMServer
@@ -26,7 +34,12 @@ from llmos.testing.processes import wait_until_gone
 
 
 def warnings_of(log: EventLog, task_id: str) -> list[str]:
-    return [n.message for n in log.of(Notice) if n.task_id == task_id and n.level == "warning"]
+    """The warnings a person reads about ``task_id``: free-form notices and typed events."""
+    return [
+        e.message
+        for e in log.events
+        if isinstance(e, TOLD) and e.task_id == task_id and e.level == "warning"
+    ]
 
 
 async def test_a_stalled_task_is_cancelled_by_the_stall_detector(workspace: Path, never):
@@ -43,6 +56,12 @@ async def test_a_stalled_task_is_cancelled_by_the_stall_detector(workspace: Path
         "watchdog: no progress for 0.3 s (watchdog.stall_s); task cancelled; "
         "raise watchdog.stall_s in llmos.toml [watchdog] if the task needs longer"
     ]
+    [fired] = log.of(WatchdogFired)
+    assert (fired.task_id, fired.setting, fired.limit_s) == (
+        handle.task_id,
+        "watchdog.stall_s",
+        0.3,
+    )
     failed = [e for e in log.of(TaskFailed) if e.task_id == handle.task_id]
     assert len(failed) == 1 and handle.status == "cancelled"
 
@@ -182,6 +201,17 @@ def test_limits_must_be_positive():
 
 def test_cancellation_reason_tells_watchdog_limits_from_plain_cancels():
     fired = asyncio.CancelledError("watchdog: no progress for 5 s (watchdog.stall_s); cancelled")
-    assert cancellation_reason(fired) == (fired.args[0], "WatchdogTimeout")
-    assert cancellation_reason(asyncio.CancelledError()) == ("cancelled", "Cancelled")
-    assert cancellation_reason(asyncio.CancelledError("by Ctrl-C")) == ("by Ctrl-C", "Cancelled")
+    limit = cancellation_reason(fired)
+    assert (limit.message, limit.kind, limit.error_type) == (
+        fired.args[0],
+        FailureKind.WATCHDOG,
+        "WatchdogTimeout",
+    )
+    assert limit.outcome == Outcome.failed(FailureKind.WATCHDOG, fired.args[0])
+    plain = cancellation_reason(asyncio.CancelledError())
+    assert (plain.message, plain.kind, plain.error_type) == (
+        "cancelled",
+        FailureKind.CANCELLED,
+        "Cancelled",
+    )
+    assert cancellation_reason(asyncio.CancelledError("by Ctrl-C")).message == "by Ctrl-C"

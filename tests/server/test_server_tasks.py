@@ -12,6 +12,7 @@ from llmos.events import (
     ModeChosen,
     TaskFailed,
     TaskFinished,
+    TaskQueued,
     TaskStarted,
     ToolCallFinished,
     ToolCallStarted,
@@ -203,6 +204,8 @@ def test_tasks_beyond_the_concurrency_limit_wait_in_the_scheduler_queue(serve):
     assert client.post(f"/tasks/{waiting}/cancel").status_code == 202
     with client.stream("GET", f"/tasks/{waiting}/events") as response:
         events = [event for _, event in read_events(response)]
+    assert isinstance(events[0], TaskQueued)
+    assert (events[0].position, events[0].running, events[0].concurrency) == (1, 1, 1)
     assert "queued: 1 task(s) running" in events[0].message
     assert isinstance(events[-1], TaskFailed)
     assert events[-1].error == "cancelled through the HTTP API before it started"

@@ -32,7 +32,15 @@ from llmos.cli.common import (
     stdout_console,
 )
 from llmos.cli.render import JsonRenderer
-from llmos.events import Event, Notice, TaskFailed, TaskFinished, TaskStarted
+from llmos.events import (
+    TOLD,
+    Event,
+    ScheduleFired,
+    ScheduleSkipped,
+    TaskFailed,
+    TaskFinished,
+    TaskStarted,
+)
 from llmos.runtime.cron import CronDaemon
 from llmos.runtime.schedule_store import ScheduleStore, local_now
 
@@ -54,9 +62,10 @@ class DaemonRenderer:
                 )
             case TaskFailed(task_id=task_id, error=error, error_type=kind):
                 self.console.print(f"{stamp} {task_id} [red]failed[/] ({kind}): {escape(error)}")
-            case Notice(task_id=task_id, message=message, level=level):
-                if level == "warning" or message.startswith("schedule "):
-                    self.console.print(f"{stamp} {task_id} {escape(message)}")
+            case ScheduleFired() | ScheduleSkipped():
+                self.console.print(f"{stamp} {event.task_id} {escape(event.message)}")
+            case _ if isinstance(event, TOLD) and event.level == "warning":
+                self.console.print(f"{stamp} {event.task_id} {escape(event.message)}")
 
 
 async def run_daemon(

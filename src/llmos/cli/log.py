@@ -21,10 +21,10 @@ from llmos.cli.common import (
 from llmos.cli.render import summarize_input
 from llmos.errors import ConfigError
 from llmos.events import (
+    TOLD,
     Event,
     HookDecided,
     ModeChosen,
-    Notice,
     TaskFailed,
     TaskFinished,
     TaskStarted,
@@ -162,8 +162,8 @@ def _describe(event: Event) -> str:
         case HookDecided(hook=hook, decision=decision, reason=reason, tool=tool):
             on = f" on {tool}" if tool else ""
             return f"[yellow]⚠ {escape(hook)} hook{on}: {decision}[/] {escape(reason)}"
-        case Notice(message=message, level=level):
-            return f"[{'yellow' if level == 'warning' else 'dim'}]{escape(message)}[/]"
+        case _ if isinstance(event, TOLD):
+            return f"[{'yellow' if event.level == 'warning' else 'dim'}]{escape(event.message)}[/]"
         case TaskFinished(mode=mode, cost_usd=cost, duration_s=took, trace_id=trace_id):
             trace = f" · trace {trace_id}" if trace_id else ""
             head = "[green]done[/]" if event.success else "[yellow]unverified[/]"

@@ -14,10 +14,10 @@ from llmos.backends.factory import select_provider
 from llmos.cli.terminal import visible
 from llmos.config import Settings
 from llmos.events import (
+    TOLD,
     Event,
     HookDecided,
     ModeChosen,
-    Notice,
     TaskFailed,
     TaskFinished,
     TextStreamed,
@@ -133,13 +133,9 @@ class HumanRenderer:
                     self.err.print(
                         f"  [yellow]⚠ {escape(hook)} hook: {decision}[/] {escape(reason)}"
                     )
-            case Notice(message=message, level=level):
-                if level == "warning":
-                    self.pause()
-                    out, style = (
-                        (self.err, "yellow") if level == "warning" else (self.console, "dim")
-                    )
-                    out.print(f"  [{style}]{escape(message)}[/]")
+            case _ if isinstance(event, TOLD) and event.level == "warning":
+                self.pause()
+                self.err.print(f"  [yellow]{escape(event.message)}[/]")
             case TaskFinished():
                 self._finished(event)
             case TaskFailed():

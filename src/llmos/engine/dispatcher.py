@@ -24,8 +24,20 @@ from llmos.engine.learning import TaskRun, learn
 from llmos.engine.orchestration import orchestrator_context
 from llmos.engine.services import Services
 from llmos.errors import ConfigError, LLMOSError
-from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
-from llmos.hooks.inputs import RunMode, TaskEndInput, TaskStartInput, is_run_mode
+from llmos.events import (
+    Healed,
+    ModeChosen,
+    Notice,
+    ReplayDiverged,
+    RequestedMode,
+    RunMode,
+    TaskFailed,
+    TaskFinished,
+    TaskMode,
+    TaskStarted,
+    is_task_mode,
+)
+from llmos.hooks.inputs import TaskEndInput, TaskStartInput
 from llmos.hooks.pipeline import HookPipeline
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.memory import MatchResult, Trace
@@ -41,7 +53,7 @@ from llmos.modes.orchestrator.state import load_state
 from llmos.modes.orchestrator.trace import is_orchestration
 from llmos.outcome import NOT_ADVICE, FailureKind, Outcome, OutcomeStatus, kind_of_error
 from llmos.runtime.task import TaskBudget, TaskContext, TaskResult, new_task_id
-from llmos.runtime.watchdog import cancellation_reason
+from llmos.runtime.watchdog import Cancellation, cancellation_reason
 from llmos.tools import sandbox_status
 from llmos.tools.base import Isolation, ToolContext, ToolRegistry
 
@@ -95,7 +107,7 @@ class Dispatcher:
         self,
         goal: str,
         *,
-        mode: str | None = None,
+        mode: RequestedMode | None = None,
         cwd: Path | None = None,
         task_id: str | None = None,
         agent: Agent | None = None,
@@ -133,7 +145,7 @@ class Dispatcher:
     async def _lifecycle(
         self,
         goal: str,
-        mode: str,
+        mode: RequestedMode,
         body: RunBody,
         *,
         cwd: Path | None = None,
@@ -156,7 +168,7 @@ class Dispatcher:
         except ConfigError as exc:
             await self._publish_failed(task_id, str(exc), type(exc).__name__, started)
             raise
-        asked: RunMode = mode if is_run_mode(mode) else "auto"
+        asked: TaskMode = mode if is_task_mode(mode) else "auto"
         hooks = self.services.hooks.extended(recorder.hook())
         task = self._context(task_id, goal, cwd, hooks, tools, mode=asked)
         run = TaskRun(
@@ -172,7 +184,7 @@ class Dispatcher:
             await self._tell_sandbox_once(task)
             result = await body(run)
         except asyncio.CancelledError as exc:
-            await asyncio.shield(self._cancelled(run, *cancellation_reason(exc)))
+            await asyncio.shield(self._cancelled(run, cancellation_reason(exc)))
             raise
         except ConfigError as exc:
             await self._publish_failed(task_id, str(exc), type(exc).__name__, started)
@@ -180,14 +192,14 @@ class Dispatcher:
         except LLMOSError as exc:
             result = run.failed(mode, str(exc), type(exc).__name__, kind_of_error(exc))
         result = replace(result, duration_s=time.perf_counter() - started)
-        ended = replace(task, mode=result.mode) if is_run_mode(result.mode) else task
+        ended = replace(task, mode=result.mode) if is_task_mode(result.mode) else task
         await task.hooks.notify(
             TaskEndInput(ctx=ended.hook_ctx(), text=result.text, success=result.success)
         )
         await self._publish_end(result)
         return result
 
-    async def _dispatch(self, run: TaskRun, mode: str) -> TaskResult:
+    async def _dispatch(self, run: TaskRun, mode: RequestedMode) -> TaskResult:
         goal = run.task.goal
         if mode == "orchestrator" and not run.nested:
             return await self._orchestrate(run, reason="orchestrator mode was asked for")
@@ -308,16 +320,22 @@ class Dispatcher:
                 "PolicyDenied",
                 FailureKind.POLICY,
             )
+        ran = divergence.ran
+        expected = divergence.step.postcondition
         await task.publish(
-            Notice(
+            ReplayDiverged(
                 task_id=task.task_id,
-                level="warning",
-                message=f"replay diverged at step {divergence.index + 1} ({divergence.step.tool}):"
-                f" {divergence.reason}; the Learner takes over from there",
+                trace_id=trace.id,
+                step=divergence.index + 1,
+                tool=divergence.step.tool,
+                reason=divergence.reason,
+                expected_error=expected.is_error,
+                seen_error=ran.result.is_error if ran is not None else None,
+                expected_exit_code=expected.exit_code,
+                seen_exit_code=ran.result.exit_code if ran is not None else None,
             )
         )
         del run.recorder.calls[len(outcome.done) :]  # the step that failed is not kept
-        ran = divergence.ran
         if ran is not None and not ran.denied and not ran.result.is_error:
             run.diverged = Action(
                 tool=ran.call.name,
@@ -371,6 +389,10 @@ class Dispatcher:
         if not result.success:
             note = f"its replay did not hold ({reason}) and the Learner could not heal it"
             await self._demote(run, trace, note)
+        elif result.trace_id is not None:
+            await run.task.publish(
+                Healed(task_id=run.task.task_id, trace_id=trace.id, new_trace_id=result.trace_id)
+            )
         return result
 
     async def _demote(self, run: TaskRun, trace: Trace, note: str) -> None:
@@ -428,7 +450,7 @@ class Dispatcher:
             result = await resume_orchestration(run.task.task_id, ctx=ctx)
         else:
             result = await run_orchestrator(run.task.goal, ctx=ctx, task_id=run.task.task_id)
-        done = result.to_task_result()
+        done: TaskResult = result
         if not done.success:
             return done
         # Every subtask finished; the goal's own check decides, on what is on disk.
@@ -635,7 +657,7 @@ class Dispatcher:
         root: Path | None = None,
         limits: ToolsConfig | None = None,
         isolation: Isolation | None = None,
-        mode: RunMode = "auto",
+        mode: TaskMode = "auto",
     ) -> TaskContext:
         workdir = (cwd or self.services.output).absolute()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -683,14 +705,14 @@ class Dispatcher:
                 Notice(task_id=task.task_id, level="warning", message=item.message())
             )
 
-    async def _cancelled(self, run: TaskRun, error: str, kind: str) -> None:
+    async def _cancelled(self, run: TaskRun, why: Cancellation) -> None:
         """Keep what a cancelled run did as a failed trace, then report it with its cost."""
         trace_id = None
         if run.recorder.calls or run.cost_usd > 0:  # what it did, or at least what it cost
             trace = run.recorder.to_trace(
                 goal=run.task.goal,
                 final_answer="",
-                outcome=Outcome.failed(_cancel_kind(kind), error),
+                outcome=why.outcome,
                 mode="cancelled",
                 backend="",
                 model="",
@@ -701,10 +723,10 @@ class Dispatcher:
             trace_id = (await asyncio.to_thread(self.services.library.home.save, trace)).id
         await self._publish_failed(
             run.task.task_id,
-            error,
-            kind,
+            why.message,
+            why.error_type,
             run.started,
-            failure=_cancel_kind(kind),
+            failure=why.kind,
             cost_usd=run.cost_usd,
             trace_id=trace_id,
         )
@@ -779,11 +801,6 @@ def _decoys(real: Path, root: Path) -> None:
             stand_in.mkdir()
         else:
             stand_in.touch()
-
-
-def _cancel_kind(error_type: str) -> FailureKind:
-    """The failure kind of a cancelled run (its error type from ``cancellation_reason``)."""
-    return FailureKind.WATCHDOG if error_type == "WatchdogTimeout" else FailureKind.CANCELLED
 
 
 async def _no_charge(model: str, usage: Usage) -> float:

@@ -16,10 +16,10 @@ from llmos.backends.base import AgentBackend, Backend, BackendRequest
 from llmos.economy.estimate import estimate_learner_cost, first_call_cost
 from llmos.engine.services import Services
 from llmos.errors import BackendError, BudgetExceeded
-from llmos.events import Notice
+from llmos.events import Notice, RunMode, TaskMode
 from llmos.hooks.budget import BudgetGuard
 from llmos.hooks.builtin import check_disabled
-from llmos.hooks.inputs import PreLLMCallInput, RunMode, StopInput
+from llmos.hooks.inputs import PreLLMCallInput, StopInput
 from llmos.hooks.pipeline import Allow, Deny
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.memory import Trace
@@ -50,7 +50,7 @@ class TaskRun:
     usage: Usage = field(default_factory=Usage)
 
     def failed(
-        self, mode: str, error: str, error_type: str, kind: FailureKind = FailureKind.ERROR
+        self, mode: TaskMode, error: str, error_type: str, kind: FailureKind = FailureKind.ERROR
     ) -> TaskResult:
         return TaskResult.failure(
             task_id=self.task.task_id,

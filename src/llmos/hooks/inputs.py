@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
+from llmos.events import TASK_MODES, TaskMode, is_task_mode
 from llmos.messages import Usage
 
 if TYPE_CHECKING:  # both import the plugin loader, which imports the hook types
@@ -30,18 +31,7 @@ HookEventName = Literal[
     "TaskStart",
     "TaskEnd",
 ]
-HOOK_EVENTS: tuple[HookEventName, ...] = HookEventName.__args__  # type: ignore[attr-defined]
-
-#: The mode a task runs in, as its hooks see it: the one asked for until the
-#: dispatcher chooses (``auto`` at ``TaskStart``), then the one chosen.
-#: ``guided`` and ``healed`` are Learner runs led by a near or a broken trace.
-RunMode = Literal["auto", "learner", "guided", "healed", "follower", "orchestrator"]
-RUN_MODES: tuple[RunMode, ...] = RunMode.__args__  # type: ignore[attr-defined]
-
-
-def is_run_mode(name: str) -> TypeGuard[RunMode]:
-    """Whether ``name`` (a requested mode, a result's mode) is one a task runs in."""
-    return name in RUN_MODES
+HOOK_EVENTS: tuple[HookEventName, ...] = get_args(HookEventName)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,12 +42,14 @@ class HookContext:
     goal: str
     cwd: Path
     workspace: Path
-    mode: RunMode = "auto"
+    #: The mode asked for until the dispatcher chooses (``auto`` at ``TaskStart``), then
+    #: the one chosen; ``guided`` and ``healed`` are Learner runs led by a trace.
+    mode: TaskMode = "auto"
     replay: bool = False
 
     def __post_init__(self) -> None:
-        if not is_run_mode(self.mode):
-            raise ValueError(f"unknown mode {self.mode!r}; one of {', '.join(RUN_MODES)}")
+        if not is_task_mode(self.mode):
+            raise ValueError(f"unknown mode {self.mode!r}; one of {', '.join(TASK_MODES)}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

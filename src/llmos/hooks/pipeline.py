@@ -37,7 +37,6 @@ from llmos.hooks.inputs import (
     PostToolUseInput,
     PreLLMCallInput,
     PreToolUseInput,
-    RunMode,
     UserPromptSubmitInput,
 )
 from llmos.runtime.bus import EventBus
@@ -63,7 +62,6 @@ __all__ = [
     "HookPipeline",
     "PreToolOutcome",
     "Rewrite",
-    "RunMode",
 ]
 
 

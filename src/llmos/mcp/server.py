@@ -46,7 +46,7 @@ from llmos.cli.render import summarize_input
 from llmos.config import Settings
 from llmos.economy import EconomyReport, format_usd
 from llmos.errors import LLMOSError
-from llmos.events import Event, ModeChosen, Notice, ToolCallFinished, ToolCallStarted
+from llmos.events import TOLD, Event, ModeChosen, ToolCallFinished, ToolCallStarted
 from llmos.mcp.wire import CheckedStdin
 from llmos.memory.index import IndexEntry
 from llmos.memory.summary import TraceSummary
@@ -230,8 +230,8 @@ def _progress_message(event: Event) -> str | None:
         case ToolCallFinished(tool=tool, is_error=is_error, exit_code=exit_code):
             code = f" (exit {exit_code})" if exit_code is not None else ""
             return f"{'✗' if is_error else '✓'} {tool}{code}"
-        case Notice(message=message):
-            return message
+        case _ if isinstance(event, TOLD):
+            return event.message
     return None
 
 

@@ -21,9 +21,10 @@ from llmos.backends.base import (
     TextDelta,
     ToolCallReady,
     TurnFinished,
+    request_tokens,
 )
 from llmos.errors import BackendError, BudgetExceeded
-from llmos.events import Notice, TextStreamed, UsageUpdated
+from llmos.events import ContextCompacted, TextStreamed, UsageUpdated
 from llmos.hooks.inputs import PostLLMCallInput, PreLLMCallInput, UserPromptSubmitInput
 from llmos.hooks.pipeline import Allow, Deny
 from llmos.messages import (
@@ -175,7 +176,7 @@ class _Loop:
         while self.turns < self.settings.max_turns:
             request = self._request(tool_specs)
             if over_budget(request, self.backend.context_window):
-                request = await self._fit_context(tool_specs) or request
+                request = await self._fit_context(request, tool_specs) or request
             verdict = await self._may_call(request)
             if isinstance(verdict, Deny):
                 return self.outcome(
@@ -256,22 +257,27 @@ class _Loop:
             PreLLMCallInput(ctx=self.task.hook_ctx(), request=request, model=self.backend.model)
         )
 
-    async def _fit_context(self, tool_specs: Sequence[ToolSpec]) -> BackendRequest | None:
+    async def _fit_context(
+        self, request: BackendRequest, tool_specs: Sequence[ToolSpec]
+    ) -> BackendRequest | None:
         """L1: fold old turns (summary or note) so the next request fits the window."""
         summarize = self._summarize if self.backend.summarizes_context else None
         folded = await compact(self.messages, summarize)
         if folded is None:
             return None
         self.messages = folded.messages
-        how = "summarised by the model" if folded.summarised else "left out"
+        smaller = self._request(tool_specs)
         await self.task.publish(
-            Notice(
+            ContextCompacted(
                 task_id=self.task.task_id,
-                message=f"context: {folded.folded} earlier messages {how} to stay within the "
-                f"{self.backend.context_window:,}-token window",
+                folded_messages=folded.folded,
+                summarised=folded.summarised,
+                tokens_before=request_tokens(request),
+                tokens_after=request_tokens(smaller),
+                context_window=self.backend.context_window,
             )
         )
-        return self._request(tool_specs)
+        return smaller
 
     async def _summarize(self, text: str) -> str | None:
         """One model call that condenses old turns; it passes the budget like any other."""

@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
-from llmos.events import Notice
+from llmos.events import ScheduleFired, ScheduleSkipped
 from llmos.runtime.bus import EventBus
 from llmos.runtime.schedule_store import CronEntry, ScheduleStore, local_now
 from llmos.runtime.scheduler import Scheduler, TaskHandle
@@ -57,12 +57,7 @@ class CronDaemon:
             if previous is not None and not previous.done():
                 await asyncio.to_thread(self.store.mark_run, entry.id, now, previous.task_id)
                 await self.bus.publish(
-                    Notice(
-                        task_id=previous.task_id,
-                        level="warning",
-                        message=f"schedule {entry.id} ({entry.cron}) is due again while its "
-                        f"last run {previous.task_id} is still going; this run is skipped",
-                    )
+                    ScheduleSkipped(task_id=previous.task_id, schedule_id=entry.id, cron=entry.cron)
                 )
                 continue
             handle = await self._start(entry)
@@ -74,9 +69,8 @@ class CronDaemon:
         handle = await self.scheduler.submit(entry.goal, mode=entry.mode, project=entry.project)
         self._last[entry.id] = handle
         await self.bus.publish(
-            Notice(
-                task_id=handle.task_id,
-                message=f"schedule {entry.id} ({entry.cron}) is due: {entry.goal}",
+            ScheduleFired(
+                task_id=handle.task_id, schedule_id=entry.id, cron=entry.cron, goal=entry.goal
             )
         )
         return handle

@@ -21,16 +21,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from llmos.errors import ConfigError
-from llmos.events import Notice, TaskFailed
+from llmos.events import RequestedMode, TaskFailed, TaskQueued
 from llmos.outcome import FailureKind
 from llmos.runtime.bus import EventBus
 from llmos.runtime.task import TaskResult, new_task_id
-from llmos.runtime.watchdog import Watchdog
+from llmos.runtime.watchdog import Cancellation, Watchdog, cancellation_reason
 
 TaskStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 
@@ -46,7 +46,7 @@ class Submission:
 
     task_id: str
     goal: str
-    mode: str | None
+    mode: RequestedMode | None
     project: str | None
     priority: int
     submitted_at: float
@@ -62,7 +62,7 @@ class TaskInfo:
 
     task_id: str
     goal: str
-    mode: str | None
+    mode: RequestedMode | None
     project: str | None
     priority: int
     status: TaskStatus
@@ -160,6 +160,20 @@ class FairQueue:
             del self._levels[priority]
         return sub
 
+    def position(self, task_id: str) -> int:
+        """Where ``task_id`` stands if nothing else is pushed (1 = popped next; 0 = absent)."""
+        for place, sub in enumerate(self._order(), start=1):
+            if sub.task_id == task_id:
+                return place
+        return 0
+
+    def _order(self) -> Iterator[Submission]:
+        """The waiting submissions in the order :meth:`pop` would give them."""
+        for priority in sorted(self._levels, reverse=True):
+            queues = list(self._levels[priority].values())
+            for turn in range(max(len(q) for q in queues)):
+                yield from (q[turn] for q in queues if turn < len(q))
+
     def remove(self, task_id: str) -> Submission | None:
         for priority, level in self._levels.items():
             for project, waiting in level.items():
@@ -215,7 +229,7 @@ class Scheduler:
         self,
         goal: str,
         *,
-        mode: str | None = None,
+        mode: RequestedMode | None = None,
         project: str | None = None,
         priority: int = 0,
         task_id: str | None = None,
@@ -247,10 +261,12 @@ class Scheduler:
         self._start_ready()
         if handle.status == "queued":
             await self.bus.publish(
-                Notice(
+                TaskQueued(
                     task_id=task_id,
-                    message=f"queued: {len(self._running)} task(s) running, {len(self._queue)} "
-                    f"waiting (scheduler.concurrency = {self.concurrency})",
+                    position=self._queue.position(task_id),
+                    running=len(self._running),
+                    waiting=len(self._queue),
+                    concurrency=self.concurrency,
                 )
             )
         return handle
@@ -354,17 +370,18 @@ class Scheduler:
 
     def _cancelled_result(self, sub: Submission, exc: asyncio.CancelledError) -> TaskResult:
         expiry = self.watchdog.expiry(sub.task_id) if self.watchdog is not None else None
-        if expiry is not None:
-            error, kind = expiry.message, "WatchdogTimeout"
-        else:
-            error, kind = (str(exc.args[0]) if exc.args else "cancelled"), "Cancelled"
+        why = (
+            Cancellation(message=expiry.message, kind=FailureKind.WATCHDOG)
+            if expiry is not None
+            else cancellation_reason(exc)
+        )
         return TaskResult.failure(
             task_id=sub.task_id,
             goal=sub.goal,
-            mode=sub.mode or "cancelled",
-            kind=FailureKind.WATCHDOG if kind == "WatchdogTimeout" else FailureKind.CANCELLED,
-            message=error,
-            error_type=kind,
+            mode=sub.mode or "auto",
+            kind=why.kind,
+            message=why.message,
+            error_type=why.error_type,
         )
 
     async def _report_cancelled_before_start(self, handle: TaskHandle, reason: str) -> None:
@@ -374,7 +391,7 @@ class Scheduler:
             TaskResult.failure(
                 task_id=sub.task_id,
                 goal=sub.goal,
-                mode=sub.mode or "cancelled",
+                mode=sub.mode or "auto",
                 kind=FailureKind.CANCELLED,
                 message=f"{reason} before it started",
                 error_type="Cancelled",

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Protocol
 
 from llmos.errors import BudgetExceeded
-from llmos.events import Event
-from llmos.hooks.inputs import HookContext, RunMode
+from llmos.events import Event, TaskMode
+from llmos.hooks.inputs import HookContext
 from llmos.hooks.pipeline import Hook, HookPipeline
 from llmos.messages import Usage
 from llmos.outcome import FailureKind, Outcome
@@ -37,7 +37,7 @@ class TaskContext:
     tool_ctx: ToolContext
     price: Pricer
     #: The mode asked for until the dispatcher chooses one, then the one it chose.
-    mode: RunMode = "auto"
+    mode: TaskMode = "auto"
 
     @property
     def cwd(self) -> Path:
@@ -67,7 +67,7 @@ class TaskResult:
 
     task_id: str
     goal: str
-    mode: str
+    mode: TaskMode
     outcome: Outcome
     text: str = ""
     cost_usd: float = 0.0
@@ -83,7 +83,7 @@ class TaskResult:
         *,
         task_id: str,
         goal: str,
-        mode: str,
+        mode: TaskMode,
         kind: FailureKind,
         message: str,
         error_type: str | None = None,

@@ -13,12 +13,12 @@ Long before a silent model call is cancelled, the user hears of it: every
 ``llm_silence_notice_s`` of silence (15 s by default) a warning notice says how
 long the model has sent nothing and when the call will be given up.
 
-It is a bus subscriber (every event of a task is progress), a pair of hooks
+It is a bus subscriber (every event of a task but talk about it is progress), a pair of hooks
 (``PreLLMCall``/``PostLLMCall`` mark a model call in flight) and a monitor
 coroutine that checks the tasks it was told about with :meth:`Watchdog.watch`.
 When a limit fires, the task's asyncio task is cancelled (so Bash kills its
 process group and the dispatcher keeps the partial trace as failed and
-releases the reservation) and a warning :class:`~llmos.events.Notice` names
+releases the reservation) and a :class:`~llmos.events.WatchdogFired` names
 the limit, its setting and its value.
 
 Example:
@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from llmos.config import WatchdogConfig
 from llmos.errors import ConfigError
 from llmos.events import (
+    TOLD,
     Event,
     Notice,
     TaskFailed,
@@ -44,9 +45,11 @@ from llmos.events import (
     TextStreamed,
     ToolCallFinished,
     ToolCallStarted,
+    WatchdogFired,
 )
 from llmos.hooks.inputs import PostLLMCallInput, PreLLMCallInput
 from llmos.hooks.pipeline import Hook
+from llmos.outcome import FailureKind, Outcome
 from llmos.runtime.bus import EventBus
 
 #: Every watchdog cancellation message starts with this (see :func:`cancellation_reason`).
@@ -62,6 +65,8 @@ class Expiry:
     task_id: str
     setting: str
     limit_s: float
+    #: What was seen, e.g. ``ran for 30 s``.
+    what: str
     message: str
 
 
@@ -191,7 +196,7 @@ class Watchdog:
 
     def _on_event(self, event: Event) -> None:
         watched = self._watched.get(event.task_id)
-        if watched is None or isinstance(event, Notice):  # talk about a task is not progress
+        if watched is None or isinstance(event, TOLD):  # talk about a task is not progress
             return
         now = self.clock()
         watched.last_event = now
@@ -304,30 +309,48 @@ class Watchdog:
             task_id=task_id,
             setting=setting,
             limit_s=limit,
+            what=what,
             message=f"{WATCHDOG_PREFIX}{what} ({setting}); task cancelled",
         )
 
     async def _fire(self, expiry: Expiry, watched: _Watched) -> None:
         self._expired[expiry.task_id] = expiry
-        # The notice goes out first, so the user reads why before the TaskFailed.
+        # The event goes out first, so the user reads why before the TaskFailed.
         await self.bus.publish(
-            Notice(
+            WatchdogFired(
                 task_id=expiry.task_id,
-                level="warning",
-                message=f"{expiry.message}; raise {expiry.setting} in llmos.toml "
-                "[watchdog] if the task needs longer",
+                setting=expiry.setting,
+                limit_s=expiry.limit_s,
+                what=expiry.what,
             )
         )
         watched.task.cancel(expiry.message)
 
 
-def cancellation_reason(exc: asyncio.CancelledError) -> tuple[str, str]:
-    """``(error, error_type)`` for a cancelled run, for the dispatcher's ``TaskFailed``.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cancellation:
+    """Why a run was cancelled: ``kind`` is ``WATCHDOG`` (a limit fired) or ``CANCELLED``."""
 
-    A watchdog cancellation names its limit and gives ``WatchdogTimeout``;
-    any other is ``Cancelled`` with the message it was cancelled with.
+    message: str
+    kind: FailureKind
+
+    @property
+    def error_type(self) -> str:
+        """The diagnostic name a failed result and ``TaskFailed`` carry."""
+        return "WatchdogTimeout" if self.kind is FailureKind.WATCHDOG else "Cancelled"
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.failed(self.kind, self.message)
+
+
+def cancellation_reason(exc: asyncio.CancelledError) -> Cancellation:
+    """Why ``exc`` cancelled a run, for the dispatcher's ``TaskFailed``.
+
+    A watchdog cancellation names its limit (its message starts with
+    :data:`WATCHDOG_PREFIX`); any other carries the message it was cancelled with.
     """
     message = str(exc.args[0]) if exc.args and exc.args[0] else ""
     if message.startswith(WATCHDOG_PREFIX):
-        return message, "WatchdogTimeout"
-    return message or "cancelled", "Cancelled"
+        return Cancellation(message=message, kind=FailureKind.WATCHDOG)
+    return Cancellation(message=message or "cancelled", kind=FailureKind.CANCELLED)

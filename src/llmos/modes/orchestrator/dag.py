@@ -17,10 +17,10 @@ from typing import Any
 
 from llmos.modes.orchestrator.plan import Plan, Subtask
 from llmos.modes.orchestrator.state import SubtaskOutcome
+from llmos.outcome import FailureKind
 
 RunOne = Callable[[Subtask], Coroutine[Any, Any, SubtaskOutcome]]
 OnOutcome = Callable[[SubtaskOutcome], Awaitable[None]]
-BUDGET_ERROR = "BudgetExceeded"
 
 
 async def run_dag(
@@ -65,7 +65,7 @@ async def run_dag(
                 outcome = task.result()
                 results[subtask.id] = outcome
                 await on_outcome(outcome)
-                if outcome.error_type == BUDGET_ERROR and halted is None:
+                if outcome.failure is FailureKind.BUDGET and halted is None:
                     halted = f"not started: the budget ran out at subtask {subtask.id}"
     except BaseException:
         for task in running:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -31,7 +31,17 @@ from llmos.agents import Agent, AgentLibrary
 from llmos.backends.base import Backend, BackendRequest, TextDelta, TurnFinished
 from llmos.economy import TokenEconomy
 from llmos.errors import BudgetExceeded, LLMOSError
-from llmos.events import Notice, UsageUpdated
+from llmos.events import (
+    Event,
+    Notice,
+    PlanMade,
+    PlannedSubtask,
+    SubtaskFailed,
+    SubtaskFinished,
+    SubtaskSkipped,
+    SubtaskStarted,
+    UsageUpdated,
+)
 from llmos.memory import Matcher, Slot, Trace, TraceStore
 from llmos.messages import AssistantMessage, Message, Usage, UserMessage
 from llmos.modes.orchestrator.budget import (
@@ -39,7 +49,7 @@ from llmos.modes.orchestrator.budget import (
     SubtaskShare,
     orchestration_estimate,
 )
-from llmos.modes.orchestrator.dag import BUDGET_ERROR, run_dag
+from llmos.modes.orchestrator.dag import run_dag
 from llmos.modes.orchestrator.plan import (
     Plan,
     PlanInvalid,
@@ -64,7 +74,7 @@ from llmos.modes.orchestrator.trace import (
     saved_costs,
     to_trace,
 )
-from llmos.outcome import FailureKind, Outcome
+from llmos.outcome import FailureKind, Outcome, kind_of_error
 from llmos.runtime.bus import EventBus
 from llmos.runtime.task import TaskResult, new_task_id
 
@@ -123,52 +133,18 @@ class OrchestratorContext:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrchestrationResult:
-    """How an orchestration ended: the answer (or the partial report) and every subtask."""
+class OrchestrationResult(TaskResult):
+    """A task result (the answer, or the partial report) with the plan and every subtask.
 
-    task_id: str
-    goal: str
-    success: bool
-    text: str
-    plan: Plan | None
-    subtasks: tuple[SubtaskOutcome, ...]
-    cost_usd: float
-    saved_usd: float = 0.0
-    usage: Usage = field(default_factory=Usage)
-    trace_id: str | None = None
+    ``outcome`` is a success when every subtask finished (each judged on its own);
+    the goal's own check is the dispatcher's
+    (:meth:`~llmos.engine.dispatcher.Dispatcher._orchestrate`).
+    """
+
+    plan: Plan | None = None
+    subtasks: tuple[SubtaskOutcome, ...] = ()
     replayed_from: str | None = None
     planning_calls: int = 0
-    error: str | None = None
-    error_type: str | None = None
-
-    @property
-    def outcome(self) -> Outcome:
-        """Done when every subtask finished (each judged on its own); the goal's check is the
-        dispatcher's (:meth:`~llmos.engine.dispatcher.Dispatcher._orchestrate`)."""
-        if self.success:
-            return Outcome.success("every subtask finished")
-        kinds = {
-            BUDGET_ERROR: FailureKind.BUDGET,
-            "SubtaskFailed": FailureKind.SUBTASK_FAILED,
-            "PolicyDenied": FailureKind.POLICY,
-        }
-        kind = kinds.get(self.error_type or "", FailureKind.ERROR)
-        return Outcome.failed(kind, self.error or "the orchestration failed")
-
-    def to_task_result(self, duration_s: float = 0.0) -> TaskResult:
-        return TaskResult(
-            task_id=self.task_id,
-            goal=self.goal,
-            mode=MODE,
-            outcome=self.outcome,
-            text=self.text,
-            cost_usd=self.cost_usd,
-            saved_usd=self.saved_usd,
-            duration_s=duration_s,
-            usage=self.usage,
-            trace_id=self.trace_id,
-            error_type=self.error_type,
-        )
 
 
 async def run_orchestrator(
@@ -210,6 +186,7 @@ class _Orchestration:
         self.started = time.perf_counter()
         self.source: Trace | None = None
         self.slots: tuple[Slot, ...] = ()
+        self.confidence: float | None = None  # the match of the trace whose plan is replayed
 
     @property
     def task_id(self) -> str:
@@ -217,6 +194,9 @@ class _Orchestration:
 
     async def notice(self, message: str, level: Literal["info", "warning"] = "info") -> None:
         await self.ctx.bus.publish(Notice(task_id=self.task_id, message=message, level=level))
+
+    async def publish(self, event: Event) -> None:
+        await self.ctx.bus.publish(event)
 
     async def save(self) -> None:
         await asyncio.to_thread(save_state, self.ctx.state_dir, self.state)
@@ -240,6 +220,7 @@ class _Orchestration:
         except LLMOSError as exc:
             self.state.status = "failed"
             self.state.error, self.state.error_type = str(exc), type(exc).__name__
+            self.state.failure = kind_of_error(exc)
             if isinstance(exc, PlanInvalid) and exc.output:
                 self.state.error = f"{exc}\nThe model answered:\n{exc.output}"
         await self.save()
@@ -250,9 +231,7 @@ class _Orchestration:
         resuming = self.state.plan is not None
         if resuming:
             self.state.reopen()
-            await self.notice(
-                f"resuming {self.task_id}: {len(self.state.unfinished())} subtask(s) left"
-            )
+            await self._show_plan(resumed=True)
             await self._load_source()
         else:
             await self.save()
@@ -265,7 +244,7 @@ class _Orchestration:
         self.state.status = "running"
         await self.save()
         if not resuming:
-            await self._show_plan(self.state.plan)
+            await self._show_plan()
 
     async def _find_source(self) -> None:
         ctx = self.ctx
@@ -282,10 +261,7 @@ class _Orchestration:
         self.state.source_trace = found.trace.id
         self.state.bindings = dict(found.bindings)
         self.state.set_plan(plan_from_steps(found.steps))
-        await self.notice(
-            f"replaying the plan of trace {found.trace.id} (confidence {found.confidence:.2f}): "
-            "no planning call"
-        )
+        self.confidence = found.confidence
 
     async def _load_source(self) -> None:
         if self.state.source_trace is None:
@@ -373,18 +349,29 @@ class _Orchestration:
             written = await asyncio.to_thread(self.ctx.agents.write, agent)
             await self.notice(f"new agent {agent.name} written to {written.path} (generated)")
 
-    async def _show_plan(self, plan: Plan | None) -> None:
+    async def _show_plan(self, *, resumed: bool = False) -> None:
+        plan = self.state.plan
         assert plan is not None
-        waves = plan.waves()
-        widest = max(len(w) for w in waves)
-        parallel = f" · {widest} in parallel" if widest > 1 else ""
-        lines = [
-            f"plan: {len(plan.subtasks)} subtasks · agents {', '.join(plan.agent_names)}{parallel}"
-        ]
-        for subtask in plan.subtasks:
-            after = f" (after {', '.join(subtask.depends_on)})" if subtask.depends_on else ""
-            lines.append(f"  {subtask.id} [{subtask.agent}]{after}: {subtask.description}")
-        await self.notice("\n".join(lines))
+        outcomes = self.state.outcomes
+        await self.publish(
+            PlanMade(
+                task_id=self.task_id,
+                subtasks=tuple(
+                    PlannedSubtask(
+                        id=s.id,
+                        agent=s.agent,
+                        description=s.description,
+                        depends_on=s.depends_on,
+                        state=outcomes[s.id].status,
+                    )
+                    for s in plan.subtasks
+                ),
+                replayed_from=None if resumed else self.state.source_trace,
+                confidence=self.confidence,
+                resumed=resumed,
+                parallel=max(len(w) for w in plan.waves()),
+            )
+        )
 
     # ------------------------------------------------------------------ execution
 
@@ -402,7 +389,8 @@ class _Orchestration:
         if failed:
             state.status = "failed"
             state.error = "; ".join(f"{o.id} {o.status}: {o.error}" for o in failed)
-            budget_out = any(o.error_type == "BudgetExceeded" for o in failed)
+            budget_out = any(o.failure is FailureKind.BUDGET for o in failed)
+            state.failure = FailureKind.BUDGET if budget_out else FailureKind.SUBTASK_FAILED
             state.error_type = "BudgetExceeded" if budget_out else "SubtaskFailed"
             return
         await self._synthesise()
@@ -413,19 +401,37 @@ class _Orchestration:
         self.state.record(outcome)
         await self.save()
         if outcome.status == "skipped":
-            await self.notice(f"subtask {outcome.id} skipped: {outcome.error}", "warning")
+            await self.publish(
+                SubtaskSkipped(
+                    task_id=self.task_id, subtask_id=outcome.id, reason=outcome.error or ""
+                )
+            )
 
     async def _run_subtask(self, subtask: Subtask) -> SubtaskOutcome:
         outcome = self.state.outcomes[subtask.id]
         try:
             agent = await asyncio.to_thread(self.ctx.agents.get, subtask.agent)
         except LLMOSError as exc:
-            return replace(outcome, status="failed", error=str(exc), error_type=type(exc).__name__)
+            return replace(
+                outcome,
+                status="failed",
+                error=str(exc),
+                error_type=type(exc).__name__,
+                failure=kind_of_error(exc),
+            )
         goal = subtask_goal(subtask, self.state.outcomes)
         tries = 1 + max(self.ctx.retries, 0)
         for attempt in range(1, tries + 1):
             sub_id = f"{self.task_id}.{subtask.id}" + (f".{attempt}" if attempt > 1 else "")
-            await self.notice(f"subtask {subtask.id} started [{agent.name}] as {sub_id}")
+            await self.publish(
+                SubtaskStarted(
+                    task_id=self.task_id,
+                    subtask_id=subtask.id,
+                    subtask_task_id=sub_id,
+                    agent=agent.name,
+                    attempt=attempt,
+                )
+            )
             share = self.budget.share(sub_id) if self.budget else None
             try:
                 result = await self.ctx.run_subtask(goal, agent=agent, task_id=sub_id, budget=share)
@@ -433,7 +439,7 @@ class _Orchestration:
                 result = TaskResult(
                     task_id=sub_id,
                     goal=goal,
-                    mode="",
+                    mode="auto",  # it failed before a mode was chosen
                     outcome=Outcome.of_error(exc),
                     error_type=type(exc).__name__,
                 )
@@ -450,24 +456,37 @@ class _Orchestration:
             self.saved += result.saved_usd
             self.spent += result.cost_usd
             if not result.failed:  # a success, or finished and unverified: its text is usable
-                await self.notice(
-                    f"subtask {subtask.id} done [{result.mode}] trace {result.trace_id} "
-                    f"${result.cost_usd:.4f}"
+                await self.publish(
+                    SubtaskFinished(
+                        task_id=self.task_id,
+                        subtask_id=subtask.id,
+                        subtask_task_id=sub_id,
+                        mode=result.mode,
+                        trace_id=result.trace_id,
+                        cost_usd=result.cost_usd,
+                    )
                 )
-                return replace(outcome, status="done", error=None, error_type=None)
+                return replace(outcome, status="done", error=None, error_type=None, failure=None)
             outcome = replace(
                 outcome,
                 status="failed",
                 error=result.error,
-                error_type=BUDGET_ERROR
-                if result.outcome.kind is FailureKind.BUDGET
-                else result.error_type or "TaskFailed",
+                error_type=result.error_type or "TaskFailed",
+                failure=result.outcome.kind or FailureKind.ERROR,
             )
             final = attempt == tries or result.outcome.kind is FailureKind.BUDGET
-            await self.notice(
-                f"subtask {subtask.id} failed (attempt {attempt}/{tries}): {result.error}"
-                + ("" if final else "; retrying"),
-                "warning",
+            await self.publish(
+                SubtaskFailed(
+                    task_id=self.task_id,
+                    subtask_id=subtask.id,
+                    subtask_task_id=sub_id,
+                    error=result.error or "the subtask failed",
+                    failure=result.outcome.kind or FailureKind.ERROR,
+                    attempt=attempt,
+                    attempts=tries,
+                    retrying=not final,
+                    cost_usd=result.cost_usd,
+                )
             )
             if final:
                 break
@@ -562,21 +581,28 @@ class _Orchestration:
 
     def result(self) -> OrchestrationResult:
         state = self.state
-        outcomes = tuple(state.outcomes.values())
-        success = state.status == "done"
+        done = state.status == "done"
+        outcome = (
+            Outcome.success("every subtask finished")
+            if done
+            else Outcome.failed(
+                state.failure or FailureKind.ERROR, state.error or "the orchestration failed"
+            )
+        )
         return OrchestrationResult(
             task_id=state.task_id,
             goal=state.goal,
-            success=success,
-            text=state.answer if success else partial_report(state),
+            mode=MODE,
+            outcome=outcome,
+            text=state.answer if done else partial_report(state),
             plan=state.plan,
-            subtasks=outcomes,
+            subtasks=tuple(state.outcomes.values()),
             cost_usd=self.spent,
             saved_usd=self.saved,
+            duration_s=time.perf_counter() - self.started,
             usage=self.usage,
             trace_id=state.trace_id,
             replayed_from=state.source_trace,
             planning_calls=state.planning_calls,
-            error=state.error,
-            error_type=state.error_type,
+            error_type=None if done else state.error_type,
         )

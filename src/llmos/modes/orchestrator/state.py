@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from llmos.errors import ConfigError
+from llmos.events import TaskMode
 from llmos.files import write_atomic
 from llmos.modes.orchestrator.plan import Plan, Subtask
+from llmos.outcome import FailureKind, parse_kind
 
 STATE_VERSION = 1
 SubtaskStatus = Literal["pending", "done", "failed", "skipped"]
@@ -32,7 +34,11 @@ class StateNotFound(ConfigError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubtaskOutcome:
-    """How one subtask ended (or that it has not run yet: ``pending``)."""
+    """How one subtask ended (or that it has not run yet: ``pending``).
+
+    ``failure`` is why it failed, typed (callers branch on it); ``error_type``
+    names the error behind it, for people reading the state file.
+    """
 
     id: str
     agent: str
@@ -40,15 +46,20 @@ class SubtaskOutcome:
     text: str = ""
     task_id: str | None = None
     trace_id: str | None = None
-    mode: str | None = None
+    mode: TaskMode | None = None
     cost_usd: float = 0.0
     attempts: int = 0
     error: str | None = None
     error_type: str | None = None
+    failure: FailureKind | None = None
 
     @property
     def finished(self) -> bool:
         return self.status == "done"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SubtaskOutcome:
+        return cls(**{**data, "failure": parse_kind(data.get("failure"))})
 
 
 @dataclass(kw_only=True)
@@ -69,6 +80,7 @@ class OrchestrationState:
     synthesis_cost_usd: float = 0.0
     error: str | None = None
     error_type: str | None = None
+    failure: FailureKind | None = None
 
     def set_plan(self, plan: Plan) -> None:
         self.plan = plan
@@ -90,10 +102,10 @@ class OrchestrationState:
         for subtask_id, outcome in self.outcomes.items():
             if not outcome.finished:
                 self.outcomes[subtask_id] = replace(
-                    outcome, status="pending", error=None, error_type=None
+                    outcome, status="pending", error=None, error_type=None, failure=None
                 )
         self.status = "running"
-        self.error = self.error_type = None
+        self.error = self.error_type = self.failure = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +124,7 @@ class OrchestrationState:
             "synthesis_cost_usd": self.synthesis_cost_usd,
             "error": self.error,
             "error_type": self.error_type,
+            "failure": self.failure,
         }
 
     @classmethod
@@ -126,7 +139,7 @@ class OrchestrationState:
             else Plan(subtasks=tuple(Subtask.from_json(s) for s in plan["subtasks"])),
             source_trace=data.get("source_trace"),
             bindings=dict(data.get("bindings", {})),
-            outcomes={o["id"]: SubtaskOutcome(**o) for o in data.get("outcomes", [])},
+            outcomes={o["id"]: SubtaskOutcome.from_json(o) for o in data.get("outcomes", [])},
             answer=data.get("answer", ""),
             trace_id=data.get("trace_id"),
             planning_calls=data.get("planning_calls", 0),
@@ -134,6 +147,7 @@ class OrchestrationState:
             synthesis_cost_usd=data.get("synthesis_cost_usd", 0.0),
             error=data.get("error"),
             error_type=data.get("error_type"),
+            failure=parse_kind(data.get("failure")),
         )
 
 

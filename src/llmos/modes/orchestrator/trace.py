@@ -20,7 +20,7 @@ these steps as tools; the orchestrator replays them (:func:`plan_from_steps`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from llmos.memory import Slot, Step, Trace
 from llmos.memory.slots import rewriter
@@ -28,7 +28,7 @@ from llmos.messages import Usage
 from llmos.modes.orchestrator.plan import Plan, Subtask
 from llmos.modes.orchestrator.state import OrchestrationState
 
-MODE = "orchestrator"
+MODE: Literal["orchestrator"] = "orchestrator"
 SUBTASK_TOOL = "Subtask"
 ENCODING_VERSION = 1
 

@@ -109,6 +109,107 @@ async function refreshTasks() {
   }
 }
 
+// ------------------------------------------------------------------ the plan
+
+// An orchestration's plan, drawn from its typed events: `plan-made` lays the subtasks
+// out in waves (a subtask stands in the column after those it depends on), and each
+// `subtask-*` event moves one card to running, done, failed or skipped.
+const plan = { nodes: new Map() };
+
+function clearPlan() {
+  plan.nodes.clear();
+  $("plan").hidden = true;
+  $("plan-waves").replaceChildren();
+  $("plan-summary").textContent = "";
+}
+
+function drawPlan(event) {
+  const depth = new Map();
+  for (const s of event.subtasks) {
+    depth.set(s.id, 1 + Math.max(-1, ...s.depends_on.map((d) => depth.get(d) ?? 0)));
+  }
+  const waves = [];
+  for (const s of event.subtasks) (waves[depth.get(s.id)] ||= []).push(s);
+  plan.nodes.clear();
+  $("plan-waves").replaceChildren(...waves.map((wave, index) =>
+    el("ol", { class: "wave", "data-wave": index }, ...wave.map((s) => {
+      const node = el("li", { class: "subtask", "data-subtask": s.id, "data-state": s.state },
+        el("div", { class: "head" }, el("b", {}, s.id), el("span", { class: "agent" }, s.agent),
+          el("span", { class: "state" }, s.state)),
+        el("div", { class: "desc", title: s.description }, s.description),
+        s.depends_on.length ? el("div", { class: "after" }, `after ${s.depends_on.join(", ")}`) : null,
+        el("div", { class: "detail" }));
+      plan.nodes.set(s.id, node);
+      return node;
+    }))));
+  const from = event.replayed_from ? ` · replayed from ${event.replayed_from.slice(0, 12)}` : "";
+  $("plan-summary").textContent = `(${event.subtasks.length} subtasks${from})`;
+  $("plan").hidden = false;
+}
+
+function setSubtask(id, subtaskState, detail) {
+  const node = plan.nodes.get(id);
+  if (!node) return;
+  node.dataset.state = subtaskState;
+  node.querySelector(".state").textContent = subtaskState;
+  node.querySelector(".detail").textContent = detail;
+}
+
+function followPlan(event) {
+  switch (event.kind) {
+    case "plan-made":
+      drawPlan(event);
+      break;
+    case "subtask-started":
+      setSubtask(event.subtask_id, "running",
+        `as ${event.subtask_task_id}${event.attempt > 1 ? ` · attempt ${event.attempt}` : ""}`);
+      break;
+    case "subtask-finished":
+      setSubtask(event.subtask_id, "done", `${event.mode || ""} · ${usd(event.cost_usd)}`);
+      break;
+    case "subtask-failed":
+      setSubtask(event.subtask_id, event.retrying ? "running" : "failed",
+        `${event.retrying ? `attempt ${event.attempt} failed, retrying: ` : `${event.failure}: `}${event.error}`);
+      break;
+    case "subtask-skipped":
+      setSubtask(event.subtask_id, "skipped", event.reason);
+      break;
+  }
+}
+
+// What a typed event tells a person, as one line: [level, label, text] (see llmos.events).
+function told(event) {
+  switch (event.kind) {
+    case "plan-made":
+      return ["info", "plan", event.resumed
+        ? `resuming: ${event.subtasks.filter((s) => s.state !== "done").length} subtask(s) left`
+        : `${event.subtasks.length} subtasks${event.parallel > 1 ? ` · ${event.parallel} in parallel` : ""}`];
+    case "subtask-started":
+      return ["info", "subtask", `${event.subtask_id} started [${event.agent}] as ${event.subtask_task_id}`];
+    case "subtask-finished":
+      return ["info", "subtask", `${event.subtask_id} done [${event.mode}] · ${usd(event.cost_usd)}`];
+    case "subtask-failed":
+      return ["warning", "subtask", `${event.subtask_id} failed (attempt ${event.attempt}/${event.attempts}): ${event.error}${event.retrying ? "; retrying" : ""}`];
+    case "subtask-skipped":
+      return ["warning", "subtask", `${event.subtask_id} skipped: ${event.reason}`];
+    case "replay-diverged":
+      return ["warning", "replay", `diverged at step ${event.step} (${event.tool}): ${event.reason}; the Learner takes over`];
+    case "healed":
+      return ["info", "healed", `trace ${event.trace_id.slice(0, 12)} → ${event.new_trace_id.slice(0, 12)}`];
+    case "context-compacted":
+      return ["info", "context", `${event.folded_messages} earlier messages ${event.summarised ? "summarised" : "left out"}: ${event.tokens_before.toLocaleString("en")} → ${event.tokens_after.toLocaleString("en")} tokens`];
+    case "watchdog-fired":
+      return ["warning", "watchdog", `${event.what} (${event.setting}); task cancelled`];
+    case "task-queued":
+      return ["info", "queued", `position ${event.position} · ${event.running} running, ${event.waiting} waiting`];
+    case "schedule-fired":
+      return ["info", "schedule", `${event.schedule_id} (${event.cron}) is due: ${event.goal}`];
+    case "schedule-skipped":
+      return ["warning", "schedule", `${event.schedule_id} (${event.cron}) is due again while ${event.task_id} still runs; skipped`];
+  }
+  return null;
+}
+
 // ------------------------------------------------------------------ live events
 
 const stream = { textNode: null, calls: new Map() };
@@ -127,6 +228,13 @@ function kindLabel(text) {
 
 function renderEvent(event) {
   if (event.kind !== "text-delta") stream.textNode = null;
+  followPlan(event);
+  const line = told(event);
+  if (line) {
+    const [level, label, text] = line;
+    addEvent(el("li", { class: `ev notice ${level}`, "data-kind": event.kind }, kindLabel(label), text));
+    return;
+  }
   switch (event.kind) {
     case "task-started":
       addEvent(el("li", { class: "ev start", "data-kind": event.kind },
@@ -207,6 +315,7 @@ function follow(taskId) {
   state.selected = taskId;
   stream.textNode = null;
   stream.calls.clear();
+  clearPlan();
   $("events").replaceChildren();
   $("stream-cost").textContent = "";
   const task = state.tasks.find((t) => t.task_id === taskId);
@@ -219,7 +328,8 @@ function follow(taskId) {
   source.onmessage = (message) => {
     const event = JSON.parse(message.data);
     renderEvent(event);
-    if (event.kind === "task-finished" || event.kind === "task-failed") {
+    const own = event.task_id === taskId; // a subtask's end is not the orchestration's
+    if (own && (event.kind === "task-finished" || event.kind === "task-failed")) {
       source.close(); // the run is over; otherwise EventSource would reconnect
       refreshTasks();
       refreshLibrary();
