@@ -164,3 +164,39 @@ async def test_an_observer_reads_the_fields_of_its_event(tmp_path: Path) -> None
     await pipeline.notify(PostToolUseInput(ctx=ctx, tool="Read", tool_input={}, tool_result=result))
     await pipeline.notify(TaskEndInput(ctx=ctx, text="done", success=True))
     assert outputs == [("Bash", "ok")]
+
+
+#: The README's hook, as a user writes it in ``workspace/hooks/``: typed by its event.
+README_HOOK = """
+from llmos import hook
+from llmos.hooks.inputs import PreToolUseInput
+from llmos.hooks.pipeline import Deny
+
+
+@hook("PreToolUse", matcher="Bash", timeout_s=2, fail_closed=True)
+def no_deploys(data: PreToolUseInput) -> Deny | None:
+    if "deploy" in data.tool_input["command"]:
+        return Deny("deploys need a person")
+    return None
+"""
+
+
+async def test_the_readme_hook_loads_from_the_workspace_and_denies(workspace: Path) -> None:
+    from llmos.plugins import load_user_hooks
+    from llmos.workspace import Workspace
+
+    space = Workspace(workspace).ensure()
+    (space.hooks / "deploys.py").write_text(README_HOOK)
+    pipeline = HookPipeline()
+    report = load_user_hooks(space, pipeline, entry_points=False)
+    assert (report.loaded, report.problems) == (("no_deploys",), ())
+    [loaded] = pipeline.hooks
+    assert (loaded.event, loaded.timeout_s, loaded.fail_closed) == ("PreToolUse", 2, True)
+    ctx = HookContext(task_id="t", goal="g", cwd=space.output, workspace=space.root)
+    denied = await pipeline.pre_tool_use(ctx, "Bash", {"command": "./deploy.sh"})
+    assert (denied.allowed, denied.hook, denied.reason) == (
+        False,
+        "no_deploys",
+        "deploys need a person",
+    )
+    assert (await pipeline.pre_tool_use(ctx, "Bash", {"command": "ls"})).allowed
