@@ -273,18 +273,17 @@ class FactStore(MarkdownStore[Fact, FactRow]):
             raise FactFormatError(str(exc), path=path) from exc
 
     def row_for(self, record: Fact, path: Path, info: os.stat_result) -> FactRow:
-        fact = record
         return FactRow(
-            id=fact.id,
+            id=record.id,
             file=path.name,
             mtime_ns=info.st_mtime_ns,
             size=info.st_size,
-            created=fact.created,
-            source=fact.source,
-            tags=fact.tags,
-            task=fact.task_id,
-            trace=fact.trace_id,
-            text=fact.text,
+            created=record.created,
+            source=record.source,
+            tags=record.tags,
+            task=record.task_id,
+            trace=record.trace_id,
+            text=record.text,
         )
 
     # ------------------------------------------------------------ reading
