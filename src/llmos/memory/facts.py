@@ -365,10 +365,5 @@ class FactLibrary(LayeredStores[FactStore]):
         return [fact for store in self.stores for fact in store.list()]
 
     def remove(self, id_or_prefix: str) -> Fact:
-        """Forget a fact from whichever store holds it."""
-        for store in self.stores[:-1]:
-            try:
-                return store.remove(id_or_prefix)
-            except FactNotFound:
-                continue
-        return self.stores[-1].remove(id_or_prefix)
+        """Forget a fact from whichever store holds it (the project's first)."""
+        return self.store_of(id_or_prefix).remove(id_or_prefix)
