@@ -273,18 +273,17 @@ class FactStore(MarkdownStore[Fact, FactRow]):
             raise FactFormatError(str(exc), path=path) from exc
 
     def row_for(self, record: Fact, path: Path, info: os.stat_result) -> FactRow:
-        fact = record
         return FactRow(
-            id=fact.id,
+            id=record.id,
             file=path.name,
             mtime_ns=info.st_mtime_ns,
             size=info.st_size,
-            created=fact.created,
-            source=fact.source,
-            tags=fact.tags,
-            task=fact.task_id,
-            trace=fact.trace_id,
-            text=fact.text,
+            created=record.created,
+            source=record.source,
+            tags=record.tags,
+            task=record.task_id,
+            trace=record.trace_id,
+            text=record.text,
         )
 
     # ------------------------------------------------------------ reading
@@ -366,10 +365,5 @@ class FactLibrary(LayeredStores[FactStore]):
         return [fact for store in self.stores for fact in store.list()]
 
     def remove(self, id_or_prefix: str) -> Fact:
-        """Forget a fact from whichever store holds it."""
-        for store in self.stores[:-1]:
-            try:
-                return store.remove(id_or_prefix)
-            except FactNotFound:
-                continue
-        return self.stores[-1].remove(id_or_prefix)
+        """Forget a fact from whichever store holds it (the project's first)."""
+        return self.store_of(id_or_prefix).remove(id_or_prefix)

@@ -36,13 +36,8 @@ class Record(Protocol):
     def id(self) -> str: ...
 
 
-class IndexedRow(Row, Protocol):
-    @property
-    def created(self) -> str: ...
-
-
 T = TypeVar("T", bound=Record)
-R = TypeVar("R", bound=IndexedRow)
+R = TypeVar("R", bound=Row)
 
 
 @dataclass(frozen=True, slots=True)

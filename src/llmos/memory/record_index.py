@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS broken (
 
 
 class Row(Protocol):
-    """What every index row has: the record's id and the file state it was read at."""
+    """What every index row has: the record's id and age, the file state it was read at."""
 
     @property
     def id(self) -> str: ...
@@ -45,6 +45,8 @@ class Row(Protocol):
     def mtime_ns(self) -> int: ...
     @property
     def size(self) -> int: ...
+    @property
+    def created(self) -> str: ...
 
 
 R = TypeVar("R", bound=Row)
