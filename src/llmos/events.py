@@ -29,7 +29,7 @@ RequestedMode = Literal["auto", "learner", "follower", "orchestrator"]
 #: The mode that really ran a task: a guided or healed run is the Learner with advice.
 RunMode = Literal["learner", "guided", "healed", "follower", "orchestrator"]
 #: The mode a result names: the one that ran, or the one asked for when it failed first.
-TaskMode = Literal["auto", "learner", "guided", "healed", "follower", "orchestrator"]
+ResultMode = Literal["auto", "learner", "guided", "healed", "follower", "orchestrator"]
 #: What a hook decided about one call.
 HookDecision = Literal["allow", "deny", "ask", "rewrite"]
 #: Where a subtask of an orchestration stands (the dashboard draws these).
@@ -140,7 +140,7 @@ class TaskFinished:
     """
 
     task_id: str
-    mode: TaskMode
+    mode: ResultMode
     success: bool
     text: str
     cost_usd: float
@@ -162,7 +162,7 @@ class TaskFailed:
     error: str
     error_type: str
     failure: FailureKind = FailureKind.ERROR
-    mode: TaskMode | None = None
+    mode: ResultMode | None = None
     cost_usd: float = 0.0
     duration_s: float = 0.0
     trace_id: str | None = None
@@ -247,7 +247,7 @@ class SubtaskFinished:
     task_id: str
     subtask_id: str
     subtask_task_id: str
-    mode: TaskMode | None
+    mode: ResultMode | None
     trace_id: str | None
     cost_usd: float
     ts: float = field(default_factory=_now)

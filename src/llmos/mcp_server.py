@@ -46,7 +46,7 @@ from llmos.cli.render import summarize_input
 from llmos.config import Settings
 from llmos.economy import EconomyReport, format_usd
 from llmos.errors import LLMOSError
-from llmos.events import TOLD, Event, ModeChosen, ToolCallFinished, ToolCallStarted
+from llmos.events import TOLD, Event, ModeChosen, ResultMode, ToolCallFinished, ToolCallStarted
 from llmos.kernel.task import TaskResult, new_task_id
 from llmos.mcp_wire import CheckedStdin
 from llmos.memory.index import IndexEntry
@@ -104,7 +104,7 @@ class RunTaskOutput(BaseModel):
     """What ``run_task`` returns as structured content (also on a failed task)."""
 
     task_id: str
-    mode: str = Field(description="follower, learner, guided or healed: what really ran")
+    mode: ResultMode = Field(description="follower, learner, guided or healed: what really ran")
     outcome: OutcomeStatus = Field(
         description="success (judged done), unverified (finished, not checkable) or failed"
     )

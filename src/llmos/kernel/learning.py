@@ -16,7 +16,7 @@ from llmos.agents import Agent
 from llmos.backends.base import AgentBackend, Backend, BackendRequest
 from llmos.economy.estimate import estimate_learner_cost, first_call_cost
 from llmos.errors import BackendError, BudgetExceeded
-from llmos.events import Notice, RunMode, TaskMode
+from llmos.events import Notice, ResultMode, RunMode
 from llmos.hooks.budget import BudgetGuard
 from llmos.hooks.builtin import check_disabled
 from llmos.hooks.pipeline import Allow, Deny, HookInput
@@ -52,7 +52,7 @@ class TaskRun:
     usage: Usage = field(default_factory=Usage)
 
     def failed(
-        self, mode: TaskMode, error: str, error_type: str, kind: FailureKind = FailureKind.ERROR
+        self, mode: ResultMode, error: str, error_type: str, kind: FailureKind = FailureKind.ERROR
     ) -> TaskResult:
         return TaskResult.failure(
             task_id=self.task.task_id,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from llmos.errors import BudgetExceeded
-from llmos.events import Event, RunMode, TaskMode
+from llmos.events import Event, ResultMode, RunMode
 from llmos.hooks.pipeline import Hook, HookContext, HookPipeline
 from llmos.kernel.bus import EventBus
 from llmos.messages import Usage
@@ -65,7 +65,7 @@ class TaskResult:
 
     task_id: str
     goal: str
-    mode: TaskMode
+    mode: ResultMode
     outcome: Outcome
     text: str = ""
     cost_usd: float = 0.0
@@ -81,7 +81,7 @@ class TaskResult:
         *,
         task_id: str,
         goal: str,
-        mode: TaskMode,
+        mode: ResultMode,
         kind: FailureKind,
         message: str,
         error_type: str | None = None,

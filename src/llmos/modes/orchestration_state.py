@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from llmos.errors import ConfigError
-from llmos.events import TaskMode
+from llmos.events import ResultMode
 from llmos.modes.plan import Plan, Subtask
 from llmos.outcome import FailureKind, parse_kind
 
@@ -47,7 +47,7 @@ class SubtaskOutcome:
     text: str = ""
     task_id: str | None = None
     trace_id: str | None = None
-    mode: TaskMode | None = None
+    mode: ResultMode | None = None
     cost_usd: float = 0.0
     attempts: int = 0
     error: str | None = None
