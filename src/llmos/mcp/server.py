@@ -46,7 +46,7 @@ from llmos.cli.render import summarize_input
 from llmos.config import Settings
 from llmos.economy import EconomyReport, format_usd
 from llmos.errors import LLMOSError
-from llmos.events import TOLD, Event, ModeChosen, ToolCallFinished, ToolCallStarted
+from llmos.events import TOLD, Event, ModeChosen, TaskMode, ToolCallFinished, ToolCallStarted
 from llmos.mcp.wire import CheckedStdin
 from llmos.memory.index import IndexEntry
 from llmos.memory.summary import TraceSummary
@@ -54,7 +54,8 @@ from llmos.outcome import FailureKind, OutcomeStatus
 from llmos.runtime.task import TaskResult, new_task_id
 
 SERVER_NAME = "llmos"
-TaskMode = Literal["auto", "learner", "follower"]
+#: The modes an MCP client may ask run_task for.
+McpRunMode = Literal["auto", "learner", "follower"]
 _REPORT_JSON = TypeAdapter(EconomyReport)
 
 INSTRUCTIONS = """\
@@ -104,7 +105,7 @@ class RunTaskOutput(BaseModel):
     """What ``run_task`` returns as structured content (also on a failed task)."""
 
     task_id: str
-    mode: str = Field(description="follower, learner, guided or healed: what really ran")
+    mode: TaskMode = Field(description="follower, learner, guided or healed: what really ran")
     outcome: OutcomeStatus = Field(
         description="success (judged done), unverified (finished, not checkable) or failed"
     )
@@ -268,7 +269,7 @@ def build_server(llmos: LLMOS) -> MCPServer[None]:
     async def run_task(
         goal: Annotated[str, Field(description="What to do, in plain words.")],
         ctx: Context,
-        mode: Annotated[TaskMode, Field(description="auto, learner or follower.")] = "auto",
+        mode: Annotated[McpRunMode, Field(description="auto, learner or follower.")] = "auto",
     ) -> Annotated[CallToolResult, RunTaskOutput]:
         if not goal.strip():
             raise ToolError('the goal is empty; say what to do, e.g. "Create hello.txt"')

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from llmos.config import MAX_USD, Mode
+from llmos.events import TaskMode
 from llmos.outcome import FailureKind, OutcomeStatus
 from llmos.projects import NAME_PATTERN
 from llmos.runtime.scheduler import TaskStatus
@@ -88,10 +89,10 @@ class TaskView(BaseModel):
     task_id: str
     goal: str
     status: TaskStatus
-    requested_mode: str | None
+    requested_mode: Mode | None
     project: str | None
     budget_usd: float | None
-    mode: str | None
+    mode: TaskMode | None
     trace_id: str | None
     confidence: float | None
     outcome: OutcomeStatus | None = Field(

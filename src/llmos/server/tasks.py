@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from llmos.api import LLMOS
 from llmos.economy import format_shortfall, format_usd
 from llmos.errors import BudgetExceeded
-from llmos.events import Event, ModeChosen, TaskFailed, TaskFinished, UsageUpdated
+from llmos.events import (
+    Event,
+    ModeChosen,
+    RequestedMode,
+    TaskFailed,
+    TaskFinished,
+    TaskMode,
+    UsageUpdated,
+)
 from llmos.hooks.budget import projected_usage
 from llmos.hooks.inputs import PreLLMCallInput
 from llmos.hooks.pipeline import Decision, Deny, Hook
@@ -77,13 +85,13 @@ class TaskRecord:
 
     task_id: str
     goal: str
-    requested_mode: str | None
+    requested_mode: RequestedMode | None
     project: str | None
     budget_usd: float | None
     submitted_at: float = field(default_factory=time.time)
     handle: TaskHandle | None = None
     log: TaskLog = field(default_factory=TaskLog)
-    mode: str | None = None
+    mode: TaskMode | None = None
     trace_id: str | None = None
     confidence: float | None = None
     spent: dict[str, float] = field(default_factory=dict)  # (sub)task id -> its cost so far
@@ -157,7 +165,7 @@ class TaskBoard:
         self,
         goal: str,
         *,
-        mode: str | None = None,
+        mode: RequestedMode | None = None,
         project: str | None = None,
         budget_usd: float | None = None,
     ) -> TaskRecord:
