@@ -19,12 +19,11 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from llmos.errors import LLMOSError
-from llmos.events import HookDecided
+from llmos.events import Event, HookDecided
 from llmos.messages import Usage
-from llmos.runtime.bus import EventBus
 
 HookEventName = Literal[
     "PreToolUse",
@@ -183,10 +182,19 @@ class PreToolOutcome:
         )
 
 
+class EventSink(Protocol):
+    """Where the pipeline reports its decisions: the runtime's ``EventBus``.
+
+    A protocol, not the bus itself: hooks sit below the runtime in the layers.
+    """
+
+    async def publish(self, event: Event) -> None: ...
+
+
 class HookPipeline:
     """Runs registered hooks for each event, in registration order."""
 
-    def __init__(self, bus: EventBus | None = None, ask: AskHandler | None = None) -> None:
+    def __init__(self, bus: EventSink | None = None, ask: AskHandler | None = None) -> None:
         self._hooks: list[Hook] = []
         self.bus = bus
         self.ask = ask
