@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from llmos.config import load_settings
-from llmos.engine.dispatcher import tool_settings
+from llmos.engine.services import tool_settings
 from llmos.tools import default_registry
 from llmos.tools.base import ToolContext, ToolSettings
 from llmos.tools.environment import EnvPolicy, build_environment
