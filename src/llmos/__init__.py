@@ -4,8 +4,7 @@ from llmos.api import LLMOS
 from llmos.outcome import FailureKind, Outcome, OutcomeStatus
 from llmos.plugins import hook, tool
 from llmos.runtime.task import TaskResult
-
-__version__ = "0.1.0"
+from llmos.version import __version__
 
 __all__ = [  # noqa: RUF022 (plain sorted order, as tests/core/test_exports.py checks)
     "FailureKind",

@@ -17,8 +17,9 @@ from llmos.backends.base import AgentBackend, Backend
 from llmos.backends.factory import BackendFactory
 from llmos.config import Settings, load_settings
 from llmos.economy import TokenEconomy
-from llmos.engine.dispatcher import Dispatcher, VerifyResult
+from llmos.engine.dispatcher import Dispatcher
 from llmos.engine.services import Services, register_builtin_hooks
+from llmos.engine.verify import VerifyResult, verify
 from llmos.errors import ConfigError
 from llmos.events import Event, Notice, RequestedMode, TaskFailed, TaskFinished
 from llmos.hooks.pipeline import AskHandler, Hook, HookPipeline
@@ -216,7 +217,7 @@ class LLMOS:
     async def verify(self, trace_id: str) -> VerifyResult:
         """Replay a trace in a throwaway copy of the workspace and say whether it holds."""
         await self.boot()
-        return await self.dispatcher.verify(trace_id)
+        return await verify(self.services, trace_id)
 
     async def reject(self, trace_id: str, reason: str) -> Trace:
         """Say a trace's result was wrong: it is failed (``rejected``) and never followed again."""

@@ -8,16 +8,16 @@ import pytest
 
 from llmos.backends.base import BackendRequest
 from llmos.backends.scripted import FunctionBackend, ScriptedBackend
-from llmos.errors import ScriptExhausted
-from llmos.memory import Postcondition, Step, Trace
-from llmos.memory.facts import FactStore
-from llmos.memory.insights import (
+from llmos.engine.insights import (
     INSIGHT_SYSTEM,
     MAX_TOKENS,
     extract_insights,
     insights_enabled,
     parse_insights,
 )
+from llmos.errors import ScriptExhausted
+from llmos.memory import Postcondition, Step, Trace
+from llmos.memory.facts import FactStore
 from llmos.messages import UserMessage
 
 RUN = Trace(

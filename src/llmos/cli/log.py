@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from llmos.call_summary import summarize_input
 from llmos.cli.common import (
     JsonOption,
     WorkspaceOption,
@@ -18,7 +19,6 @@ from llmos.cli.common import (
     stderr_console,
     stdout_console,
 )
-from llmos.cli.render import summarize_input
 from llmos.errors import ConfigError
 from llmos.events import (
     TOLD,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
 
 from llmos.backends.factory import select_provider
+from llmos.call_summary import summarize_input
 from llmos.cli.terminal import visible
 from llmos.config import Settings
 from llmos.events import (
@@ -29,18 +29,6 @@ from llmos.events import (
 from llmos.memory import MatchResult
 from llmos.outcome import FailureKind, hint
 from llmos.runtime.task import TaskResult
-
-_SUMMARY_KEYS = ("file_path", "command", "pattern", "path", "url")
-
-
-def summarize_input(tool: str, tool_input: Mapping[str, Any], width: int = 70) -> str:
-    """The one argument that says what a call does, shortened for a line."""
-    for key in _SUMMARY_KEYS:
-        value = tool_input.get(key)
-        if isinstance(value, str) and value:
-            text = " ".join(value.split())
-            return text if len(text) <= width else text[: width - 1] + "…"
-    return ""
 
 
 class JsonRenderer:

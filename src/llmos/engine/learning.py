@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from llmos.agents import Agent
 from llmos.backends.base import AgentBackend, Backend, BackendRequest
 from llmos.economy.estimate import estimate_learner_cost, first_call_cost
+from llmos.engine.insights import extract_insights, insights_enabled
 from llmos.engine.services import Services
 from llmos.errors import BackendError, BudgetExceeded
 from llmos.events import Notice, RunMode, TaskMode
@@ -23,7 +24,6 @@ from llmos.hooks.inputs import PreLLMCallInput, StopInput
 from llmos.hooks.pipeline import Allow, Deny
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.memory import Trace
-from llmos.memory.insights import extract_insights, insights_enabled
 from llmos.messages import Usage
 from llmos.modes.acceptance import Action
 from llmos.modes.judge import action_of, judge

@@ -3,8 +3,9 @@
 :class:`Services` is what the dispatcher, the learning run and the
 orchestrator wiring read: the settings, the workspace and project, the bus and
 hook pipeline, the tools, the trace and fact libraries, the economy, the memory
-injector, the learning locks and the one :class:`BackendFactory`. Each part
-takes only what it needs from it, so none of them holds the dispatcher.
+injector, the learning locks and the one :class:`BackendFactory`, and it
+builds task contexts over them. Each part takes only what it needs from it,
+so none of them holds the dispatcher.
 :func:`register_builtin_hooks` is the one place that puts llmos's own hooks in
 the pipeline.
 """
@@ -16,18 +17,21 @@ from pathlib import Path
 
 from llmos.agents import AgentLibrary
 from llmos.backends.factory import BackendFactory
-from llmos.config import Settings
+from llmos.config import Settings, ToolsConfig
 from llmos.economy import DEFAULT_PRICES, TokenEconomy
+from llmos.events import TaskMode
 from llmos.hooks.builtin import check_disabled, install_builtin_hooks
 from llmos.hooks.memory import MemoryInjector
 from llmos.hooks.pipeline import Hook, HookPipeline
 from llmos.memory.facts import FactLibrary
 from llmos.memory.library import TraceLibrary
+from llmos.messages import Usage
 from llmos.projects import Project
 from llmos.runtime.bus import EventBus
 from llmos.runtime.single_flight import LearningLocks
+from llmos.runtime.task import TaskContext
 from llmos.runtime.watchdog import Watchdog
-from llmos.tools.base import ToolRegistry
+from llmos.tools.base import Isolation, ToolContext, ToolRegistry
 from llmos.workspace import Workspace
 
 
@@ -102,11 +106,48 @@ class Services:
         """Where orchestrations keep their state, for resume."""
         return self.project.state if self.project else self.workspace.state
 
+    def task_context(
+        self,
+        task_id: str,
+        goal: str,
+        cwd: Path | None,
+        hooks: HookPipeline,
+        tools: ToolRegistry,
+        *,
+        root: Path | None = None,
+        limits: ToolsConfig | None = None,
+        isolation: Isolation | None = None,
+        mode: TaskMode = "auto",
+    ) -> TaskContext:
+        """A task's context in ``cwd`` (default: the output folder), with these hooks and tools."""
+        workdir = (cwd or self.output).absolute()
+        workdir.mkdir(parents=True, exist_ok=True)
+        return TaskContext(
+            task_id=task_id,
+            goal=goal,
+            bus=self.bus,
+            hooks=hooks,
+            tools=tools,
+            tool_ctx=ToolContext(
+                cwd=workdir,
+                workspace=root or self.workspace.root,
+                settings=limits or self.settings.tools,
+                isolation=isolation,
+            ),
+            price=_no_charge,
+            mode=mode,
+        )
+
     def agents(self) -> AgentLibrary:
         """The agents tasks may use: the project's, then the workspace's."""
         return AgentLibrary.for_folders(
             self.project.agents if self.project else None, self.workspace.agents
         )
+
+
+async def _no_charge(model: str, usage: Usage) -> float:
+    """The pricer outside a Learner run: nothing is charged (replay calls no model)."""
+    return 0.0
 
 
 def register_builtin_hooks(

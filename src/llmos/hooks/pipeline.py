@@ -23,10 +23,10 @@ import re
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol
 
 from llmos.errors import LLMOSError
-from llmos.events import HookDecided, HookVerdict
+from llmos.events import Event, HookDecided, HookVerdict
 from llmos.hooks.inputs import (
     HOOK_EVENTS,
     HookContext,
@@ -39,7 +39,6 @@ from llmos.hooks.inputs import (
     PreToolUseInput,
     UserPromptSubmitInput,
 )
-from llmos.runtime.bus import EventBus
 
 if TYPE_CHECKING:
     from llmos.backends.base import BackendRequest
@@ -225,10 +224,19 @@ class PreToolOutcome:
         )
 
 
+class EventSink(Protocol):
+    """Where the pipeline reports its decisions: the runtime's ``EventBus``.
+
+    A protocol, not the bus itself: hooks sit below the runtime in the layers.
+    """
+
+    async def publish(self, event: Event) -> None: ...
+
+
 class HookPipeline:
     """Runs registered hooks for each event, in registration order."""
 
-    def __init__(self, bus: EventBus | None = None, ask: AskHandler | None = None) -> None:
+    def __init__(self, bus: EventSink | None = None, ask: AskHandler | None = None) -> None:
         self._hooks: list[Hook[Any]] = []
         self.bus = bus
         self.ask = ask

@@ -42,7 +42,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from llmos import __version__
 from llmos.api import LLMOS
-from llmos.cli.render import summarize_input
+from llmos.call_summary import summarize_input
 from llmos.config import Settings
 from llmos.economy import EconomyReport, format_usd
 from llmos.errors import LLMOSError

@@ -34,6 +34,7 @@ from llmos.plugins.loader import LoadProblem, LoadReport
 from llmos.tools._text import text_result
 from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
 from llmos.tools.environment import build_environment
+from llmos.version import __version__
 
 if TYPE_CHECKING:
     from mcp.types import CallToolResult
@@ -182,8 +183,6 @@ class McpConnection:
         self, ready: asyncio.Future[Client], stop: asyncio.Event, stderr: TextIO
     ) -> None:
         """Own the SDK client for the server's whole life, in this one task."""
-        from llmos import __version__
-
         try:
             from mcp.client.stdio import stdio_client
             from mcp.types import Implementation
