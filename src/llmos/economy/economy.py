@@ -162,20 +162,26 @@ def _sync(reservation: Reservation, row: ReservationRow) -> None:
     reservation.state = row.state
 
 
-def _over_total(needed: int, left: int, what: str, book: _Book) -> BudgetExceeded:
+def held_note(held_usd: float, held_by: int) -> str:
+    """What running tasks hold, for a refusal: money set aside is not spent, it comes back."""
+    if held_usd <= 0 or held_by <= 0:
+        return ""
+    return (
+        f" ({format_usd(held_usd)} more is held by {held_by} running task(s) "
+        "and comes back as they finish)"
+    )
+
+
+def _over_total(needed: int, left: int, what: str, held: int, held_by: int) -> BudgetExceeded:
     left = max(left, 0)
     needed_text, left_text = format_shortfall(from_nano(needed), from_nano(left))
-    # Money set aside for running tasks is not spent: it comes back as they end.
-    held = (
-        f" ({format_usd(from_nano(book.reserved))} more is held by {book.open_count} running "
-        f"task(s) and comes back as they finish)"
-        if book.reserved > 0 and book.open_count
-        else ""
-    )
     return BudgetExceeded(
-        f"budget: {left_text} left{held}, {what} about {needed_text}; {RAISE_TOTAL}",
+        f"budget: {left_text} left{held_note(from_nano(held), held_by)}, {what} about "
+        f"{needed_text}; {RAISE_TOTAL}",
         needed_usd=from_nano(needed),
         left_usd=from_nano(left),
+        held_usd=from_nano(held),
+        held_by=held_by,
     )
 
 
@@ -187,6 +193,7 @@ def _over_per_task(needed: int, cap: int, room: int) -> BudgetExceeded:
         f"({room_text} of it left), this task needs about {needed_text}; {RAISE_PER_TASK}",
         needed_usd=from_nano(needed),
         left_usd=from_nano(room),
+        per_task_usd=from_nano(cap),
     )
 
 
@@ -296,13 +303,25 @@ class TokenEconomy:
         )
 
     def _refusal(
-        self, book: _Book, needed: int, *, room_in_task: int | None, what: str = "this task needs"
+        self,
+        book: _Book,
+        needed: int,
+        *,
+        room_in_task: int | None,
+        what: str = "this task needs",
+        own: ReservationRow | None = None,
     ) -> BudgetExceeded | None:
-        """Why ``needed`` more cannot be set aside, or None when it can."""
+        """Why ``needed`` more cannot be set aside, or None when it can.
+
+        ``own`` is the reservation asking to grow: what it holds is not "held by others".
+        """
         if self._per_task is not None and room_in_task is not None and needed > room_in_task:
             return _over_per_task(needed, self._per_task, room_in_task)
         if book.left is not None and needed > book.left:
-            return _over_total(needed, book.left, what, book)
+            held, held_by = book.reserved, book.open_count
+            if own is not None:
+                held, held_by = held - max(own.amount_nano - own.spent_nano, 0), held_by - 1
+            return _over_total(needed, book.left, what, held, held_by)
         return None
 
     def reserve(
@@ -369,7 +388,9 @@ class TokenEconomy:
             row = self._open_row(tx, reservation)
             room = None if self._per_task is None else self._per_task - row.amount_nano
             book = self._book(tx)
-            refusal = self._refusal(book, more, room_in_task=room, what="the next call needs")
+            refusal = self._refusal(
+                book, more, room_in_task=room, what="the next call needs", own=row
+            )
             if refusal is not None:
                 raise refusal
             tx.grow_reservation(row.id, amount_nano=more)

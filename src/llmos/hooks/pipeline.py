@@ -19,12 +19,15 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from llmos.errors import LLMOSError
 from llmos.events import HookDecided
 from llmos.kernel.bus import EventBus
 from llmos.messages import Usage
+
+if TYPE_CHECKING:
+    from llmos.backends.base import PromptCount
 
 HookEventName = Literal[
     "PreToolUse",
@@ -118,7 +121,8 @@ class HookInput:
     - PreToolUse: ``tool``, ``tool_input``
     - PostToolUse: ``tool``, ``tool_input``, ``tool_result``
     - UserPromptSubmit: ``prompt``
-    - PreLLMCall: ``request``, ``estimated_cost_usd``
+    - PreLLMCall: ``request``, ``prompt_count`` (counts its prompt with the backend, once,
+      when a hook asks), ``estimated_cost_usd``
     - PostLLMCall: ``usage``, ``cost_usd``, ``model``
     - Stop / TaskEnd: ``text``, ``success``
     """
@@ -130,6 +134,7 @@ class HookInput:
     tool_result: Any = None
     prompt: str | None = None
     request: Any = None
+    prompt_count: PromptCount | None = None
     estimated_cost_usd: float | None = None
     usage: Usage | None = None
     cost_usd: float | None = None

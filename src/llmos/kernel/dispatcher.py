@@ -24,6 +24,7 @@ from llmos.config import Settings
 from llmos.economy import DEFAULT_PRICES, TokenEconomy
 from llmos.errors import ConfigError, LLMOSError
 from llmos.events import ModeChosen, Notice, TaskFailed, TaskFinished, TaskStarted
+from llmos.hooks.budget import CallBudget
 from llmos.hooks.builtin import check_disabled
 from llmos.hooks.memory import MemoryInjector
 from llmos.hooks.pipeline import HookInput, HookPipeline
@@ -31,7 +32,7 @@ from llmos.hooks.trace_capture import TraceRecorder
 from llmos.kernel.bus import EventBus
 from llmos.kernel.learning import TaskRun, learn
 from llmos.kernel.single_flight import LearningLocks
-from llmos.kernel.task import TaskBudget, TaskContext, TaskResult, new_task_id
+from llmos.kernel.task import TaskContext, TaskResult, new_task_id
 from llmos.kernel.watchdog import cancellation_reason
 from llmos.memory import MatchResult, Trace
 from llmos.memory.facts import FactLibrary
@@ -191,7 +192,7 @@ class Dispatcher:
         cwd: Path | None = None,
         task_id: str | None = None,
         agent: Agent | None = None,
-        budget: TaskBudget | None = None,
+        budget: CallBudget | None = None,
         nested: bool = False,
     ) -> TaskResult:
         """Run one task to its end. Task errors become a failed result; bad settings raise.
@@ -231,7 +232,7 @@ class Dispatcher:
         cwd: Path | None = None,
         task_id: str | None = None,
         agent: Agent | None = None,
-        budget: TaskBudget | None = None,
+        budget: CallBudget | None = None,
         nested: bool = False,
     ) -> TaskResult:
         """First and last events, TaskStart/TaskEnd hooks, errors and cancellation."""

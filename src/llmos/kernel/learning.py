@@ -13,15 +13,15 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from llmos.agents import Agent
-from llmos.backends.base import AgentBackend, Backend, BackendRequest
+from llmos.backends.base import AgentBackend, Backend, BackendRequest, PromptCount
 from llmos.economy.estimate import estimate_learner_cost, first_call_cost
 from llmos.errors import BackendError, BudgetExceeded
 from llmos.events import Notice
-from llmos.hooks.budget import BudgetGuard
+from llmos.hooks.budget import CallBudget, ReservationBudget
 from llmos.hooks.builtin import check_disabled
 from llmos.hooks.pipeline import Allow, Deny, HookInput
 from llmos.hooks.trace_capture import TraceRecorder
-from llmos.kernel.task import TaskBudget, TaskContext, TaskResult
+from llmos.kernel.task import TaskContext, TaskResult
 from llmos.memory import Trace
 from llmos.memory.insights import extract_insights, insights_enabled
 from llmos.messages import Usage
@@ -42,7 +42,7 @@ class TaskRun:
     recorder: TraceRecorder
     started: float
     agent: Agent | None = None
-    budget: TaskBudget | None = None
+    budget: CallBudget | None = None
     nested: bool = False
     #: A replayed step that ran without error but did not match the trace (a heal starts
     #: after it): its effects count when the run is judged, and the heal may need no call.
@@ -95,13 +95,6 @@ async def learn(
         limits = replace(limits, agents=tuple(dispatcher.agents().agents()))
     try:
         outcome = await run_learner(task, backend, limits, guidance=advice)
-        if budget.refusal is not None and outcome.error_type in ("CallDenied", "BudgetExceeded"):
-            outcome = replace(
-                outcome,
-                error=str(budget.refusal),
-                error_type="BudgetExceeded",
-                kind=FailureKind.BUDGET,
-            )
         verdict = await asyncio.to_thread(judge_learned, run, outcome, replayed)
         await task.hooks.notify(
             HookInput(event="Stop", ctx=task.hook_ctx(), text=outcome.text, success=verdict.ok)
@@ -181,7 +174,9 @@ def learner_settings(dispatcher: Dispatcher, agent: Agent | None) -> LearnerSett
     )
 
 
-async def admit(dispatcher: Dispatcher, task: TaskContext, mode: str, model: str) -> BudgetGuard:
+async def admit(
+    dispatcher: Dispatcher, task: TaskContext, mode: str, model: str
+) -> ReservationBudget:
     """Reserve the run's estimated cost before any work.
 
     The estimate comes from similar traces' history. When less than that is
@@ -199,7 +194,7 @@ async def admit(dispatcher: Dispatcher, task: TaskContext, mode: str, model: str
     estimate = estimate_learner_cost(history, model, max_tokens, prices=economy.prices)
     try:
         return await asyncio.to_thread(
-            BudgetGuard.open, economy, task.task_id, estimate, mode=mode, model=model
+            ReservationBudget.open, economy, task.task_id, estimate, mode=mode, model=model
         )
     except BudgetExceeded as exc:
         if exc.left_usd <= 0 or exc.left_usd < first_call_cost(
@@ -215,7 +210,7 @@ async def admit(dispatcher: Dispatcher, task: TaskContext, mode: str, model: str
             )
         )
         return await asyncio.to_thread(
-            BudgetGuard.open, economy, task.task_id, exc.left_usd, mode=mode, model=model
+            ReservationBudget.open, economy, task.task_id, exc.left_usd, mode=mode, model=model
         )
 
 
@@ -261,7 +256,13 @@ async def learn_insights(
 
     async def may_call(request: BackendRequest) -> Allow | Deny:  # the same check as every call
         return await task.hooks.decide(
-            HookInput(event="PreLLMCall", ctx=task.hook_ctx(), request=request, model=backend.model)
+            HookInput(
+                event="PreLLMCall",
+                ctx=task.hook_ctx(),
+                request=request,
+                model=backend.model,
+                prompt_count=PromptCount(backend, request),
+            )
         )
 
     try:

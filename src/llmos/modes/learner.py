@@ -18,6 +18,7 @@ from llmos.backends.base import (
     AgentRun,
     Backend,
     BackendRequest,
+    PromptCount,
     TextDelta,
     ToolCallReady,
     TurnFinished,
@@ -257,6 +258,7 @@ class _Loop:
                 ctx=self.task.hook_ctx(),
                 request=request,
                 model=self.backend.model,
+                prompt_count=PromptCount(self.backend, request),
             )
         )
 
