@@ -212,3 +212,32 @@ async def test_an_agent_defined_in_the_plan_is_written_as_generated_and_used(wor
     assert request.system.endswith(translator["prompt"])
     assert sorted(t.name for t in request.tools) == ["Read", "Write"]
     assert request_tokens(request) > 0
+
+
+async def test_a_planning_call_the_budget_can_partly_pay_is_sent_with_a_lower_max_tokens(
+    workspace: Path, tmp_path: Path
+):
+    """Issue 15: the orchestrator's own calls pass the same check as every call, so a
+    budget that pays the planning prompt and a shorter answer lowers ``max_tokens``
+    instead of refusing the call (before, the orchestration stopped before planning)."""
+    probe = await harness(tmp_path / "probe", three_routes(), concurrency=1)
+    try:
+        await run_orchestrator(GOAL, ctx=probe.ctx)
+    finally:
+        await probe.close()
+    planning = probe.router.requests[0]
+    assert planning.agent == "orchestrator" and planning.max_tokens == 4096
+    # The planning prompt and 1,000 tokens of answer, no more.
+    total = DEFAULT_PRICES.cost_usd(
+        PRICED, replace(projected_usage(planning), output_tokens=1_000)
+    ).usd
+    h = await harness(workspace, three_routes(), concurrency=1)
+    TokenEconomy(workspace / "ledger.sqlite").set_budget(total)
+    try:
+        await run_orchestrator(GOAL, ctx=h.ctx)
+    finally:
+        await h.close()
+    sent = h.router.requests[0]
+    assert sent.agent == "orchestrator" and MIN_ANSWER_TOKENS <= sent.max_tokens < 1_000
+    report = TokenEconomy(workspace / "ledger.sqlite").report()
+    assert report.calls >= 1 and report.spent_usd <= total and report.open_reservations == 0

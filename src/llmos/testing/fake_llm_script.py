@@ -498,10 +498,11 @@ def count_prompt_tokens(body: Any) -> int:
 
     Counts the text a model would read (system, text and tool-result blocks,
     tool-use inputs, tool schemas) at one token per ``BYTES_PER_TOKEN`` bytes,
-    rounded up, so a test can work out the exact figure from the request.
+    rounded up and at least 1 (as a real count, which includes the message
+    framing), so a test can work out the exact figure from the request.
     """
     if not isinstance(body, Mapping):
-        return 0
+        return 1
     parts: list[str] = []
     system = body.get("system") or ""
     if isinstance(system, str):
@@ -518,7 +519,7 @@ def count_prompt_tokens(body: Any) -> int:
     for tool in body.get("tools") or ():
         parts.append(json.dumps(tool.get("input_schema", {})) + str(tool.get("description", "")))
     size = len("".join(parts).encode("utf-8", "surrogatepass"))
-    return -(-size // BYTES_PER_TOKEN)
+    return max(1, -(-size // BYTES_PER_TOKEN))
 
 
 def load_script(text: str) -> list[ScriptItem]:
