@@ -65,7 +65,7 @@ async def test_a_failed_count_falls_back_to_the_byte_bound_once(
 async def run_budgeted(
     backend: AnthropicBackend, tmp_path: Path, budget_usd: float
 ) -> tuple[ReservationBudget, bool]:
-    economy = TokenEconomy(tmp_path / "ledger.sqlite", total_budget_usd=budget_usd)
+    economy = TokenEconomy(tmp_path / "ledger.sqlite", budget_usd=budget_usd)
     budget = ReservationBudget.open(economy, "t-1", 0.0, mode="learner", model=MODEL)
     pipeline = HookPipeline()
     pipeline.register(budget.hook())

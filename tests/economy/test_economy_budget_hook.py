@@ -38,7 +38,7 @@ def pre_llm_call(tmp_path: Path, *, task_id: str = "t-1", **fields: Any) -> Hook
 
 @pytest.fixture
 def economy(tmp_path: Path) -> TokenEconomy:
-    return TokenEconomy(tmp_path / "ledger.sqlite", total_budget_usd=1.0)
+    return TokenEconomy(tmp_path / "ledger.sqlite", budget_usd=1.0)
 
 
 def pipeline_with(
@@ -97,7 +97,7 @@ async def test_max_tokens_is_lowered_to_what_is_left_after_the_prompt(
 async def test_a_capped_call_grows_the_reservation_into_the_rest_of_the_budget(
     tmp_path: Path,
 ) -> None:
-    economy = TokenEconomy(tmp_path / "ledger.sqlite", total_budget_usd=0.025)
+    economy = TokenEconomy(tmp_path / "ledger.sqlite", budget_usd=0.025)
     reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
     decision = await pipeline_with(economy, reservation)[0].decide(pre_llm_call(tmp_path))
     assert isinstance(decision, Allow)
@@ -117,7 +117,7 @@ async def test_a_short_reservation_grows_when_the_budget_has_room(
 
 
 async def test_growth_stops_at_the_total_budget(tmp_path: Path) -> None:
-    economy = TokenEconomy(tmp_path / "ledger.sqlite", total_budget_usd=0.017)
+    economy = TokenEconomy(tmp_path / "ledger.sqlite", budget_usd=0.017)
     reservation = economy.reserve("t-1", 0.016, mode="learner", model=SONNET)
     pipeline, budget = pipeline_with(economy, reservation)
     decision = await pipeline.decide(pre_llm_call(tmp_path))

@@ -297,7 +297,7 @@ class ReservationBudget(CallBudget):
         return needed_usd <= self.reservation.left_usd
 
     def charge(self, *, model: str, usage: Usage, mode: str | None = None) -> float:
-        return self.economy.deduct(self.reservation, model=model, usage=usage, mode=mode)
+        return self.economy.charge(self.reservation, model=model, usage=usage, mode=mode)
 
     def release(self) -> float:
         return self.economy.release(self.reservation)
