@@ -229,3 +229,20 @@ async def test_a_run_is_stopped_before_the_call_that_would_cross_the_budget(
     assert report.spent_usd == pytest.approx(outcome.cost_usd)
     assert report.spent_usd + guard.refusal.needed_usd > 0.10 >= report.spent_usd
     guard.release()
+
+
+async def test_a_refused_call_says_what_other_running_tasks_hold(tmp_path: Path) -> None:
+    """Issue 15, point 9: money set aside by running tasks is not spent; the refusal says so
+    (and does not count the refused task's own reservation as held by others)."""
+    economy = TokenEconomy(tmp_path / "ledger.sqlite", budget_usd=0.05)
+    economy.reserve("t-other", 0.04, mode="learner", model=SONNET)
+    reservation = economy.reserve("t-1", 0.002, mode="learner", model=SONNET)
+    pipeline, budget = pipeline_with(economy, reservation)
+    decision = await pipeline.decide(pre_llm_call(tmp_path))
+    assert isinstance(decision, Deny) and decision.error is budget.refusal
+    assert decision.reason.startswith(
+        "budget: $0.01 left ($0.04 more is held by 1 running task(s) and comes back as they "
+        "finish), the next call needs about $0.02 (5,000 prompt tokens"
+    )
+    assert budget.refusal is not None
+    assert (budget.refusal.held_usd, budget.refusal.held_by) == (pytest.approx(0.04), 1)
