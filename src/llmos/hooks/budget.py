@@ -72,6 +72,8 @@ class CallBudget(ABC):
     prices: PriceTable
     #: The last refusal, with ``needed_usd`` and ``left_usd``.
     refusal: BudgetExceeded | None = None
+    #: How long its hook may take (a ledger's budget: its wait for a lock, and some).
+    timeout_s: float = 20.0
 
     @abstractmethod
     async def ensure(self, needed_usd: float) -> Shortfall | None:
@@ -92,9 +94,6 @@ class CallBudget(ABC):
     @property
     def hook_name(self) -> str:
         return f"budget:{self.task_id}"
-
-    #: How long a check may take: the ledger's own wait for a lock, and some.
-    timeout_s: float = 20.0
 
     def hook(self) -> Hook:
         """The ``PreLLMCall`` hook for this budget's task only (other tasks' calls pass)."""
