@@ -79,12 +79,28 @@ class ScriptExhausted(BackendError):
 
 
 class BudgetExceeded(LLMOSError):
-    """Spending would go over the budget; the call was not made."""
+    """Spending would go over the budget; the call was not made.
 
-    def __init__(self, message: str, *, needed_usd: float, left_usd: float) -> None:
+    ``held_usd`` is what ``held_by`` running tasks have set aside (it comes back as
+    they end); ``per_task_usd`` is set when the per-task limit, not the total, refused.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        needed_usd: float,
+        left_usd: float,
+        held_usd: float = 0.0,
+        held_by: int = 0,
+        per_task_usd: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.needed_usd = needed_usd
         self.left_usd = left_usd
+        self.held_usd = held_usd
+        self.held_by = held_by
+        self.per_task_usd = per_task_usd
 
 
 class LedgerError(LLMOSError):

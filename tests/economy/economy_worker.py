@@ -45,7 +45,7 @@ def spend(economy: TokenEconomy, rng: random.Random, rounds: int) -> dict[str, i
             continue
         parts = rng.randint(1, 3)
         for _ in range(parts):
-            usd = economy.deduct(
+            usd = economy.charge(
                 reservation, model=MODEL, usage=usage_costing(reservation.amount_usd / parts)
             )
             charged_nano += round(usd * 1_000_000_000)
@@ -57,7 +57,7 @@ def spend(economy: TokenEconomy, rng: random.Random, rounds: int) -> dict[str, i
 def drain(economy: TokenEconomy) -> None:
     reservation = economy.reserve("drain", 0.5, mode="learner")
     while True:
-        economy.deduct(reservation, model=MODEL, usage=usage_costing(0.0001))
+        economy.charge(reservation, model=MODEL, usage=usage_costing(0.0001))
         print("charged", flush=True)
 
 
@@ -83,7 +83,7 @@ def hold(economy: TokenEconomy) -> None:
 
 def main(argv: list[str]) -> None:
     command, ledger, budget, seed = argv[0], Path(argv[1]), float(argv[2]), int(argv[3])
-    economy = TokenEconomy(ledger, total_budget_usd=budget)
+    economy = TokenEconomy(ledger, budget_usd=budget)
     if command == "spend":
         print(json.dumps(spend(economy, random.Random(seed), int(argv[4]))), flush=True)
     elif command == "drain":

@@ -37,7 +37,7 @@ def ledger_path(tmp_path: Path) -> Path:
 
 
 def test_reserve_deduct_release_round_trip(ledger_path: Path) -> None:
-    economy = TokenEconomy(ledger_path, total_budget_usd=1.0)
+    economy = TokenEconomy(ledger_path, budget_usd=1.0)
     reservation = economy.reserve("t-1", 0.2, mode="learner", model=HAIKU, project="demo")
     assert reservation == Reservation(
         id=reservation.id,
@@ -48,7 +48,7 @@ def test_reserve_deduct_release_round_trip(ledger_path: Path) -> None:
         project="demo",
     )
     usage = Usage(input_tokens=2000, output_tokens=300)
-    cost = economy.deduct(reservation, model=HAIKU, usage=usage)
+    cost = economy.charge(reservation, model=HAIKU, usage=usage)
     assert cost == pytest.approx(0.0035)
     assert reservation.spent_usd == pytest.approx(0.0035)
     assert reservation.left_usd == pytest.approx(0.1965)
@@ -64,7 +64,7 @@ def test_reserve_deduct_release_round_trip(ledger_path: Path) -> None:
 
 def test_a_refusal_says_what_running_tasks_hold(ledger_path: Path) -> None:
     """Money set aside for running tasks is not gone: the message says so (issue 15, 9)."""
-    economy = TokenEconomy(ledger_path, total_budget_usd=1.0)
+    economy = TokenEconomy(ledger_path, budget_usd=1.0)
     economy.reserve("t-1", 0.4, mode="learner")
     economy.reserve("t-2", 0.4, mode="learner")
     message = (
@@ -78,8 +78,8 @@ def test_a_refusal_says_what_running_tasks_hold(ledger_path: Path) -> None:
 def test_a_task_that_does_not_fit_is_refused_with_the_estimate_and_the_balance(
     ledger_path: Path,
 ) -> None:
-    economy = TokenEconomy(ledger_path, total_budget_usd=1.0)
-    economy.deduct(economy.reserve("t-1", 0.5, mode="learner"), model=HAIKU, usage=out_tokens(0.5))
+    economy = TokenEconomy(ledger_path, budget_usd=1.0)
+    economy.charge(economy.reserve("t-1", 0.5, mode="learner"), model=HAIKU, usage=out_tokens(0.5))
     message = "budget: $0.50 left, this task needs about $0.62; raise it with `llmos budget set N`"
     with pytest.raises(BudgetExceeded, match=f"^{re.escape(message)}$") as caught:
         economy.reserve("t-2", 0.62, mode="learner")
@@ -91,12 +91,12 @@ def test_a_task_that_does_not_fit_is_refused_with_the_estimate_and_the_balance(
 
 
 def test_open_reservations_hold_their_money_until_released(ledger_path: Path) -> None:
-    economy = TokenEconomy(ledger_path, total_budget_usd=1.0)
+    economy = TokenEconomy(ledger_path, budget_usd=1.0)
     first = economy.reserve("t-1", 0.6, mode="learner")
     with pytest.raises(BudgetExceeded) as caught:
         economy.reserve("t-2", 0.5, mode="learner")
     assert caught.value.left_usd == pytest.approx(0.4)
-    economy.deduct(first, model=HAIKU, usage=out_tokens(0.1))
+    economy.charge(first, model=HAIKU, usage=out_tokens(0.1))
     economy.release(first)  # $0.50 of it comes back
     second = economy.reserve("t-2", 0.5, mode="learner")
     assert economy.check_budget(0).left_usd == pytest.approx(0.4)
@@ -120,7 +120,7 @@ def test_the_per_task_limit_caps_a_reservation_and_its_growth(ledger_path: Path)
 
 
 def test_extend_grows_a_reservation_only_while_the_total_has_room(ledger_path: Path) -> None:
-    economy = TokenEconomy(ledger_path, total_budget_usd=1.0)
+    economy = TokenEconomy(ledger_path, budget_usd=1.0)
     reservation = economy.reserve("t-1", 0.5, mode="learner")
     other = economy.reserve("t-2", 0.3, mode="learner")
     economy.extend(reservation, 0.15)
@@ -136,12 +136,12 @@ def test_extend_grows_a_reservation_only_while_the_total_has_room(ledger_path: P
 
 def test_a_charge_is_recorded_even_past_its_reservation(ledger_path: Path) -> None:
     """The ledger records what was spent; stopping calls beforehand is the hook's job."""
-    economy = TokenEconomy(ledger_path, total_budget_usd=1.0)
+    economy = TokenEconomy(ledger_path, budget_usd=1.0)
     reservation = economy.reserve("t-1", 0.1, mode="learner")
-    assert economy.deduct(reservation, model=HAIKU, usage=out_tokens(0.25)) == pytest.approx(0.25)
+    assert economy.charge(reservation, model=HAIKU, usage=out_tokens(0.25)) == pytest.approx(0.25)
     assert (reservation.spent_usd, reservation.left_usd) == (pytest.approx(0.25), 0.0)
     economy.release(reservation)
-    economy.deduct(reservation, model=HAIKU, usage=out_tokens(0.05))  # a late report
+    economy.charge(reservation, model=HAIKU, usage=out_tokens(0.05))  # a late report
     report = economy.report()
     assert report.spent_usd == pytest.approx(0.3)
     assert report.balance_usd == pytest.approx(0.7)
@@ -167,10 +167,10 @@ def test_amounts_must_be_finite_and_not_negative(ledger_path: Path, amount: floa
 def test_the_budget_set_in_the_ledger_wins_over_settings_for_every_process(
     ledger_path: Path,
 ) -> None:
-    economy = TokenEconomy(ledger_path, total_budget_usd=5.0)
+    economy = TokenEconomy(ledger_path, budget_usd=5.0)
     assert (economy.report().total_usd, economy.report().budget_source) == (5.0, "config")
     economy.set_budget(2.0)
-    elsewhere = TokenEconomy(ledger_path, total_budget_usd=5.0)  # another process's view
+    elsewhere = TokenEconomy(ledger_path, budget_usd=5.0)  # another process's view
     assert (elsewhere.report().total_usd, elsewhere.report().budget_source) == (2.0, "ledger")
     with pytest.raises(BudgetExceeded):
         elsewhere.reserve("t-1", 3.0, mode="learner")
@@ -182,10 +182,10 @@ def test_the_budget_set_in_the_ledger_wins_over_settings_for_every_process(
 def test_a_dead_process_reservation_goes_back_to_the_budget(ledger_path: Path) -> None:
     script = (
         "import sys; from pathlib import Path; from llmos.economy import TokenEconomy; "
-        "TokenEconomy(Path(sys.argv[1]), total_budget_usd=1.0).reserve('t-x', 0.8, mode='learner')"
+        "TokenEconomy(Path(sys.argv[1]), budget_usd=1.0).reserve('t-x', 0.8, mode='learner')"
     )
     subprocess.run([sys.executable, "-c", script, str(ledger_path)], check=True)
-    economy = TokenEconomy(ledger_path, total_budget_usd=1.0)
+    economy = TokenEconomy(ledger_path, budget_usd=1.0)
     report = economy.report()
     assert (report.open_reservations, report.reserved_usd, report.balance_usd) == (0, 0.0, 1.0)
     assert economy.reserve("t-1", 1.0, mode="learner").amount_usd == 1.0
@@ -193,13 +193,13 @@ def test_a_dead_process_reservation_goes_back_to_the_budget(ledger_path: Path) -
 
 def test_the_report_groups_spending_and_savings(ledger_path: Path) -> None:
     now = [T0]
-    economy = TokenEconomy(ledger_path, total_budget_usd=10.0, clock=lambda: now[0])
+    economy = TokenEconomy(ledger_path, budget_usd=10.0, clock=lambda: now[0])
     learner = economy.reserve("t-1", 1.0, mode="learner", project="web")
-    economy.deduct(learner, model=SONNET, usage=Usage(input_tokens=10_000, output_tokens=1_000))
-    economy.deduct(learner, model=HAIKU, usage=Usage(input_tokens=5_000, cache_read_tokens=20_000))
+    economy.charge(learner, model=SONNET, usage=Usage(input_tokens=10_000, output_tokens=1_000))
+    economy.charge(learner, model=HAIKU, usage=Usage(input_tokens=5_000, cache_read_tokens=20_000))
     now[0] = T0 + DAY
-    economy.deduct(learner, model="mystery-7b", usage=Usage(input_tokens=100), mode="orchestrator")
-    economy.deduct(learner, model=SONNET, usage=Usage(output_tokens=2_000), mode="orchestrator")
+    economy.charge(learner, model="mystery-7b", usage=Usage(input_tokens=100), mode="orchestrator")
+    economy.charge(learner, model=SONNET, usage=Usage(output_tokens=2_000), mode="orchestrator")
     economy.credit_saving("t-2", "3f9c", 0.031)
     economy.credit_saving("t-3", "3f9c", 0.031)
     open_one = economy.reserve("t-4", 0.25, mode="learner")
@@ -254,17 +254,17 @@ def test_reset_forgets_history_but_keeps_the_budget_and_running_tasks(ledger_pat
     economy = TokenEconomy(ledger_path)
     economy.set_budget(3.0)
     done = economy.reserve("t-1", 0.5, mode="learner")
-    economy.deduct(done, model=HAIKU, usage=out_tokens(0.2))
+    economy.charge(done, model=HAIKU, usage=out_tokens(0.2))
     economy.release(done)
     running = economy.reserve("t-2", 0.5, mode="learner")
-    economy.deduct(running, model=HAIKU, usage=out_tokens(0.1))
+    economy.charge(running, model=HAIKU, usage=out_tokens(0.1))
     economy.credit_saving("t-3", "abc", 0.02)
 
     economy.reset()
     report = economy.report()
     assert (report.spent_usd, report.saved_usd, report.calls, report.replays) == (0, 0, 0, 0)
     assert (report.total_usd, report.open_reservations, report.reserved_usd) == (3.0, 1, 0.5)
-    assert economy.deduct(running, model=HAIKU, usage=out_tokens(0.1)) == pytest.approx(0.1)
+    assert economy.charge(running, model=HAIKU, usage=out_tokens(0.1)) == pytest.approx(0.1)
     assert running.spent_usd == pytest.approx(0.1)
 
 

@@ -13,7 +13,11 @@ from llmos.backends.base import BackendRequest
 from llmos.backends.scripted import ScriptedBackend
 from llmos.economy import Reservation, TokenEconomy
 from llmos.errors import BudgetExceeded
-from llmos.hooks.budget import MIN_ANSWER_TOKENS, BudgetGuard, budget_hook, projected_usage
+from llmos.hooks.budget import (
+    MIN_ANSWER_TOKENS,
+    ReservationBudget,
+    projected_usage,
+)
 from llmos.hooks.inputs import HookContext, PreLLMCallInput
 from llmos.hooks.pipeline import ALLOW, Allow, Deny, HookPipeline
 from llmos.messages import Usage, UserMessage
@@ -42,13 +46,16 @@ def pre_llm_call(
 
 @pytest.fixture
 def economy(tmp_path: Path) -> TokenEconomy:
-    return TokenEconomy(tmp_path / "ledger.sqlite", total_budget_usd=1.0)
+    return TokenEconomy(tmp_path / "ledger.sqlite", budget_usd=1.0)
 
 
-def pipeline_with(economy: TokenEconomy, reservation: Reservation, **options: Any) -> HookPipeline:
+def pipeline_with(
+    economy: TokenEconomy, reservation: Reservation, *, grow: bool = True
+) -> tuple[HookPipeline, ReservationBudget]:
+    budget = ReservationBudget(economy, reservation, grow=grow)
     pipeline = HookPipeline()
-    pipeline.register(budget_hook(economy, {reservation.task_id: reservation}.get, **options))
-    return pipeline
+    pipeline.register(budget.hook())
+    return pipeline, budget
 
 
 def test_a_call_is_projected_at_its_prompt_plus_max_tokens() -> None:
@@ -59,7 +66,7 @@ async def test_a_call_that_fits_the_reservation_goes_ahead(
     economy: TokenEconomy, tmp_path: Path
 ) -> None:
     reservation = economy.reserve("t-1", 0.05, mode="learner", model=SONNET)
-    assert await pipeline_with(economy, reservation).decide(pre_llm_call(tmp_path)) == ALLOW
+    assert await pipeline_with(economy, reservation)[0].decide(pre_llm_call(tmp_path)) == ALLOW
     assert reservation.amount_usd == 0.05  # nothing grown, nothing charged
 
 
@@ -68,14 +75,14 @@ async def test_a_call_not_even_a_short_answer_fits_is_denied_with_the_figures(
 ) -> None:
     # $0.017 pays the $0.015 prompt and 133 output tokens: under the 256 of a short answer.
     reservation = economy.reserve("t-1", 0.017, mode="learner", model=SONNET)
-    refusals: list[BudgetExceeded] = []
-    pipeline = pipeline_with(economy, reservation, grow=False, on_refusal=refusals.append)
+    pipeline, budget = pipeline_with(economy, reservation, grow=False)
     decision = await pipeline.decide(pre_llm_call(tmp_path))
     short_call = 0.015 + MIN_ANSWER_TOKENS * 15 / 1_000_000
     assert isinstance(decision, Deny)
     assert decision.reason.startswith("budget: $0.0170 left, the next call needs about $0.0188")
     assert "5,000 prompt tokens + up to 256 output tokens on claude-sonnet-4-5" in decision.reason
-    (refusal,) = refusals
+    refusal = budget.refusal
+    assert refusal is not None and decision.error is refusal  # typed, not a string
     assert str(refusal) == decision.reason
     assert (refusal.needed_usd, refusal.left_usd) == (pytest.approx(short_call), 0.017)
 
@@ -85,7 +92,9 @@ async def test_max_tokens_is_lowered_to_what_is_left_after_the_prompt(
 ) -> None:
     # $0.02 left: $0.015 of prompt, then $0.005 pays 333 tokens at $15/M (one kept as margin).
     reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
-    decision = await pipeline_with(economy, reservation, grow=False).decide(pre_llm_call(tmp_path))
+    decision = await pipeline_with(economy, reservation, grow=False)[0].decide(
+        pre_llm_call(tmp_path)
+    )
     assert isinstance(decision, Allow)
     sent = decision.applied_to(REQUEST)
     assert sent.max_tokens == 332
@@ -96,9 +105,9 @@ async def test_max_tokens_is_lowered_to_what_is_left_after_the_prompt(
 async def test_a_capped_call_grows_the_reservation_into_the_rest_of_the_budget(
     tmp_path: Path,
 ) -> None:
-    economy = TokenEconomy(tmp_path / "ledger.sqlite", total_budget_usd=0.025)
+    economy = TokenEconomy(tmp_path / "ledger.sqlite", budget_usd=0.025)
     reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
-    decision = await pipeline_with(economy, reservation).decide(pre_llm_call(tmp_path))
+    decision = await pipeline_with(economy, reservation)[0].decide(pre_llm_call(tmp_path))
     assert isinstance(decision, Allow)
     cap = decision.applied_to(REQUEST).max_tokens
     assert cap == 665  # ($0.025 - $0.015) / $15 per million, less one
@@ -110,21 +119,20 @@ async def test_a_short_reservation_grows_when_the_budget_has_room(
     economy: TokenEconomy, tmp_path: Path
 ) -> None:
     reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
-    assert await pipeline_with(economy, reservation).decide(pre_llm_call(tmp_path)) == ALLOW
+    assert await pipeline_with(economy, reservation)[0].decide(pre_llm_call(tmp_path)) == ALLOW
     assert reservation.amount_usd == pytest.approx(SONNET_CALL)
     assert economy.check_budget(0).reserved_usd == pytest.approx(SONNET_CALL)
 
 
 async def test_growth_stops_at_the_total_budget(tmp_path: Path) -> None:
-    economy = TokenEconomy(tmp_path / "ledger.sqlite", total_budget_usd=0.017)
+    economy = TokenEconomy(tmp_path / "ledger.sqlite", budget_usd=0.017)
     reservation = economy.reserve("t-1", 0.016, mode="learner", model=SONNET)
-    refusals: list[BudgetExceeded] = []
-    pipeline = pipeline_with(economy, reservation, on_refusal=refusals.append)
+    pipeline, budget = pipeline_with(economy, reservation)
     decision = await pipeline.decide(pre_llm_call(tmp_path))
     assert isinstance(decision, Deny)
     assert decision.reason.startswith("budget: $0.0170 left, the next call needs about $0.0188 (")
     # What was left: the reservation's $0.016 and the $0.001 it could not grow into.
-    assert refusals[0].left_usd == pytest.approx(0.017)
+    assert budget.refusal is not None and budget.refusal.left_usd == pytest.approx(0.017)
     assert reservation.amount_usd == 0.016
 
 
@@ -132,7 +140,7 @@ async def test_the_call_model_wins_over_the_reservation_model(
     economy: TokenEconomy, tmp_path: Path
 ) -> None:
     reservation = economy.reserve("t-1", 0.02, mode="learner", model=SONNET)
-    pipeline = pipeline_with(economy, reservation, grow=False)
+    pipeline, _ = pipeline_with(economy, reservation, grow=False)
     # On Haiku the same call costs at most 5,000 x $1/M + 1,000 x $5/M = $0.01.
     assert await pipeline.decide(pre_llm_call(tmp_path, model=HAIKU)) == ALLOW
     # A projection the loop made itself is taken as is.
@@ -144,7 +152,7 @@ async def test_calls_the_hook_cannot_price_or_place_go_ahead(
     economy: TokenEconomy, tmp_path: Path
 ) -> None:
     reservation = economy.reserve("t-1", 0.0, mode="learner", model="mystery-7b")
-    pipeline = pipeline_with(economy, reservation, grow=False)
+    pipeline, _ = pipeline_with(economy, reservation, grow=False)
     assert await pipeline.decide(pre_llm_call(tmp_path)) == ALLOW  # no price: $0
     assert await pipeline.decide(pre_llm_call(tmp_path, task_id="t-other", model=SONNET)) == ALLOW
 
@@ -153,9 +161,9 @@ async def test_a_ledger_error_denies_the_call(economy: TokenEconomy, tmp_path: P
     """The budget hook fails closed: if it cannot check, the money is not spent."""
     reservation = economy.reserve("t-1", 0.0, mode="learner", model=SONNET)
     economy.release(reservation)  # growing a closed reservation is an error
-    decision = await pipeline_with(economy, reservation).decide(pre_llm_call(tmp_path))
+    decision = await pipeline_with(economy, reservation)[0].decide(pre_llm_call(tmp_path))
     assert isinstance(decision, Deny)
-    assert decision.reason.startswith("hook budget failed: LedgerError(")
+    assert decision.reason.startswith("hook budget:t-1 failed: LedgerError(")
     assert "denied because this hook fails closed" in decision.reason
 
 
@@ -163,7 +171,7 @@ async def test_a_guard_polices_its_own_task_and_keeps_the_refusal(
     economy: TokenEconomy, tmp_path: Path
 ) -> None:
     pipeline = HookPipeline()
-    guard = BudgetGuard.open(economy, "t-1", 0.017, mode="learner", model=SONNET, grow=False)
+    guard = ReservationBudget.open(economy, "t-1", 0.017, mode="learner", model=SONNET, grow=False)
     with guard:
         pipeline.register(guard.hook())
         assert guard.hook_name == "budget:t-1"
@@ -175,7 +183,7 @@ async def test_a_guard_polices_its_own_task_and_keeps_the_refusal(
     assert guard.reservation.state == "released"
     assert economy.check_budget(0).left_usd == pytest.approx(1.0 - 0.015)
     with pytest.raises(BudgetExceeded, match=re.escape("this task needs about $2.00")):
-        BudgetGuard.open(economy, "t-3", 2.0, mode="learner")
+        ReservationBudget.open(economy, "t-3", 2.0, mode="learner")
 
 
 class Dump(Tool):
@@ -199,7 +207,7 @@ async def test_a_run_is_stopped_before_the_call_that_would_cross_the_budget(
     bound, would not, so it is never sent."""
     economy.set_budget(0.10)
     pipeline = HookPipeline()
-    guard = BudgetGuard.open(economy, "t-run", 0.02, mode="learner", model=SONNET)
+    guard = ReservationBudget.open(economy, "t-run", 0.02, mode="learner", model=SONNET)
     pipeline.register(guard.hook())
 
     async def charge(model: str, usage: Usage) -> float:
@@ -229,3 +237,20 @@ async def test_a_run_is_stopped_before_the_call_that_would_cross_the_budget(
     assert report.spent_usd == pytest.approx(outcome.cost_usd)
     assert report.spent_usd + guard.refusal.needed_usd > 0.10 >= report.spent_usd
     guard.release()
+
+
+async def test_a_refused_call_says_what_other_running_tasks_hold(tmp_path: Path) -> None:
+    """Issue 15, point 9: money set aside by running tasks is not spent; the refusal says so
+    (and does not count the refused task's own reservation as held by others)."""
+    economy = TokenEconomy(tmp_path / "ledger.sqlite", budget_usd=0.05)
+    economy.reserve("t-other", 0.04, mode="learner", model=SONNET)
+    reservation = economy.reserve("t-1", 0.002, mode="learner", model=SONNET)
+    pipeline, budget = pipeline_with(economy, reservation)
+    decision = await pipeline.decide(pre_llm_call(tmp_path))
+    assert isinstance(decision, Deny) and decision.error is budget.refusal
+    assert decision.reason.startswith(
+        "budget: $0.01 left ($0.04 more is held by 1 running task(s) and comes back as they "
+        "finish), the next call needs about $0.02 (5,000 prompt tokens"
+    )
+    assert budget.refusal is not None
+    assert (budget.refusal.held_usd, budget.refusal.held_by) == (pytest.approx(0.04), 1)

@@ -40,10 +40,10 @@ def spent(workspace: Path) -> TokenEconomy:
     now = [T0]
     economy = TokenEconomy(workspace / "ledger.sqlite", clock=lambda: now[0])
     reservation = economy.reserve("t-1", 1.0, mode="learner", project="web")
-    economy.deduct(reservation, model=SONNET, usage=Usage(input_tokens=10_000, output_tokens=1_000))
+    economy.charge(reservation, model=SONNET, usage=Usage(input_tokens=10_000, output_tokens=1_000))
     now[0] += 86_400
-    economy.deduct(reservation, model="mystery-7b", usage=Usage(input_tokens=500))
-    economy.deduct(reservation, model=SONNET, usage=Usage(output_tokens=2_000), mode="orchestrator")
+    economy.charge(reservation, model="mystery-7b", usage=Usage(input_tokens=500))
+    economy.charge(reservation, model=SONNET, usage=Usage(output_tokens=2_000), mode="orchestrator")
     economy.release(reservation)
     economy.credit_saving("t-2", "3f9c", 0.031)
     return economy

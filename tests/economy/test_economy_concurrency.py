@@ -69,7 +69,7 @@ def test_eight_processes_sharing_a_small_budget_never_overspend_or_lose_a_charge
     assert sum(r["refusals"] for r in reports) > 0
     assert spent_nano > 0.9 * BUDGET_NANO
     assert_consistent(ledger)
-    report = TokenEconomy(ledger, total_budget_usd=BUDGET_USD).report()
+    report = TokenEconomy(ledger, budget_usd=BUDGET_USD).report()
     assert report.open_reservations == 0 and report.reserved_usd == 0
 
 
@@ -87,7 +87,7 @@ def test_processes_killed_while_charging_leave_a_consistent_ledger(tmp_path: Pat
         worker.stderr.close()  # type: ignore[union-attr]
         assert_consistent(ledger)
 
-    economy = TokenEconomy(ledger, total_budget_usd=BUDGET_USD)
+    economy = TokenEconomy(ledger, budget_usd=BUDGET_USD)
     report = economy.report()
     # The killed processes' reservations went back to the budget.
     assert report.open_reservations == 0
@@ -111,6 +111,6 @@ def test_a_charge_cut_off_mid_transaction_is_rolled_back(tmp_path: Path) -> None
     assert ledger_rows(ledger, "SELECT COUNT(*) FROM charges") == [(0,)]
     assert_consistent(ledger)
     # The dead writer's lock is gone and its reservation is reclaimed: the whole budget fits.
-    economy = TokenEconomy(ledger, total_budget_usd=BUDGET_USD, busy_timeout_s=5)
+    economy = TokenEconomy(ledger, budget_usd=BUDGET_USD, busy_timeout_s=5)
     reservation = economy.reserve("after", BUDGET_USD, mode="learner")
     assert reservation.amount_usd == BUDGET_USD

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from orchestrator_helpers import (
@@ -19,7 +20,7 @@ from orchestrator_helpers import (
 from llmos.backends.base import request_tokens
 from llmos.economy import DEFAULT_PRICES, TokenEconomy
 from llmos.events import SubtaskFailed, SubtaskSkipped, UsageUpdated
-from llmos.hooks.budget import projected_usage
+from llmos.hooks.budget import MIN_ANSWER_TOKENS, projected_usage
 from llmos.memory import TraceStore
 from llmos.messages import AssistantMessage, Usage, UserMessage
 from llmos.modes.orchestrator.run import run_orchestrator
@@ -142,23 +143,27 @@ async def test_budget_running_out_mid_plan_stops_before_the_call_and_skips_the_r
             Route(pattern="Write the report", turns=[{"text": "written"}]),
         ]
 
-    # Calibrate on an unlimited run: what planning and s1 cost, what s1's and s2's calls project.
+    # Calibrate on an unlimited run: what planning and s1 cost, and what the shortest
+    # answer worth a call (MIN_ANSWER_TOKENS) costs after each subtask's prompt.
     probe = await harness(tmp_path / "probe", routes(), concurrency=1)
     try:
         await run_orchestrator(GOAL, ctx=probe.ctx)
     finally:
         await probe.close()
-    s1_call, s2_call = [
-        DEFAULT_PRICES.cost_usd(PRICED, projected_usage(r)).usd
+    s1_floor, s2_floor = [
+        DEFAULT_PRICES.cost_usd(
+            PRICED, replace(projected_usage(r), output_tokens=MIN_ANSWER_TOKENS)
+        ).usd
         for r in probe.router.requests
         if r.agent not in ("orchestrator", "synthesizer")
     ][:2]
-    assert s2_call > s1_call
+    assert s2_floor > s1_floor
     spent_after_s1 = sum(
         DEFAULT_PRICES.cost_usd(PRICED, usage).usd
         for usage in _usages(probe)[:2]  # the planning call and s1's call
     )
-    total = spent_after_s1 + (s1_call + s2_call) / 2  # s1's call fits, s2's does not
+    # s1's call fits (capped, if need be); not even a short answer to s2's fits after it.
+    total = spent_after_s1 + (s1_floor + s2_floor) / 2
     h = await harness(workspace, routes(), concurrency=1)
     TokenEconomy(workspace / "ledger.sqlite").set_budget(total)
     try:
@@ -170,7 +175,7 @@ async def test_budget_running_out_mid_plan_stops_before_the_call_and_skips_the_r
     assert s1.status == "done"
     assert (s2.status, s2.attempts, s2.error_type) == ("failed", 1, "BudgetExceeded")
     assert s2.failure is FailureKind.BUDGET and result.outcome.kind is FailureKind.BUDGET
-    assert s2.error.startswith("budget: ")
+    assert s2.error.startswith("stopped before the next model call: budget: ")
     assert (s3.status, s3.error) == ("skipped", "not started: the budget ran out at subtask s2")
     assert h.served("Count the Rust releases") == 0  # refused before the call, not after
     report = TokenEconomy(workspace / "ledger.sqlite").report()
@@ -214,3 +219,32 @@ async def test_an_agent_defined_in_the_plan_is_written_as_generated_and_used(wor
     assert request.system.endswith(translator["prompt"])
     assert sorted(t.name for t in request.tools) == ["Read", "Write"]
     assert request_tokens(request) > 0
+
+
+async def test_a_planning_call_the_budget_can_partly_pay_is_sent_with_a_lower_max_tokens(
+    workspace: Path, tmp_path: Path
+):
+    """Issue 15: the orchestrator's own calls pass the same check as every call, so a
+    budget that pays the planning prompt and a shorter answer lowers ``max_tokens``
+    instead of refusing the call (before, the orchestration stopped before planning)."""
+    probe = await harness(tmp_path / "probe", three_routes(), concurrency=1)
+    try:
+        await run_orchestrator(GOAL, ctx=probe.ctx)
+    finally:
+        await probe.close()
+    planning = probe.router.requests[0]
+    assert planning.agent == "orchestrator" and planning.max_tokens == 4096
+    # The planning prompt and 1,000 tokens of answer, no more.
+    total = DEFAULT_PRICES.cost_usd(
+        PRICED, replace(projected_usage(planning), output_tokens=1_000)
+    ).usd
+    h = await harness(workspace, three_routes(), concurrency=1)
+    TokenEconomy(workspace / "ledger.sqlite").set_budget(total)
+    try:
+        await run_orchestrator(GOAL, ctx=h.ctx)
+    finally:
+        await h.close()
+    sent = h.router.requests[0]
+    assert sent.agent == "orchestrator" and MIN_ANSWER_TOKENS <= sent.max_tokens < 1_000
+    report = TokenEconomy(workspace / "ledger.sqlite").report()
+    assert report.calls >= 1 and report.spent_usd <= total and report.open_reservations == 0

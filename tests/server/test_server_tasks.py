@@ -9,6 +9,7 @@ import pytest
 from server_helpers import HELLO_SCRIPT, read_events, wait_for_task
 
 from llmos.events import (
+    HookDecided,
     ModeChosen,
     TaskFailed,
     TaskFinished,
@@ -152,6 +153,26 @@ def test_a_task_budget_stops_the_run_before_the_call_that_would_overspend(serve)
     )
     assert not (server.workspace / "output" / "hello.txt").exists()
     assert client.get("/budget").json()["calls"] == 0
+
+
+def test_a_task_budget_lowers_max_tokens_instead_of_refusing_a_call_it_can_partly_pay(serve):
+    """Issue 15: the HTTP per-task budget is the same check as the workspace budget. With
+    $0.05, a first call's prompt plus 4,096 tokens out ($0.06 of them) does not fit, but
+    a shorter answer does: the call goes ahead with a lower ``max_tokens``."""
+    server = serve(script=HELLO_SCRIPT)
+    client = server.client()
+    task_id = client.post("/tasks", json={"goal": "Create hello.txt", "budget": 0.05}).json()[
+        "task_id"
+    ]
+    view = wait_for_task(client, task_id)
+    assert view["status"] == "done", view
+    assert 0 < view["cost_usd"] <= 0.05
+    with client.stream("GET", f"/tasks/{task_id}/events") as response:
+        events = [event for _, event in read_events(response)]
+    caps = [e for e in events if isinstance(e, HookDecided) and e.decision == "rewrite"]
+    assert caps and caps[0].hook == "task-budget", events
+    assert caps[0].reason.startswith("budget: max_tokens lowered from 4,096 to ")
+    assert (server.workspace / "output" / "hello.txt").read_text() == "hello\n"
 
 
 def test_tasks_of_a_project_work_in_its_output_folder(serve):

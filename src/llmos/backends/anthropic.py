@@ -4,11 +4,14 @@ Streams one turn with tool use. Prompt caching puts a ``cache_control``
 breakpoint on the system prompt, on the last tool schema and on the newest
 message, so an agent loop pays full price only for what is new each turn;
 cache reads and writes are reported apart in :class:`~llmos.messages.Usage`.
+The budget counts a prompt with ``POST /v1/messages/count_tokens``, once, with
+a short time-out and no retry; if that fails, the byte bound stands in.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
@@ -31,6 +34,7 @@ from llmos.backends.base import (
     TextDelta,
     ToolCallReady,
     TurnFinished,
+    request_token_bound,
 )
 from llmos.errors import BackendUnavailable
 from llmos.messages import AssistantMessage, Message, ToolResultMessage, Usage, UserMessage
@@ -40,6 +44,9 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 #: Sent as the key to servers on this machine, which do not check it.
 LOCAL_PLACEHOLDER_KEY = "llmos-local-no-key"
 _CACHE = {"type": "ephemeral"}
+#: How long a token count may take before the byte bound is used instead.
+COUNT_TIMEOUT_S = 10.0
+log = logging.getLogger(__name__)
 
 
 def context_window_for(model: str) -> int:
@@ -196,6 +203,7 @@ class AnthropicBackend(Backend):
         base_url: str | None = None,
         timeout: float = 600,
         max_retries: int = 4,
+        count_timeout: float = COUNT_TIMEOUT_S,
     ) -> None:
         super().__init__(model)
         self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
@@ -215,6 +223,7 @@ class AnthropicBackend(Backend):
             timeout=timeout,
             max_retries=0,  # retried in retry_stream, which honours retry-after: 0
         )
+        self._counter = self._client.with_options(timeout=count_timeout, max_retries=0)
 
     def _credentials(self, api_key: str | None) -> dict[str, str]:
         if key := api_key or os.environ.get("ANTHROPIC_API_KEY"):
@@ -231,6 +240,17 @@ class AnthropicBackend(Backend):
 
     def stream(self, request: BackendRequest) -> AsyncIterator[BackendEvent]:
         return retry_stream(lambda: self._attempt(request), self._retry)
+
+    async def count_tokens(self, request: BackendRequest) -> int:
+        """The prompt's tokens as the server counts them; the byte bound if it cannot."""
+        params = anthropic_params(request, self.model)
+        del params["max_tokens"]
+        try:
+            counted = await self._counter.messages.count_tokens(**params)
+            return int(counted.input_tokens)
+        except (anthropic.AnthropicError, httpx2.HTTPError, ValueError, TypeError) as exc:
+            log.debug("count_tokens failed (%r); pricing the prompt by its bytes", exc)
+            return request_token_bound(request)
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -96,8 +96,37 @@ class Backend(ABC):
     def stream(self, request: BackendRequest) -> AsyncIterator[BackendEvent]:
         """Stream one assistant turn for ``request``."""
 
+    async def count_tokens(self, request: BackendRequest) -> int:
+        """How many tokens the prompt of ``request`` is, as the budget prices it.
+
+        Never less than the truth: a backend whose provider counts (Anthropic's
+        ``count_tokens`` endpoint) asks it; the rest, and any failure to count,
+        use :func:`request_token_bound`.
+        """
+        return request_token_bound(request)
+
     async def aclose(self) -> None:
         """Release connections, processes or model memory."""
+
+
+class PromptCount:
+    """One request's prompt, counted by its backend at most once, when first asked.
+
+    The budget hooks of a call share it, so a call costs at most one count,
+    however many hooks price it (and none when no hook does).
+    """
+
+    __slots__ = ("_backend", "_request", "_tokens")
+
+    def __init__(self, backend: Backend, request: BackendRequest) -> None:
+        self._backend = backend
+        self._request = request
+        self._tokens: int | None = None
+
+    async def tokens(self) -> int:
+        if self._tokens is None:
+            self._tokens = await self._backend.count_tokens(self._request)
+        return self._tokens
 
 
 def estimate_tokens(text: str) -> int:

@@ -6,7 +6,7 @@ checks is: money spent + the unspent part of every open reservation never
 exceeds the total budget. So however many llmos processes share the ledger,
 their admitted tasks together can only spend what the budget holds. While the
 task runs each LLM call is charged at real prices against its reservation
-(:meth:`~TokenEconomy.deduct`); the budget hook may grow the reservation if
+(:meth:`~TokenEconomy.charge`); the budget hook may grow the reservation if
 the budget has room (:meth:`~TokenEconomy.extend`); at the end the unspent part
 goes back (:meth:`~TokenEconomy.release`). A reservation whose process died
 (killed, crashed) is reclaimed by the next transaction that looks at the budget.
@@ -16,6 +16,15 @@ The total budget is, in order: the value stored in the ledger by
 workspace), else ``budget.total_usd`` from settings, else unlimited.
 ``llmos budget set none`` removes the stored value, so settings apply again.
 The per-task limit (``budget.per_task_usd``) caps one reservation.
+
+For programs that embed llmos and keep their own accounts, the same ledger
+takes a plain check and a plain charge::
+
+    economy = TokenEconomy(budget_usd=10.0)        # the workspace's ledger
+    if status := economy.check_budget(0.50):       # falsy when refused
+        economy.deduct(0.45, "Learn: Create script")
+    else:
+        print(status.reason)
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from llmos.config import MAX_USD, Settings
+from llmos.config import MAX_USD, Settings, resolve_workspace
 from llmos.economy.ledger import (
     ChargeRow,
     GroupRow,
@@ -50,6 +59,8 @@ BUDGET_SETTING = "budget.total_usd"
 RAISE_TOTAL = "raise it with `llmos budget set N`"
 RAISE_PER_TASK = "raise budget.per_task_usd in llmos.toml (or LLMOS_BUDGET__PER_TASK_USD)"
 BudgetSource = Literal["ledger", "config", "unlimited"]
+#: The mode (and model) of charges recorded by :meth:`TokenEconomy.deduct`.
+EXTERNAL = "external"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -76,7 +87,10 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BudgetStatus:
-    """Whether ``needed_usd`` fits; ``left_usd`` is None when the budget is unlimited."""
+    """Whether ``needed_usd`` fits (the status is truthy) or not (falsy, with ``reason``).
+
+    ``left_usd`` (also ``remaining``) is None when the budget is unlimited.
+    """
 
     needed_usd: float
     ok: bool
@@ -86,6 +100,13 @@ class BudgetStatus:
     left_usd: float | None
     per_task_usd: float | None
     reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    @property
+    def remaining(self) -> float | None:
+        return self.left_usd
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,20 +183,26 @@ def _sync(reservation: Reservation, row: ReservationRow) -> None:
     reservation.state = row.state
 
 
-def _over_total(needed: int, left: int, what: str, book: _Book) -> BudgetExceeded:
+def held_note(held_usd: float, held_by: int) -> str:
+    """What running tasks hold, for a refusal: money set aside is not spent, it comes back."""
+    if held_usd <= 0 or held_by <= 0:
+        return ""
+    return (
+        f" ({format_usd(held_usd)} more is held by {held_by} running task(s) "
+        "and comes back as they finish)"
+    )
+
+
+def _over_total(needed: int, left: int, what: str, held: int, held_by: int) -> BudgetExceeded:
     left = max(left, 0)
     needed_text, left_text = format_shortfall(from_nano(needed), from_nano(left))
-    # Money set aside for running tasks is not spent: it comes back as they end.
-    held = (
-        f" ({format_usd(from_nano(book.reserved))} more is held by {book.open_count} running "
-        f"task(s) and comes back as they finish)"
-        if book.reserved > 0 and book.open_count
-        else ""
-    )
     return BudgetExceeded(
-        f"budget: {left_text} left{held}, {what} about {needed_text}; {RAISE_TOTAL}",
+        f"budget: {left_text} left{held_note(from_nano(held), held_by)}, {what} about "
+        f"{needed_text}; {RAISE_TOTAL}",
         needed_usd=from_nano(needed),
         left_usd=from_nano(left),
+        held_usd=from_nano(held),
+        held_by=held_by,
     )
 
 
@@ -187,6 +214,7 @@ def _over_per_task(needed: int, cap: int, room: int) -> BudgetExceeded:
         f"({room_text} of it left), this task needs about {needed_text}; {RAISE_PER_TASK}",
         needed_usd=from_nano(needed),
         left_usd=from_nano(room),
+        per_task_usd=from_nano(cap),
     )
 
 
@@ -198,9 +226,9 @@ class TokenEconomy:
     ``asyncio.to_thread``.
 
     Example:
-        >>> economy = TokenEconomy(workspace / "ledger.sqlite", total_budget_usd=1.0)
+        >>> economy = TokenEconomy(workspace / "ledger.sqlite", budget_usd=1.0)
         >>> reservation = economy.reserve("t-1", 0.20, mode="learner", model="claude-haiku-4-5")
-        >>> economy.deduct(reservation, model="claude-haiku-4-5",
+        >>> economy.charge(reservation, model="claude-haiku-4-5",
         ...                usage=Usage(input_tokens=2000, output_tokens=300))
         0.0035
         >>> economy.release(reservation)  # the unspent part goes back
@@ -209,20 +237,21 @@ class TokenEconomy:
 
     def __init__(
         self,
-        ledger_path: Path,
+        ledger_path: Path | str | None = None,
         *,
-        total_budget_usd: float | None = None,
+        budget_usd: float | None = None,
+        workspace: Path | str | None = None,
         per_task_budget_usd: float | None = None,
         prices: PriceTable = DEFAULT_PRICES,
         clock: Callable[[], float] = time.time,
         busy_timeout_s: float = 15.0,
     ) -> None:
-        self.ledger = Ledger(ledger_path, busy_timeout_s=busy_timeout_s)
+        if ledger_path is None:
+            ledger_path = Workspace(resolve_workspace(workspace)).ledger
+        self.ledger = Ledger(Path(ledger_path), busy_timeout_s=busy_timeout_s)
         self.prices = prices
         self.clock = clock
-        self._config_total = (
-            None if total_budget_usd is None else _nano_amount(total_budget_usd, "the budget")
-        )
+        self._config_total = None if budget_usd is None else _nano_amount(budget_usd, "the budget")
         self._per_task = (
             None
             if per_task_budget_usd is None
@@ -236,7 +265,7 @@ class TokenEconomy:
         """The economy of ``settings.workspace``, with its ``[budget]`` settings."""
         return cls(
             Workspace(settings.workspace).ledger,
-            total_budget_usd=settings.budget.total_usd,
+            budget_usd=settings.budget.total_usd,
             per_task_budget_usd=settings.budget.per_task_usd,
             prices=prices,
         )
@@ -296,13 +325,25 @@ class TokenEconomy:
         )
 
     def _refusal(
-        self, book: _Book, needed: int, *, room_in_task: int | None, what: str = "this task needs"
+        self,
+        book: _Book,
+        needed: int,
+        *,
+        room_in_task: int | None,
+        what: str = "this task needs",
+        own: ReservationRow | None = None,
     ) -> BudgetExceeded | None:
-        """Why ``needed`` more cannot be set aside, or None when it can."""
+        """Why ``needed`` more cannot be set aside, or None when it can.
+
+        ``own`` is the reservation asking to grow: what it holds is not "held by others".
+        """
         if self._per_task is not None and room_in_task is not None and needed > room_in_task:
             return _over_per_task(needed, self._per_task, room_in_task)
         if book.left is not None and needed > book.left:
-            return _over_total(needed, book.left, what, book)
+            held, held_by = book.reserved, book.open_count
+            if own is not None:
+                held, held_by = held - max(own.amount_nano - own.spent_nano, 0), held_by - 1
+            return _over_total(needed, book.left, what, held, held_by)
         return None
 
     def reserve(
@@ -369,14 +410,16 @@ class TokenEconomy:
             row = self._open_row(tx, reservation)
             room = None if self._per_task is None else self._per_task - row.amount_nano
             book = self._book(tx)
-            refusal = self._refusal(book, more, room_in_task=room, what="the next call needs")
+            refusal = self._refusal(
+                book, more, room_in_task=room, what="the next call needs", own=row
+            )
             if refusal is not None:
                 raise refusal
             tx.grow_reservation(row.id, amount_nano=more)
             row = self._open_row(tx, reservation)
         _sync(reservation, row)
 
-    def deduct(
+    def charge(
         self, reservation: Reservation, *, model: str, usage: Usage, mode: str | None = None
     ) -> float:
         """Record one LLM call at real prices against the reservation; returns its cost.
@@ -407,6 +450,31 @@ class TokenEconomy:
                 row = tx.reservation(row.id)
         if row is not None:
             _sync(reservation, row)
+        return from_nano(nano)
+
+    def deduct(self, amount_usd: float, description: str) -> float:
+        """Record ``amount_usd`` spent outside llmos (``description`` says on what).
+
+        For embedders that price their own calls: the charge is listed under mode
+        ``external`` with ``description`` as its task, and counts against the budget
+        like any other. As with :meth:`charge`, it is recorded even when it is more
+        than is left: check with :meth:`check_budget` first. Returns the amount.
+        """
+        nano = _nano_amount(amount_usd, "the amount to deduct")
+        with self.ledger.transaction() as tx:
+            tx.insert_charge(
+                ChargeRow(
+                    ts=self.clock(),
+                    task_id=description,
+                    reservation_id=None,
+                    mode=EXTERNAL,
+                    model=EXTERNAL,
+                    project=None,
+                    usage=Usage(),
+                    nano_usd=nano,
+                    priced=True,
+                )
+            )
         return from_nano(nano)
 
     def release(self, reservation: Reservation) -> float:

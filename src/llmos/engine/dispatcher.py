@@ -34,6 +34,7 @@ from llmos.events import (
     TaskStarted,
     is_task_mode,
 )
+from llmos.hooks.budget import CallBudget
 from llmos.hooks.inputs import TaskEndInput, TaskStartInput
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.memory import MatchResult, Trace
@@ -47,7 +48,7 @@ from llmos.modes.orchestrator.selection import needs_orchestration
 from llmos.modes.orchestrator.state import load_state
 from llmos.modes.orchestrator.trace import is_orchestration
 from llmos.outcome import NOT_ADVICE, FailureKind, Outcome, OutcomeStatus, kind_of_error
-from llmos.runtime.task import TaskBudget, TaskContext, TaskResult, new_task_id
+from llmos.runtime.task import TaskContext, TaskResult, new_task_id
 from llmos.runtime.watchdog import Cancellation, cancellation_reason
 from llmos.tools import sandbox_status
 from llmos.tools.base import ToolRegistry
@@ -89,7 +90,7 @@ class Dispatcher:
         cwd: Path | None = None,
         task_id: str | None = None,
         agent: Agent | None = None,
-        budget: TaskBudget | None = None,
+        budget: CallBudget | None = None,
         nested: bool = False,
     ) -> TaskResult:
         """Run one task to its end. Task errors become a failed result; bad settings raise.
@@ -129,7 +130,7 @@ class Dispatcher:
         cwd: Path | None = None,
         task_id: str | None = None,
         agent: Agent | None = None,
-        budget: TaskBudget | None = None,
+        budget: CallBudget | None = None,
         nested: bool = False,
     ) -> TaskResult:
         """First and last events, TaskStart/TaskEnd hooks, errors and cancellation."""

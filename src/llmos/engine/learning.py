@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass, field, replace
 
 from llmos.agents import Agent
-from llmos.backends.base import AgentBackend, Backend, BackendRequest
+from llmos.backends.base import AgentBackend, Backend, BackendRequest, PromptCount
 from llmos.economy.estimate import estimate_learner_cost, first_call_cost
 from llmos.engine.insights import extract_insights, insights_enabled
 from llmos.engine.services import Services
 from llmos.errors import BackendError, BudgetExceeded
 from llmos.events import Notice, RunMode, TaskMode
-from llmos.hooks.budget import BudgetGuard
+from llmos.hooks.budget import CallBudget, ReservationBudget
 from llmos.hooks.builtin import check_disabled
 from llmos.hooks.inputs import PreLLMCallInput, StopInput
 from llmos.hooks.pipeline import Allow, Deny
@@ -29,7 +29,7 @@ from llmos.modes.acceptance import Action
 from llmos.modes.judge import action_of, judge
 from llmos.modes.learner import LearnerOutcome, LearnerSettings, run_learner
 from llmos.outcome import FailureKind, Outcome
-from llmos.runtime.task import TaskBudget, TaskContext, TaskResult
+from llmos.runtime.task import TaskContext, TaskResult
 
 
 @dataclass(kw_only=True)
@@ -40,7 +40,7 @@ class TaskRun:
     recorder: TraceRecorder
     started: float
     agent: Agent | None = None
-    budget: TaskBudget | None = None
+    budget: CallBudget | None = None
     nested: bool = False
     #: A replayed step that ran without error but did not match the trace (a heal starts
     #: after it): its effects count when the run is judged, and the heal may need no call.
@@ -93,13 +93,6 @@ async def learn(
         limits = replace(limits, agents=tuple(services.agents().agents()))
     try:
         outcome = await run_learner(task, backend, limits, guidance=advice)
-        if budget.refusal is not None and outcome.error_type in ("CallDenied", "BudgetExceeded"):
-            outcome = replace(
-                outcome,
-                error=str(budget.refusal),
-                error_type="BudgetExceeded",
-                kind=FailureKind.BUDGET,
-            )
         verdict = await asyncio.to_thread(judge_learned, run, outcome, replayed)
         await task.hooks.notify(
             StopInput(ctx=task.hook_ctx(), text=outcome.text, success=verdict.ok)
@@ -179,7 +172,7 @@ def learner_settings(services: Services, agent: Agent | None) -> LearnerSettings
     )
 
 
-async def admit(services: Services, task: TaskContext, mode: str, model: str) -> BudgetGuard:
+async def admit(services: Services, task: TaskContext, mode: str, model: str) -> ReservationBudget:
     """Reserve the run's estimated cost before any work.
 
     The estimate comes from similar traces' history. When less than that is
@@ -197,7 +190,7 @@ async def admit(services: Services, task: TaskContext, mode: str, model: str) ->
     estimate = estimate_learner_cost(history, model, max_tokens, prices=economy.prices)
     try:
         return await asyncio.to_thread(
-            BudgetGuard.open, economy, task.task_id, estimate, mode=mode, model=model
+            ReservationBudget.open, economy, task.task_id, estimate, mode=mode, model=model
         )
     except BudgetExceeded as exc:
         if exc.left_usd <= 0 or exc.left_usd < first_call_cost(
@@ -213,7 +206,7 @@ async def admit(services: Services, task: TaskContext, mode: str, model: str) ->
             )
         )
         return await asyncio.to_thread(
-            BudgetGuard.open, economy, task.task_id, exc.left_usd, mode=mode, model=model
+            ReservationBudget.open, economy, task.task_id, exc.left_usd, mode=mode, model=model
         )
 
 
@@ -259,7 +252,12 @@ async def learn_insights(
 
     async def may_call(request: BackendRequest) -> Allow | Deny:  # the same check as every call
         return await task.hooks.decide(
-            PreLLMCallInput(ctx=task.hook_ctx(), request=request, model=backend.model)
+            PreLLMCallInput(
+                ctx=task.hook_ctx(),
+                request=request,
+                model=backend.model,
+                prompt_count=PromptCount(backend, request),
+            )
         )
 
     try:

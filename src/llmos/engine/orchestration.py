@@ -18,9 +18,10 @@ from llmos.agents import Agent, AgentLibrary
 from llmos.backends.base import Backend
 from llmos.engine.services import Services
 from llmos.errors import ConfigError
+from llmos.hooks.budget import CallBudget
 from llmos.modes.orchestrator.budget import SubtaskShare
 from llmos.modes.orchestrator.run import OrchestratorContext
-from llmos.runtime.task import TaskBudget, TaskResult
+from llmos.runtime.task import TaskResult
 
 SUBTASK_MODE = "auto"  # a subtask is followed when a trace matches, learned otherwise
 
@@ -36,7 +37,7 @@ class RunTask(Protocol):
         cwd: Path | None = None,
         task_id: str | None = None,
         agent: Agent | None = None,
-        budget: TaskBudget | None = None,
+        budget: CallBudget | None = None,
         nested: bool = False,
     ) -> Awaitable[TaskResult]: ...
 

@@ -18,7 +18,7 @@ from llmos.events import TASK_MODES, TaskMode, is_task_mode
 from llmos.messages import Usage
 
 if TYPE_CHECKING:  # both import the plugin loader, which imports the hook types
-    from llmos.backends.base import BackendRequest
+    from llmos.backends.base import BackendRequest, PromptCount
     from llmos.tools.base import ToolResult
 
 HookEventName = Literal[
@@ -89,6 +89,9 @@ class PreLLMCallInput:
     ctx: HookContext
     request: BackendRequest
     model: str
+    #: Counts the prompt with the backend (its provider's counting endpoint, if any),
+    #: once, when a hook asks; None outside a backend's loop.
+    prompt_count: PromptCount | None = None
     estimated_cost_usd: float | None = None
     event: Literal["PreLLMCall"] = "PreLLMCall"
 

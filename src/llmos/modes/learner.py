@@ -18,6 +18,7 @@ from llmos.backends.base import (
     AgentRun,
     Backend,
     BackendRequest,
+    PromptCount,
     TextDelta,
     ToolCallReady,
     TurnFinished,
@@ -254,7 +255,12 @@ class _Loop:
 
     async def _may_call(self, request: BackendRequest) -> Allow | Deny:
         return await self.task.hooks.decide(
-            PreLLMCallInput(ctx=self.task.hook_ctx(), request=request, model=self.backend.model)
+            PreLLMCallInput(
+                ctx=self.task.hook_ctx(),
+                request=request,
+                model=self.backend.model,
+                prompt_count=PromptCount(self.backend, request),
+            )
         )
 
     async def _fit_context(

@@ -6,12 +6,10 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-from llmos.errors import BudgetExceeded
 from llmos.events import Event, TaskMode
 from llmos.hooks.inputs import HookContext
-from llmos.hooks.pipeline import Hook, HookPipeline
+from llmos.hooks.pipeline import HookPipeline
 from llmos.messages import Usage
 from llmos.outcome import FailureKind, Outcome
 from llmos.runtime.bus import EventBus
@@ -110,19 +108,3 @@ class TaskResult:
     def error(self) -> str | None:
         """Why the task failed, with what to try; None unless it failed."""
         return self.outcome.message or "the task failed" if self.outcome.is_failed else None
-
-
-class TaskBudget(Protocol):
-    """A Learner run's money: a reservation, the hook that polices each call, charges.
-
-    :class:`~llmos.hooks.budget.BudgetGuard` is the usual one; an orchestration
-    hands its subtasks shares of its own reservation instead.
-    """
-
-    refusal: BudgetExceeded | None
-
-    def hook(self) -> Hook: ...
-
-    def charge(self, *, model: str, usage: Usage, mode: str | None = None) -> float: ...
-
-    def release(self) -> float: ...

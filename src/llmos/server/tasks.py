@@ -5,9 +5,11 @@ handle (status, result), the events published for it so far (so a client
 that connects late to ``/tasks/{id}/events`` sees the run from its start),
 and the budget it was given. An orchestration's subtasks (ids
 ``<task id>.<subtask>``) belong to their task: their events are in its log
-and their spending counts against its budget. A task's budget is enforced
-like the workspace budget, before the model call that would overspend it,
-by one ``PreLLMCall`` hook shared by all tasks.
+and their spending counts against its budget. A task's budget is a
+:class:`TaskCap`, checked like every budget (:mod:`llmos.hooks.budget`): before
+each model call, which is given a lower ``max_tokens`` when that is all the
+cap can pay for and refused when not even a short answer fits, by one
+``PreLLMCall`` hook shared by all tasks.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from llmos.api import LLMOS
-from llmos.economy import format_shortfall, format_usd
-from llmos.errors import BudgetExceeded
+from llmos.economy import format_usd
 from llmos.events import (
     Event,
     ModeChosen,
@@ -30,9 +31,7 @@ from llmos.events import (
     TaskMode,
     UsageUpdated,
 )
-from llmos.hooks.budget import projected_usage
-from llmos.hooks.inputs import PreLLMCallInput
-from llmos.hooks.pipeline import Decision, Deny, Hook
+from llmos.hooks.budget import CallBudget, Shortfall, budget_hook
 from llmos.runtime.scheduler import FINISHED_KEPT, TaskHandle, TaskStatus
 from llmos.runtime.task import TaskResult, new_task_id
 
@@ -112,6 +111,10 @@ class TaskRecord:
         """
         return max(sum(self.spent.values()), self.ended_cost_usd)
 
+    def cap(self) -> TaskCap | None:
+        """The budget it was submitted with, as a limit on its (and its subtasks') calls."""
+        return None if self.budget_usd is None else TaskCap(self, self.budget_usd)
+
     async def note(self, event: Event) -> None:
         """Log an event of the task (or of a subtask) and keep the listed figures current."""
         own = event.task_id == self.task_id
@@ -125,6 +128,32 @@ class TaskRecord:
                 self.trace_id = event.trace_id or self.trace_id
                 self.ended_cost_usd = event.cost_usd
         await self.log.append(event, last=own and isinstance(event, TaskFinished | TaskFailed))
+
+
+class TaskCap(CallBudget):
+    """A task's HTTP ``budget``: its calls and its subtasks' may cost that much in all.
+
+    A limit only: the money is reserved and charged by the workspace budget.
+    """
+
+    def __init__(self, record: TaskRecord, budget_usd: float) -> None:
+        self.record = record
+        self.budget_usd = budget_usd
+        self.task_id = record.task_id
+
+    def covers(self, needed_usd: float) -> bool:
+        return needed_usd <= self.budget_usd - self.record.cost_usd
+
+    async def ensure(self, needed_usd: float) -> Shortfall | None:
+        left = max(self.budget_usd - self.record.cost_usd, 0.0)
+        if needed_usd <= left:
+            return None
+        return Shortfall(
+            left_usd=left,
+            scope="task budget",
+            of=f" of the {format_usd(self.budget_usd)} this task was given",
+            fix='submit it again with a larger "budget"',
+        )
 
 
 class TaskBoard:
@@ -144,7 +173,7 @@ class TaskBoard:
         self._collectors: set[asyncio.Task[None]] = set()
         self._unsubscribe = llmos.subscribe(self._on_event)
         llmos.hooks.register(
-            Hook(name=TASK_BUDGET_HOOK, event="PreLLMCall", fn=self._check_task_budget)
+            budget_hook(llmos.dispatcher.economy.prices, self._cap_of, name=TASK_BUDGET_HOOK)
         )
 
     @classmethod
@@ -218,22 +247,7 @@ class TaskBoard:
             while len(self._finished) > FINISHED_KEPT:
                 self._records.pop(self._finished.popleft(), None)
 
-    async def _check_task_budget(self, data: PreLLMCallInput) -> Decision | None:
-        """Deny the model call that could take a task past the budget it was submitted with."""
-        record = self._record_of(data.ctx.task_id)
-        if record is None or record.budget_usd is None:
-            return None
-        needed = data.estimated_cost_usd
-        if needed is None:
-            prices = self.llmos.budget().prices
-            needed = prices.cost_usd(data.model or "", projected_usage(data.request)).usd
-        left = max(record.budget_usd - record.cost_usd, 0.0)
-        if needed <= left:
-            return None
-        needed_text, left_text = format_shortfall(needed, left)
-        message = (
-            f"task budget: {left_text} left of the {format_usd(record.budget_usd)} this task "
-            f"was given, the next call needs about {needed_text}; submit it again with a "
-            'larger "budget"'
-        )
-        return Deny(message, error=BudgetExceeded(message, needed_usd=needed, left_usd=left))
+    def _cap_of(self, task_id: str) -> CallBudget | None:
+        """The cap of the task a (sub)task id belongs to, if it was given a budget."""
+        record = self._record_of(task_id)
+        return None if record is None else record.cap()

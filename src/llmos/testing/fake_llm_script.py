@@ -489,6 +489,39 @@ def item_from_json(data: Mapping[str, Any]) -> ScriptItem:
     )
 
 
+#: The fake's tokenizer: a token per ``BYTES_PER_TOKEN`` UTF-8 bytes of prompt text.
+BYTES_PER_TOKEN = 4
+
+
+def count_prompt_tokens(body: Any) -> int:
+    """The fake ``count_tokens`` answer: deterministic, and below the byte bound.
+
+    Counts the text a model would read (system, text and tool-result blocks,
+    tool-use inputs, tool schemas) at one token per ``BYTES_PER_TOKEN`` bytes,
+    rounded up and at least 1 (as a real count, which includes the message
+    framing), so a test can work out the exact figure from the request.
+    """
+    if not isinstance(body, Mapping):
+        return 1
+    parts: list[str] = []
+    system = body.get("system") or ""
+    if isinstance(system, str):
+        parts.append(system)
+    else:
+        parts.extend(str(block.get("text", "")) for block in system)
+    for message in body.get("messages") or ():
+        content = message.get("content", "")
+        for block in [{"type": "text", "text": content}] if isinstance(content, str) else content:
+            if block.get("type") == "tool_use":
+                parts.append(json.dumps(block.get("input", {})))
+            else:
+                parts.append(str(block.get("text", block.get("content", ""))))
+    for tool in body.get("tools") or ():
+        parts.append(json.dumps(tool.get("input_schema", {})) + str(tool.get("description", "")))
+    size = len("".join(parts).encode("utf-8", "surrogatepass"))
+    return max(1, -(-size // BYTES_PER_TOKEN))
+
+
 def load_script(text: str) -> list[ScriptItem]:
     """Parse a JSON script: a list of entries, or ``{"items": [...], "fallback": {...}}``."""
     data = json.loads(text)

@@ -4,7 +4,9 @@ Backends are tested through their real SDKs over real HTTP: the test scripts a
 queue of :class:`Turn`s and :class:`Fault`s, each answering one request in the
 format of the endpoint that was called (``POST /v1/messages`` or
 ``POST /v1/chat/completions``, streaming or not). Every request is recorded so a
-test can assert exactly what the backend sent.
+test can assert exactly what the backend sent. ``POST /v1/messages/count_tokens``
+answers ``{"input_tokens": N}`` by :func:`count_prompt_tokens`, or with the faults
+given to :meth:`FakeLLMServer.fail_counts` (a script's ``"count_faults"`` list).
 
 Streams use chunked transfer encoding over HTTP/1.1, so a stream cut in the
 middle looks to the client exactly as it does from a real server: the peer
@@ -56,6 +58,7 @@ from llmos.testing.fake_llm_script import (
     Turn,
     anthropic_events,
     anthropic_message,
+    count_prompt_tokens,
     error_body,
     item_from_json,
     iter_sse_data,
@@ -124,8 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = record.path.split("?", 1)[0]
         model = body.get("model", "fake-model") if isinstance(body, dict) else "fake-model"
         if path == "/v1/messages/count_tokens":
-            tokens = max(1, len(json.dumps(body)) // 4)
-            self._send_json(200, {"input_tokens": tokens})
+            self._count(body, model)
             return
         if record.api is None:
             self._send_json(404, {"error": {"message": f"no route for POST {path}"}})
@@ -153,6 +155,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_turn(api, item.turn, model, body, streaming=streaming, cut_after=item.after)
         else:
             self._stall(api, item, model, body, streaming=streaming)
+
+    def _count(self, body: Any, model: str) -> None:
+        """``POST /v1/messages/count_tokens``: the count, or the next scripted count fault."""
+        owner = self.server.owner
+        fault = owner.take_count_fault()
+        if fault is None:
+            self._send_json(200, {"input_tokens": count_prompt_tokens(body)})
+        elif fault.kind == "stall":
+            owner.wait_for_release(fault.stall_seconds)
+            self.close_connection = True
+        else:
+            self._send_json(fault.status, error_body("anthropic", fault, model), fault.headers)
 
     # -- helpers
 
@@ -318,6 +332,7 @@ class FakeLLMServer:
         models: Sequence[str] = ("fake-model",),
     ) -> None:
         self._queue: deque[ScriptItem] = deque(items)
+        self._count_faults: deque[Fault] = deque()
         self._requests: list[RecordedRequest] = []
         self._connections: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -405,6 +420,19 @@ class FakeLLMServer:
                 return self._queue.popleft()
             return self.fallback
 
+    def fail_counts(self, *faults: Fault) -> None:
+        """Answer the next ``count_tokens`` requests with these faults (HTTP errors, stalls)."""
+        with self._lock:
+            self._count_faults.extend(faults)
+
+    def take_count_fault(self) -> Fault | None:
+        with self._lock:
+            return self._count_faults.popleft() if self._count_faults else None
+
+    def count_requests(self) -> list[RecordedRequest]:
+        """Only the requests to ``/v1/messages/count_tokens``."""
+        return [r for r in self.requests if "count_tokens" in r.path]
+
     @property
     def pending(self) -> int:
         """Scripted responses not yet served."""
@@ -452,6 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(data, dict) and data.get("fallback"):
         fallback = turn_from_json(data["fallback"])
     server = FakeLLMServer(load_script(text), port=args.port, fallback=fallback)
+    if isinstance(data, dict):
+        faults = [item_from_json(entry) for entry in data.get("count_faults") or ()]
+        server.fail_counts(*(f for f in faults if isinstance(f, Fault)))
     with server:
         print(server.url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):

@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from llmos.agents import Agent, AgentLibrary
-from llmos.backends.base import Backend, BackendRequest, TextDelta, TurnFinished
+from llmos.backends.base import (
+    Backend,
+    BackendRequest,
+    PromptCount,
+    TextDelta,
+    TurnFinished,
+)
 from llmos.economy import TokenEconomy
 from llmos.errors import BudgetExceeded, LLMOSError
 from llmos.events import (
@@ -42,6 +48,8 @@ from llmos.events import (
     SubtaskStarted,
     UsageUpdated,
 )
+from llmos.hooks.budget import check_call
+from llmos.hooks.pipeline import CapOutput, Deny
 from llmos.memory import Matcher, Slot, Trace, TraceStore
 from llmos.messages import AssistantMessage, Message, Usage, UserMessage
 from llmos.modes.orchestrator.budget import (
@@ -96,8 +104,8 @@ class SubtaskRunner(Protocol):
     The dispatcher gives the agent's prompt (``agent.prompt`` as extra instructions),
     tools (``agent.tools``; None = all), turn limit and model to the Learner, sets
     ``BackendRequest.agent = agent.name``, and, when ``budget`` is given, uses it in
-    place of its own admission (it has ``hook()``, ``charge()``, ``release()`` and
-    ``refusal`` like a :class:`~llmos.hooks.budget.BudgetGuard`).
+    place of its own admission (a :class:`~llmos.hooks.budget.CallBudget`, like the
+    reservation admission would have opened).
     """
 
     def __call__(
@@ -212,7 +220,7 @@ class _Orchestration:
                 await self._execute()
             finally:
                 if self.budget is not None:
-                    await asyncio.shield(self.budget.close())
+                    await asyncio.shield(asyncio.to_thread(self.budget.release))
         except asyncio.CancelledError:
             self.state.status = "interrupted"
             await asyncio.shield(self.save())
@@ -304,7 +312,7 @@ class _Orchestration:
     async def _reserve(self, amount: float) -> OrchestrationBudget:
         ctx = self.ctx
         assert ctx.economy is not None
-        return await OrchestrationBudget.open(
+        return await OrchestrationBudget.reserve(
             ctx.economy,
             self.task_id,
             amount,
@@ -321,7 +329,7 @@ class _Orchestration:
         prompt = planning_prompt(self.state.goal, roster, ctx.tools)
         messages: list[Message] = [UserMessage(content=prompt)]
         for attempt in (1, 2):
-            text, cost = await self._call(PLANNER_SYSTEM, messages, PLANNER_AGENT, "the plan")
+            text, cost = await self._call(PLANNER_SYSTEM, messages, PLANNER_AGENT)
             self.state.planning_calls += 1
             self.state.planning_cost_usd += cost
             try:
@@ -507,21 +515,29 @@ class _Orchestration:
         )
         prompt = f"Goal: {state.goal}\n\nResults of the subtasks:\n\n{merged}\n\nWrite the answer."
         text, cost = await self._call(
-            SYNTHESIS_SYSTEM, [UserMessage(content=prompt)], SYNTHESIS_AGENT, "the synthesis"
+            SYNTHESIS_SYSTEM, [UserMessage(content=prompt)], SYNTHESIS_AGENT
         )
         state.synthesis_cost_usd += cost
         state.answer = text
 
-    async def _call(
-        self, system: str, messages: list[Message], agent: str, what: str
-    ) -> tuple[str, float]:
+    async def _call(self, system: str, messages: list[Message], agent: str) -> tuple[str, float]:
         """One model call of the orchestrator itself, budgeted and charged."""
         backend = self.ctx.backend
         request = BackendRequest(
             system=system, messages=tuple(messages), max_tokens=self.ctx.max_tokens, agent=agent
         )
-        if self.budget is not None:
-            await self.budget.ensure_call(request, backend.model, what=what)
+        if self.budget is not None:  # the same check as every model call
+            verdict = await check_call(
+                self.budget,
+                self.budget.prices,
+                request,
+                model=backend.model,
+                prompt=PromptCount(backend, request),
+            )
+            if isinstance(verdict, Deny):
+                raise verdict.error
+            if isinstance(verdict, CapOutput):
+                request = replace(request, max_tokens=verdict.max_tokens)
         chunks: list[str] = []
         cost = 0.0
         async for event in backend.stream(request):
@@ -529,7 +545,9 @@ class _Orchestration:
                 chunks.append(event.text)
             elif isinstance(event, TurnFinished):
                 if self.budget is not None:
-                    cost = await self.budget.charge(event.model, event.usage)
+                    cost = await asyncio.to_thread(
+                        self.budget.charge, model=event.model, usage=event.usage
+                    )
                 self.usage += event.usage
                 self.spent += cost
                 await self.ctx.bus.publish(
