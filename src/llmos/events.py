@@ -26,6 +26,7 @@ from llmos.outcome import FailureKind
 
 #: The mode a task is asked to run in (``--mode``).
 RequestedMode = Literal["auto", "learner", "follower", "orchestrator"]
+REQUESTED_MODES: tuple[RequestedMode, ...] = get_args(RequestedMode)
 #: The mode that really ran a task: a guided or healed run is the Learner with advice.
 RunMode = Literal["learner", "guided", "healed", "follower", "orchestrator"]
 #: The mode a result names: the one that ran, or the one asked for when it failed first.

@@ -217,21 +217,24 @@ class AnthropicBackend(Backend):
             key_env="ANTHROPIC_API_KEY",
             list_models_hint="see the model names at https://docs.anthropic.com/en/docs/about-claude/models",
         )
+        key, token = self._credentials(api_key)
         self._client = anthropic.AsyncAnthropic(
-            **self._credentials(api_key),
+            api_key=key,
+            auth_token=token,
             base_url=self.base_url,
             timeout=timeout,
             max_retries=0,  # retried in retry_stream, which honours retry-after: 0
         )
         self._counter = self._client.with_options(timeout=count_timeout, max_retries=0)
 
-    def _credentials(self, api_key: str | None) -> dict[str, str]:
+    def _credentials(self, api_key: str | None) -> tuple[str | None, str | None]:
+        """``(api_key, auth_token)``: exactly one of them is set."""
         if key := api_key or os.environ.get("ANTHROPIC_API_KEY"):
-            return {"api_key": key}
+            return key, None
         if token := os.environ.get("ANTHROPIC_AUTH_TOKEN"):
-            return {"auth_token": token}
+            return None, token
         if is_local_url(self.base_url):
-            return {"api_key": LOCAL_PLACEHOLDER_KEY}
+            return LOCAL_PLACEHOLDER_KEY, None
         raise BackendUnavailable(
             f"the anthropic backend needs an API key for {self.base_url}: set ANTHROPIC_API_KEY "
             "(create one at https://console.anthropic.com/settings/keys)",

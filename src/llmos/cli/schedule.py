@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.markup import escape
@@ -18,6 +18,7 @@ from rich.markup import escape
 from llmos.cli.common import JsonOption, WorkspaceOption, open_workspace, stdout_console
 from llmos.config import MODES, Settings
 from llmos.errors import ConfigError
+from llmos.events import RequestedMode
 from llmos.memory import Matcher, MatchResult, TraceStore
 from llmos.runtime.schedule_store import CronEntry, ScheduleStore, check_cron
 from llmos.workspace import Workspace
@@ -75,7 +76,7 @@ def add(
 ) -> None:
     """Add a recurring task."""
     _, _, store = _store(workspace)
-    entry = store.add(cron, goal, mode=mode, project=project)
+    entry = store.add(cron, goal, mode=cast("RequestedMode | None", mode), project=project)
     if json_output:
         print(json.dumps(entry.to_json(), ensure_ascii=False))
         return

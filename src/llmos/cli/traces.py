@@ -244,8 +244,9 @@ def verify(
     results = asyncio.run(_verify_all(settings, ids))
     console = stdout_console()
     for problem in broken:  # a file that does not parse cannot hold: it is listed as failing
-        name = problem.path.name if problem.path else "?"
-        reason = str(problem).removeprefix(f"{problem.path}: ")
+        path = getattr(problem, "path", None)  # a TraceFormatError names its file
+        name = path.name if path else "?"
+        reason = str(problem).removeprefix(f"{path}: ")
         if as_json:
             print(json.dumps({"file": name, "holds": False, "reason": reason}, ensure_ascii=False))
         else:

@@ -18,12 +18,15 @@ from llmos.agents import Agent, AgentLibrary
 from llmos.backends.base import Backend
 from llmos.engine.services import Services
 from llmos.errors import ConfigError
+from llmos.events import RequestedMode
 from llmos.hooks.budget import CallBudget
 from llmos.modes.orchestrator.budget import SubtaskShare
 from llmos.modes.orchestrator.run import OrchestratorContext
 from llmos.runtime.task import TaskResult
 
-SUBTASK_MODE = "auto"  # a subtask is followed when a trace matches, learned otherwise
+SUBTASK_MODE: RequestedMode = (
+    "auto"  # a subtask is followed when a trace matches, learned otherwise
+)
 
 
 class RunTask(Protocol):
@@ -33,7 +36,7 @@ class RunTask(Protocol):
         self,
         goal: str,
         *,
-        mode: str | None = None,
+        mode: RequestedMode | None = None,
         cwd: Path | None = None,
         task_id: str | None = None,
         agent: Agent | None = None,

@@ -261,7 +261,7 @@ class HookPipeline:
         def decorate(fn: HookFn[InputT]) -> HookFn[InputT]:
             self.register(
                 Hook(
-                    name=name or getattr(fn, "__name__", "hook"),
+                    name=name or str(getattr(fn, "__name__", "hook")),
                     event=event,
                     fn=fn,
                     matcher=matcher,

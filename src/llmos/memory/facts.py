@@ -11,6 +11,7 @@ edit in place is seen at once: fact folders are small.
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import secrets
@@ -310,7 +311,7 @@ class FactStore(MarkdownStore[Fact, FactRow]):
             raise FactNotFound(f"fact {id_or_prefix!r} was just removed from {self.root}")
         return _fact_of(found)
 
-    def problems(self) -> list[FactFormatError]:
+    def problems(self) -> builtins.list[FactFormatError]:
         """The fact files that cannot be read (skipped by search and list), with the reason."""
         self.ensure_fresh()
         return [FactFormatError(b.reason, path=self.root / b.file) for b in self._broken_now()]

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import json
 import secrets
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 from filelock import FileLock
 
 from llmos.errors import ConfigError
+from llmos.events import REQUESTED_MODES, RequestedMode
 from llmos.files import write_atomic
 from llmos.workspace import Workspace
 
@@ -77,7 +79,7 @@ class CronEntry:
     id: str
     cron: str
     goal: str
-    mode: str | None
+    mode: RequestedMode | None
     project: str | None
     created: datetime
     next_run: datetime
@@ -97,6 +99,9 @@ class CronEntry:
             key: datetime.fromisoformat(data[key]) if data.get(key) else None
             for key in ("created", "next_run", "last_run")
         }
+        mode = data.get("mode")
+        if mode is not None and mode not in REQUESTED_MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(REQUESTED_MODES)}")
         return cls(**{**data, **times})
 
 
@@ -121,7 +126,12 @@ class ScheduleStore:
         return sorted(entries, key=lambda e: e.next_run)
 
     def add(
-        self, cron: str, goal: str, *, mode: str | None = None, project: str | None = None
+        self,
+        cron: str,
+        goal: str,
+        *,
+        mode: RequestedMode | None = None,
+        project: str | None = None,
     ) -> CronEntry:
         if not goal.strip():
             raise ConfigError(
@@ -149,7 +159,7 @@ class ScheduleStore:
             self._write([e for e in entries if e.id != found.id])
         return found
 
-    def due(self, now: datetime) -> list[CronEntry]:
+    def due(self, now: datetime) -> builtins.list[CronEntry]:
         """Entries whose next run is at or before ``now``."""
         return [e for e in self.list() if e.next_run <= now]
 
@@ -171,7 +181,7 @@ class ScheduleStore:
 
     # ------------------------------------------------------------------ file
 
-    def _find(self, entries: list[CronEntry], id_or_prefix: str) -> CronEntry:
+    def _find(self, entries: builtins.list[CronEntry], id_or_prefix: str) -> CronEntry:
         matches = [e for e in entries if e.id.startswith(id_or_prefix)] if id_or_prefix else []
         exact = [e for e in matches if e.id == id_or_prefix]
         if exact:
@@ -186,7 +196,7 @@ class ScheduleStore:
         ids = ", ".join(e.id for e in matches)
         raise ConfigError(f"{id_or_prefix!r} matches {ids}; give more of the id", key="id")
 
-    def _read(self) -> list[CronEntry]:
+    def _read(self) -> builtins.list[CronEntry]:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -205,7 +215,7 @@ class ScheduleStore:
                 key=str(self.path),
             ) from exc
 
-    def _write(self, entries: list[CronEntry]) -> None:
+    def _write(self, entries: builtins.list[CronEntry]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"version": FORMAT_VERSION, "entries": [e.to_json() for e in entries]}
         write_atomic(self.path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

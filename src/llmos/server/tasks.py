@@ -173,7 +173,7 @@ class TaskBoard:
         self._collectors: set[asyncio.Task[None]] = set()
         self._unsubscribe = llmos.subscribe(self._on_event)
         llmos.hooks.register(
-            budget_hook(llmos.dispatcher.economy.prices, self._cap_of, name=TASK_BUDGET_HOOK)
+            budget_hook(llmos.budget().prices, self._cap_of, name=TASK_BUDGET_HOOK)
         )
 
     @classmethod

@@ -535,7 +535,7 @@ class _Orchestration:
                 prompt=PromptCount(backend, request),
             )
             if isinstance(verdict, Deny):
-                raise verdict.error
+                raise verdict.error or LLMOSError(verdict.reason)
             if isinstance(verdict, CapOutput):
                 request = replace(request, max_tokens=verdict.max_tokens)
         chunks: list[str] = []
