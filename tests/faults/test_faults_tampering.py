@@ -245,8 +245,8 @@ async def test_a_trace_whose_postcondition_no_longer_holds_is_healed_not_replaye
     events = run_cli(workspace, tmp_path, goal, heal, tmp_path)
     replayed = [e for e in events_of(events, "tool-call-finished") if e["replay"]]
     assert len(replayed) == 1, "steps after the divergence were replayed blindly"
-    notices = [e["message"] for e in events_of(events, "notice")]
-    assert any("diverged at step 1" in m for m in notices), notices
+    (diverged,) = events_of(events, "replay-diverged")
+    assert (diverged["trace_id"], diverged["step"]) == (trace_id, 1), diverged
     (end,) = events_of(events, "task-finished")
     assert end["mode"] == "healed"
     name, content = expected
