@@ -10,10 +10,12 @@ events. Nothing here prints.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from llmos.agents import INHERIT, Agent
 from llmos.backends.base import AgentBackend, Backend
@@ -163,7 +165,7 @@ class Dispatcher:
             await self._tell_sandbox_once(task)
             result = await body(run)
         except asyncio.CancelledError as exc:
-            await asyncio.shield(self._cancelled(run, cancellation_reason(exc)))
+            await _to_the_end(self._cancelled(run, cancellation_reason(exc)))
             raise
         except ConfigError as exc:
             await self._publish_failed(task_id, str(exc), type(exc).__name__, started)
@@ -599,3 +601,13 @@ def _answer(trace: Trace, found: MatchResult) -> str:
     """The trace's final answer, with the new slot values where the old ones stood."""
     rewrite = rewriter(trace.slots, found.bindings)
     return rewrite(trace.final_answer) if rewrite else trace.final_answer
+
+
+async def _to_the_end(work: Coroutine[Any, Any, None]) -> None:
+    """Await ``work`` to its end even if cancelled again meanwhile (a watchdog cancels a
+    task that goes on): the record of a cancelled run is complete when the task ends."""
+    done = asyncio.ensure_future(work)
+    while not done.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(done)
+    done.result()
