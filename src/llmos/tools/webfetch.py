@@ -9,11 +9,12 @@ somewhere else. The download is bounded in size and in total time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 from collections.abc import Iterable
+from typing import Any
 
 import httpx
-from markdownify import MarkdownConverter
 from pydantic import Field
 
 from llmos.tools._schema import ToolInput
@@ -138,20 +139,27 @@ def _to_text(body: bytes, media_type: str, encoding: str) -> str:
         text = body.decode("utf-8", errors="replace")
     if not is_html or "<" not in text:  # no markup to convert (and bs4 would warn on a bare URL)
         return text
-    return _PageConverter(heading_style="atx", bullets="*", escape_underscores=False).convert(text)
+    return _page_converter().convert(text)
 
 
-class _PageConverter(MarkdownConverter):
+@functools.cache
+def _page_converter() -> Any:
     """HTML to Markdown for a model: the body only, no images; ``snake_case`` left unescaped.
 
     Scripts and styles are dropped by markdownify itself; paragraphs stay on one line.
+    markdownify (and BeautifulSoup under it) is imported on the first page, not at
+    start-up: most runs never fetch one.
     """
+    from markdownify import MarkdownConverter
 
-    def convert_head(self, el: object, text: str, parent_tags: set[str]) -> str:
-        return ""  # the <title> and <meta> text is not the page
+    class PageConverter(MarkdownConverter):
+        def convert_head(self, el: object, text: str, parent_tags: set[str]) -> str:
+            return ""  # the <title> and <meta> text is not the page
 
-    def convert_img(self, el: object, text: str, parent_tags: set[str]) -> str:
-        return ""
+        def convert_img(self, el: object, text: str, parent_tags: set[str]) -> str:
+            return ""
+
+    return PageConverter(heading_style="atx", bullets="*", escape_underscores=False)
 
 
 def _checked_url(
