@@ -23,6 +23,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from llmos.errors import ConfigError
+from llmos.events import REQUESTED_MODES, RequestedMode
 
 CONFIG_FILE = "llmos.toml"
 ENV_PREFIX = "LLMOS_"
@@ -31,10 +32,9 @@ ENV_NOT_SETTINGS = frozenset(
     {"LLMOS_WORKSPACE", "LLMOS_API_TOKEN", "LLMOS_DEBUG", "LLMOS_NO_BWRAP"}
 )
 
-Mode = Literal["auto", "learner", "follower", "orchestrator"]
 Provider = Literal["claude-sdk", "anthropic", "openai", "local", "scripted"]
 PROVIDERS: tuple[Provider, ...] = get_args(Provider)
-MODES: tuple[Mode, ...] = get_args(Mode)
+MODES: tuple[RequestedMode, ...] = REQUESTED_MODES
 
 #: The largest amount of money a setting may hold. The ledger keeps integer
 #: nanodollars in SQLite's 64-bit integers (at most ~9.2e9 dollars), so a larger
@@ -222,7 +222,7 @@ class Settings(BaseSettings):
     model: str | None = None
     base_url: str | None = None
     script: Path | None = Field(None, description="JSON script for the scripted provider")
-    mode: Mode = "auto"
+    mode: RequestedMode = "auto"
     project: str | None = Field(None, description="project to work in (default: the current)")
     timeout: float = Field(600.0, gt=0, description="seconds an LLM call may take")
     tools: ToolsConfig = Field(default_factory=ToolsConfig)

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from llmos.config import MAX_USD, Mode
-from llmos.events import TaskMode
+from llmos.config import MAX_USD
+from llmos.events import RequestedMode, TaskMode
 from llmos.outcome import FailureKind, OutcomeStatus
 from llmos.projects import NAME_PATTERN
 from llmos.runtime.scheduler import TaskStatus
@@ -45,7 +45,7 @@ class TaskRequest(_Body):
     """A task to run: what to do, how, where, and the most it may spend."""
 
     goal: Goal
-    mode: Mode | None = Field(None, description="auto (default), learner or follower.")
+    mode: RequestedMode | None = Field(None, description="auto (default), learner or follower.")
     project: str | None = Field(
         None, description="Run in this project's output folder (workspace/projects/NAME/output)."
     )
@@ -89,7 +89,7 @@ class TaskView(BaseModel):
     task_id: str
     goal: str
     status: TaskStatus
-    requested_mode: Mode | None
+    requested_mode: RequestedMode | None
     project: str | None
     budget_usd: float | None
     mode: TaskMode | None
