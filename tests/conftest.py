@@ -36,6 +36,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LLMOS_WORKSPACE", str(tmp_path / "workspace"))
+    # Tasks work in the folder the user is in: each test is in its own.
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

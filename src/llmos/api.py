@@ -38,7 +38,9 @@ from llmos.workspace import Workspace
 
 
 class LLMOS:
-    """One llmos instance over a workspace: long-lived parts live between tasks.
+    """One llmos instance over a state folder (the llmos home unless ``workspace`` says
+    otherwise), working in ``cwd`` (the current folder by default); long-lived parts
+    live between tasks.
 
     ``backend`` may be given directly (tests, embedding); otherwise it is
     built from the settings the first time a task needs the LLM, so a pure
@@ -49,6 +51,7 @@ class LLMOS:
         self,
         workspace: str | Path | None = None,
         *,
+        cwd: str | Path | None = None,
         provider: str | None = None,
         model: str | None = None,
         budget_usd: float | None = None,
@@ -60,7 +63,7 @@ class LLMOS:
         if settings is None:
             flags = {"provider": provider, "model": model, "budget.total_usd": budget_usd}
             flags.update({key.replace("__", "."): value for key, value in overrides.items()})
-            settings = load_settings(workspace=workspace, overrides=flags)
+            settings = load_settings(workspace=workspace, cwd=cwd, overrides=flags)
         self.settings = settings
         self.workspace = Workspace(settings.workspace)
         self.bus = EventBus()
@@ -78,13 +81,16 @@ class LLMOS:
         self._builtin_hooks: tuple[Hook, ...] = ()
 
     async def boot(self) -> LLMOS:
-        """Create the workspace and the long-lived services (idempotent)."""
+        """Build the long-lived services (idempotent). Nothing is created on disk here:
+        each store makes its files when it first writes, so a run that only reads (a
+        dry run, a match) leaves a fresh home as it found it."""
         if self._dispatcher is None:
-            self.workspace.ensure()
             services = Services.build(
                 settings=self.settings,
                 workspace=self.workspace,
-                project=Projects(self.workspace).resolve(self.settings.project),
+                project=Projects(self.workspace).resolve(
+                    self.settings.project, self.settings.project_dir
+                ),
                 bus=self.bus,
                 hooks=self.hooks,
                 tools=self.tools,
@@ -155,15 +161,19 @@ class LLMOS:
         backends = self.services.backends
         return backends.get().model if backends.built else None
 
+    async def prepare_state(self) -> None:
+        """Make the state folder's layout before tasks write to it: a folder that cannot be
+        made (read-only, a file in the way) is one clear error before any work starts."""
+        await asyncio.to_thread(self.workspace.ensure)
+
     def scheduler(self, *, concurrency: int) -> Scheduler:
         """A scheduler that runs submissions as tasks, under llmos's watchdog.
 
-        A project's submission works in that project's output folder.
+        A submission works in its own folder if it names one, else in the instance's.
         """
 
         def run(sub: Submission) -> Awaitable[TaskResult]:
-            cwd = self.workspace.projects / sub.project / "output" if sub.project else None
-            return self.dispatcher.run(sub.goal, mode=sub.mode, cwd=cwd, task_id=sub.task_id)
+            return self.dispatcher.run(sub.goal, mode=sub.mode, cwd=sub.cwd, task_id=sub.task_id)
 
         return Scheduler(run, concurrency=concurrency, bus=self.bus, watchdog=self.watchdog)
 
@@ -181,6 +191,7 @@ class LLMOS:
         cleanly and fails with ``WatchdogTimeout`` naming the limit.
         """
         await self.boot()
+        await self.prepare_state()
         task_id = task_id or new_task_id()
         current = asyncio.current_task()
         self.watchdog.watch(task_id, current)

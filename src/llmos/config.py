@@ -1,4 +1,5 @@
-"""Settings: ``llmos.toml`` in the workspace, then ``LLMOS_*`` variables, then flags.
+"""Settings: ``llmos.toml`` in the llmos home, then a project's ``.llmos/llmos.toml``,
+then ``LLMOS_*`` variables, then flags.
 
 Each layer overrides the one before it, table by table (pydantic-settings
 merges and validates them; each layer is a source of its own). Nested keys are spelled with a dot in
@@ -24,12 +25,29 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from llmos.errors import ConfigError
 from llmos.events import REQUESTED_MODES, RequestedMode
+from llmos.workspace import PROJECT_DIR
 
 CONFIG_FILE = "llmos.toml"
 ENV_PREFIX = "LLMOS_"
 #: LLMOS_* variables that are not settings.
 ENV_NOT_SETTINGS = frozenset(
-    {"LLMOS_WORKSPACE", "LLMOS_API_TOKEN", "LLMOS_DEBUG", "LLMOS_NO_BWRAP"}
+    {"LLMOS_HOME", "LLMOS_WORKSPACE", "LLMOS_API_TOKEN", "LLMOS_DEBUG", "LLMOS_NO_BWRAP"}
+)
+#: What a project's ``llmos.toml`` may not set: a cloned repository must not be able
+#: to run programs (MCP servers, Claude's settings), loosen the sandbox, pass more of
+#: the environment on, reprice models or switch off built-in hooks for whoever works
+#: in it. These belong to the user's own ``llmos.toml``.
+PROJECT_FORBIDDEN = (
+    "mcp",
+    "hooks",
+    "claude",
+    "prices",
+    "tools.sandbox",
+    "tools.sandbox_network",
+    "tools.sandbox_network_replay",
+    "tools.require_sandbox",
+    "tools.env",
+    "tools.webfetch_allow",
 )
 
 Provider = Literal["claude-sdk", "anthropic", "openai", "local", "scripted"]
@@ -217,7 +235,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    #: The state folder (the llmos home, or ``--workspace``): traces, ledger, config …
     workspace: Path = Path("workspace")
+    #: Where tasks work: the folder the user is in, or ``--cwd``.
+    cwd: Path = Field(default_factory=Path.cwd)
+    #: The project folder (``.llmos/``) found upward from ``cwd``, if any.
+    project_dir: Path | None = None
     provider: Provider | None = Field(None, description="None picks one (see `llmos providers`)")
     model: str | None = None
     base_url: str | None = None
@@ -241,7 +264,7 @@ class Settings(BaseSettings):
     claude: ClaudeConfig = Field(default_factory=ClaudeConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
 
-    @field_validator("workspace")
+    @field_validator("workspace", "cwd")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().absolute()
@@ -280,12 +303,7 @@ class _Layer(PydanticBaseSettingsSource):
 
     def holds(self, loc: tuple[Any, ...]) -> bool:
         """Whether this layer set the value at ``loc`` (or the table that holds it)."""
-        node: Any = self.values
-        for part in loc:
-            if not isinstance(node, Mapping) or str(part) not in node:
-                return False
-            node = node[str(part)]
-        return bool(loc)
+        return bool(loc) and _holds(self.values, [str(part) for part in loc])
 
 
 #: The layers of the :func:`load_settings` call in progress, highest first.
@@ -300,15 +318,38 @@ def _set_nested(target: dict[str, Any], dotted: list[str], value: Any) -> None:
     target[dotted[-1]] = value
 
 
-def _file_layer(path: Path) -> _Layer:
+def _file_layer(path: Path, *, forbidden: tuple[str, ...] = ()) -> _Layer:
+    """The settings in ``path``; ``forbidden`` keys there are an error naming the key."""
     values: dict[str, Any] = {}
-    if path.is_file():
+    try:
+        text = path.read_text(encoding="utf-8") if path.is_file() else None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}", key=str(path)) from exc
+    if text is not None:
         try:
-            values = tomllib.loads(path.read_text(encoding="utf-8"))
+            values = tomllib.loads(text)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}", key=str(path)) from exc
-        values.pop("workspace", None)  # the file lives in the workspace: it cannot move it
+        for where in ("workspace", "cwd", "project_dir"):  # places are not settings of a file
+            values.pop(where, None)
+        for key in forbidden:
+            if _holds(values, key.split(".")):
+                raise ConfigError(
+                    f"{path}: a project's settings may not set {key!r} (it would run or "
+                    "loosen things for whoever works in this folder); set it in your own "
+                    f"llmos.toml in the llmos home instead",
+                    key=key,
+                )
     return _Layer(values, lambda _top: str(path))
+
+
+def _holds(values: Mapping[str, Any], dotted: list[str]) -> bool:
+    node: Any = values
+    for part in dotted:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _env_layer(env: Mapping[str, str]) -> _Layer:
@@ -363,31 +404,72 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def resolve_workspace(flag: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
-    """The workspace: ``--workspace``, else ``LLMOS_WORKSPACE``, else ``./workspace``."""
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    """The llmos home: ``LLMOS_HOME``, else the platform's user data folder
+    (``$XDG_DATA_HOME/llmos``, by default ``~/.local/share/llmos`` on Linux)."""
     env = os.environ if env is None else env
-    chosen = flag or env.get("LLMOS_WORKSPACE") or "workspace"
-    return Path(chosen).expanduser().absolute()
+    if env.get("LLMOS_HOME"):
+        return Path(env["LLMOS_HOME"]).expanduser().absolute()
+    import platformdirs  # only here: most commands are given their folder
+
+    return Path(platformdirs.user_data_dir("llmos", appauthor=False)).absolute()
+
+
+def resolve_workspace(flag: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The state folder: ``--workspace``, else ``LLMOS_WORKSPACE``, else the llmos home."""
+    env = os.environ if env is None else env
+    chosen = flag or env.get("LLMOS_WORKSPACE")
+    return Path(chosen).expanduser().absolute() if chosen else default_home(env)
+
+
+def find_project_dir(cwd: Path, *, home: Path | None = None) -> Path | None:
+    """The nearest ``.llmos/`` folder in ``cwd`` or above it, as ``git`` finds ``.git``
+    (never ``home`` itself, should the llmos home be called ``.llmos``)."""
+    for folder in (cwd, *cwd.parents):
+        candidate = folder / PROJECT_DIR
+        if candidate.is_dir() and candidate != home:
+            return candidate
+    return None
+
+
+def current_directory(cwd: str | Path | None = None) -> Path:
+    """``cwd`` (``--cwd``) or the folder the user is in, checked to be a folder."""
+    try:
+        here = Path(cwd).expanduser() if cwd is not None else Path.cwd()
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            "the current folder no longer exists; cd to an existing folder", key="cwd"
+        ) from exc
+    if not here.is_dir():
+        what = "does not exist" if not here.exists() else "is not a folder"
+        raise ConfigError(f"--cwd {here}: {what}", key="cwd")
+    return here.absolute()
 
 
 def load_settings(
     *,
     workspace: str | Path | None = None,
+    cwd: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Read the three layers and validate them.
+    """Read the layers and validate them.
 
     ``overrides`` holds flag values with dotted keys (``{"tools.bash_timeout": 5}``);
     ``None`` values are skipped so unset flags do not mask lower layers.
     """
     env = os.environ if env is None else env
     root = resolve_workspace(workspace, env)
-    layers = (_flag_layer(overrides or {}), _env_layer(env), _file_layer(root / CONFIG_FILE))
-    token = _LAYERS.set(layers)
+    here = current_directory(cwd)
+    project_dir = find_project_dir(here, home=root)
+    layers = [_flag_layer(overrides or {}), _env_layer(env)]
+    if project_dir is not None:
+        layers.append(_file_layer(project_dir / CONFIG_FILE, forbidden=PROJECT_FORBIDDEN))
+    layers.append(_file_layer(root / CONFIG_FILE))
+    token = _LAYERS.set(tuple(layers))
     try:
-        return Settings(workspace=root)
+        return Settings(workspace=root, cwd=here, project_dir=project_dir)
     except ValidationError as exc:
-        raise _config_error(exc, layers) from exc
+        raise _config_error(exc, tuple(layers)) from exc
     finally:
         _LAYERS.reset(token)

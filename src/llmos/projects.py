@@ -1,16 +1,18 @@
-"""Projects: named folders under ``workspace/projects/`` with their own agents, memory and output.
+"""Projects: scopes with their own agents and memory, over the shared library.
 
-::
+A project is either a folder's own ``.llmos/`` (found upward from the working
+directory, as ``git`` finds ``.git``; it may also hold ``llmos.toml``) or a
+named one kept in the llmos home::
 
-    workspace/projects/<name>/
-      project.toml       created, description
-      agents/            agents only this project sees (they win over the workspace's)
+    <home>/projects/<name>/     or     <your folder>/.llmos/
+      project.toml       created, description (named projects)
+      agents/            agents only this project sees (they win over the home's)
       memory/traces/  memory/facts/  memory/index.sqlite
       state/             orchestration state (plans, subtask results), for resume
-      output/            where the project's tasks work
 
-The current project (``llmos projects use NAME``) is remembered in
-``workspace/projects/.current`` so every later command uses it until changed.
+Tasks work in the user's folder either way; the project decides where what they
+learn is kept. The current named project (``llmos projects use NAME``) is
+remembered in ``<home>/projects/.current``.
 """
 
 from __future__ import annotations
@@ -62,9 +64,14 @@ class Project(Layout):
             return {}
 
     def ensure(self) -> Project:
-        for folder in (self.agents, self.traces, self.facts, self.state, self.output):
+        for folder in (self.agents, self.traces, self.facts, self.state):
             folder.mkdir(parents=True, exist_ok=True)
         return self
+
+
+def local_project(project_dir: Path) -> Project:
+    """The project of a folder's own ``.llmos/``, named after the folder that holds it."""
+    return Project(name=project_dir.parent.name or "root", root=project_dir)
 
 
 def _check_name(name: str) -> str:
@@ -156,15 +163,20 @@ class Projects:
         """The project chosen with :meth:`use`, or None (also when it was removed since)."""
         try:
             name = self.current_file.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # none chosen, or no home yet
             return None
         if not name or not NAME_PATTERN.fullmatch(name) or not (self.root / name).is_dir():
             return None
         return Project(name=name, root=self.root / name)
 
-    def resolve(self, name: str | None) -> Project | None:
-        """The project a command works in: ``--project NAME`` if given, else the current one."""
-        return self.get(name) if name else self.current()
+    def resolve(self, name: str | None, project_dir: Path | None = None) -> Project | None:
+        """The project a command works in: ``--project NAME`` if given, else the folder's
+        own ``.llmos/`` (``project_dir``), else the current named one."""
+        if name:
+            return self.get(name)
+        if project_dir is not None:
+            return local_project(project_dir)
+        return self.current()
 
     def remove(self, name: str) -> Path:
         """Delete a project's folder and everything in it; unselect it if it was current."""
@@ -186,7 +198,4 @@ class Projects:
             "traces": count(project.traces, "*.md"),
             "facts": count(project.facts, "*"),
             "orchestrations": count(project.state, "*.json"),
-            "output files": sum(1 for p in project.output.rglob("*") if p.is_file())
-            if project.output.is_dir()
-            else 0,
         }

@@ -1,4 +1,9 @@
-"""The workspace on disk: one folder holds settings, memory, ledger and projects."""
+"""llmos's state on disk: one folder (the llmos home, or ``--workspace``) holds settings,
+memory, ledger and projects; a project's own ``.llmos/`` folder has the same layout
+for what it adds (agents, memory).
+
+Tasks do not work here: they work in the user's folder (``Settings.cwd``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmos.errors import ConfigError
+
+#: A project's own folder (settings, agents, a trace scope), found upward from the
+#: working directory like ``.git``; it is llmos state wherever it lies.
+PROJECT_DIR = ".llmos"
+#: Where llmos kept its state before issue 17: ``./workspace`` in every folder.
+OLD_LAYOUT_DIR = "workspace"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +45,6 @@ class Layout:
     def state(self) -> Path:
         """Orchestration state (plans and subtask results) kept for resume."""
         return self.root / "state"
-
-    @property
-    def output(self) -> Path:
-        """Where tasks run by default: the agent's working directory."""
-        return self.root / "output"
 
     @property
     def keys(self) -> Path:
@@ -93,15 +99,37 @@ class Workspace(Layout):
             self.facts,
             self.sessions,
             self.projects,
-            self.output,
         )
         try:
             for folder in folders:
                 folder.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as exc:
             raise ConfigError(
-                f"cannot create the workspace at {self.root}: {exc.filename} is a file. "
-                "Choose another folder with --workspace or LLMOS_WORKSPACE.",
+                f"cannot create llmos's state folder at {self.root}: {exc.filename} is a file. "
+                "Choose another folder with LLMOS_HOME or --workspace.",
+                key="workspace",
+            ) from exc
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create llmos's state folder at {self.root}: {exc.strerror}. "
+                "Choose a writable folder with LLMOS_HOME or --workspace.",
                 key="workspace",
             ) from exc
         return self
+
+    def exists(self) -> bool:
+        """Whether anything was ever kept here (read-only commands create nothing)."""
+        return self.root.is_dir()
+
+
+def old_layout_in(folder: Path) -> Path | None:
+    """``folder/workspace`` when it is an llmos state folder of the old layout, else None.
+
+    Only llmos's own marks count (its config, trace folder or ledger), so a user's
+    folder that happens to be called ``workspace`` is not mistaken for one.
+    """
+    candidate = folder / OLD_LAYOUT_DIR
+    marks = ("llmos.toml", "ledger.sqlite", "memory/traces")
+    if any((candidate / mark).exists() for mark in marks):
+        return candidate
+    return None

@@ -48,7 +48,7 @@ async def test_the_same_task_gives_the_same_trace_and_replays_without_the_model(
 ):
     home = tmp_path / "home"
     home.mkdir()
-    output = workspace / "output"
+    output = workspace.parent
     # Claude Code's own Write tool wants an absolute path; llmos's accepts both.
     path = str(output / "hello.txt") if provider == "claude-sdk" else "hello.txt"
     fake_server.enqueue(

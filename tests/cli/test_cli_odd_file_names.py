@@ -34,8 +34,8 @@ def llmos(*args: str, cwd: Path, workspace: Path) -> subprocess.CompletedProcess
 
 def test_a_latin1_file_name_is_escaped_in_events_trace_and_session_log(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
-    (workspace / "output").mkdir(parents=True)  # the default project's working folder
-    (workspace / "output" / os.fsdecode(b"caf\xe9.txt")).write_text("hello world\n")
+    workspace.parent.mkdir(parents=True, exist_ok=True)  # the default project's working folder
+    (workspace.parent / os.fsdecode(b"caf\xe9.txt")).write_text("hello world\n")
     script = tmp_path / "script.json"
     script.write_text(json.dumps(SCRIPT))
 
@@ -85,8 +85,8 @@ def test_non_utf8_output_is_kept_losslessly_in_events_trace_and_replay(tmp_path:
     reproduces its output (its digest is checked).
     """
     workspace = tmp_path / "ws"
-    (workspace / "output").mkdir(parents=True)
-    (workspace / "output" / "latin.txt").write_bytes(LATIN1)
+    workspace.parent.mkdir(parents=True, exist_ok=True)
+    (workspace.parent / "latin.txt").write_bytes(LATIN1)
     script = tmp_path / "script.json"
     script.write_text(json.dumps(BYTES_SCRIPT))
     goal = "Read latin.txt and print some bytes"

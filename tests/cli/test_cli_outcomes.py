@@ -129,7 +129,7 @@ def test_a_run_that_did_not_do_the_job_exits_1_is_saved_failed_and_is_not_follow
     workspace = tmp_path / "ws"
     env = cli_env(workspace, case.settings)
     if case.folder:
-        (workspace / "output" / case.folder).mkdir(parents=True)
+        (workspace.parent / case.folder).mkdir(parents=True)
     done = run_cli(tmp_path, HELLO, case.turns, env, case.name)
     assert done.returncode == 1, done.stderr
     [reason] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
@@ -141,7 +141,7 @@ def test_a_run_that_did_not_do_the_job_exits_1_is_saved_failed_and_is_not_follow
     assert match_cli(tmp_path, HELLO, env)["decision"] != "follow"
     # The same goal again is learned afresh, never replayed from the failed run.
     if case.folder:
-        (workspace / "output" / case.folder).rmdir()
+        (workspace.parent / case.folder).rmdir()
     again = run_cli(tmp_path, HELLO, [{"tool_calls": [WRITE_HELLO]}, {"text": "ok"}], env, "ok")
     modes = [json.loads(line) for line in again.stdout.splitlines()]
     assert [e["mode"] for e in modes if e["kind"] == "mode-chosen"] == ["learner"]
@@ -182,7 +182,7 @@ def api(workspace: Path, turns: list[dict[str, Any]], **settings: Any) -> LLMOS:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 async def test_the_api_reports_each_failure_kind_and_never_follows_it(workspace: Path, case: Case):
     if case.folder:
-        (workspace / "output" / case.folder).mkdir(parents=True)
+        (workspace.parent / case.folder).mkdir(parents=True)
     async with api(workspace, case.turns, **case.settings) as llmos:
         result = await llmos.execute(HELLO)
         assert (result.success, result.failed) == (False, True)

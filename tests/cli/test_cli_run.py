@@ -56,7 +56,7 @@ def test_run_writes_the_file_runs_the_command_and_streams_both(tmp_path: Path, s
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "ws" / "output" / "hello.txt").read_text() == "hello\n"
+    assert (tmp_path / "hello.txt").read_text() == "hello\n"
     assert "Write hello.txt" in done.stdout and "Bash cat hello.txt && echo checked" in done.stdout
     assert "Created hello.txt." in done.stdout
     assert "done in" in done.stdout
@@ -81,7 +81,7 @@ def test_json_output_is_one_event_per_line_and_nothing_else(tmp_path: Path, scri
     assert kinds.count("tool-call-started") == 2 and kinds.count("tool-call-finished") == 2
     bash_done = next(e for e in events if e.kind == "tool-call-finished" and e.tool == "Bash")
     assert bash_done.exit_code == 0 and "hello\nchecked" in bash_done.output
-    assert (tmp_path / "w" / "output" / "hello.txt").exists()
+    assert (tmp_path / "hello.txt").exists()
 
 
 def test_a_failed_task_exits_1_and_says_why(tmp_path: Path):
@@ -180,7 +180,7 @@ def test_boot_py_runs_a_goal_and_the_shell(tmp_path: Path, script: Path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "ws" / "output" / "hello.txt").exists()
+    assert (tmp_path / "hello.txt").exists()
     shell = subprocess.run(
         [sys.executable, str(boot), "interactive", "-p", "scripted", "--script", str(script)],
         cwd=tmp_path,
@@ -203,8 +203,8 @@ def test_traces_verify_and_dry_run_from_the_cli(tmp_path: Path, script: Path):
     dry = llmos("run", "--dry-run", "--json", "create hello.txt", cwd=tmp_path, env=env)
     plan = json.loads(dry.stdout)
     assert plan["decision"] == "follow" and [s["tool"] for s in plan["steps"]] == ["Write", "Bash"]
-    (tmp_path / "ws" / "output" / "hello.txt").unlink()
-    assert not (tmp_path / "ws" / "output" / "hello.txt").exists()  # dry run ran nothing
+    (tmp_path / "hello.txt").unlink()
+    assert not (tmp_path / "hello.txt").exists()  # dry run ran nothing
     verified = llmos("traces", "verify", "--json", cwd=tmp_path, env=env)
     assert verified.returncode == 0, verified.stderr
     assert json.loads(verified.stdout)["holds"] is True
@@ -224,7 +224,7 @@ def test_ctrl_c_cancels_the_run_cleanly_and_kills_its_commands(tmp_path: Path):
         env={"LLMOS_TOOLS__SANDBOX": "false"},
         merge_stderr=True,
     )
-    pid_file = tmp_path / "ws" / "output" / "child.pid"
+    pid_file = tmp_path / "child.pid"
     started = time.monotonic()
     while not (pid_file.exists() and pid_file.read_text().strip()):
         assert process.poll() is None, process.communicate()[0]

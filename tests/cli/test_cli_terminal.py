@@ -89,4 +89,4 @@ def test_a_goal_that_is_not_utf8_is_refused_before_anything_runs(tmp_path: Path)
     stderr = done.stderr.decode()
     assert "the goal is not valid Unicode text" in stderr and "0xe9" in stderr
     assert "Traceback" not in stderr
-    assert not (workspace / "output" / "h.txt").exists()
+    assert not (workspace.parent / "h.txt").exists()

@@ -148,7 +148,7 @@ def test_cli_keeps_working_and_follows_the_good_trace_beside_fuzzed_files(
     decision = json.loads(matched.stdout)
     assert (decision["decision"], decision["trace_id"]) == ("follow", good.stem)
 
-    (workspace / "output" / "hello.txt").unlink()
+    (workspace.parent / "hello.txt").unlink()
     ran = llmos_cli("run", "--json", GOAL, workspace=workspace)
     assert ran.returncode == 0, ran.stderr
     last = json.loads(ran.stdout.splitlines()[-1])
@@ -157,7 +157,7 @@ def test_cli_keeps_working_and_follows_the_good_trace_beside_fuzzed_files(
         "follower",
         good.stem,
     )
-    assert (workspace / "output" / "hello.txt").read_text() == "hi\n"
+    assert (workspace.parent / "hello.txt").read_text() == "hi\n"
     for output in (listed, matched, ran):
         assert "Traceback" not in output.stderr
     after = {p: p.read_bytes() for p in workspace.joinpath("memory", "traces").iterdir()}

@@ -70,10 +70,10 @@ async def test_malformed_tool_call_is_shown_to_the_model_and_the_run_goes_on(
         told = shown_to_model(server, 1)
         for word in words:
             assert word in told, f"the model was not told about {word!r}: {told[-600:]}"
-        assert (workspace / "output" / "a.txt").read_text() == "alpha\n"
-        assert not (workspace / "output" / "123").exists()
+        assert (workspace.parent / "a.txt").read_text() == "alpha\n"
+        assert not (workspace.parent / "123").exists()
         # The saved trace is a clean recipe: replaying it needs no model and does the job.
-        (workspace / "output" / "a.txt").unlink()
+        (workspace.parent / "a.txt").unlink()
         requests = len(server.model_requests())
         again = await llmos.execute(GOAL_A)
     assert_workspace_whole(workspace)
@@ -82,7 +82,7 @@ async def test_malformed_tool_call_is_shown_to_the_model_and_the_run_goes_on(
     fault_counts.add("model_output_cases", 1)
     assert (again.mode, again.success, again.trace_id) == ("follower", True, result.trace_id)
     assert len(server.model_requests()) == requests
-    assert (workspace / "output" / "a.txt").read_text() == "alpha\n"
+    assert (workspace.parent / "a.txt").read_text() == "alpha\n"
 
 
 def server_faults() -> dict[str, tuple[list[Turn | Fault], int]]:

@@ -68,7 +68,7 @@ def test_a_terminating_signal_kills_the_bash_group_records_the_run_and_releases_
         workspace=workspace,
         merge_stderr=True,
     )
-    pid_file = workspace / "output" / "child.pid"
+    pid_file = workspace.parent / "child.pid"
     wait_for_file(pid_file, process)
     assert open_reservations(workspace) == 1
     process.send_signal(signum)

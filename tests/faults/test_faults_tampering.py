@@ -235,8 +235,8 @@ async def test_a_trace_whose_postcondition_no_longer_holds_is_healed_not_replaye
     heal: list[dict[str, Any]],
     expected: tuple[str, str],
 ):
-    output = workspace / "output"
-    output.mkdir(parents=True)
+    output = workspace.parent
+    output.mkdir(parents=True, exist_ok=True)
     (output / "input.txt").write_text("alpha\n")
     goal = "Upper-case input.txt into a result file"
     trace_id = await learn(workspace, goal, turns)

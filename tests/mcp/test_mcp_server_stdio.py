@@ -141,14 +141,14 @@ async def test_run_task_learns_then_replays_for_free(tmp_path: Path, script: Pat
         assert first["cost_usd"] > 0
         assert first["error"] is None
         assert first["trace_id"]
-        assert (workspace / "output" / "hello.txt").read_text() == "hello\n"
+        assert (workspace.parent / "hello.txt").read_text() == "hello\n"
         assert (workspace / "memory" / "traces" / f"{first['trace_id']}.md").is_file()
         assert text_of(learned).startswith(f"llmos learner · trace {first['trace_id']} · cost $")
         assert "▸ Write hello.txt" in progress
         assert "▸ Bash cat hello.txt && echo checked" in progress
         assert "✓ Bash (exit 0)" in progress
 
-        (workspace / "output" / "hello.txt").unlink()
+        (workspace.parent / "hello.txt").unlink()
         followed = await s.call_tool("run_task", {"goal": "create hello.txt", "mode": "auto"})
         assert not followed.is_error, text_of(followed)
         second = followed.structured_content
@@ -157,7 +157,7 @@ async def test_run_task_learns_then_replays_for_free(tmp_path: Path, script: Pat
         assert second["cost_usd"] == 0
         assert second["saved_usd"] == pytest.approx(first["cost_usd"])
         assert second["trace_id"] == first["trace_id"]
-        assert (workspace / "output" / "hello.txt").read_text() == "hello\n"
+        assert (workspace.parent / "hello.txt").read_text() == "hello\n"
         assert text_of(followed).startswith(
             f"llmos follower · trace {first['trace_id']} · cost $0.00 · saved $"
         )
@@ -186,16 +186,16 @@ async def test_match_trace_says_follow_or_learn_and_runs_nothing(tmp_path: Path,
         before = (await s.call_tool("match_trace", {"goal": GOAL})).structured_content
         assert before["decision"] == "learn"
         assert before["trace_id"] is None
-        assert not (workspace / "output" / "hello.txt").exists()
+        assert not (workspace.parent / "hello.txt").exists()
 
         learned = (await s.call_tool("run_task", {"goal": GOAL})).structured_content
-        (workspace / "output" / "hello.txt").unlink()
+        (workspace.parent / "hello.txt").unlink()
         after = (await s.call_tool("match_trace", {"goal": "CREATE hello.txt!"})).structured_content
         assert after["decision"] == "follow"
         assert after["trace_id"] == learned["trace_id"]
         assert after["confidence"] == 1.0
         assert [step["tool"] for step in after["steps"]] == ["Write", "Bash"]
-        assert not (workspace / "output" / "hello.txt").exists()  # nothing was run
+        assert not (workspace.parent / "hello.txt").exists()  # nothing was run
 
         listed = (await s.call_tool("list_traces", {})).structured_content
         assert listed["traces"][0]["uses"] == 0  # matching is not using
@@ -254,7 +254,7 @@ async def test_follower_without_a_trace_is_a_tool_error_with_the_reason(
         assert failed.structured_content["success"] is False
         assert failed.structured_content["outcome"] == "failed"
         assert failed.structured_content["failure_kind"] == "no-match"
-        assert not (workspace / "output" / "hello.txt").exists()
+        assert not (workspace.parent / "hello.txt").exists()
 
         # The server goes on: the same session can still learn the task.
         learned = await s.call_tool("run_task", {"goal": GOAL})
@@ -339,7 +339,7 @@ def test_stdout_carries_only_json_rpc_messages(tmp_path: Path, script: Path):
     assert answers[1]["result"]["serverInfo"]["name"] == "llmos"
     assert answers[2]["result"]["structuredContent"]["success"] is True
     assert "llmos MCP server on stdio" in stderr
-    assert (tmp_path / "ws" / "output" / "hello.txt").read_text() == "hello\n"
+    assert (tmp_path / "hello.txt").read_text() == "hello\n"
 
 
 def test_a_bad_provider_is_refused_before_serving(tmp_path: Path):
@@ -452,9 +452,9 @@ async def test_a_security_ask_is_put_to_the_caller_who_decides(tmp_path: Path):
         workspace, "--provider", "scripted", "--script", str(script), elicitation_callback=answer
     ) as s:
         refused = await s.call_tool("run_task", {"goal": "Force push", "mode": "learner"})
-        assert not (workspace / "output" / "pushed").exists()
+        assert not (workspace.parent / "pushed").exists()
         allowed = await s.call_tool("run_task", {"goal": "Force push", "mode": "learner"})
-        assert (workspace / "output" / "pushed").exists()
+        assert (workspace.parent / "pushed").exists()
 
     # Refused, the run ends on a denied call: a policy failure. Allowed, it ran; "Force push"
     # names nothing the check can verify, so it is unverified (not an error).
@@ -474,4 +474,4 @@ async def test_a_caller_that_cannot_answer_forms_gets_the_ask_denied(tmp_path: P
         result = await s.call_tool("run_task", {"goal": "Force push", "mode": "learner"})
 
     assert result.structured_content["text"] == "Tried."
-    assert not (workspace / "output" / "pushed").exists()
+    assert not (workspace.parent / "pushed").exists()

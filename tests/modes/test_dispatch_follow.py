@@ -34,7 +34,7 @@ async def test_second_run_replays_with_no_backend_call_and_reports_the_saving(wo
     async with llmos:
         learned = await llmos.execute("Create hello.txt and count its bytes")
         assert learned.success and learned.mode == "learner" and learned.cost_usd > 0
-        (workspace / "output" / "hello.txt").unlink()
+        (workspace.parent / "hello.txt").unlink()
         calls_before = len(backend.requests)
         followed = await llmos.execute("create hello.txt, and count its bytes!")
     assert followed.mode == "follower" and followed.success
@@ -42,7 +42,7 @@ async def test_second_run_replays_with_no_backend_call_and_reports_the_saving(wo
     assert followed.cost_usd == 0 and followed.saved_usd == pytest.approx(learned.cost_usd)
     assert followed.trace_id == learned.trace_id
     assert followed.text == "hello.txt holds 6 bytes."
-    assert (workspace / "output" / "hello.txt").read_text() == "hello\n"
+    assert (workspace.parent / "hello.txt").read_text() == "hello\n"
     trace = TraceStore.for_memory(workspace / "memory").load(learned.trace_id)
     assert (trace.use_count, trace.replay_successes) == (1, 1)
     report = TokenEconomy(workspace / "ledger.sqlite").report()
@@ -89,15 +89,15 @@ async def test_a_slot_variant_replays_with_the_new_value(workspace: Path):
             "Write 'good morning' to message.txt and save an uppercase copy as shout.txt"
         )
     assert followed.mode == "follower", followed.error
-    out = workspace / "output"
+    out = workspace.parent
     assert (out / "message.txt").read_text() == "good morning\n"
     assert (out / "shout.txt").read_text() == "GOOD MORNING\n"
     assert len(backend.requests) == 2
 
 
 async def test_divergence_is_healed_by_the_learner_and_saved_as_a_new_version(workspace: Path):
-    out = workspace / "output"
-    out.mkdir(parents=True)
+    out = workspace.parent
+    out.mkdir(parents=True, exist_ok=True)
     (out / "data.txt").write_text("a\nb\n")
     turns = [
         {"tool_calls": [{"name": "Bash", "input": {"command": "wc -l < data.txt > count.txt"}}]},

@@ -31,7 +31,7 @@ async def test_a_project_learns_into_its_own_memory_and_sees_both_layers(workspa
     prompt = backend.requests[0].messages[0].content
     assert "British English" in prompt and "end with a newline" in prompt
     assert prompt.index("British English") < prompt.index("end with a newline")
-    assert (demo.output / "notes.md").read_text() == "n\n"
+    assert (workspace.parent / "notes.md").read_text() == "n\n"  # the user's folder
     assert TraceStore.for_memory(demo.memory).load(learned.trace_id).goal.startswith("Write")
     assert TraceStore.for_memory(space.memory).entries() == []
     assert followed.mode == "follower" and len(backend.requests) == 2

@@ -119,7 +119,7 @@ async def test_trusting_an_edited_trace_re_enables_it(workspace: Path):
     store = TraceStore.for_memory(workspace / "memory")
     trusted = store.trust(trace_id)
     assert store.trust_of(trusted).trusted
-    (workspace / "output" / "hello.txt").unlink()
+    (workspace.parent / "hello.txt").unlink()
     llmos, backend = make(workspace, [])
     async with llmos:
         result = await llmos.execute(GOAL)
@@ -233,8 +233,8 @@ async def test_verify_of_a_payload_that_probes_its_surroundings_does_nothing_out
     """``../memory`` is there (an empty, read-only stand-in), so the payload fires, and fails."""
     (tmp_path / "outside").mkdir()
     canary = tmp_path / "outside" / "canary"
-    (workspace / "output").mkdir(parents=True)
-    (workspace / "output" / "data.txt").write_text("mine\n")
+    workspace.parent.mkdir(parents=True, exist_ok=True)
+    (workspace.parent / "data.txt").write_text("mine\n")
     commands = [
         f"test -d ../memory && touch {canary}",
         "test -d ../memory && touch ../memory/pwned",
@@ -255,7 +255,7 @@ async def test_verify_of_a_payload_that_probes_its_surroundings_does_nothing_out
     ]
     assert not canary.exists()
     assert not (workspace / "memory" / "pwned").exists()
-    assert (workspace / "output" / "data.txt").read_text() == "mine\n"
+    assert (workspace.parent / "data.txt").read_text() == "mine\n"
     store = TraceStore.for_memory(workspace / "memory")
     assert {store.trust_of(store.load(i)).state for i in ids} == {"unsigned"}
 
@@ -272,7 +272,7 @@ async def test_an_import_whose_verify_holds_is_trusted_and_followed(
         result = await llmos.verify(trace_id)
         assert (result.holds, result.trusted) == (True, True), result.reason
         assert result.reason == "all 1 steps hold in the sandbox; now trusted"
-        assert not (workspace / "output" / "hi.txt").exists()  # verify ran in a copy
+        assert not (workspace.parent / "hi.txt").exists()  # verify ran in a copy
         assert (await llmos.match("Write hi to hi.txt")).decision == "follow"
 
 

@@ -27,15 +27,15 @@ async def test_a_trace_that_holds_is_verified_without_touching_the_workspace(wor
     )
     async with llmos:
         learned = await llmos.execute("Create a.txt")
-        (workspace / "output" / "a.txt").unlink()
+        (workspace.parent / "a.txt").unlink()
         result = await llmos.verify(learned.trace_id)
     assert result.holds and result.reason == "all 1 steps hold"
-    assert not (workspace / "output" / "a.txt").exists()
+    assert not (workspace.parent / "a.txt").exists()
 
 
 async def test_a_trace_that_no_longer_holds_says_which_step(workspace: Path):
-    out = workspace / "output"
-    out.mkdir(parents=True)
+    out = workspace.parent
+    out.mkdir(parents=True, exist_ok=True)
     (out / "input.txt").write_text("x\n")
     llmos = make(
         workspace,

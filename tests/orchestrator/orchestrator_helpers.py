@@ -81,7 +81,8 @@ class Harness:
 
     @property
     def output(self) -> Path:
-        return self.llmos.workspace.output
+        """Where the tasks worked: the folder the test is in."""
+        return self.llmos.settings.cwd
 
     def notices(self) -> list[str]:
         """The free-form notices only (a plan or a subtask has its own typed event)."""

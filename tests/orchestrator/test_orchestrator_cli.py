@@ -43,7 +43,7 @@ def test_projects_new_list_use_show(cli, workspace: Path):
     assert [(p["name"], p["current"]) for p in listed] == [("blog", False), ("site", True)]
     shown = json.loads(cli("projects", "show", "site", "--json").output)
     assert shown["description"] == "the web site" and shown["traces"] == 0
-    for folder in ("agents", "memory/traces", "memory/facts", "state", "output"):
+    for folder in ("agents", "memory/traces", "memory/facts", "state"):
         assert (workspace / "projects" / "site" / folder).is_dir()
     assert Projects(Workspace(workspace)).current().name == "site"
     missing = cli("projects", "use", "nope")
@@ -119,6 +119,6 @@ def test_resume_command_finishes_a_saved_orchestration(cli, workspace: Path, tmp
     assert final["text"] == "Notes are in notes.md."
     subtask_ids = {e["task_id"] for e in events if e["kind"] == "task-started"} - {"t-cli"}
     assert len(subtask_ids) == 1  # s1 was done before the interrupt; only s2 ran
-    assert (workspace / "output" / "notes.md").read_text() == "n"
+    assert (workspace.parent / "notes.md").read_text() == "n"
     missing = cli("resume", "t-none", "--provider", "scripted", "--script", str(script))
     assert missing.exit_code != 0

@@ -96,7 +96,7 @@ def test_run_json_of_an_orchestration_emits_the_typed_plan_and_subtask_events(tm
         "orchestrator",
     )
     assert final["text"] == "notes.md holds the facts about Rust."
-    assert (tmp_path / "ws" / "output" / "notes.md").read_text() == "# Rust\n"
+    assert (tmp_path / "notes.md").read_text() == "# Rust\n"
 
 
 def test_a_failed_subtask_and_the_one_after_it_are_typed_events(tmp_path: Path):

@@ -85,7 +85,7 @@ async def test_resume_after_an_interrupt_runs_only_the_unfinished_subtasks(works
 async def test_resuming_an_unknown_task_names_the_saved_ones(workspace: Path):
     h = await harness(workspace, [Route(agent="orchestrator", turns=[])])
     try:
-        (workspace / "state").mkdir()
+        (workspace / "state").mkdir(parents=True)
         (workspace / "state" / "t-old.json").write_text("{}")
         with pytest.raises(StateNotFound, match=r"no saved orchestration 't-nope' in .*t-old"):
             await resume_orchestration("t-nope", ctx=h.ctx)

@@ -113,7 +113,7 @@ async def test_the_same_goal_replays_the_plan_and_every_subtask_with_no_backend_
     finally:
         await first.close()
     for name in ("facts.md", "releases.txt", "report.md"):
-        (workspace / "output" / name).unlink()
+        (workspace.parent / name).unlink()
     again = await harness(workspace, [Route(pattern=".", fail="no model call expected")])
     try:
         replayed = await run_orchestrator(GOAL, ctx=again.ctx)
@@ -126,7 +126,7 @@ async def test_the_same_goal_replays_the_plan_and_every_subtask_with_no_backend_
     assert [s.mode for s in replayed.subtasks] == ["follower"] * 3
     assert replayed.text == learned.text
     assert replayed.saved_usd > 0
-    assert (workspace / "output" / "report.md").read_text() == "# Rust\n"
+    assert (workspace.parent / "report.md").read_text() == "# Rust\n"
     [plan] = again.of(PlanMade)
     assert plan.replayed_from == learned.trace_id and plan.confidence
     assert plan.message.startswith(f"replaying the plan of trace {learned.trace_id}")
@@ -223,4 +223,4 @@ async def test_a_goal_differing_in_a_file_name_replays_the_plan_with_the_new_nam
         "Write the report summary.md from the facts and counts"
     )
     assert replayed.text == "summary.md: Rust 1.0 (2015), 80 releases."
-    assert (workspace / "output" / "summary.md").read_text() == "# Rust\n"
+    assert (workspace.parent / "summary.md").read_text() == "# Rust\n"

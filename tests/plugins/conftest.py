@@ -20,7 +20,7 @@ def space(workspace: Path) -> Workspace:
 
 @pytest.fixture
 def tool_ctx(space: Workspace) -> ToolContext:
-    return ToolContext(cwd=space.output, workspace=space.root)
+    return ToolContext(cwd=space.root.parent, workspace=space.root)
 
 
 @pytest.fixture

@@ -144,7 +144,7 @@ async def test_a_user_hook_from_the_workspace_denies_a_bash_pattern_in_a_run(wor
             return None
         """,
     )
-    (workspace / "output" / "data").mkdir(parents=True)
+    (workspace.parent / "data").mkdir(parents=True)
     turns = [
         {"tool_calls": [{"name": "Bash", "input": {"command": "rm -rf data"}}]},
         {"text": "I may not delete it."},
@@ -154,7 +154,7 @@ async def test_a_user_hook_from_the_workspace_denies_a_bash_pattern_in_a_run(wor
     # The run ends on a denied call and the folder is still there: it failed, and says why.
     assert (result.outcome.status, result.outcome.kind) == ("failed", "policy")
     assert result.text == "I may not delete it."
-    assert (workspace / "output" / "data").is_dir()
+    assert (workspace.parent / "data").is_dir()
     assert finished(events) == [
         (
             "Bash",

@@ -44,7 +44,7 @@ WEATHER_PLUGIN = '''
 
 
 def hook_ctx(space: Workspace) -> HookContext:
-    return HookContext(task_id="t-1", goal="g", cwd=space.output, workspace=space.root)
+    return HookContext(task_id="t-1", goal="g", cwd=space.root.parent, workspace=space.root)
 
 
 async def test_a_plugin_file_registers_its_tools_with_schemas_from_type_hints(

@@ -36,6 +36,6 @@ async def test_a_bash_call_past_its_timeout_is_killed_and_the_run_continues(work
     # The model saw the time-out as the tool result of its call.
     tool_result = backend.requests[1].messages[-1]
     assert "timed out after 0.5 s" in tool_result.content
-    child = int((workspace / "output" / "child.pid").read_text())
+    child = int((workspace.parent / "child.pid").read_text())
     assert await wait_until_gone(child)
     assert not process_alive(child)

@@ -126,7 +126,7 @@ async def test_run_daemon_once_runs_a_project_entry_in_the_project_folder(worksp
     assert failed == 0
     [done] = log.of(TaskFinished)
     assert done.text == "noted"
-    assert (workspace / "projects" / "notes" / "output" / "note.txt").read_text() == "hi"
+    assert (workspace.parent / "note.txt").read_text() == "hi"
 
 
 def daemon_process(workspace: Path, script: Path) -> subprocess.Popen[str]:
@@ -155,7 +155,7 @@ def test_sigterm_stops_the_daemon_and_kills_the_running_task_cleanly(
     store_at(workspace, past).add("* * * * *", "Sleep in the background", mode="learner")
     process = daemon_process(workspace, script)
     try:
-        pid_file = workspace / "output" / "child.pid"
+        pid_file = workspace.parent / "child.pid"
         started = time.monotonic()
         while not (pid_file.exists() and pid_file.read_text().strip()):
             assert process.poll() is None, process.communicate()[0]

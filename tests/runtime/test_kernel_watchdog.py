@@ -140,7 +140,7 @@ async def test_time_inside_a_tool_call_counts_for_the_tool_limit_not_the_stall_l
             scheduler = scheduler_for(llmos, concurrency=1, watchdog=watchdog)
             handle = await scheduler.submit("sleep a while", mode="learner")
             await log.wait_for(lambda e: isinstance(e, ToolCallStarted))
-            child = int(await read_when_written(workspace / "output" / "child.pid"))
+            child = int(await read_when_written(workspace.parent / "child.pid"))
             clock.now += 15  # past the stall limit, inside the tool call
             assert await watchdog.check_all() == []
             clock.now += 10

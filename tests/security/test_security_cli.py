@@ -118,6 +118,7 @@ def test_real_cli_in_a_subprocess_reads_stdin_and_sets_the_exit_code(ws: Path) -
         text=True,
         timeout=60,
         check=False,
+        cwd=victim.parent,  # judged as a task working in that folder
     )
     assert result.returncode == 1, result.stderr
     decisions = [json.loads(line)["decision"] for line in result.stdout.splitlines()]

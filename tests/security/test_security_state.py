@@ -107,7 +107,7 @@ def test_a_step_that_writes_llmos_state_fails_and_the_next_run_behaves_as_before
         "--script",
         str(first),
         "plant a hook",
-        cwd=tmp_path,
+        cwd=ws / "output",  # a working folder inside the state folder: the hardest case
         env=env,
         timeout_s=180,
     )
@@ -135,7 +135,7 @@ def test_a_step_that_writes_llmos_state_fails_and_the_next_run_behaves_as_before
         "--script",
         str(second),
         "say hello",
-        cwd=tmp_path,
+        cwd=ws / "output",  # a working folder inside the state folder: the hardest case
         env=env,
         timeout_s=180,
     )

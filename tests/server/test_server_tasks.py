@@ -41,7 +41,7 @@ def test_a_task_is_learned_then_followed_and_its_events_stream_as_json(serve):
     assert view["mode"] == "learner" and view["success"] is True
     assert view["text"] == "Created hello.txt."
     assert view["cost_usd"] > 0 and view["trace_id"]
-    assert (server.workspace / "output" / "hello.txt").read_text() == "hello\n"
+    assert (server.workspace.parent / "hello.txt").read_text() == "hello\n"
 
     with client.stream("GET", f"/tasks/{task_id}/events") as response:
         assert response.status_code == 200
@@ -151,7 +151,7 @@ def test_a_task_budget_stops_the_run_before_the_call_that_would_overspend(serve)
         "stopped before the next model call: task budget: $0.01 left of the $0.01 this task "
         "was given, the next call needs about $0.0"
     )
-    assert not (server.workspace / "output" / "hello.txt").exists()
+    assert not (server.workspace.parent / "hello.txt").exists()
     assert client.get("/budget").json()["calls"] == 0
 
 
@@ -172,7 +172,7 @@ def test_a_task_budget_lowers_max_tokens_instead_of_refusing_a_call_it_can_partl
     caps = [e for e in events if isinstance(e, HookDecided) and e.decision == "rewrite"]
     assert caps and caps[0].hook == "task-budget", events
     assert caps[0].reason.startswith("budget: max_tokens lowered from 4,096 to ")
-    assert (server.workspace / "output" / "hello.txt").read_text() == "hello\n"
+    assert (server.workspace.parent / "hello.txt").read_text() == "hello\n"
 
 
 def test_tasks_of_a_project_work_in_its_output_folder(serve):
@@ -184,7 +184,7 @@ def test_tasks_of_a_project_work_in_its_output_folder(serve):
     ).json()["task_id"]
     view = wait_for_task(client, task_id)
     assert (view["status"], view["project"], view["requested_mode"]) == ("done", "site", "learner")
-    output = server.workspace / "projects" / "site" / "output" / "hello.txt"
+    output = server.workspace.parent / "hello.txt"
     assert output.read_text() == "hello\n"
 
 

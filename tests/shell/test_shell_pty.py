@@ -61,8 +61,8 @@ def test_a_goal_streams_its_tool_calls_and_summary_and_the_same_goal_is_then_fol
         "Created hello.txt.",
         r"done in [\d.]+ s · learner · \$0\.0000 · trace (\w+)",
     )
-    assert (workspace / "output" / "hello.txt").read_text() == "hello\n"
-    (workspace / "output" / "hello.txt").unlink()
+    assert (workspace.parent / "hello.txt").read_text() == "hello\n"
+    (workspace.parent / "hello.txt").unlink()
     shell.run(
         "create hello.txt",
         r"mode follower · trace \w+ · confidence 1\.00",
@@ -70,7 +70,7 @@ def test_a_goal_streams_its_tool_calls_and_summary_and_the_same_goal_is_then_fol
         r"▸ Bash cat hello.txt && echo checked  ✓ \(exit 0\)",
         r"done in [\d.]+ s · follower",
     )
-    assert (workspace / "output" / "hello.txt").read_text() == "hello\n"
+    assert (workspace.parent / "hello.txt").read_text() == "hello\n"
     assert shell.end_of_input() == 0
 
 
@@ -93,7 +93,7 @@ def test_dry_run_shows_the_decision_and_steps_and_runs_nothing(
     shell = open_shell(hello_script)
     shell.run("/dry-run Create hello.txt", "Create hello.txt", r"learn · confidence")
     shell.run("Create hello.txt", "done in")
-    (workspace / "output" / "hello.txt").unlink()
+    (workspace.parent / "hello.txt").unlink()
     shell.run(
         "/dry-run Create greeting.txt",
         r"follow · trace \w+ · confidence",
@@ -102,8 +102,8 @@ def test_dry_run_shows_the_decision_and_steps_and_runs_nothing(
         r"▸ Bash cat greeting.txt",
     )
     shell.run("/dry-run", r"error: usage: /dry-run GOAL")
-    assert not (workspace / "output" / "hello.txt").exists()
-    assert not (workspace / "output" / "greeting.txt").exists()
+    assert not (workspace.parent / "hello.txt").exists()
+    assert not (workspace.parent / "greeting.txt").exists()
     assert shell.end_of_input() == 0
 
 
@@ -172,7 +172,7 @@ def test_ctrl_c_at_the_prompt_drops_the_line_and_keeps_the_shell(
     shell.interrupt()
     shell.prompt()
     shell.run("/traces", "no traces yet")  # the dropped goal never ran
-    assert not (workspace / "output" / "hello.txt").exists()
+    assert not (workspace.parent / "hello.txt").exists()
     assert shell.end_of_input() == 0
 
 
@@ -270,7 +270,7 @@ def test_project_and_agents_use_the_workspace_folders(
     current = Projects(space).current()
     assert current is not None and current.name == "website"  # as `llmos projects use`
     shell.run("Create hello.txt", "done in")
-    assert (space.projects / "website" / "output" / "hello.txt").is_file()
+    assert (space.root.parent / "hello.txt").is_file()
     assert not (space.output / "hello.txt").exists()
     shell.run("/project none", "no project: goals work in")
     assert Projects(space).current() is None

@@ -27,8 +27,8 @@ NameArgument = Annotated[str, typer.Argument(help="The agent's name (e.g. resear
 
 def open_library(workspace: Path | None, project: str | None) -> AgentLibrary:
     """The agents of the workspace, and of the project (``--project`` or the current one)."""
-    _, space = open_workspace(workspace)
-    chosen = Projects(space).resolve(project)
+    settings, space = open_workspace(workspace)
+    chosen = Projects(space).resolve(project, settings.project_dir)
     return AgentLibrary.for_folders(chosen.agents if chosen else None, space.agents)
 
 

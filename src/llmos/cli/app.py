@@ -7,6 +7,7 @@ failed, 2 usage or configuration error.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import sys
@@ -19,12 +20,14 @@ from llmos import __version__
 from llmos.api import LLMOS
 from llmos.backends.factory import provider_report
 from llmos.cli.common import (
+    CwdOption,
     JsonOption,
     ModelOption,
     ProjectOption,
     ProviderOption,
     ScriptOption,
     WorkspaceOption,
+    change_directory,
     settings_for,
     stderr_console,
     stdout_console,
@@ -74,9 +77,11 @@ def _root(
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    cwd: CwdOption = None,
 ) -> None:
     if debug:
         os.environ["LLMOS_DEBUG"] = "1"
+    change_directory(cwd)
 
 
 @app.command()
@@ -87,6 +92,7 @@ def run(
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     script: ScriptOption = None,
+    cwd: CwdOption = None,
     workspace: WorkspaceOption = None,
     project: ProjectOption = None,
     json_output: JsonOption = False,
@@ -103,6 +109,7 @@ def run(
         raise ConfigError('the goal is empty; say what to do, e.g. llmos run "Create hello.txt"')
     if (problem := unicode_problem(goal, "the goal")) is not None:
         raise ConfigError(problem, key="goal")
+    change_directory(cwd)
     settings = settings_for(
         workspace,
         mode=mode,
@@ -250,4 +257,23 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err.print(f"[red]error:[/] {escape(str(exc))}")
         return 2 if isinstance(exc, ConfigError) else 1
+    except OSError as exc:  # the file system said no: a read-only folder, a file in the way
+        if debug:
+            raise
+        err.print(f"[red]error:[/] {escape(file_system_problem(exc))}")
+        return 1
     return 0
+
+
+def file_system_problem(exc: OSError) -> str:
+    """One line for a file-system error, naming the path and what to check."""
+    where = f" {exc.filename}" if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    hint = {
+        errno.EROFS: "the folder is read-only; run llmos where it may write, or set LLMOS_HOME",
+        errno.EACCES: "permission denied; check the folder's owner and mode, or set LLMOS_HOME",
+        errno.ENOSPC: "the disk is full; free some space",
+        errno.ENOTDIR: "a file is in the way of a folder",
+        errno.EEXIST: "a file is in the way",
+    }.get(exc.errno or 0, "")
+    return f"cannot use{where}: {reason}" + (f" ({hint})" if hint else "")

@@ -37,9 +37,10 @@ _REPORT_JSON = TypeAdapter(EconomyReport)
 PRICES_TABLE = escape('[prices."MODEL"]')
 
 
-def _economy(workspace: Path | None) -> TokenEconomy:
+def _economy(workspace: Path | None, *, create: bool) -> TokenEconomy:
+    """The ledger's economy; ``create=False`` for a command that only reads it."""
     settings, _ = open_workspace(workspace)
-    return TokenEconomy.from_settings(settings)
+    return TokenEconomy.from_settings(settings, create=create)
 
 
 def _bar(value: float, largest: float, style: str) -> str:
@@ -168,7 +169,7 @@ def show(
     ctx.obj = workspace
     if ctx.invoked_subcommand is not None:
         return
-    report = _economy(workspace).report()
+    report = _economy(workspace, create=False).report()
     if json_output:
         print(_REPORT_JSON.dump_json(report).decode())
     else:
@@ -203,7 +204,7 @@ def set_budget(
 ) -> None:
     """Store the total budget in the ledger; it wins over budget.total_usd in settings."""
     amount = _parse_usd(usd)
-    economy = _economy(workspace or ctx.obj)
+    economy = _economy(workspace or ctx.obj, create=True)
     economy.set_budget(amount)
     report = economy.report()
     if amount is not None:
@@ -233,7 +234,7 @@ def reset(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Forget every charge and saving in the ledger (the budget itself stays)."""
-    economy = _economy(workspace or ctx.obj)
+    economy = _economy(workspace or ctx.obj, create=True)
     before = economy.report()
     if not yes:
         typer.confirm(

@@ -87,6 +87,7 @@ async def run_daemon(
             failed += 1
 
     async with llmos:
+        await llmos.prepare_state()
         llmos.subscribe(count)
         store = ScheduleStore.for_workspace(llmos.workspace, clock=clock)
         limit = concurrency or llmos.settings.scheduler.concurrency

@@ -28,7 +28,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 def _store(workspace: Path | None, project: str | None) -> FactLibrary:
     """The facts a command sees: the current project's first, then the workspace's."""
     settings, space = open_workspace(workspace, project=project)
-    return FactLibrary.for_workspace(space, Projects(space).resolve(settings.project))
+    return FactLibrary.for_workspace(
+        space, Projects(space).resolve(settings.project, settings.project_dir)
+    )
 
 
 def _report_problems(store: FactLibrary, err: Console) -> None:

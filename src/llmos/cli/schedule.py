@@ -74,9 +74,11 @@ def add(
     workspace: WorkspaceOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Add a recurring task."""
-    _, _, store = _store(workspace)
-    entry = store.add(cron, goal, mode=cast("RequestedMode | None", mode), project=project)
+    """Add a recurring task; it will work in the current folder."""
+    settings, _, store = _store(workspace)
+    entry = store.add(
+        cron, goal, mode=cast("RequestedMode | None", mode), project=project, cwd=settings.cwd
+    )
     if json_output:
         print(json.dumps(entry.to_json(), ensure_ascii=False))
         return

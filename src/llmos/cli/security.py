@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,17 +27,8 @@ from llmos.cli.common import (
 from llmos.errors import ConfigError
 from llmos.security import Verdict, judge_command
 from llmos.tools.sandbox import sandbox_report
-from llmos.workspace import Workspace
 
 app = typer.Typer(help="Check commands against the security policy.", no_args_is_help=True)
-
-
-def judging_directory(workspace: Path, current: Path) -> Path:
-    """The current directory when it is inside the workspace, else ``workspace/output``."""
-    root, here = workspace.resolve(), current.resolve()
-    if here == root or here.is_relative_to(root):
-        return here
-    return Workspace(root).output
 
 
 def _render(console: Console, cmd: str, verdict: Verdict, *, as_json: bool, many: bool) -> None:
@@ -74,11 +64,11 @@ def check(
     Nothing is executed.
     """
     try:
-        root = settings_for(workspace).workspace
+        settings = settings_for(workspace)
     except ConfigError as exc:
         stderr_console().print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from exc
-    cwd = judging_directory(root, Path.cwd())
+    root, cwd = settings.workspace, settings.cwd  # judged as a task working here would be
     many = command == "-"
     commands = (
         [line for line in sys.stdin.read().splitlines() if line.strip()] if many else [command]

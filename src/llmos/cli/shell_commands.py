@@ -174,12 +174,11 @@ async def _project(shell: Shell, argument: str) -> None:
             await asyncio.to_thread(shell.projects.use, before.name if before else None)
             raise
     project = shell.project
+    here = escape(str(shell.settings.cwd))
     if project is not None:
-        shell.console.print(
-            f"project [bold]{escape(project.name)}[/]: goals work in {escape(str(project.output))}"
-        )
+        shell.console.print(f"project [bold]{escape(project.name)}[/]: goals work in {here}")
     else:
-        shell.console.print(f"no project: goals work in {escape(str(shell.workspace.output))}")
+        shell.console.print(f"no project: goals work in {here}")
     if not words:
         names = [project.name for project in shell.projects.list()]
         shell.console.print(

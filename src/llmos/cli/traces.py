@@ -49,7 +49,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 def _library(workspace: Path | None, project: str | None) -> tuple[Settings, TraceLibrary]:
     """The traces a command sees: the project's (when one is current) before the workspace's."""
     settings, space = open_workspace(workspace, project=project)
-    chosen = Projects(space).resolve(settings.project)
+    chosen = Projects(space).resolve(settings.project, settings.project_dir)
     return settings, TraceLibrary.for_workspace(space, chosen)
 
 

@@ -245,10 +245,11 @@ class TokenEconomy:
         prices: PriceTable = DEFAULT_PRICES,
         clock: Callable[[], float] = time.time,
         busy_timeout_s: float = 15.0,
+        create: bool = True,
     ) -> None:
         if ledger_path is None:
             ledger_path = Workspace(resolve_workspace(workspace)).ledger
-        self.ledger = Ledger(Path(ledger_path), busy_timeout_s=busy_timeout_s)
+        self.ledger = Ledger(Path(ledger_path), busy_timeout_s=busy_timeout_s, create=create)
         self.prices = prices
         self.clock = clock
         self._config_total = None if budget_usd is None else _nano_amount(budget_usd, "the budget")
@@ -260,14 +261,16 @@ class TokenEconomy:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, prices: PriceTable = DEFAULT_PRICES
+        cls, settings: Settings, *, prices: PriceTable = DEFAULT_PRICES, create: bool = True
     ) -> TokenEconomy:
-        """The economy of ``settings.workspace``, with its ``[budget]`` settings."""
+        """The economy of ``settings.workspace``, with its ``[budget]`` settings
+        (``create=False``: only read, so a missing ledger is an empty one, not a new file)."""
         return cls(
             Workspace(settings.workspace).ledger,
             budget_usd=settings.budget.total_usd,
             per_task_budget_usd=settings.budget.per_task_usd,
             prices=prices,
+            create=create,
         )
 
     @property

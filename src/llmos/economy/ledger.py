@@ -324,6 +324,10 @@ def _reservation(row: sqlite3.Row) -> ReservationRow:
 class Ledger:
     """The SQLite file and its schema; all access goes through :meth:`transaction`.
 
+    The file is made on the first transaction, not when the ledger is opened; a
+    reader (``create=False``) of a ledger that does not exist yet sees an empty one
+    and creates nothing (``llmos budget`` in a fresh home).
+
     Example:
         >>> ledger = Ledger(tmp_path / "ledger.sqlite")
         >>> with ledger.transaction() as tx:
@@ -331,17 +335,21 @@ class Ledger:
         0
     """
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = 15.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout_s: float = 15.0, create: bool = True) -> None:
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._migrate()
+        self.create = create
+        self._ready = False
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = connect(self.path, busy_timeout_s=self.busy_timeout_s)
+    def _connect(self, on_disk: bool) -> sqlite3.Connection:
+        conn = connect(
+            self.path if on_disk else Path(":memory:"), busy_timeout_s=self.busy_timeout_s
+        )
         conn.row_factory = sqlite3.Row
         try:
             conn.execute("PRAGMA foreign_keys = ON")
+            if not on_disk:
+                self._migrate(conn)
         except sqlite3.Error:
             conn.close()
             raise
@@ -357,7 +365,8 @@ class Ledger:
             ConfigError: the file is not a ledger (or not a database).
         """
         try:
-            conn = self._connect()
+            on_disk = self._prepare()
+            conn = self._connect(on_disk)
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
         try:
@@ -368,22 +377,39 @@ class Ledger:
         finally:
             conn.close()
 
-    def _migrate(self) -> None:
-        with self.transaction() as tx:
-            conn = tx._conn
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"{self.path} has ledger schema version {version}, but this llmos only "
-                    f"knows versions up to {SCHEMA_VERSION}; upgrade llmos, or point "
-                    "--workspace at another folder",
-                    key="ledger",
-                )
-            for target, steps in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in steps:
-                    conn.execute(statement)
-                # A pragma cannot take a bound parameter; ``target`` is an int we computed.
-                conn.execute(f"PRAGMA user_version = {target}")
+    def _prepare(self) -> bool:
+        """Put the file and its schema in place once; False: read an empty ledger in memory."""
+        if self._ready:
+            return True
+        if not self.create and not self.path.exists():
+            return False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"cannot create the ledger {self.path}: {exc.strerror}") from exc
+        conn = self._connect(True)
+        try:
+            with transaction(conn):
+                self._migrate(conn)
+        finally:
+            conn.close()
+        self._ready = True
+        return True
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"{self.path} has ledger schema version {version}, but this llmos only "
+                f"knows versions up to {SCHEMA_VERSION}; upgrade llmos, or point "
+                "LLMOS_HOME at another folder",
+                key="ledger",
+            )
+        for target, steps in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in steps:
+                conn.execute(statement)
+            # A pragma cannot take a bound parameter; ``target`` is an int we computed.
+            conn.execute(f"PRAGMA user_version = {target}")
 
     def _translate(self, exc: sqlite3.Error) -> LLMOSError:
         text = str(exc)

@@ -49,7 +49,7 @@ class NestedSubtasks:
     """Runs subtasks as nested tasks through ``run``, in ``cwd``.
 
     Example:
-        >>> runner = NestedSubtasks(dispatcher.run, cwd=project.output)
+        >>> runner = NestedSubtasks(dispatcher.run, cwd=services.workdir)
         >>> result = await runner("Summarise notes.md", agent=writer, task_id="t-1.s1",
         ...                       budget=None)
     """

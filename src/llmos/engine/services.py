@@ -97,9 +97,9 @@ class Services:
         )
 
     @property
-    def output(self) -> Path:
-        """Where tasks work unless told otherwise: the project's output, or the workspace's."""
-        return self.project.output if self.project else self.workspace.output
+    def workdir(self) -> Path:
+        """Where tasks work unless told otherwise: the user's folder (``--cwd``)."""
+        return self.settings.cwd
 
     @property
     def state_dir(self) -> Path:
@@ -119,8 +119,8 @@ class Services:
         isolation: Isolation | None = None,
         mode: TaskMode = "auto",
     ) -> TaskContext:
-        """A task's context in ``cwd`` (default: the output folder), with these hooks and tools."""
-        workdir = (cwd or self.output).absolute()
+        """A task's context in ``cwd`` (default: the user's folder), with these hooks and tools."""
+        workdir = (cwd or self.workdir).absolute()
         workdir.mkdir(parents=True, exist_ok=True)
         return TaskContext(
             task_id=task_id,

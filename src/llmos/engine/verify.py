@@ -8,8 +8,10 @@ llmos state mounted and only the built-in tools.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from llmos.modes.judge import judge
 from llmos.outcome import Outcome
 from llmos.tools import sandbox_status
 from llmos.tools.base import Isolation, ToolRegistry
+from llmos.workspace import PROJECT_DIR
 
 #: What a verify of an untrusted trace may run: the built-in tools whose reach llmos
 #: controls (file tools confined to the copy, Bash inside bubblewrap); no plugin, no network.
@@ -73,7 +76,7 @@ async def verify(services: Services, trace_id: str) -> VerifyResult:
             )
     with tempfile.TemporaryDirectory(prefix="llmos-verify-") as scratch:
         root = Path(scratch)
-        workdir = root / (services.output.absolute().name or "output")
+        workdir = root / (services.workdir.absolute().name or "output")
         outcome = await _replay_in_copy(services, trace, root, workdir, strict=not trust.trusted)
         checked = None
         if outcome.divergence is None and trace.status == "unverified":
@@ -126,6 +129,22 @@ async def verify(services: Services, trace_id: str) -> VerifyResult:
     return VerifyResult(trace=trace, holds=True, reason=reason)
 
 
+def _without_state(state: Path, *, strict: bool) -> Callable[[str, list[str]], set[str]]:
+    """What the copy leaves out: llmos's state folder (the user's folder may hold it),
+    and, for an untrusted trace, every ``.llmos`` folder."""
+    state_root = os.path.realpath(state)
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        left_out = {
+            name for name in names if os.path.realpath(os.path.join(folder, name)) == state_root
+        }
+        if strict:
+            left_out.update(name for name in names if name == PROJECT_DIR)
+        return left_out
+
+    return ignore
+
+
 async def _replay_in_copy(
     services: Services, trace: Trace, root: Path, workdir: Path, *, strict: bool
 ) -> ReplayOutcome:
@@ -137,8 +156,8 @@ async def _replay_in_copy(
     directory's siblings, so a step that probes its surroundings (``test -d
     ../memory``) finds the same shape as in a real run, and nothing to write.
     """
-    real = services.output.absolute()
-    ignore = shutil.ignore_patterns(".llmos") if strict else None
+    real = services.workdir.absolute()
+    ignore = _without_state(services.workspace.root, strict=strict)
     if real.is_dir():
         await asyncio.to_thread(shutil.copytree, real, workdir, symlinks=True, ignore=ignore)
     if not strict:

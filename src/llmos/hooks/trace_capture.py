@@ -12,6 +12,7 @@ from typing import Any
 
 from llmos.hooks.inputs import PostToolUseInput
 from llmos.hooks.pipeline import Hook
+from llmos.memory.portable import portable_input
 from llmos.memory.trace import (
     DETERMINISTIC_TOOLS,
     Postcondition,
@@ -63,9 +64,8 @@ class TraceRecorder:
         # async: it runs on the event loop, in call order, with no thread to hop to
         if data.ctx.task_id != self.task_id:
             return
-        self.calls.append(
-            RecordedCall(tool=data.tool, input=dict(data.tool_input), result=data.tool_result)
-        )
+        kept = portable_input(data.tool_input, data.ctx.cwd)  # replayable in another folder
+        self.calls.append(RecordedCall(tool=data.tool, input=kept, result=data.tool_result))
 
     def hook(self) -> Hook[PostToolUseInput]:
         return Hook(name="trace-capture", event="PostToolUse", fn=self._record)

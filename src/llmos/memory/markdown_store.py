@@ -66,10 +66,9 @@ class MarkdownStore(ABC, Generic[T, R]):
     resolve_broken: ClassVar[bool] = True
 
     def __init__(self, root: Path, index: RecordIndex[R]) -> None:
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = root  # made by the first write: opening a store to read creates nothing
         #: Temp files of writers killed mid-write, removed on opening.
-        self.swept = sweep_dead_temp_files(self.root)
+        self.swept = sweep_dead_temp_files(self.root) if self.root.is_dir() else []
         self.index = index
         self._lock = FileLock(str(index.path.with_suffix(".lock")), timeout=LOCK_TIMEOUT_S)
 
@@ -100,6 +99,7 @@ class MarkdownStore(ABC, Generic[T, R]):
         """
         path = self.path_for(record.id)
         was_fresh = self.index.stamp() == self._folder_stamp()
+        self.root.mkdir(parents=True, exist_ok=True)
         write_atomic(path, text)
         row = self.row_for(record, path, path.stat())
         self.index.apply([row], stamp=self._folder_stamp() if was_fresh else None)
@@ -160,6 +160,8 @@ class MarkdownStore(ABC, Generic[T, R]):
 
     def ensure_fresh(self) -> None:
         """Bring the index up to date if the files changed since it was last synced."""
+        if not self.root.is_dir() and not self.index.file_states():
+            return  # nothing was ever stored here: nothing to lock, sync or create
         if self._stale():
             with self._lock:
                 self._sync()
@@ -170,7 +172,10 @@ class MarkdownStore(ABC, Generic[T, R]):
         return self.index.stamp() != self._folder_stamp()
 
     def _folder_stamp(self) -> str:
-        return str(self.root.stat().st_mtime_ns)
+        try:
+            return str(self.root.stat().st_mtime_ns)
+        except FileNotFoundError:
+            return "absent"
 
     def _scan(self) -> dict[str, tuple[int, int]]:
         """Record file name → (mtime_ns, size)."""

@@ -124,21 +124,29 @@ class RecordIndex(Generic[R]):
         )
 
     def connection(self) -> sqlite3.Connection:
+        """This thread's connection: to the file, or, while the folder that would hold it
+        does not exist (nothing was ever stored), to an empty index in memory, so that
+        reading a fresh home creates nothing. The index is a cache of the files: it is
+        rebuilt from them whenever it is new."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and not self.path.exists():
-            conn.close()  # deleted behind our back: start a fresh index
+        in_memory = getattr(self._local, "in_memory", False)
+        if conn is not None and (
+            self.path.parent.is_dir() if in_memory else not self.path.exists()
+        ):
+            conn.close()  # the folder appeared, or the file was deleted behind our back
             conn = None
         if conn is None:
-            conn = self._open()
-            self._local.conn = conn
+            in_memory = not self.path.parent.is_dir()
+            conn = self._open(in_memory=in_memory)
+            self._local.conn, self._local.in_memory = conn, in_memory
         return conn
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, *, in_memory: bool = False) -> sqlite3.Connection:
         """Connect and put the schema in place, in one ``BEGIN IMMEDIATE``: when several
         connections open a fresh index at once, one creates the tables while the others
         wait, and none sees half a schema or drops tables another has just made."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = connect(self.path, busy_timeout_s=BUSY_TIMEOUT_S, threads=True)
+        where = Path(":memory:") if in_memory else self.path
+        conn = connect(where, busy_timeout_s=BUSY_TIMEOUT_S, threads=True)
         try:
             with transaction(conn):
                 if conn.execute(

@@ -66,7 +66,9 @@ class CronDaemon:
         return started
 
     async def _start(self, entry: CronEntry) -> TaskHandle:
-        handle = await self.scheduler.submit(entry.goal, mode=entry.mode, project=entry.project)
+        handle = await self.scheduler.submit(
+            entry.goal, mode=entry.mode, project=entry.project, cwd=entry.cwd
+        )
         self._last[entry.id] = handle
         await self.bus.publish(
             ScheduleFired(

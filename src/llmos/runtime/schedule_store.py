@@ -85,12 +85,16 @@ class CronEntry:
     next_run: datetime
     last_run: datetime | None = None
     last_task_id: str | None = None
+    #: The folder it works in: where it was added (None: the daemon's, for entries
+    #: kept before tasks worked in the user's folder).
+    cwd: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("created", "next_run", "last_run"):
             if data[key] is not None:
                 data[key] = data[key].isoformat()
+        data["cwd"] = None if self.cwd is None else str(self.cwd)
         return data
 
     @classmethod
@@ -102,7 +106,8 @@ class CronEntry:
         mode = data.get("mode")
         if mode is not None and mode not in REQUESTED_MODES:
             raise ValueError(f"mode {mode!r} is not one of {', '.join(REQUESTED_MODES)}")
-        return cls(**{**data, **times})
+        cwd = Path(data["cwd"]) if data.get("cwd") else None
+        return cls(**{**data, **times, "cwd": cwd})
 
 
 class ScheduleStore:
@@ -121,6 +126,8 @@ class ScheduleStore:
 
     def list(self) -> list[CronEntry]:
         """Every entry, soonest next run first."""
+        if not self.path.exists():
+            return []  # nothing scheduled yet: reading creates no lock file
         with self._lock:
             entries = self._read()
         return sorted(entries, key=lambda e: e.next_run)
@@ -132,6 +139,7 @@ class ScheduleStore:
         *,
         mode: RequestedMode | None = None,
         project: str | None = None,
+        cwd: Path | None = None,
     ) -> CronEntry:
         if not goal.strip():
             raise ConfigError(
@@ -147,6 +155,7 @@ class ScheduleStore:
             project=project,
             created=now,
             next_run=next_run(cron, now),
+            cwd=cwd,
         )
         with self._lock:
             self._write([*self._read(), entry])

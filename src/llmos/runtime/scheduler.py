@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from llmos.errors import ConfigError
@@ -50,6 +51,8 @@ class Submission:
     project: str | None
     priority: int
     submitted_at: float
+    #: The folder the task works in (None: the instance's).
+    cwd: Path | None = None
 
     @property
     def project_key(self) -> str:
@@ -233,6 +236,7 @@ class Scheduler:
         project: str | None = None,
         priority: int = 0,
         task_id: str | None = None,
+        cwd: Path | None = None,
     ) -> TaskHandle:
         """Queue a task; it starts at once when a slot is free. Higher priority runs first."""
         if self._closed:
@@ -253,6 +257,7 @@ class Scheduler:
             project=project,
             priority=priority,
             submitted_at=time.time(),
+            cwd=cwd,
         )
         handle = TaskHandle(sub)
         self._handles[task_id] = handle

@@ -24,8 +24,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Project settings: a folder of this name is state wherever it lies.
-PROJECT_DIR = ".llmos"
+from llmos.workspace import PROJECT_DIR
+
 #: What a workspace root holds. Only used when the working directory *is* the
 #: workspace root (then the root cannot be state as a whole).
 WORKSPACE_ENTRIES = (

@@ -180,6 +180,7 @@ class TaskBoard:
     async def open(cls, llmos: LLMOS, *, concurrency: int) -> TaskBoard:
         """Boot ``llmos`` (its watchdog has the ``[watchdog]`` limits) and start the scheduler."""
         await llmos.boot()
+        await llmos.prepare_state()
         return cls(llmos, concurrency=concurrency)
 
     async def close(self) -> None:

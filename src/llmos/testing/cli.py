@@ -45,12 +45,23 @@ def llmos_argv(*args: str | bytes) -> list[str | bytes]:
     return [sys.executable, "-m", "llmos", *args]
 
 
-def cli_env(workspace: Path | None = None, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This environment without ``LLMOS_`` settings, with ``workspace`` and ``env`` added."""
+def cli_env(
+    workspace: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    cwd: Path | None = None,
+) -> dict[str, str]:
+    """This environment without ``LLMOS_`` settings, with ``workspace`` and ``env`` added.
+
+    A run given neither a workspace nor ``LLMOS_HOME`` keeps its state in
+    ``cwd/workspace``, never in the home of whoever runs the tests.
+    """
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_") or k in _KEPT}
     if workspace is not None:
         clean["LLMOS_WORKSPACE"] = str(workspace)
     clean.update(env or {})
+    if "LLMOS_WORKSPACE" not in clean and "LLMOS_HOME" not in clean and cwd is not None:
+        clean["LLMOS_HOME"] = str(Path(cwd).absolute() / "workspace")
     return clean
 
 
@@ -73,7 +84,7 @@ def run_llmos(
     return subprocess.run(
         llmos_argv(*args),
         cwd=cwd,
-        env=cli_env(workspace, env),
+        env=cli_env(workspace, env, cwd=cwd),
         input=stdin,
         capture_output=True,
         text=True,
@@ -95,7 +106,7 @@ def start_llmos(
     return subprocess.Popen(
         llmos_argv(*args),
         cwd=cwd,
-        env=cli_env(workspace, env),
+        env=cli_env(workspace, env, cwd=cwd),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         text=True,

@@ -50,20 +50,33 @@ class WalkEntry:
         return self.entry.stat(follow_symlinks=False)
 
 
+def hidden_state(ctx: ToolContext) -> frozenset[str]:
+    """llmos's state folder when it lies inside the working directory (a user's home
+    holds the llmos home): listings, searches and snapshots pass over it, as if it
+    were not there, so no step sees or records llmos's own files."""
+    state, cwd = os.path.realpath(ctx.workspace), os.path.realpath(ctx.cwd)
+    if state != cwd and state.startswith(cwd.rstrip("/") + "/"):
+        return frozenset({state})
+    return frozenset()
+
+
 def walk(
     root: Path,
     *,
     skip_dirs: frozenset[str] = SKIPPED_DIRS,
     exclude: Callable[[str], bool] | None = None,
+    hidden: frozenset[str] = frozenset(),
 ) -> Iterator[WalkEntry]:
     """Yield every entry below ``root`` in tree order (a folder, then its content).
 
     Entries are sorted by name; folders named in ``skip_dirs`` and symlinked
     folders are yielded but not entered; entries for which ``exclude``
-    (given the relative path) is true are neither yielded nor entered.
-    Unreadable folders are skipped silently: a search reports what it could
-    read.
+    (given the relative path) is true, and the real paths in ``hidden``, are
+    neither yielded nor entered. Unreadable folders are skipped silently: a
+    search reports what it could read.
     """
+    if hidden:
+        exclude = _also_hiding(os.path.realpath(root), hidden, exclude)
     stack: list[Iterator[tuple[str, os.DirEntry[str]]]] = [_sorted_entries(str(root), "")]
     while stack:
         item = next(stack[-1], None)
@@ -78,6 +91,17 @@ def walk(
         yield WalkEntry(relative, entry, is_dir, is_symlink)
         if is_dir and entry.name not in skip_dirs:
             stack.append(_sorted_entries(entry.path, relative + "/"))
+
+
+def _also_hiding(
+    real_root: str, hidden: frozenset[str], exclude: Callable[[str], bool] | None
+) -> Callable[[str], bool]:
+    def excluded(relative: str) -> bool:
+        if os.path.join(real_root, relative) in hidden:
+            return True
+        return exclude is not None and exclude(relative)
+
+    return excluded
 
 
 def _sorted_entries(folder: str, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
@@ -125,10 +149,12 @@ class TreeSnapshot:
 SNAPSHOT_SKIPPED_DIRS = frozenset({".git", "node_modules", "__pycache__"})
 
 
-def snapshot_tree(root: Path, max_files: int = 10_000) -> TreeSnapshot:
+def snapshot_tree(
+    root: Path, max_files: int = 10_000, *, hidden: frozenset[str] = frozenset()
+) -> TreeSnapshot:
     """Record the regular files under ``root`` (symlinks are not followed)."""
     stats: dict[str, tuple[int, int]] = {}
-    for entry in walk(root, skip_dirs=SNAPSHOT_SKIPPED_DIRS):
+    for entry in walk(root, skip_dirs=SNAPSHOT_SKIPPED_DIRS, hidden=hidden):
         if entry.is_dir or entry.is_symlink:
             continue
         if len(stats) >= max_files:

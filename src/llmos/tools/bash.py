@@ -11,7 +11,7 @@ from pydantic import Field
 
 from llmos.security.boundary import PROJECT_DIR
 from llmos.text import ESCAPED_NOTE, escape_surrogates, has_surrogates
-from llmos.tools._fs import TreeSnapshot, changed_files, snapshot_tree
+from llmos.tools._fs import TreeSnapshot, changed_files, hidden_state, snapshot_tree
 from llmos.tools._process import ProcessOutcome, run_process
 from llmos.tools._schema import ToolInput
 from llmos.tools._text import decode_text, text_result
@@ -93,7 +93,7 @@ def _prepare(command: str, ctx: ToolContext) -> tuple[Path, list[str], TreeSnaps
     cwd = ctx.cwd.resolve()
     if not cwd.is_dir():
         raise ToolError(f"The working directory {cwd} does not exist.")
-    return cwd, bash_argv(command, ctx), snapshot_tree(cwd)
+    return cwd, bash_argv(command, ctx), snapshot_tree(cwd, hidden=hidden_state(ctx))
 
 
 def _undo_project_settings(cwd: Path, had: bool, before: TreeSnapshot, after: TreeSnapshot) -> bool:

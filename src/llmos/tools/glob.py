@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from llmos.tools._fs import SKIPPED_DIRS, ThreadedTool, walk
+from llmos.tools._fs import SKIPPED_DIRS, ThreadedTool, hidden_state, walk
 from llmos.tools._globpat import compile_glob
 from llmos.tools._schema import ToolInput
 from llmos.tools._text import text_result
@@ -47,7 +47,7 @@ class GlobTool(ThreadedTool):
         regex = compile_glob(_relative_pattern(args.pattern, root))
         base = relative_name(ctx, root)
         prefix = "" if base == "." else base + "/"
-        walked = list(islice(walk(root), MAX_WALKED_ENTRIES + 1))
+        walked = list(islice(walk(root, hidden=hidden_state(ctx)), MAX_WALKED_ENTRIES + 1))
         matches: list[tuple[int, str]] = []
         for entry in walked[:MAX_WALKED_ENTRIES]:
             if entry.is_dir or not regex.match(entry.relative):

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from llmos.security.boundary import StateBoundary
 from llmos.text import ESCAPED_NOTE, escape_surrogates, has_surrogates
-from llmos.tools._fs import SKIPPED_DIRS, ThreadedTool, walk
+from llmos.tools._fs import SKIPPED_DIRS, ThreadedTool, hidden_state, walk
 from llmos.tools._globpat import matches_glob
 from llmos.tools._schema import ToolInput
 from llmos.tools._text import decode_text, looks_binary, text_result
@@ -196,7 +196,7 @@ def _candidates(
     base = relative_name(ctx, root)
     prefix = "" if base == "." else base + "/"
     found: list[tuple[str, Path]] = []
-    entries = walk(root)
+    entries = walk(root, hidden=hidden_state(ctx))
     for entry in islice(entries, MAX_FILES_SCANNED):
         if entry.is_dir:
             continue

@@ -7,7 +7,7 @@ from itertools import islice
 
 from pydantic import Field
 
-from llmos.tools._fs import SKIPPED_DIRS, ThreadedTool, WalkEntry, walk
+from llmos.tools._fs import SKIPPED_DIRS, ThreadedTool, WalkEntry, hidden_state, walk
 from llmos.tools._globpat import matches_glob
 from llmos.tools._schema import ToolInput
 from llmos.tools._text import text_result
@@ -50,7 +50,8 @@ class LSTool(ThreadedTool):
         def ignored(relative: str) -> bool:
             return any(matches_glob(pattern, relative) for pattern in patterns)
 
-        entries = list(islice(walk(root, exclude=ignored), MAX_ENTRIES + 1))
+        walked = walk(root, exclude=ignored, hidden=hidden_state(ctx))
+        entries = list(islice(walked, MAX_ENTRIES + 1))
         lines = [relative_name(ctx, root) + "/"]
         lines += [_line(entry) for entry in entries[:MAX_ENTRIES]]
         if not entries:
