@@ -105,7 +105,7 @@ async def _timed(
         started = time.perf_counter()
         result = await run_orchestrator(GOAL, ctx=ctx)
         elapsed = time.perf_counter() - started
-        made = all((llmos.workspace.output / path).is_file() for path, _ in chapters)
+        made = all((llmos.settings.cwd / path).is_file() for path, _ in chapters)
     return elapsed, result.success and made, len(router.served)
 
 

@@ -52,7 +52,7 @@ async def _in_process(workspace: Path, repeats: int) -> dict[str, Any]:
         started = time.perf_counter()
         learned = await llmos.execute(GOAL)
         learn_s = time.perf_counter() - started
-        made = llmos.workspace.output / "hello.txt"
+        made = llmos.settings.cwd / "hello.txt"
         made_file = made.is_file() and "hello" in made.read_text(errors="replace").lower()
         if not learned.success:
             await _learn_correctly(workspace)

@@ -77,7 +77,7 @@ async def run_pass(
         async with LLMOS(settings=settings, backend=model.backend(MODEL)) as llmos:
             started = time.perf_counter()
             for task in tasks:
-                cwd = llmos.workspace.output / f"task-{task.index:03d}"
+                cwd = llmos.settings.cwd / f"task-{task.index:03d}"
                 prepare(task, cwd)
                 model.task = task
                 done = await llmos.execute(task.goal, mode=mode, cwd=cwd)

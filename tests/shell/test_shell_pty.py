@@ -271,7 +271,7 @@ def test_project_and_agents_use_the_workspace_folders(
     assert current is not None and current.name == "website"  # as `llmos projects use`
     shell.run("Create hello.txt", "done in")
     assert (space.root.parent / "hello.txt").is_file()
-    assert not (space.output / "hello.txt").exists()
+    assert list((space.projects / "website" / "memory" / "traces").glob("*.md"))  # its scope
     shell.run("/project none", "no project: goals work in")
     assert Projects(space).current() is None
     assert shell.end_of_input() == 0

@@ -67,10 +67,11 @@ class BashTool(Tool):
             timeout_s=timeout_s,
             keep_bytes=ctx.settings.trace_output_chars,
         )
-        after = await asyncio.to_thread(snapshot_tree, cwd)
+        hidden = hidden_state(ctx)
+        after = await asyncio.to_thread(snapshot_tree, cwd, hidden=hidden)
         undone = await asyncio.to_thread(_undo_project_settings, cwd, had_settings, before, after)
         if undone:
-            after = await asyncio.to_thread(snapshot_tree, cwd)
+            after = await asyncio.to_thread(snapshot_tree, cwd, hidden=hidden)
         written = await asyncio.to_thread(changed_files, cwd, before, after)
         body, notes = _report(outcome, timeout_s)
         if undone:
