@@ -32,7 +32,7 @@ ENV_NOT_SETTINGS = frozenset(
     {"LLMOS_WORKSPACE", "LLMOS_API_TOKEN", "LLMOS_DEBUG", "LLMOS_NO_BWRAP"}
 )
 
-Provider = Literal["claude-sdk", "anthropic", "openai", "local", "scripted"]
+Provider = Literal["claude-sdk", "anthropic", "openai", "ollama", "local", "scripted"]
 PROVIDERS: tuple[Provider, ...] = get_args(Provider)
 MODES: tuple[RequestedMode, ...] = REQUESTED_MODES
 
@@ -225,6 +225,9 @@ class Settings(BaseSettings):
     mode: RequestedMode = "auto"
     project: str | None = Field(None, description="project to work in (default: the current)")
     timeout: float = Field(600.0, gt=0, description="seconds an LLM call may take")
+    connect_timeout: float = Field(
+        10.0, gt=0, description="seconds to reach the model server (or start the Claude CLI)"
+    )
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
     follower: FollowerConfig = Field(default_factory=FollowerConfig)
