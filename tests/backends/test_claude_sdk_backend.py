@@ -577,14 +577,18 @@ def _unused_port() -> int:
 async def test_a_cli_that_never_answers_fails_within_connect_timeout(
     harness: Harness, tmp_path: Path, mode: Mode, says: str
 ) -> None:
-    """Stuck at start-up or after the task: the run fails in seconds, not the SDK's 60 s."""
+    """Stuck at start-up or after the task: the run fails in seconds, not after the SDK's
+    60 s (start_timeout) or never (connect_timeout)."""
     cli = write_fake_cli(tmp_path, mode)
-    backend = ClaudeSDKBackend(options={"cli_path": str(cli)}, connect_timeout=2)
+    start_timeout = 2 if mode == "silent" else 60  # the mute one must get past its start
+    backend = ClaudeSDKBackend(
+        options={"cli_path": str(cli)}, connect_timeout=2, start_timeout=start_timeout
+    )
     started = time.monotonic()
     with pytest.raises(BackendError, match=re.escape(says)) as caught:
         await backend.run_agent(harness.run("anything"))
     assert time.monotonic() - started < 30  # 2 s plus a generous start on a busy machine
-    assert "Check that the CLI runs" in str(caught.value)
+    assert "Check that the CLI runs ([claude] cli_path, extra_args)" in str(caught.value)
     assert _claude_children() == []
     await backend.aclose()
 

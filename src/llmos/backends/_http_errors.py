@@ -215,7 +215,7 @@ def connection_error(endpoint: Endpoint, cause: BaseException | str) -> BackendE
     """The server could not be reached: what to check depends on where it is."""
     if is_local_url(endpoint.base_url):
         check = "check that the server is running on this machine and listens on that port"
-        if urlsplit(endpoint.base_url).port == 11434:
+        if endpoint.backend == "ollama" or urlsplit(endpoint.base_url).port == 11434:
             check += " (Ollama: start it with `ollama serve`)"
     else:
         check = (

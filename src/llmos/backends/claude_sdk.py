@@ -68,6 +68,9 @@ _OWNED_OPTIONS = frozenset(
 _DEFAULT_PERMISSION_MODE = "acceptEdits"
 _DEFAULT_BASE_URL = "https://api.anthropic.com"
 _STDERR_LINES = 40
+#: How long the CLI may take to start and answer the SDK's initialize request (the SDK's
+#: own bound is 60 s). About 2 s on a busy machine; a CLI stuck past this is broken.
+START_TIMEOUT_S = 30.0
 #: Upper bound on closing a client; the SDK bounds its own transport close as well.
 _CLOSE_TIMEOUT_S = 30.0
 _INTERRUPT_TIMEOUT_S = 3.0
@@ -206,9 +209,10 @@ class ClaudeSDKBackend(AgentBackend):
     backend sets from the run. ``permission_mode`` defaults to ``acceptEdits``:
     llmos's hooks allow or deny every tool call. ``tools`` are llmos tools that
     Claude Code lacks, offered to it as ``mcp__llmos__<name>`` when a run
-    names them. ``connect_timeout`` bounds the CLI's start and, before the
-    model's first answer, its silence and its failed attempts to reach the
-    model server (offline, the CLI itself retries for minutes).
+    names them. ``start_timeout`` bounds the CLI's start; ``connect_timeout``
+    bounds, before the model's first answer, the CLI's silence and its failed
+    attempts to reach the model server (offline, the CLI itself retries for
+    minutes).
 
     Example:
         backend = ClaudeSDKBackend(options={"env": {"ANTHROPIC_BASE_URL": url}})
@@ -225,6 +229,7 @@ class ClaudeSDKBackend(AgentBackend):
         options: Mapping[str, Any] | None = None,
         tools: Iterable[Tool] = (),
         connect_timeout: float = CONNECT_TIMEOUT_S,
+        start_timeout: float = START_TIMEOUT_S,
     ) -> None:
         sdk = _sdk()
         # None means "not set" (a ``[claude]`` key left empty): the SDK's default applies.
@@ -249,6 +254,7 @@ class ClaudeSDKBackend(AgentBackend):
             )
         self._settings = settings
         self.connect_timeout = connect_timeout
+        self.start_timeout = start_timeout
         env = settings.get("env") or {}
         self.server_url = str(
             env.get("ANTHROPIC_BASE_URL")
@@ -372,6 +378,7 @@ class _ClaudeSession:
         self.key = key
         self.stderr = stderr
         self.connect_timeout = backend.connect_timeout
+        self.start_timeout = backend.start_timeout
         self.server_url = backend.server_url
         self.used = False
 
@@ -383,13 +390,13 @@ class _ClaudeSession:
         """
         sdk = _sdk()
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(self.start_timeout):
                 await self.client.connect()
         except TimeoutError as exc:
             raise BackendError(
-                f"the Claude Code CLI did not answer within {self.connect_timeout:g} s of "
+                f"the Claude Code CLI did not answer within {self.start_timeout:g} s of "
                 f"starting{_stderr_note(self.stderr)}\nCheck that the CLI runs "
-                "([claude] cli_path, extra_args), or raise connect_timeout in llmos.toml.",
+                "([claude] cli_path, extra_args).",
                 backend=BACKEND_NAME,
             ) from exc
         except sdk.ClaudeSDKError as exc:
