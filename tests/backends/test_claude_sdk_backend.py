@@ -616,13 +616,13 @@ async def test_a_reachable_slow_server_is_waited_for_past_connect_timeout(
 ) -> None:
     """The bound is for silence and unreachable servers: a model slow to answer is not cut."""
     fake_server.enqueue(Fault.stall(Turn(text="late but fine"), seconds=20))
-    backend = ClaudeSDKBackend(options=claude_options, connect_timeout=1)
+    backend = ClaudeSDKBackend(options=claude_options, connect_timeout=2)
     running = asyncio.create_task(backend.run_agent(harness.run("Say hi")))
     for _ in range(400):
         if fake_server.model_requests():
             break
         await asyncio.sleep(0.05)
-    await asyncio.sleep(2)  # twice connect_timeout with the request held
+    await asyncio.sleep(4)  # twice connect_timeout with the request held
     fake_server.release()
     outcome = await running
     assert outcome.text == "late but fine"

@@ -381,6 +381,9 @@ class _ClaudeSession:
         self.start_timeout = backend.start_timeout
         self.server_url = backend.server_url
         self.used = False
+        #: When the CLI was started: a fresh CLI's first task counts its start-up
+        #: against connect_timeout too, so offline fails within it, start included.
+        self.started_at = asyncio.get_running_loop().time()
 
     async def start(self) -> None:
         """Start the CLI process and go through the SDK's initialize handshake, bounded.
@@ -408,6 +411,7 @@ class _ClaudeSession:
         hook_ctx = cast(HookContext, run.hook_ctx)
         transcript = _Transcript(hook_ctx, cast(HookPipeline, run.hooks), publish)
         try:
+            since = None if self.used else self.started_at
             if self.used:
                 await self._reset()
             self.used = True
@@ -419,7 +423,7 @@ class _ClaudeSession:
                 cwd=Path(self.key.cwd),
             )
             await self.client.query(run.goal)
-            async for message in self._answers():
+            async for message in self._answers(since):
                 await transcript.take(message)
         except sdk.ClaudeSDKError as exc:
             raise _translate(exc, self.stderr) from exc
@@ -427,24 +431,31 @@ class _ClaudeSession:
             self.bridge.active = None
         return await transcript.outcome(self.stderr)
 
-    async def _answers(self) -> AsyncIterator[Any]:
+    async def _answers(self, since: float | None) -> AsyncIterator[Any]:
         """The CLI's messages for one query; a CLI that stays silent, or cannot reach the
         model server, fails within ``connect_timeout``.
 
         Until the model's first answer the CLI reports each failed attempt as an
         ``api_retry`` message; one without an HTTP status means no connection
         (offline, a wrong base URL). A reachable server that is slow or
-        overloaded is waited for: the watchdog bounds that.
+        overloaded is waited for: the watchdog bounds that. Silence counts from
+        now; failed attempts from ``since`` (the CLI's start), else from now.
         """
         sdk = _sdk()
-        deadline = asyncio.get_running_loop().time() + self.connect_timeout
+        now = asyncio.get_running_loop().time()
+        silent_until = now + self.connect_timeout
+        unreachable_until = (now if since is None else since) + self.connect_timeout
         messages = aiter(self.client.receive_response())
         heard = answered = False
         unreachable = 0
         while True:
-            bounded = not answered and (not heard or unreachable > 0)
+            deadline = None
+            if not heard:
+                deadline = silent_until
+            elif unreachable and not answered:
+                deadline = unreachable_until
             try:
-                async with asyncio.timeout_at(deadline if bounded else None):
+                async with asyncio.timeout_at(deadline):
                     message = await anext(messages)
             except StopAsyncIteration:
                 return
@@ -461,7 +472,7 @@ class _ClaudeSession:
         if unreachable:
             return BackendError(
                 f"the Claude Code CLI cannot reach the model server at {self.server_url} "
-                f"({unreachable} failed attempts in {self.connect_timeout:g} s); check the "
+                f"({unreachable} failed attempts within {self.connect_timeout:g} s); check the "
                 "network connection, ANTHROPIC_BASE_URL (or [claude] env) and any proxy "
                 "(HTTPS_PROXY); offline, use --provider local",
                 backend=BACKEND_NAME,
