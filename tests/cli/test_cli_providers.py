@@ -8,12 +8,14 @@ installed; the Ollama runs talk over HTTP to the scripted fake server on
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from llmos.backends.factory import _EXTRA_MODULES
 from llmos.testing.cli import run_llmos
 from llmos.testing.fake_llm_server import FakeLLMServer, ToolUse, Turn
 
@@ -129,3 +131,25 @@ def test_ollama_down_fails_in_seconds_saying_how_to_start_it(tmp_path: Path) -> 
     assert done.returncode != 0
     assert f"cannot reach the ollama server at {url}" in done.stderr
     assert "start it with `ollama serve`" in done.stderr
+
+
+def test_install_sh_installs_the_packages_of_the_readme_providers() -> None:
+    """The README's Claude (anthropic) and Ollama (openai SDK) lines work after ./install.sh."""
+    root = Path(__file__).resolve().parents[2]
+    script = (root / "install.sh").read_text(encoding="utf-8")
+    [line] = [x for x in script.splitlines() if x.startswith("extras=")]
+    installed = set(line.split("=", 1)[1].strip('"').split(","))
+    for provider in ("anthropic", "ollama", "local"):
+        assert _EXTRA_MODULES[provider][1] in installed, provider
+    assert "claude" not in installed  # the bundled CLI is large: an opt-in extra
+
+
+def test_llmos_providers_lists_ollama_with_its_address(tmp_path: Path) -> None:
+    done = run_llmos(
+        "providers", "--json", cwd=tmp_path, workspace=tmp_path / "ws",
+        env={"OLLAMA_HOST": "10.1.2.3"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in map(json.loads, done.stdout.splitlines())}
+    assert rows["ollama"]["model"] == "qwen2.5:7b"
+    assert "http://10.1.2.3:11434/v1" in rows["ollama"]["detail"]

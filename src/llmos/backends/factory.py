@@ -65,17 +65,16 @@ def _missing(provider: str, why: str) -> BackendUnavailable:
 
 
 def ollama_url(env: Mapping[str, str]) -> str:
-    """Ollama's OpenAI-compatible endpoint: ``OLLAMA_HOST`` (as its CLI reads it), else the
-    default address."""
+    """Ollama's OpenAI-compatible endpoint, from ``OLLAMA_HOST`` as Ollama's CLI reads it
+    (a bare host gets port 11434; a URL keeps its scheme's port), else the default."""
     host = env.get("OLLAMA_HOST", "").strip().rstrip("/")
     if not host:
         return OLLAMA_DEFAULT_URL
-    if "://" not in host:
-        host = f"http://{host}"
-    scheme, _, rest = host.partition("://")
-    if ":" not in rest.rsplit("]", 1)[-1]:
-        rest = f"{rest}:11434"
-    return f"{scheme}://{rest}/v1"
+    if "://" in host:
+        return f"{host}/v1"
+    if ":" not in host.rsplit("]", 1)[-1]:
+        host = f"{host}:11434"
+    return f"http://{host}/v1"
 
 
 def select_provider(settings: Settings, env: Mapping[str, str] | None = None) -> tuple[str, str]:
