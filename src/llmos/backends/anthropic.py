@@ -186,7 +186,9 @@ class AnthropicBackend(Backend):
     The key comes from ``api_key`` or ``ANTHROPIC_API_KEY`` (else
     ``ANTHROPIC_AUTH_TOKEN`` as a bearer token); the server from ``base_url`` or
     ``ANTHROPIC_BASE_URL``. A server on this machine needs no key. Rate limits
-    and server errors are retried ``max_retries`` times, honouring ``retry-after``.
+    and server errors are retried ``max_retries`` times, honouring ``retry-after``;
+    a server that cannot be reached fails within seconds: ``connect_timeout`` bounds
+    opening a connection, and a refused one is retried only twice.
 
     Example:
         backend = AnthropicBackend("claude-sonnet-4-5")

@@ -232,7 +232,9 @@ class OpenAIBackend(Backend):
     OpenAI's own; a URL without a path gets ``/v1``), the key from ``api_key`` or
     ``OPENAI_API_KEY``. Servers other than OpenAI's get a placeholder key when
     none is set, since Ollama, vLLM and llama.cpp do not check it. Rate limits
-    and server errors are retried ``max_retries`` times, honouring ``retry-after``.
+    and server errors are retried ``max_retries`` times, honouring ``retry-after``;
+    a server that cannot be reached fails within seconds: ``connect_timeout`` bounds
+    opening a connection, and a refused one is retried only twice.
 
     Example:
         backend = OpenAIBackend("qwen2.5:7b", base_url="http://localhost:11434")
