@@ -226,7 +226,7 @@ class Settings(BaseSettings):
     project: str | None = Field(None, description="project to work in (default: the current)")
     timeout: float = Field(600.0, gt=0, description="seconds an LLM call may take")
     connect_timeout: float = Field(
-        10.0, gt=0, description="seconds to reach the model server (or start the Claude CLI)"
+        8.0, gt=0, description="seconds to reach the model server (the Claude CLI: from its start)"
     )
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
