@@ -62,11 +62,15 @@ class _Unlisted(Exception):
 
 
 async def _get_models(
-    client: httpx.AsyncClient, url: str, headers: Mapping[str, str], check: str
+    client: httpx.AsyncClient,
+    url: str,
+    headers: Mapping[str, str],
+    check: str,
+    params: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """``GET url`` → the ``data`` list of either API's answer."""
     try:
-        response = await client.get(url, headers=dict(headers))
+        response = await client.get(url, headers=dict(headers), params=params)
     except httpx.TimeoutException as exc:
         seconds = client.timeout.read
         raise _Unlisted(f"{url} did not answer within {seconds:g} s; {check}") from exc
@@ -114,14 +118,14 @@ async def _anthropic(
         headers["x-api-key"] = key or "llmos-local-no-key"
     else:
         headers["authorization"] = f"Bearer {token}"
-    url = f"{base.rstrip('/')}/v1/models?limit=1000"
+    url = f"{base.rstrip('/')}/v1/models"
     check = _server_check(base, "the server") + " (ANTHROPIC_BASE_URL)"
-    data = await _get_models(client, url, headers, check)
+    data = await _get_models(client, url, headers, check, params={"limit": "1000"})
     return ProviderModels(
         provider="anthropic",
         models=tuple(str(entry["id"]) for entry in data),
         default=default,
-        source=f"GET {url.split('?', 1)[0]}",
+        source=f"GET {url}",
         notes=notes,
     )
 
