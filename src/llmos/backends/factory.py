@@ -25,7 +25,7 @@ DEFAULT_MODELS = {
     "ollama": "qwen2.5:7b",
     "local": "SmolLM2-135M-Instruct (embedded)",
 }
-#: Ollama's own address, and the variable its CLI reads to find another one.
+#: Where Ollama serves its OpenAI-compatible API by default (``OLLAMA_HOST`` moves it).
 OLLAMA_DEFAULT_URL = "http://localhost:11434/v1"
 _EXTRA_MODULES = {
     "claude-sdk": ("claude_agent_sdk", "claude"),
