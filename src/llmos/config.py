@@ -50,7 +50,7 @@ PROJECT_FORBIDDEN = (
     "tools.webfetch_allow",
 )
 
-Provider = Literal["claude-sdk", "anthropic", "openai", "local", "scripted"]
+Provider = Literal["claude-sdk", "anthropic", "openai", "ollama", "local", "scripted"]
 PROVIDERS: tuple[Provider, ...] = get_args(Provider)
 MODES: tuple[RequestedMode, ...] = REQUESTED_MODES
 
@@ -248,6 +248,9 @@ class Settings(BaseSettings):
     mode: RequestedMode = "auto"
     project: str | None = Field(None, description="project to work in (default: the current)")
     timeout: float = Field(600.0, gt=0, description="seconds an LLM call may take")
+    connect_timeout: float = Field(
+        8.0, gt=0, description="seconds to reach the model server (the Claude CLI: from its start)"
+    )
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
     follower: FollowerConfig = Field(default_factory=FollowerConfig)

@@ -13,6 +13,9 @@ import asyncio
 import dataclasses
 import json
 import os
+import re
+import socket
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,7 @@ from llmos.hooks.inputs import HookContext, PreToolUseInput, UserPromptSubmitInp
 from llmos.hooks.pipeline import AddContext, Deny, HookPipeline, Rewrite
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.messages import Usage
+from llmos.testing.fake_claude_cli import Mode, write_fake_cli
 from llmos.testing.fake_llm_server import FakeLLMServer, Fault, ToolUse, Turn
 from llmos.tools.base import Tool, ToolContext, ToolResult, sha256_text
 
@@ -557,3 +561,69 @@ async def test_refused_key_and_failed_model_calls_are_typed_backend_errors(
         await backend.run_agent(harness.run("y"))
     assert failed.value.status == 500
     assert backend.cli_starts == 2  # a failed run does not leave its CLI warm
+
+
+def _unused_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("mode", "says"),
+    [("silent", "did not answer within 2 s of starting"), ("mute", "sent nothing for 2 s")],
+)
+async def test_a_cli_that_never_answers_fails_within_connect_timeout(
+    harness: Harness, tmp_path: Path, mode: Mode, says: str
+) -> None:
+    """Stuck at start-up or after the task: the run fails in seconds, not after the SDK's
+    60 s (start_timeout) or never (connect_timeout)."""
+    cli = write_fake_cli(tmp_path, mode)
+    start_timeout = 2 if mode == "silent" else 60  # the mute one must get past its start
+    backend = ClaudeSDKBackend(
+        options={"cli_path": str(cli)}, connect_timeout=2, start_timeout=start_timeout
+    )
+    started = time.monotonic()
+    with pytest.raises(BackendError, match=re.escape(says)) as caught:
+        await backend.run_agent(harness.run("anything"))
+    assert time.monotonic() - started < 30  # 2 s plus a generous start on a busy machine
+    assert "Check that the CLI runs ([claude] cli_path, extra_args)" in str(caught.value)
+    assert _claude_children() == []
+    await backend.aclose()
+
+
+@pytest.mark.slow
+async def test_offline_the_real_cli_fails_fast_and_says_what_to_check(
+    claude_options: dict[str, Any], harness: Harness
+) -> None:
+    """Unreachable, the CLI retries for minutes (190 s seen); llmos stops at connect_timeout."""
+    url = f"http://127.0.0.1:{_unused_port()}"
+    options = {**claude_options, "env": {**claude_options["env"], "ANTHROPIC_BASE_URL": url}}
+    backend = ClaudeSDKBackend(options=options, connect_timeout=3)
+    started = time.monotonic()
+    with pytest.raises(BackendError, match=f"cannot reach the model server at {url}") as caught:
+        await backend.run_agent(harness.run("Say hi"))
+    assert time.monotonic() - started < 15
+    assert "check the network connection, ANTHROPIC_BASE_URL" in str(caught.value)
+    assert _claude_children() == []
+    await backend.aclose()
+
+
+@pytest.mark.slow
+async def test_a_reachable_slow_server_is_waited_for_past_connect_timeout(
+    claude_options: dict[str, Any], harness: Harness, fake_server: FakeLLMServer
+) -> None:
+    """The bound is for silence and unreachable servers: a model slow to answer is not cut."""
+    fake_server.enqueue(Fault.stall(Turn(text="late but fine"), seconds=20))
+    backend = ClaudeSDKBackend(options=claude_options, connect_timeout=2)
+    running = asyncio.create_task(backend.run_agent(harness.run("Say hi")))
+    for _ in range(400):
+        if fake_server.model_requests():
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(4)  # twice connect_timeout with the request held
+    fake_server.release()
+    outcome = await running
+    assert outcome.text == "late but fine"
+    await backend.aclose()

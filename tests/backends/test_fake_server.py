@@ -243,3 +243,23 @@ async def test_sdk_requests_to_a_real_host_are_refused() -> None:
             await client.models.list()
     finally:
         await client.close()
+
+
+async def test_the_model_list_is_in_each_sdks_own_wire_format() -> None:
+    """``GET /v1/models`` as Anthropic's SDK and OpenAI's SDK each parse it."""
+    from openai import AsyncOpenAI
+
+    with FakeLLMServer(models=("model-a", "model-b")) as server:
+        anthropic = AsyncAnthropic(api_key="k", base_url=server.url, max_retries=0)
+        openai = AsyncOpenAI(api_key="k", base_url=server.openai_url, max_retries=0)
+        try:
+            claude_page = await anthropic.models.list()
+            openai_page = await openai.models.list()
+        finally:
+            await anthropic.close()
+            await openai.close()
+    assert [m.id for m in claude_page.data] == ["model-a", "model-b"]
+    assert [m.type for m in claude_page.data] == ["model", "model"]
+    assert claude_page.has_more is False and claude_page.last_id == "model-b"
+    assert [m.id for m in openai_page.data] == ["model-a", "model-b"]
+    assert openai_page.data[0].object == "model"

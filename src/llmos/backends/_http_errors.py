@@ -22,7 +22,12 @@ from urllib.parse import urlsplit
 import httpx2
 
 from llmos.backends._retry import TransientFailure
+from llmos.backends.base import CONNECT_TIMEOUT_S
 from llmos.errors import AuthError, BackendError, BackendTimeout, ContextOverflow, RateLimited
+
+#: A server that refused a connection is tried this many times more:
+#: enough for a blip, few enough that a server that is down fails within seconds.
+UNREACHABLE_RETRIES = 2
 
 #: Phrases servers use for a prompt that does not fit (Anthropic, OpenAI, vLLM, llama.cpp, Ollama).
 _OVERFLOW_MARKERS = (
@@ -206,10 +211,19 @@ def timeout_error(endpoint: Endpoint, timeout: float, *, streaming: bool) -> Bac
     )
 
 
-def connection_error(endpoint: Endpoint, cause: BaseException) -> BackendError:
+def connection_error(endpoint: Endpoint, cause: BaseException | str) -> BackendError:
+    """The server could not be reached: what to check depends on where it is."""
+    if is_local_url(endpoint.base_url):
+        check = "check that the server is running on this machine and listens on that port"
+        if endpoint.backend == "ollama" or urlsplit(endpoint.base_url).port == 11434:
+            check += " (Ollama: start it with `ollama serve`)"
+    else:
+        check = (
+            "check the network connection, the base URL, and any proxy (HTTPS_PROXY); "
+            "offline, use --provider local"
+        )
     return BackendError(
-        f"cannot reach the {endpoint.backend} server at {endpoint.base_url} ({cause}); check "
-        "the base URL and that the server is running",
+        f"cannot reach the {endpoint.backend} server at {endpoint.base_url} ({cause}); {check}",
         backend=endpoint.backend,
     )
 
@@ -235,21 +249,30 @@ def is_local_url(url: str) -> bool:
 
 
 def translate_sdk_error(
-    exc: Exception, sdk: ModuleType, endpoint: Endpoint, *, timeout: float, in_stream: bool
+    exc: Exception,
+    sdk: ModuleType,
+    endpoint: Endpoint,
+    *,
+    timeout: float,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    in_stream: bool,
 ) -> BackendError | TransientFailure:
     """The llmos error for an exception from the ``anthropic`` or ``openai`` SDK (``sdk``).
 
     ``in_stream`` says the response had started streaming, so a lost connection
     is a cut stream rather than an unreachable server. Failures a retry may fix
-    come back wrapped in :class:`TransientFailure`.
+    come back wrapped in :class:`TransientFailure`; an unreachable server only
+    :data:`UNREACHABLE_RETRIES` times.
     """
+    cause = exc.__cause__ or exc
+    if isinstance(cause, httpx2.ConnectTimeout):  # waited once already: not worth again
+        return connection_error(endpoint, f"no connection within {connect_timeout:g} s")
     if isinstance(exc, sdk.APITimeoutError | httpx2.TimeoutException):
         return timeout_error(endpoint, timeout, streaming=in_stream)
     if isinstance(exc, sdk.APIConnectionError | httpx2.TransportError):
-        cause = exc.__cause__ or exc
         if in_stream:
             return TransientFailure(cut_stream_error(endpoint, cause))
-        return TransientFailure(connection_error(endpoint, cause))
+        return TransientFailure(connection_error(endpoint, cause), max_retries=UNREACHABLE_RETRIES)
     if isinstance(exc, json.JSONDecodeError):
         return TransientFailure(cut_stream_error(endpoint, f"a streamed chunk is not JSON: {exc}"))
     if isinstance(exc, sdk.APIError):

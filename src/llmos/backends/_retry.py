@@ -22,12 +22,21 @@ class TransientFailure(Exception):
     """Signal from one attempt: it failed in a way that a retry may fix.
 
     Internal to backends; the retry loop raises ``error`` when it gives up.
+    ``max_retries`` caps the policy's retries for this kind of failure (a
+    server that is down is not worth the full backoff).
     """
 
-    def __init__(self, error: BackendError, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        error: BackendError,
+        *,
+        retry_after: float | None = None,
+        max_retries: int | None = None,
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+        self.max_retries = max_retries
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +78,10 @@ async def retry_stream(
             return
         except TransientFailure as failure:
             wait = policy.delay(failures, failure.retry_after)
-            if started or failures >= policy.max_retries or wait is None:
+            limit = policy.max_retries
+            if failure.max_retries is not None:
+                limit = min(limit, failure.max_retries)
+            if started or failures >= limit or wait is None:
                 error = _gave_up(failure.error, failures + 1) if failures else failure.error
                 raise error from failure.__cause__
             failures += 1

@@ -28,6 +28,7 @@ from llmos.backends._http_errors import (
 from llmos.backends._retry import RetryPolicy, TransientFailure, retry_stream
 from llmos.backends._tool_calls import ToolCallAssembler
 from llmos.backends.base import (
+    CONNECT_TIMEOUT_S,
     Backend,
     BackendEvent,
     BackendRequest,
@@ -185,7 +186,9 @@ class AnthropicBackend(Backend):
     The key comes from ``api_key`` or ``ANTHROPIC_API_KEY`` (else
     ``ANTHROPIC_AUTH_TOKEN`` as a bearer token); the server from ``base_url`` or
     ``ANTHROPIC_BASE_URL``. A server on this machine needs no key. Rate limits
-    and server errors are retried ``max_retries`` times, honouring ``retry-after``.
+    and server errors are retried ``max_retries`` times, honouring ``retry-after``;
+    a server that cannot be reached fails within seconds: ``connect_timeout`` bounds
+    opening a connection, and a refused one is retried only twice.
 
     Example:
         backend = AnthropicBackend("claude-sonnet-4-5")
@@ -202,12 +205,14 @@ class AnthropicBackend(Backend):
         api_key: str | None = None,
         base_url: str | None = None,
         timeout: float = 600,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
         max_retries: int = 4,
         count_timeout: float = COUNT_TIMEOUT_S,
     ) -> None:
         super().__init__(model)
         self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.context_window = context_window_for(model)
         self._retry = RetryPolicy(max_retries=max_retries)
         self._endpoint = Endpoint(
@@ -222,7 +227,8 @@ class AnthropicBackend(Backend):
             api_key=key,
             auth_token=token,
             base_url=self.base_url,
-            timeout=timeout,
+            # A server that cannot be reached fails in seconds, not after the whole timeout.
+            timeout=httpx2.Timeout(timeout, connect=min(connect_timeout, timeout)),
             max_retries=0,  # retried in retry_stream, which honours retry-after: 0
         )
         self._counter = self._client.with_options(timeout=count_timeout, max_retries=0)
@@ -272,7 +278,12 @@ class AnthropicBackend(Backend):
                         yield TextDelta(text=text)
         except (anthropic.AnthropicError, httpx2.HTTPError, json.JSONDecodeError) as exc:
             raise translate_sdk_error(
-                exc, anthropic, self._endpoint, timeout=self.timeout, in_stream=in_stream
+                exc,
+                anthropic,
+                self._endpoint,
+                timeout=self.timeout,
+                connect_timeout=self.connect_timeout,
+                in_stream=in_stream,
             ) from exc
         if not turn.finished:
             raise TransientFailure(cut_stream_error(self._endpoint, "no message_stop event"))

@@ -24,6 +24,10 @@ from llmos.messages import (
 )
 from llmos.tools.base import ToolSpec
 
+#: Seconds to reach a model server, or start the Claude Code CLI (``connect_timeout``):
+#: a server that is down or a machine that is offline fails in seconds, not minutes.
+CONNECT_TIMEOUT_S = 8.0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BackendRequest:

@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import os
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
@@ -37,7 +37,8 @@ from llmos.backends._claude_hooks import (
     HookBridge,
     PluginResults,
 )
-from llmos.backends.base import AgentBackend, AgentOutcome, AgentRun
+from llmos.backends._install import install_command
+from llmos.backends.base import CONNECT_TIMEOUT_S, AgentBackend, AgentOutcome, AgentRun
 from llmos.errors import AuthError, BackendError, BackendUnavailable, ConfigError, RateLimited
 from llmos.events import Event, TextStreamed, UsageUpdated
 from llmos.hooks.inputs import HookContext, PostLLMCallInput
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, McpSdkServerConfig
 
 BACKEND_NAME = "claude-sdk"
-INSTALL_HINT = "pip install 'llmos[claude]'"
+INSTALL_HINT = install_command("claude")
 #: SDK options the backend sets itself from the run; the rest come from ``[claude]``.
 #: ``verbatim_prompts`` is kept off so that the warm client's ``/clear`` stays a command.
 _OWNED_OPTIONS = frozenset(
@@ -65,10 +66,19 @@ _OWNED_OPTIONS = frozenset(
     }
 )
 _DEFAULT_PERMISSION_MODE = "acceptEdits"
+_DEFAULT_BASE_URL = "https://api.anthropic.com"
 _STDERR_LINES = 40
+#: How long the CLI may take to start and answer the SDK's initialize request (the SDK's
+#: own bound is 60 s). About 2 s on a busy machine; a CLI stuck past this is broken.
+START_TIMEOUT_S = 30.0
 #: Upper bound on closing a client; the SDK bounds its own transport close as well.
 _CLOSE_TIMEOUT_S = 30.0
 _INTERRUPT_TIMEOUT_S = 3.0
+
+
+def sdk_client(options: ClaudeAgentOptions) -> ClaudeSDKClient:
+    """A client for one CLI process (not started yet)."""
+    return cast("ClaudeSDKClient", _sdk().ClaudeSDKClient(options))
 
 
 def _sdk() -> ModuleType:
@@ -199,7 +209,10 @@ class ClaudeSDKBackend(AgentBackend):
     backend sets from the run. ``permission_mode`` defaults to ``acceptEdits``:
     llmos's hooks allow or deny every tool call. ``tools`` are llmos tools that
     Claude Code lacks, offered to it as ``mcp__llmos__<name>`` when a run
-    names them.
+    names them. ``start_timeout`` bounds the CLI's start; ``connect_timeout``
+    bounds, before the model's first answer, the CLI's silence and its failed
+    attempts to reach the model server (offline, the CLI itself retries for
+    minutes).
 
     Example:
         backend = ClaudeSDKBackend(options={"env": {"ANTHROPIC_BASE_URL": url}})
@@ -215,6 +228,8 @@ class ClaudeSDKBackend(AgentBackend):
         *,
         options: Mapping[str, Any] | None = None,
         tools: Iterable[Tool] = (),
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        start_timeout: float = START_TIMEOUT_S,
     ) -> None:
         sdk = _sdk()
         # None means "not set" (a ``[claude]`` key left empty): the SDK's default applies.
@@ -238,6 +253,14 @@ class ClaudeSDKBackend(AgentBackend):
                 key="claude.permission_mode",
             )
         self._settings = settings
+        self.connect_timeout = connect_timeout
+        self.start_timeout = start_timeout
+        env = settings.get("env") or {}
+        self.server_url = str(
+            env.get("ANTHROPIC_BASE_URL")
+            or os.environ.get("ANTHROPIC_BASE_URL")
+            or _DEFAULT_BASE_URL
+        )
         self._plugin_tools = {tool.name: tool for tool in tools}
         self._idle: _ClaudeSession | None = None
         self._closed = False
@@ -292,7 +315,9 @@ class ClaudeSDKBackend(AgentBackend):
         stderr: deque[str] = deque(maxlen=_STDERR_LINES)
         options = self._options_for(run, key, bridge, stderr.append)
         self._cli_starts += 1
-        return await _ClaudeSession.start(options, key, bridge, stderr)
+        session = _ClaudeSession(sdk_client(options), bridge, key, stderr, self)
+        await session.start()
+        return session
 
     async def _checkin(self, session: _ClaudeSession) -> None:
         """Keep the session warm, unless another one already is (concurrent runs)."""
@@ -341,26 +366,44 @@ class _ClaudeSession:
     """One connected Claude Code CLI process and the hook bridge it calls back into."""
 
     def __init__(
-        self, client: ClaudeSDKClient, bridge: HookBridge, key: _SessionKey, stderr: deque[str]
+        self,
+        client: ClaudeSDKClient,
+        bridge: HookBridge,
+        key: _SessionKey,
+        stderr: deque[str],
+        backend: ClaudeSDKBackend,
     ) -> None:
         self.client = client
         self.bridge = bridge
         self.key = key
         self.stderr = stderr
+        self.connect_timeout = backend.connect_timeout
+        self.start_timeout = backend.start_timeout
+        self.server_url = backend.server_url
         self.used = False
+        #: When the CLI was started: a fresh CLI's first task counts its start-up
+        #: against connect_timeout too, so offline fails within it, start included.
+        self.started_at = asyncio.get_running_loop().time()
 
-    @classmethod
-    async def start(
-        cls, options: ClaudeAgentOptions, key: _SessionKey, bridge: HookBridge, stderr: deque[str]
-    ) -> _ClaudeSession:
-        """Start the CLI process and go through the SDK's initialize handshake."""
+    async def start(self) -> None:
+        """Start the CLI process and go through the SDK's initialize handshake, bounded.
+
+        The SDK waits at least 60 s for a CLI that does not answer; the
+        client's ``connect`` stops the process when it is cut short.
+        """
         sdk = _sdk()
-        client = sdk.ClaudeSDKClient(options)
         try:
-            await client.connect()
+            async with asyncio.timeout(self.start_timeout):
+                await self.client.connect()
+        except TimeoutError as exc:
+            raise BackendError(
+                f"the Claude Code CLI did not answer within {self.start_timeout:g} s of "
+                f"starting{_stderr_note(self.stderr)}\nCheck that the CLI runs "
+                "([claude] cli_path, extra_args).",
+                backend=BACKEND_NAME,
+            ) from exc
         except sdk.ClaudeSDKError as exc:
-            raise _translate(exc, stderr) from exc
-        return cls(client, bridge, key, stderr)
+            raise _translate(exc, self.stderr) from exc
 
     async def run(self, run: AgentRun) -> AgentOutcome:
         sdk = _sdk()
@@ -368,6 +411,7 @@ class _ClaudeSession:
         hook_ctx = cast(HookContext, run.hook_ctx)
         transcript = _Transcript(hook_ctx, cast(HookPipeline, run.hooks), publish)
         try:
+            since = None if self.used else self.started_at
             if self.used:
                 await self._reset()
             self.used = True
@@ -379,13 +423,66 @@ class _ClaudeSession:
                 cwd=Path(self.key.cwd),
             )
             await self.client.query(run.goal)
-            async for message in self.client.receive_response():
+            async for message in self._answers(since):
                 await transcript.take(message)
         except sdk.ClaudeSDKError as exc:
             raise _translate(exc, self.stderr) from exc
         finally:
             self.bridge.active = None
         return await transcript.outcome(self.stderr)
+
+    async def _answers(self, since: float | None) -> AsyncIterator[Any]:
+        """The CLI's messages for one query; a CLI that stays silent, or cannot reach the
+        model server, fails within ``connect_timeout``.
+
+        Until the model's first answer the CLI reports each failed attempt as an
+        ``api_retry`` message; one without an HTTP status means no connection
+        (offline, a wrong base URL). A reachable server that is slow or
+        overloaded is waited for: the watchdog bounds that. Silence counts from
+        now; failed attempts from ``since`` (the CLI's start), else from now.
+        """
+        sdk = _sdk()
+        now = asyncio.get_running_loop().time()
+        silent_until = now + self.connect_timeout
+        unreachable_until = (now if since is None else since) + self.connect_timeout
+        messages = aiter(self.client.receive_response())
+        heard = answered = False
+        unreachable = 0
+        while True:
+            deadline = None
+            if not heard:
+                deadline = silent_until
+            elif unreachable and not answered:
+                deadline = unreachable_until
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await anext(messages)
+            except StopAsyncIteration:
+                return
+            except TimeoutError as exc:
+                raise self._no_answer(unreachable) from exc
+            heard = True
+            if isinstance(message, sdk.SystemMessage) and message.subtype == "api_retry":
+                unreachable = unreachable + 1 if message.data.get("error_status") is None else 0
+            elif not isinstance(message, sdk.SystemMessage):
+                answered = True
+            yield message
+
+    def _no_answer(self, unreachable: int) -> BackendError:
+        if unreachable:
+            return BackendError(
+                f"the Claude Code CLI cannot reach the model server at {self.server_url} "
+                f"({unreachable} failed attempts within {self.connect_timeout:g} s); check the "
+                "network connection, ANTHROPIC_BASE_URL (or [claude] env) and any proxy "
+                "(HTTPS_PROXY); offline, use --provider local",
+                backend=BACKEND_NAME,
+            )
+        return BackendError(
+            f"the Claude Code CLI sent nothing for {self.connect_timeout:g} s after the task "
+            f"was given{_stderr_note(self.stderr)}\nCheck that the CLI runs ([claude] "
+            "cli_path, extra_args), or raise connect_timeout in llmos.toml.",
+            backend=BACKEND_NAME,
+        )
 
     async def _reset(self) -> None:
         """Start a fresh conversation in the warm process (and reset its cost counter)."""

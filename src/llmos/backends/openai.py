@@ -27,6 +27,7 @@ from llmos.backends._http_errors import (
 from llmos.backends._retry import RetryPolicy, TransientFailure, retry_stream
 from llmos.backends._tool_calls import INVALID_JSON_KEY, ToolCallAssembler
 from llmos.backends.base import (
+    CONNECT_TIMEOUT_S,
     Backend,
     BackendEvent,
     BackendRequest,
@@ -231,7 +232,9 @@ class OpenAIBackend(Backend):
     OpenAI's own; a URL without a path gets ``/v1``), the key from ``api_key`` or
     ``OPENAI_API_KEY``. Servers other than OpenAI's get a placeholder key when
     none is set, since Ollama, vLLM and llama.cpp do not check it. Rate limits
-    and server errors are retried ``max_retries`` times, honouring ``retry-after``.
+    and server errors are retried ``max_retries`` times, honouring ``retry-after``;
+    a server that cannot be reached fails within seconds: ``connect_timeout`` bounds
+    opening a connection, and a refused one is retried only twice.
 
     Example:
         backend = OpenAIBackend("qwen2.5:7b", base_url="http://localhost:11434")
@@ -248,6 +251,7 @@ class OpenAIBackend(Backend):
         api_key: str | None = None,
         base_url: str | None = None,
         timeout: float = 600,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
         max_retries: int = 4,
     ) -> None:
         super().__init__(model)
@@ -255,6 +259,7 @@ class OpenAIBackend(Backend):
             base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         )
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.context_window = context_window_for(model)
         self._retry = RetryPolicy(max_retries=max_retries)
         self._endpoint = Endpoint(
@@ -267,7 +272,8 @@ class OpenAIBackend(Backend):
         self._client = openai.AsyncOpenAI(
             api_key=self._api_key(api_key),
             base_url=self.base_url,
-            timeout=timeout,
+            # A server that cannot be reached fails in seconds, not after the whole timeout.
+            timeout=httpx2.Timeout(timeout, connect=min(connect_timeout, timeout)),
             max_retries=0,  # retried in retry_stream, which honours retry-after: 0
         )
 
@@ -308,7 +314,12 @@ class OpenAIBackend(Backend):
                         yield TextDelta(text=text)
         except (openai.OpenAIError, httpx2.HTTPError, json.JSONDecodeError) as exc:
             raise translate_sdk_error(
-                exc, openai, self._endpoint, timeout=self.timeout, in_stream=in_stream
+                exc,
+                openai,
+                self._endpoint,
+                timeout=self.timeout,
+                connect_timeout=self.connect_timeout,
+                in_stream=in_stream,
             ) from exc
         if turn.finish_reason is None:
             raise TransientFailure(cut_stream_error(self._endpoint, "no finish_reason"))
@@ -317,3 +328,20 @@ class OpenAIBackend(Backend):
             yield ToolCallReady(call=call)
         usage = turn.final_usage(json.dumps(params["messages"]))
         yield TurnFinished(usage=usage, model=turn.model, stop_reason=turn.stop_reason(bool(calls)))
+
+
+class OllamaBackend(OpenAIBackend):
+    """An Ollama server through its OpenAI-compatible endpoint (``--provider ollama``).
+
+    The same wire as :class:`OpenAIBackend`; its own name, so errors and the
+    ledger say ``ollama``, and no key: a developer's ``OPENAI_API_KEY`` is never
+    sent to it.
+
+    Example:
+        backend = OllamaBackend("qwen2.5:7b", base_url="http://localhost:11434/v1")
+    """
+
+    name: ClassVar[str] = "ollama"
+
+    def __init__(self, model: str, *, base_url: str, **options: Any) -> None:
+        super().__init__(model, api_key=PLACEHOLDER_KEY, base_url=base_url, **options)

@@ -214,6 +214,7 @@ def _register_groups() -> None:
     from llmos.cli.daemon import daemon_command
     from llmos.cli.log import log_command
     from llmos.cli.mcp import mcp_command
+    from llmos.cli.models import models_command
     from llmos.cli.resume import resume
     from llmos.cli.serve import serve_command
     from llmos.cli.tools import tools_command
@@ -230,6 +231,7 @@ def _register_groups() -> None:
     app.command("resume", help="Continue an interrupted orchestration.")(resume)
     app.command("log", help="Past tasks and their events (the session log).")(log_command)
     app.command("tools", help="Every tool the model can be offered.")(tools_command)
+    app.command("models", help="The models each provider can use here.")(models_command)
     app.command("mcp", help="Serve llmos over MCP stdio (run_task, match_trace, …).")(mcp_command)
 
 

@@ -35,7 +35,8 @@ ProviderOption = Annotated[
     typer.Option(
         "--provider",
         "-p",
-        help="claude-sdk, anthropic, openai, local or scripted [default: see `llmos providers`].",
+        help="claude-sdk, anthropic, openai, ollama, local or scripted "
+        "[default: see `llmos providers`].",
         show_default=False,
     ),
 ]

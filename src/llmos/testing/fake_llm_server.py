@@ -107,12 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         record = self._record(body=None)
-        if record.path.rstrip("/") == "/v1/models":
-            models = [
-                {"id": name, "object": "model", "owned_by": "fake"}
-                for name in self.server.owner.models
-            ]
-            self._send_json(200, {"object": "list", "data": models})
+        if record.path.split("?", 1)[0].rstrip("/") == "/v1/models":
+            self._send_json(200, self._model_list(anthropic="anthropic-version" in record.headers))
         else:
             self._send_json(404, {"error": {"message": f"no route for GET {record.path}"}})
 
@@ -155,6 +151,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_turn(api, item.turn, model, body, streaming=streaming, cut_after=item.after)
         else:
             self._stall(api, item, model, body, streaming=streaming)
+
+    def _model_list(self, *, anthropic: bool) -> dict[str, Any]:
+        """``GET /v1/models`` in the caller's wire format (Anthropic's clients send
+        ``anthropic-version``)."""
+        names = self.server.owner.models
+        if not anthropic:
+            models = [
+                {"id": name, "object": "model", "created": 0, "owned_by": "fake"} for name in names
+            ]
+            return {"object": "list", "data": models}
+        data = [
+            {
+                "type": "model",
+                "id": name,
+                "display_name": name,
+                "created_at": "2025-01-01T00:00:00Z",
+            }
+            for name in names
+        ]
+        first, last = (names[0], names[-1]) if names else (None, None)
+        return {"data": data, "has_more": False, "first_id": first, "last_id": last}
 
     def _count(self, body: Any, model: str) -> None:
         """``POST /v1/messages/count_tokens``: the count, or the next scripted count fault."""
