@@ -36,6 +36,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LLMOS_WORKSPACE", str(tmp_path / "workspace"))
+    # Tests of learning start from an empty library: the shipped starter traces would
+    # follow their goals. Tests of the starter library switch it on (or delete this).
+    monkeypatch.setenv("LLMOS_LIBRARY__STARTER", "false")
 
 
 @pytest.fixture

@@ -80,6 +80,7 @@ def test_an_edited_trace_is_refused_with_one_line_naming_the_file_until_trusted(
             "state": "modified",
             "reason": "its steps, slots or answer do not match its digest: the file was changed "
             "after llmos wrote it",
+            "scope": "own",
         }
     ]
     [row] = json_lines(llmos(workspace, "traces", "list", "--json").stdout)
