@@ -364,8 +364,8 @@ def _untrusted(
             err.print(f"{trace.id} is trusted already")
         else:
             chosen[trace.id] = (store, trace, state)
-    if every:
-        for store in library.stores:
+    if every:  # the starter library is as shipped or not used: never trusted by hand
+        for store in (store for store in library.stores if store.scope != "starter"):
             for trace in store.iter(on_error=_report_problem(err)):  # type: ignore[arg-type]
                 state = store.trust_of(trace)
                 if state.state in ("unsigned", "foreign") and trace.status != "untrusted":

@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -104,44 +105,62 @@ class StarterState:
     """The user's side of the starter library: verification results, counts, outcomes.
 
     One JSON file, read and rewritten whole under the store's lock (it holds a
-    few dozen entries).
+    few dozen entries); read again whenever another process has changed it.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._cache: dict[str, Any] | None = None
+        self._stamp: tuple[int, int] | None = None
 
     def read(self) -> dict[str, Any]:
+        stamp = self._file_stamp()
         try:
             data = json.loads(self.path.read_text("utf-8"))
         except FileNotFoundError:
             data = {}
         except (OSError, ValueError):
-            data = {}  # a damaged cache is rebuilt: it holds nothing that cannot be redone
+            data = {}  # a damaged file is rebuilt: counts restart, verdicts are redone
         if not isinstance(data, dict):
             data = {}
         data.setdefault("verified", {})
         data.setdefault("traces", {})
-        self._cache = data
+        self._cache, self._stamp = data, stamp
         return data
 
     def cached(self) -> dict[str, Any]:
-        return self._cache if self._cache is not None else self.read()
+        """The state as last read, unless the file changed since."""
+        if self._cache is None or self._file_stamp() != self._stamp:
+            return self.read()
+        return self._cache
 
     def write(self, data: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True), durable=False)
-        self._cache = data
+        self._cache, self._stamp = data, self._file_stamp()
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
 
 
 class StarterSigner:
     """Checks starter seals with the shipped public key; caches each verdict in the state."""
 
-    def __init__(self, state: StarterState, public_key: Path = PUBLIC_KEY_FILE) -> None:
+    def __init__(
+        self,
+        state: StarterState,
+        public_key: Path = PUBLIC_KEY_FILE,
+        lock: AbstractContextManager[object] | None = None,
+    ) -> None:
         self.state = state
         self.public_key = public_key
+        #: The store's lock: a verdict is written without losing another process's counts.
+        self.lock = lock
         self._public_hex: str | None = None
-        self.key_path = public_key  # what TraceSigner users print
 
     def check(self, trace: Trace) -> Trust:
         seal = trace.integrity
@@ -157,9 +176,10 @@ class StarterSigner:
         known = self.state.cached()["verified"].get(key)
         if known is None:
             known = verify_digest(seal.digest, seal.hmac, self._public_hex)
-            data = self.state.read()
-            data["verified"][key] = known
-            self.state.write(data)
+            with self.lock or nullcontext():
+                data = self.state.read()
+                data["verified"][key] = known
+                self.state.write(data)
         return TRUSTED_STARTER if known else STARTER_FOREIGN
 
     def seal(self, trace: Trace) -> Trace:
@@ -185,7 +205,7 @@ class StarterStore(TraceStore):
         state_dir.mkdir(parents=True, exist_ok=True)
         self.state = StarterState(state_dir / "state.json")
         super().__init__(root, state_dir / "index.sqlite", signer=None)
-        self.signer = StarterSigner(self.state)  # type: ignore[assignment]
+        self.signer = StarterSigner(self.state, lock=self._lock)  # type: ignore[assignment]
         #: Each trace's status as shipped (the signed one), by id, as last read.
         self._shipped_status: dict[str, str] = {}
 
