@@ -25,9 +25,12 @@ from typing import Any
 #: The most a test waits for one CLI run (a busy machine starts Python slowly).
 CLI_TIMEOUT_S = 120.0
 
-#: Settings kept in every child: the CI's second pass runs without bubblewrap, and the test
-#: suite keeps the starter library off (tests/conftest.py) unless a test switches it on.
-_KEPT = ("LLMOS_NO_BWRAP", "LLMOS_LIBRARY__STARTER")
+#: The suite keeps the starter library off (tests/conftest.py) unless a test switches it on:
+#: a child that is given a clean environment keeps this one setting.
+STARTER_SWITCH = "LLMOS_LIBRARY__STARTER"
+#: Settings kept in every child: the CI's second pass runs without bubblewrap, and the
+#: suite's starter switch.
+_KEPT = ("LLMOS_NO_BWRAP", STARTER_SWITCH)
 
 #: A script whose one step starts a Bash child that sleeps a minute and writes its pid
 #: to ``child.pid`` in the working directory: a run stays busy until it is stopped.
