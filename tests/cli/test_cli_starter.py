@@ -67,10 +67,18 @@ def test_a_followed_starter_run_says_so_in_its_events_and_counts_only_in_the_use
         0.0,
         "success",
     )
+    # The signature's verdict is cached per digest: a later follow never imports cryptography.
+    again = run_llmos(
+        "run", "-q", "Create a file bye.txt that says hello", cwd=tmp_path, workspace=state,
+        env={"PYTHONPROFILEIMPORTTIME": "1"},
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "| llmos.memory.starter" in again.stderr  # the import trace is there
+    assert "cryptography" not in again.stderr
     listed = run_llmos("traces", "list", "--json", cwd=tmp_path, workspace=state)
     rows = {row["id"]: row for row in map(json.loads, listed.stdout.splitlines())}
     assert {row["library"] for row in rows.values()} == {"starter"}
-    assert rows["starter-file-says"]["uses"] == 1
+    assert rows["starter-file-says"]["uses"] == 2
 
 
 @pytest.mark.usefixtures("default_settings")
