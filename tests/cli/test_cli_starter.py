@@ -79,6 +79,8 @@ def test_a_followed_starter_run_says_so_in_its_events_and_counts_only_in_the_use
     rows = {row["id"]: row for row in map(json.loads, listed.stdout.splitlines())}
     assert {row["library"] for row in rows.values()} == {"starter"}
     assert rows["starter-file-says"]["uses"] == 2
+    removed = run_llmos("traces", "rm", "starter-file-says", cwd=tmp_path, workspace=state)
+    assert removed.returncode == 2 and "read-only" in removed.stderr  # refused before asking
 
 
 @pytest.mark.usefixtures("default_settings")

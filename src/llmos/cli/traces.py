@@ -155,6 +155,8 @@ def remove(
     _, library = _library(workspace, project)
     store = library.store_of(trace_id)
     full_id = store.resolve(trace_id)
+    if store.scope == "starter":
+        store.delete(full_id)  # refused before asking: the starter library is read-only
     try:
         what = f"trace {full_id} ({store.load(full_id).goal!r})"
     except TraceFormatError as exc:  # a broken file is removed unread
