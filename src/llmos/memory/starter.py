@@ -8,7 +8,8 @@ searched after the user's own traces and a project's, and followed like any
 other trace. Three things differ from the user's own store, all because the
 package folder is not the user's:
 
-* trust: a seal is an Ed25519 signature checked with the public key shipped
+* trust: a seal is an Ed25519 signature (``ed25519:<hex>`` in the seal's ``hmac``
+  field, so the file format is unchanged) checked with the public key shipped
   beside the traces (``llmos/starter/signing-key.pub``), not the installation's
   HMAC; the result is cached per (digest, signature) in the user's state, so
   ``cryptography`` is imported only when a trace is first checked;
@@ -196,7 +197,7 @@ class StarterStore(TraceStore):
 
     Example:
         >>> store = StarterStore(workspace.memory / "starter")
-        >>> store.scope, len(store.entries())   # ('starter', 24)
+        >>> store.scope, len(store.entries())   # ('starter', 27)
     """
 
     scope = STARTER
