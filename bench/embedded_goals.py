@@ -53,7 +53,9 @@ async def run_one(goal: str, check: Callable[[Path], bool]) -> dict[str, object]
     with tempfile.TemporaryDirectory(prefix="llmos-embedded-") as scratch:
         workspace = Path(scratch) / "ws"
         settings = load_settings(
-            workspace=workspace, overrides={"provider": "local", "tools.sandbox": False}
+            workspace=workspace,
+            # What the embedded model does: no goal may be followed from the starter library.
+            overrides={"provider": "local", "tools.sandbox": False, "library.starter": False},
         )
         started = time.perf_counter()
         async with LLMOS(settings=settings) as llmos:

@@ -73,7 +73,11 @@ async def run_pass(
     result = Pass(mode=mode)
     origin: dict[str, WorkloadTask] = {}  # trace id -> the task that learned it
     with tempfile.TemporaryDirectory(prefix="llmos-bench-workload-") as folder:
-        settings = load_settings(workspace=Path(folder) / "ws", env={})
+        # What the user's own library learns and saves: the starter library would answer some
+        # goals from the start, by its own (valid) files, which the reference check rejects.
+        settings = load_settings(
+            workspace=Path(folder) / "ws", overrides={"library.starter": False}, env={}
+        )
         async with LLMOS(settings=settings, backend=model.backend(MODEL)) as llmos:
             started = time.perf_counter()
             for task in tasks:

@@ -38,6 +38,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LLMOS_WORKSPACE", str(tmp_path / "workspace"))
     # Tasks work in the folder the user is in: each test is in its own.
     monkeypatch.chdir(tmp_path)
+    # Tests of learning start from an empty library: the shipped starter traces would
+    # follow their goals. Tests of the starter library switch it on (or delete this).
+    monkeypatch.setenv("LLMOS_LIBRARY__STARTER", "false")
 
 
 @pytest.fixture

@@ -159,6 +159,14 @@ class MemoryConfig(_Section):
     inject_max_tokens: int = Field(600, ge=0, description="bound on memory added to a prompt")
 
 
+class LibraryConfig(_Section):
+    """The trace library's scopes (``[library]`` table)."""
+
+    starter: bool = Field(
+        True, description="follow the starter library of verified traces shipped with llmos"
+    )
+
+
 class LocalConfig(_Section):
     """The embedded model (``[local]`` table)."""
 
@@ -261,6 +269,7 @@ class Settings(BaseSettings):
         description='price overrides, dollars per million tokens: [prices."MODEL"] input = 3',
     )
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    library: LibraryConfig = Field(default_factory=LibraryConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
     local: LocalConfig = Field(default_factory=LocalConfig)

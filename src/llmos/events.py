@@ -31,6 +31,9 @@ REQUESTED_MODES: tuple[RequestedMode, ...] = get_args(RequestedMode)
 RunMode = Literal["learner", "guided", "healed", "follower", "orchestrator"]
 #: The mode a result names: the one that ran, or the one asked for when it failed first.
 TaskMode = Literal["auto", "learner", "guided", "healed", "follower", "orchestrator"]
+#: Which trace library a trace came from: the user's (or a project's) own, or the starter
+#: library shipped with llmos (read-only, signed).
+TraceScope = Literal["own", "starter"]
 TASK_MODES: tuple[TaskMode, ...] = get_args(TaskMode)
 #: What a hook decided about one call.
 HookDecision = Literal["allow", "deny", "ask", "rewrite"]
@@ -67,6 +70,8 @@ class ModeChosen:
     confidence: float | None = None
     backend: str | None = None
     model: str | None = None
+    #: The library of the trace followed: ``starter`` (shipped with llmos) or ``own``.
+    library: TraceScope | None = None
     ts: float = field(default_factory=_now)
     kind: Literal["mode-chosen"] = "mode-chosen"
 
@@ -162,6 +167,8 @@ class TaskFinished:
     trace_id: str | None = None
     status: Literal["success", "unverified"] = "success"
     note: str = ""
+    #: ``starter`` when the task was followed from the starter library shipped with llmos.
+    library: TraceScope | None = None
     ts: float = field(default_factory=_now)
     kind: Literal["task-finished"] = "task-finished"
 

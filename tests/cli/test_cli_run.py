@@ -15,7 +15,7 @@ import pytest
 
 from llmos.cli.app import main
 from llmos.events import event_from_json
-from llmos.testing.cli import run_llmos, sleeper_script, start_llmos
+from llmos.testing.cli import STARTER_SWITCH, run_llmos, sleeper_script, start_llmos
 from llmos.testing.processes import wait_until_gone
 
 HELLO_SCRIPT = [
@@ -169,7 +169,7 @@ def test_version_and_help(tmp_path: Path):
 
 def test_boot_py_runs_a_goal_and_the_shell(tmp_path: Path, script: Path):
     boot = Path(__file__).resolve().parents[2] / "boot.py"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_") or k == STARTER_SWITCH}
     env["LLMOS_WORKSPACE"] = str(tmp_path / "ws")
     done = subprocess.run(
         [sys.executable, str(boot), "-p", "scripted", "--script", str(script), "Create hello.txt"],

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from llmos.memory import Postcondition, Step, Trace, render_trace
-from llmos.testing.cli import run_llmos
+from llmos.testing.cli import STARTER_SWITCH, run_llmos
 from llmos.tools.sandbox import sandbox_status
 
 GOAL = "Create hello.txt and count its bytes"
@@ -80,6 +80,7 @@ def test_an_edited_trace_is_refused_with_one_line_naming_the_file_until_trusted(
             "state": "modified",
             "reason": "its steps, slots or answer do not match its digest: the file was changed "
             "after llmos wrote it",
+            "scope": "own",
         }
     ]
     [row] = json_lines(llmos(workspace, "traces", "list", "--json").stdout)
@@ -198,7 +199,7 @@ def test_verify_of_an_import_that_probes_for_llmos_state_does_nothing_and_stays_
 def test_on_a_terminal_trust_asks_after_showing_the_steps(workspace: Path, learned: str):
     pexpect = pytest.importorskip("pexpect")
     edit_command(workspace, learned)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_") or k == STARTER_SWITCH}
     env.update({"LLMOS_WORKSPACE": str(workspace), "TERM": "dumb", "NO_COLOR": "1"})
 
     def answer(reply: str) -> int:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from llmos.testing.cli import STARTER_SWITCH
 from llmos.testing.fake_llm_script import count_prompt_tokens
 from llmos.testing.fake_llm_server import FakeLLMServer, FakeUsage, Fault, Turn
 
@@ -34,7 +35,7 @@ def run_llmos(
     workspace = tmp_path / "ws"
     workspace.mkdir()
     (workspace / "llmos.toml").write_text(f"[budget]\ntotal_usd = {budget_usd}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_") or k == STARTER_SWITCH}
     env.update(LLMOS_WORKSPACE=str(workspace), ANTHROPIC_API_KEY="test")
     answer = Turn(text="A summary.", usage=FakeUsage(input_tokens=9_000, output_tokens=20))
     with FakeLLMServer(fallback=answer, models=(MODEL,)) as server:

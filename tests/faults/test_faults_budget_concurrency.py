@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from faults_helpers import FAKE_MODEL, FaultCounts, env_count
 
+from llmos.testing.cli import STARTER_SWITCH
 from llmos.testing.fake_llm_server import FakeLLMServer, FakeUsage, Turn
 
 BUDGET_USD = 0.5
@@ -51,7 +52,7 @@ def test_eight_processes_never_spend_more_than_the_budget(
     workspace = tmp_path / "ws"
     workspace.mkdir()
     (workspace / "llmos.toml").write_text(f"[budget]\ntotal_usd = {BUDGET_USD}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_") or k == STARTER_SWITCH}
     env.update(LLMOS_WORKSPACE=str(workspace), ANTHROPIC_API_KEY="test")
     answer = Turn(text="A summary.", usage=HONEST_USAGE)
     with FakeLLMServer(fallback=answer, models=(FAKE_MODEL,)) as server:

@@ -22,6 +22,7 @@ from mcp.client.session import ElicitationFnT
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult
 
+from llmos.testing.cli import STARTER_SWITCH
 from mcp import ClientSession, StdioServerParameters
 
 pytestmark = pytest.mark.slow  # each test starts a Python process or two
@@ -44,7 +45,7 @@ def server_command() -> list[str]:
 
 
 def server_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_") or k == STARTER_SWITCH}
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

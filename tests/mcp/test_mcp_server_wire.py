@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from llmos.mcp.wire import MAX_LINE_BYTES
+from llmos.testing.cli import STARTER_SWITCH
 
 pytestmark = pytest.mark.slow  # starts a Python process
 
@@ -64,7 +65,7 @@ class RawClient:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[RawClient]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_") or k == STARTER_SWITCH}
     process = subprocess.Popen(
         [
             sys.executable,

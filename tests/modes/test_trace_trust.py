@@ -102,6 +102,7 @@ async def test_a_trace_edited_by_hand_is_refused_at_replay_with_which_file_and_w
             "state": "modified",
             "reason": "its steps, slots or answer do not match its digest: the file was changed "
             "after llmos wrote it",
+            "scope": "own",
         }
     ]
     assert not result.success and result.error_type == "NoMatch"

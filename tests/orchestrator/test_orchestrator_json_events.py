@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos.outcome import FailureKind
+from llmos.testing.cli import STARTER_SWITCH
 
 GOAL = "Collect the facts about Rust, then write notes.md from them"
 PLAN = {
@@ -39,7 +40,7 @@ def run_json(
 ) -> list[dict[str, Any]]:
     path = tmp_path / "script.json"
     path.write_text(json.dumps(script))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_") or k == STARTER_SWITCH}
     env["LLMOS_WORKSPACE"] = str(tmp_path / "ws")
     command = [sys.executable, "-m", "llmos", "run", "--json", "--provider", "scripted"]
     done = subprocess.run(

@@ -13,6 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from llmos.cli import security
+from llmos.testing.cli import STARTER_SWITCH
 
 cli = typer.Typer()
 cli.add_typer(security.app, name="security")
@@ -127,7 +128,9 @@ def test_real_cli_in_a_subprocess_reads_stdin_and_sets_the_exit_code(ws: Path) -
 
 
 def _llmos(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    full = {
+        k: v for k, v in os.environ.items() if not k.startswith("LLMOS_") or k == STARTER_SWITCH
+    }
     return subprocess.run(
         [sys.executable, "-m", "llmos", *args],
         cwd=cwd,

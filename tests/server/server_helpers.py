@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from llmos.events import Event, event_from_json
+from llmos.testing.cli import STARTER_SWITCH
 
 SERVE = [sys.executable, "-m", "llmos", "serve"]
 #: The scripted model is priced so that learning costs money and replays save it.
@@ -72,7 +73,11 @@ class ServerProcess:
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SECRET_PREFIXES)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(SECRET_PREFIXES) or k == STARTER_SWITCH
+    }
     env.update(extra or {})
     return env
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import pexpect
 
+from llmos.testing.cli import STARTER_SWITCH
+
 #: CSI and OSC sequences, charset selection, keypad modes, carriage returns.
 CONTROL = re.compile(
     r"\x1b\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]"
@@ -49,7 +51,7 @@ def write_script(path: Path, turns: list[dict[str, Any]]) -> Path:
 
 def shell_env() -> dict[str, str]:
     """The caller's environment without llmos settings, with a real terminal type."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_") or k == STARTER_SWITCH}
     env["TERM"] = "xterm-256color"
     env["PROMPT_TOOLKIT_NO_CPR"] = "1"  # pexpect does not answer cursor position requests
     return env

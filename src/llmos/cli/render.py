@@ -135,6 +135,8 @@ class HumanRenderer:
         parts = [f"mode [bold]{event.mode}[/]"]
         if event.trace_id:
             parts.append(f"trace {event.trace_id}")
+        if event.library == "starter":
+            parts.append("from the starter library")
         if event.confidence is not None:
             parts.append(f"confidence {event.confidence:.2f}")
         if event.backend:
@@ -170,6 +172,8 @@ class HumanRenderer:
             return
         saved = f" · saved ${event.saved_usd:.3f}" if event.saved_usd else ""
         trace = f" · trace {event.trace_id}" if event.trace_id else ""
+        if event.library == "starter":
+            trace += " (starter library)"
         head = "[green]done[/]" if event.success else "[yellow]finished, unverified[/]"
         self.console.print(
             f"  {head} in {event.duration_s:.2f} s · {event.mode} · "

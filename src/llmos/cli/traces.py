@@ -47,10 +47,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 
 def _library(workspace: Path | None, project: str | None) -> tuple[Settings, TraceLibrary]:
-    """The traces a command sees: the project's (when one is current) before the workspace's."""
+    """The traces a command sees: the project's (when one is current), the workspace's, the
+    starter library's (unless switched off)."""
     settings, space = open_workspace(workspace, project=project)
     chosen = Projects(space).resolve(settings.project, settings.project_dir)
-    return settings, TraceLibrary.for_workspace(space, chosen)
+    return settings, TraceLibrary.for_workspace(space, chosen, starter=settings.library.starter)
 
 
 def _report_problem(err: Console) -> object:
@@ -66,6 +67,8 @@ def list_traces(
 ) -> None:
     """Every trace: status, goal, who learned it, uses, judged replay success rate, savings.
 
+    Traces of the starter library shipped with llmos are marked ``starter``.
+
     ``--json`` adds the last use, the failure kind and the costs.
     """
     _, library = _library(workspace, project)
@@ -75,7 +78,9 @@ def list_traces(
     for store in library.stores:
         for entry in store.entries():
             trust = store.trust_of_entry(entry)
-            rows.append((entry, TraceSummary.of(entry, trust.state if trust else None)))
+            rows.append(
+                (entry, TraceSummary.of(entry, trust.state if trust else None, store.scope))
+            )
     if as_json:
         for _, row in rows:
             print(row.model_dump_json())
@@ -97,6 +102,8 @@ def list_traces(
         status = f"{entry.status} ({entry.failure})" if entry.failure else entry.status
         if row.trust != "trusted":
             status += f" [red]{row.trust or 'unreadable'}[/]"
+        if row.library == "starter":
+            status += " [cyan]starter[/]"
         table.add_row(
             entry.id,
             status,
@@ -148,6 +155,8 @@ def remove(
     _, library = _library(workspace, project)
     store = library.store_of(trace_id)
     full_id = store.resolve(trace_id)
+    if store.scope == "starter":
+        store.delete(full_id)  # refused before asking: the starter library is read-only
     try:
         what = f"trace {full_id} ({store.load(full_id).goal!r})"
     except TraceFormatError as exc:  # a broken file is removed unread
@@ -238,8 +247,15 @@ def verify(
     one whose goal's check passes on the replay. Exit code 1 if any fails.
     """
     settings, library = _library(workspace, project)
-    # Failed traces are advice, never replayed: checking them means naming them.
-    ids = trace_ids or [entry.id for entry in library.entries() if entry.status != "failed"]
+    # Failed traces are advice, never replayed: checking them means naming them. The starter
+    # library's traces need their inputs (CI replays them with theirs): only when named.
+    ids = trace_ids or [
+        entry.id
+        for store in library.stores
+        if store.scope != "starter"
+        for entry in store.entries()
+        if entry.status != "failed"
+    ]
     broken = [] if trace_ids else library.problems()
     results = asyncio.run(_verify_all(settings, ids))
     console = stdout_console()
@@ -350,8 +366,8 @@ def _untrusted(
             err.print(f"{trace.id} is trusted already")
         else:
             chosen[trace.id] = (store, trace, state)
-    if every:
-        for store in library.stores:
+    if every:  # the starter library is as shipped or not used: never trusted by hand
+        for store in (store for store in library.stores if store.scope != "starter"):
             for trace in store.iter(on_error=_report_problem(err)):  # type: ignore[arg-type]
                 state = store.trust_of(trace)
                 if state.state in ("unsigned", "foreign") and trace.status != "untrusted":

@@ -34,6 +34,7 @@ from llmos.events import (
     TaskFinished,
     TaskMode,
     TaskStarted,
+    TraceScope,
     is_task_mode,
 )
 from llmos.hooks.budget import CallBudget
@@ -245,6 +246,7 @@ class Dispatcher:
         assert trace is not None  # _dispatch checked
         task = run.task
         store = self.services.library.store_of(trace.id)
+        scope: TraceScope = "starter" if store.scope == "starter" else "own"
         await task.publish(
             ModeChosen(
                 task_id=task.task_id,
@@ -252,6 +254,7 @@ class Dispatcher:
                 reason=found.reason,
                 trace_id=trace.id,
                 confidence=found.confidence,
+                library=scope,
             )
         )
         if trace.status != "success":  # the matcher follows only successes; never trust less
@@ -278,6 +281,7 @@ class Dispatcher:
                     text=_answer(trace, found),
                     saved_usd=saved,
                     trace_id=trace.id,
+                    library=scope,
                 )
             await asyncio.to_thread(store.record_use, trace.id, success=False)
             await task.publish(
@@ -580,6 +584,7 @@ class Dispatcher:
                     duration_s=result.duration_s,
                     usage=result.usage,
                     trace_id=result.trace_id,
+                    library=result.library,
                 )
             )
             return

@@ -67,7 +67,7 @@ class Services:
         backends: BackendFactory,
     ) -> Services:
         """The economy, libraries, injector and locks of ``workspace`` (and ``project``)."""
-        library = TraceLibrary.for_workspace(workspace, project)
+        library = TraceLibrary.for_workspace(workspace, project, starter=settings.library.starter)
         facts = FactLibrary.for_workspace(workspace, project)
         injector = None
         if "memory" not in check_disabled(settings):

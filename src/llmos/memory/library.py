@@ -1,7 +1,9 @@
-"""The trace stores a task looks in: its project's first, then the workspace's.
+"""The trace stores a task looks in: its project's first, then the workspace's, then the
+starter library shipped with llmos (read-only, :mod:`llmos.memory.starter`).
 
 A project's traces win: a goal that its project's memory can follow is never
-sent to the workspace's, and new traces are saved in the project.
+sent to the workspace's, nor the workspace's to the starter library; new
+traces are saved in the project (else the workspace).
 """
 
 from __future__ import annotations
@@ -34,15 +36,24 @@ class TraceLibrary(LayeredStores[TraceStore]):
         self._matchers = tuple(Matcher(store) for store in self.stores)
 
     @classmethod
-    def for_workspace(cls, workspace: Workspace, project: Project | None = None) -> TraceLibrary:
-        """The workspace's trace store, with the project's in front when there is one.
+    def for_workspace(
+        cls, workspace: Workspace, project: Project | None = None, *, starter: bool = False
+    ) -> TraceLibrary:
+        """The workspace's trace store, with the project's in front when there is one, and
+        the starter library last when ``starter`` (``[library] starter``).
 
-        Both are sealed and checked with the workspace's key: one key per installation.
+        The own stores are sealed and checked with the workspace's key (one key per
+        installation); the starter library is checked with its shipped public key, and
+        its counts are kept in the workspace's memory, never in the package.
         """
         signer = TraceSigner(workspace.trace_key)
         stores = [TraceStore.for_memory(workspace.memory, signer)]
         if project is not None:
             stores.insert(0, TraceStore.for_memory(project.memory, signer))
+        if starter:
+            from llmos.memory.starter import StarterStore
+
+            stores.append(StarterStore(workspace.memory / "starter"))
         return cls(stores)
 
     def ensure_fresh(self, on_error: ProblemCallback | None = None) -> None:

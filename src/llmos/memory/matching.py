@@ -53,6 +53,8 @@ class UntrustedTrace:
     trace_id: str
     file: Path
     trust: Trust
+    #: The library it is in: ``own`` (the user's or a project's) or ``starter`` (shipped).
+    scope: str = "own"
 
     @property
     def state(self) -> TrustState:
@@ -60,6 +62,12 @@ class UntrustedTrace:
 
     def message(self) -> str:
         """One line for people: which file, why, and what to do."""
+        if self.scope == "starter":
+            return (
+                f"not using starter trace {self.trace_id} ({self.file}): {self.trust.reason}; "
+                "reinstall llmos to restore it, or switch the starter library off with "
+                "`[library] starter = false`"
+            )
         return (
             f"not using trace {self.trace_id} ({self.file}): {self.trust.reason}; review it "
             f"with `llmos traces show {self.trace_id}` and re-enable it with "
@@ -72,6 +80,7 @@ class UntrustedTrace:
             "file": str(self.file),
             "state": self.trust.state,
             "reason": self.trust.reason,
+            "scope": self.scope,
         }
 
 
@@ -285,7 +294,10 @@ class Matcher:
             if not trust.trusted:
                 untrusted.append(
                     UntrustedTrace(
-                        trace_id=trace.id, file=self.store.root / entry.file, trust=trust
+                        trace_id=trace.id,
+                        file=self.store.root / entry.file,
+                        trust=trust,
+                        scope=self.store.scope,
                     )
                 )
                 notes.append(

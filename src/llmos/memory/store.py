@@ -17,6 +17,7 @@ import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 from llmos.errors import ConfigError, TraceFormatError, TraceNotFound
 from llmos.memory.index import IndexEntry, TraceIndex, entry_for
@@ -68,6 +69,8 @@ class TraceStore(MarkdownStore[Trace, IndexEntry]):
         return cls(memory / "traces", memory / "index.sqlite", signer=signer)
 
     noun = "trace"
+    #: Which library the store is: the user's (or a project's) own, or the shipped starter.
+    scope: ClassVar[str] = "own"
     list_command = "llmos traces list"
     not_found = TraceNotFound
     format_error = TraceFormatError

@@ -34,9 +34,15 @@ class TraceSummary(BaseModel):
         description="trusted (sealed here, unchanged), unsigned, modified or foreign; "
         "only trusted traces are followed; null if not checked",
     )
+    library: str = Field(
+        "own",
+        description="own (the user's or a project's) or starter (shipped with llmos, read-only)",
+    )
 
     @classmethod
-    def of(cls, entry: IndexEntry, trust: TrustState | None = None) -> TraceSummary:
+    def of(
+        cls, entry: IndexEntry, trust: TrustState | None = None, library: str = "own"
+    ) -> TraceSummary:
         replays = entry.replay_successes + entry.replay_failures
         return cls(
             id=entry.id,
@@ -55,4 +61,5 @@ class TraceSummary(BaseModel):
             last_used=entry.last_used,
             parent=entry.parent,
             trust=trust,
+            library=library,
         )

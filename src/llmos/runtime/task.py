@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmos.events import Event, TaskMode
+from llmos.events import Event, TaskMode, TraceScope
 from llmos.hooks.inputs import HookContext
 from llmos.hooks.pipeline import HookPipeline
 from llmos.messages import Usage
@@ -74,6 +74,8 @@ class TaskResult:
     usage: Usage = field(default_factory=Usage)
     trace_id: str | None = None
     error_type: str | None = None
+    #: ``starter`` when the task was followed from the starter library shipped with llmos.
+    library: TraceScope | None = None
 
     @classmethod
     def failure(

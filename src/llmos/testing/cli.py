@@ -2,8 +2,9 @@
 
 The child gets this process's environment without any ``LLMOS_`` setting (so
 neither a developer's keys nor another test's workspace leaks in), except
-``LLMOS_NO_BWRAP`` (the CI's pass without the sandbox), plus the workspace and
-what the test adds. A finished run is a ``CompletedProcess`` with text output;
+``LLMOS_NO_BWRAP`` (the CI's pass without the sandbox) and
+``LLMOS_LIBRARY__STARTER`` (the suite keeps the starter library off), plus the
+workspace and what the test adds. A finished run is a ``CompletedProcess`` with text output;
 a run the test must signal or race is a ``Popen``.
 
 Example:
@@ -24,8 +25,12 @@ from typing import Any
 #: The most a test waits for one CLI run (a busy machine starts Python slowly).
 CLI_TIMEOUT_S = 120.0
 
-#: Settings the CI keeps in every child: its second pass runs without bubblewrap.
-_KEPT = ("LLMOS_NO_BWRAP",)
+#: The suite keeps the starter library off (tests/conftest.py) unless a test switches it on:
+#: a child that is given a clean environment keeps this one setting.
+STARTER_SWITCH = "LLMOS_LIBRARY__STARTER"
+#: Settings kept in every child: the CI's second pass runs without bubblewrap, and the
+#: suite's starter switch.
+_KEPT = ("LLMOS_NO_BWRAP", STARTER_SWITCH)
 
 #: A script whose one step starts a Bash child that sleeps a minute and writes its pid
 #: to ``child.pid`` in the working directory: a run stays busy until it is stopped.
