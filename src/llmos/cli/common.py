@@ -18,22 +18,27 @@ WorkspaceOption = Annotated[
     typer.Option(
         "--workspace",
         "-w",
-        help="Workspace folder [default: $LLMOS_WORKSPACE or ./workspace].",
+        metavar="DIR",
+        help="State folder (default: $LLMOS_WORKSPACE, else ./workspace).",
         show_default=False,
     ),
 ]
 ProjectOption = Annotated[
     str | None,
     typer.Option(
-        "--project", "-P", help="Project to work in [default: the current one].", show_default=False
+        "--project",
+        "-P",
+        metavar="NAME",
+        help="Project to work in (default: the current one).",
+        show_default=False,
     ),
 ]
 ProviderOption = Annotated[
     str | None,
     typer.Option(
         "--provider",
-        "-p",
-        help="claude-sdk, anthropic, openai, local or scripted [default: see `llmos providers`].",
+        metavar="NAME",
+        help="claude-sdk, anthropic, openai, local or scripted (default: see `llmos providers`).",
         show_default=False,
     ),
 ]
@@ -41,7 +46,10 @@ ModelOption = Annotated[
     str | None, typer.Option("--model", "-m", help="Model name, or a .gguf path for local.")
 ]
 ScriptOption = Annotated[
-    Path | None, typer.Option("--script", help="JSON script of turns for the scripted provider.")
+    Path | None,
+    typer.Option(
+        "--script", metavar="FILE", help="JSON script of turns for the scripted provider."
+    ),
 ]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON object per line on stdout, nothing else.")
