@@ -37,7 +37,14 @@ def test_traces_list_log_and_run_show_control_sequences(tmp_path: Path) -> None:
     write = {"name": "Write", "input": {"file_path": "hello.txt", "content": "x"}}
     script = write_script(tmp_path / "script.json", [{"tool_calls": [write]}, {"text": answer}])
     ran = llmos(
-        "run", "--provider", "scripted", "--script", str(script), GOAL, workspace=workspace, cwd=tmp_path
+        "run",
+        "--provider",
+        "scripted",
+        "--script",
+        str(script),
+        GOAL,
+        workspace=workspace,
+        cwd=tmp_path,
     )
     assert ran.returncode == 0, ran.stderr
     for raw in RAW:

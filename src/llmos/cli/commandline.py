@@ -92,6 +92,6 @@ def tidy_help() -> None:
     ``tests/cli/test_cli_help.py`` scans every ``--help`` for the old artefacts.
     """
     TyperOption.display_type_rich = _option_type  # type: ignore[method-assign]
-    TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign,assignment]
     TyperArgument._usage_display_name = _argument_usage  # type: ignore[method-assign]
     TyperArgument.display_name_raw = property(_argument_name)  # type: ignore[assignment,method-assign]

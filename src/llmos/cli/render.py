@@ -201,6 +201,8 @@ class HumanRenderer:
     @property
     def _answer_seen(self) -> bool:
         """Whether streamed text reached where the answer goes (one console, or one terminal)."""
+        if self.console is None:
+            return False
         return self.progress is self.console or (
             self.console.is_terminal and self.progress.is_terminal
         )
