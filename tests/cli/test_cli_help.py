@@ -47,7 +47,7 @@ def test_help_has_no_type_labels_braces_or_stray_spaces(path: tuple[str, ...]) -
 
 def test_run_help_names_its_goal_and_values() -> None:
     text = _help("run")
-    assert "Usage: llmos run [OPTIONS] [GOAL]" in text
+    assert "Usage: llmos run [OPTIONS] [GOAL]..." in text
     assert re.search(r"--mode\s+MODE\s", text) and re.search(r"--script\s+FILE\s", text)
     assert re.search(r"--print\s+-p\s", text)  # -p is print mode, as in Claude Code
     assert "(default: auto)" in text

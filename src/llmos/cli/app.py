@@ -46,7 +46,7 @@ from llmos.cli.run_io import (
     terminal_ask,
 )
 from llmos.cli.signals import Termination, cancel_on_termination
-from llmos.config import MODES
+from llmos.config import MODES, PERMISSION_MODES
 from llmos.errors import ConfigError, LLMOSError
 from llmos.memory import MatchResult
 from llmos.runtime.task import TaskResult
@@ -111,9 +111,13 @@ PermissionModeOption = Annotated[
 
 @app.command()
 def run(
-    goal: Annotated[
-        str | None,
-        typer.Argument(help='What to do, in plain words; "-" reads it from stdin.', metavar="GOAL"),
+    words: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help='What to do, in plain words (quotes optional); "-" reads it from stdin.',
+            metavar="GOAL",
+            show_default=False,
+        ),
     ] = None,
     print_mode: Annotated[
         bool,
@@ -146,7 +150,12 @@ def run(
     fmt = output_format(output, json_output)
     if mode is not None and mode not in MODES:
         raise ConfigError(f"--mode {mode!r} is not one of {', '.join(MODES)}", key="mode")
-    goal, context = goal_and_context(goal)
+    if permission_mode is not None and permission_mode not in PERMISSION_MODES:
+        raise ConfigError(
+            f"--permission-mode {permission_mode!r} is not one of {', '.join(PERMISSION_MODES)}",
+            key="security.permission_mode",
+        )
+    goal, context = goal_and_context(" ".join(words) if words else None)
     if not goal.strip():
         raise ConfigError('the goal is empty; say what to do, e.g. llmos run "Create hello.txt"')
     if (problem := unicode_problem(goal, "the goal")) is not None:
@@ -181,7 +190,9 @@ def run(
     if renderer is None:
         llmos.subscribe(JsonRenderer())
     else:
-        renderer.ask_note = denied_note(settings.security.permission_mode, asks)
+        renderer.ask_note = denied_note(
+            settings.security.permission_mode, asked=asks, printing=print_mode
+        )
         llmos.subscribe(renderer)
     result = asyncio.run(_execute(llmos, goal, context))
     if isinstance(result, Termination):

@@ -100,10 +100,11 @@ def terminal_ask(renderer: HumanRenderer | None, err: Console) -> AskHandler:
     return ask
 
 
-def denied_note(permission_mode: str, asked: bool) -> str:
+def denied_note(permission_mode: str, *, asked: bool, printing: bool = False) -> str:
     """Why an ``ask`` was denied, with the way to allow it, for the line that says so."""
     if permission_mode == "deny":
         return "permission mode deny: nothing is asked"
     if asked:
         return "you said no"
-    return "no terminal to ask; --permission-mode accept approves such calls"
+    where = "print mode asks nothing" if printing else "no terminal to ask"
+    return f"{where}; --permission-mode accept approves such calls"

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from llmos.cli.common import JsonOption, WorkspaceOption, stdout_console
+from llmos.cli.common import JsonOption, WorkspaceOption, stderr_console, stdout_console
 from llmos.config import SettingSource, settings_with_sources
 
 ChangedOption = Annotated[
@@ -48,6 +48,8 @@ def config_command(
         )
         return
     console = stdout_console()
+    if not rows:
+        stderr_console().print("every setting has its default value")
     width = max((len(row.key) for row in rows), default=0)
     for row in rows:
         value = json.dumps(row.value, ensure_ascii=False)
