@@ -229,9 +229,19 @@ def test_on_a_terminal_an_ask_asks(tmp_path: Path, ws: Path, answer: str, mark: 
     child.close()
 
 
-def test_permission_mode_deny_never_asks_even_on_a_terminal(tmp_path: Path, ws: Path) -> None:
-    child = _on_terminal(tmp_path, ws, env={"LLMOS_SECURITY__PERMISSION_MODE": "deny"})
+@pytest.mark.parametrize(
+    ("extra", "env", "said"),
+    [
+        ((), {"LLMOS_SECURITY__PERMISSION_MODE": "deny"}, "permission mode deny: nothing is asked"),
+        (("-p",), {}, "print mode asks nothing; --permission-mode accept approves"),
+    ],
+    ids=["deny-setting", "print-mode"],
+)
+def test_deny_mode_and_print_mode_never_ask_even_on_a_terminal(
+    tmp_path: Path, ws: Path, extra: tuple[str, ...], env: dict[str, str], said: str
+) -> None:
+    child = _on_terminal(tmp_path, ws, *extra, env=env)
     shown = child.read()
     child.close()
-    assert "permission mode deny: nothing is asked" in shown
+    assert said in shown
     assert "allow this Bash call" not in shown and child.exitstatus == 1
