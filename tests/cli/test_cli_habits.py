@@ -166,7 +166,7 @@ def test_config_shows_each_value_and_its_source(tmp_path: Path, ws: Path) -> Non
     env = {"LLMOS_TOOLS__BASH_TIMEOUT": "5"}
     done = run_llmos("config", "--json", cwd=tmp_path, workspace=ws, env=env)
     assert done.returncode == 0, done.stderr
-    rows = {row["key"]: row for row in json.loads(done.stdout)}
+    rows = {row["key"]: row for row in map(json.loads, done.stdout.splitlines())}
     assert rows["learner.max_turns"] == {
         "key": "learner.max_turns",
         "value": 7,

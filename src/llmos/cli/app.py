@@ -54,7 +54,8 @@ from llmos.text import unicode_problem
 
 app = typer.Typer(
     name="llmos",
-    help="An operating system for LLM agents: learn a task once, replay it for free.",
+    help="An operating system for LLM agents: learn a task once, replay it for free.\n\n"
+    'llmos "GOAL" runs a goal (short for llmos run "GOAL"); llmos help COMMAND explains one.',
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -174,6 +175,8 @@ def run(
     if dry_run:
         llmos = LLMOS(settings=settings)
         found = asyncio.run(_match(llmos, goal))
+        if context:
+            err.print("input was given beside the goal: a run would learn it, not follow a trace")
         if fmt != "text":
             print(json.dumps(found.to_json(), ensure_ascii=False))
         else:

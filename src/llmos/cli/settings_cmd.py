@@ -40,12 +40,10 @@ def config_command(
     if changed:
         rows = [row for row in rows if row.source != "default"]
     if json_output:
-        print(
-            json.dumps(
-                [{"key": r.key, "value": r.value, "source": r.source} for r in rows],
-                ensure_ascii=False,
+        for r in rows:
+            print(
+                json.dumps({"key": r.key, "value": r.value, "source": r.source}, ensure_ascii=False)
             )
-        )
         return
     console = stdout_console()
     if not rows:
