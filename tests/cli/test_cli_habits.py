@@ -245,3 +245,20 @@ def test_deny_mode_and_print_mode_never_ask_even_on_a_terminal(
     child.close()
     assert said in shown
     assert "allow this Bash call" not in shown and child.exitstatus == 1
+
+
+def test_a_trace_learned_with_piped_input_is_never_followed(tmp_path: Path, ws: Path) -> None:
+    script = _scripted(tmp_path, CREATE_A)
+    piped = run_llmos(
+        "run", "--output-format", "json", *script, "Create a.txt",
+        cwd=tmp_path, workspace=ws, stdin="some input\n",
+    )  # fmt: skip
+    result = _result(piped.stdout)
+    assert result["success"] is True and result["mode"] == "learner"  # the task's own verdict
+    again = run_llmos(
+        "run", "--output-format", "json", *script, "Create a.txt", cwd=tmp_path, workspace=ws
+    )
+    assert _result(again.stdout)["mode"] in ("guided", "learner"), again.stderr
+    listed = run_llmos("traces", "list", "--json", cwd=tmp_path, workspace=ws)
+    status = {t["id"]: t["status"] for t in map(json.loads, listed.stdout.splitlines())}
+    assert status[str(result["trace_id"])] == "unverified"  # guidance, never followed

@@ -237,7 +237,8 @@ class Dispatcher:
 
     async def _with_context(self, run: TaskRun, mode: RequestedMode, context: str) -> TaskResult:
         """A goal with input beside it is learned: a trace never saw that input, so
-        following one would ignore it."""
+        following one would ignore it; and its own trace, which holds the steps but
+        not the input, is kept as guidance, never followed."""
         if mode == "follower":
             return run.failed(
                 "follower",
@@ -249,7 +250,13 @@ class Dispatcher:
         why = "input was given beside the goal, so it is learned, not followed from a trace"
         await run.task.publish(Notice(task_id=run.task.task_id, level="info", message=why))
         limit = self.services.settings.tools.model_output_chars
-        return await self._learn(run, reason=why, advice=guidance.piped_input(context, limit))
+        return await self._learn(
+            run,
+            reason=why,
+            advice=guidance.piped_input(context, limit),
+            not_replayable="learned with input given beside the goal, which a replay would not "
+            "have; promote it if the steps do not depend on that input",
+        )
 
     async def _tell_wait(self, run: TaskRun, lock: Path) -> None:
         await run.task.publish(
@@ -420,6 +427,7 @@ class Dispatcher:
         trace: Trace | None = None,
         confidence: float | None = None,
         advice: str = "",
+        not_replayable: str = "",
     ) -> TaskResult:
         backend = self.backend(run.agent)
         await run.task.publish(
@@ -434,7 +442,15 @@ class Dispatcher:
             )
         )
         parent = trace.id if trace is not None and mode == "healed" else None
-        return await learn(self.services, run, backend, mode=mode, parent=parent, advice=advice)
+        return await learn(
+            self.services,
+            run,
+            backend,
+            mode=mode,
+            parent=parent,
+            advice=advice,
+            not_replayable=not_replayable,
+        )
 
     async def _orchestrate(self, run: TaskRun, *, reason: str, resume: bool = False) -> TaskResult:
         backend = self.backend()
