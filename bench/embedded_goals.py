@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.folders import work_folder
 from llmos.api import LLMOS
 from llmos.config import load_settings
 
@@ -54,13 +55,14 @@ async def run_one(goal: str, check: Callable[[Path], bool]) -> dict[str, object]
         workspace = Path(scratch) / "ws"
         settings = load_settings(
             workspace=workspace,
+            cwd=work_folder(workspace),
             # What the embedded model does: no goal may be followed from the starter library.
             overrides={"provider": "local", "tools.sandbox": False, "library.starter": False},
         )
         started = time.perf_counter()
         async with LLMOS(settings=settings) as llmos:
             result = await llmos.execute(goal)
-        done = check(workspace / "output")
+        done = check(settings.cwd)
         return {
             "goal": goal,
             "did_the_job": done,

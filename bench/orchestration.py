@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from bench.folders import work_folder
 from bench.report import Scale
 from llmos.api import LLMOS
 from llmos.backends.base import Backend, BackendEvent, BackendRequest
@@ -99,7 +100,7 @@ async def _timed(
     """Seconds the orchestration took, whether every chapter was written, model calls."""
     router = ScriptedRouter(_routes(chapters), model=MODEL)
     backend = SlowBackend(router, delay_s)
-    settings = load_settings(workspace=folder, env={})
+    settings = load_settings(workspace=folder, cwd=work_folder(folder), env={})
     async with LLMOS(settings=settings, backend=backend) as llmos:
         ctx = orchestrator_context(llmos.services, llmos.dispatcher.run, concurrency=concurrency)
         started = time.perf_counter()

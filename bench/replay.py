@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.folders import work_folder
 from bench.report import Scale, summary_ms
 from llmos.api import LLMOS
 from llmos.backends.scripted import ScriptedBackend
@@ -39,7 +40,7 @@ CORRECT_RUN = [
 
 
 async def _learn_correctly(workspace: Path) -> None:
-    settings = load_settings(workspace=workspace, env={})
+    settings = load_settings(workspace=workspace, cwd=work_folder(workspace), env={})
     async with LLMOS(settings=settings, backend=ScriptedBackend(CORRECT_RUN)) as llmos:
         done = await llmos.execute(GOAL, mode="learner")
     if not done.success:
@@ -47,7 +48,9 @@ async def _learn_correctly(workspace: Path) -> None:
 
 
 async def _in_process(workspace: Path, repeats: int) -> dict[str, Any]:
-    settings = load_settings(workspace=workspace, overrides={"provider": "local"}, env={})
+    settings = load_settings(
+        workspace=workspace, cwd=work_folder(workspace), overrides={"provider": "local"}, env={}
+    )
     async with LLMOS(settings=settings) as llmos:
         started = time.perf_counter()
         learned = await llmos.execute(GOAL)

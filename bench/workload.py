@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.folders import work_folder
 from bench.report import Scale
 from bench.simulated_model import SimulatedModel
 from bench.workload_data import Checker, WorkloadTask, build_workload, prepare
@@ -76,7 +77,10 @@ async def run_pass(
         # What the user's own library learns and saves: the starter library would answer some
         # goals from the start, by its own (valid) files, which the reference check rejects.
         settings = load_settings(
-            workspace=Path(folder) / "ws", overrides={"library.starter": False}, env={}
+            workspace=Path(folder) / "ws",
+            cwd=work_folder(Path(folder) / "ws"),
+            overrides={"library.starter": False},
+            env={},
         )
         async with LLMOS(settings=settings, backend=model.backend(MODEL)) as llmos:
             started = time.perf_counter()

@@ -15,7 +15,7 @@ from typing import Any
 
 from llmos.backends.base import AgentBackend, Backend
 from llmos.backends.factory import BackendFactory
-from llmos.config import Settings, load_settings
+from llmos.config import PermissionMode, Settings, load_settings
 from llmos.economy import TokenEconomy
 from llmos.engine.dispatcher import Dispatcher
 from llmos.engine.services import Services, register_builtin_hooks
@@ -67,7 +67,7 @@ class LLMOS:
         self.settings = settings
         self.workspace = Workspace(settings.workspace)
         self.bus = EventBus()
-        self.hooks = HookPipeline(self.bus, ask)
+        self.hooks = HookPipeline(self.bus, _asker(settings.security.permission_mode, ask))
         self.tools = default_registry()
         self.session_log = SessionLog(self.workspace.sessions)
         self.bus.subscribe(self.session_log)
@@ -184,11 +184,14 @@ class LLMOS:
         mode: RequestedMode | None = None,
         cwd: str | Path | None = None,
         task_id: str | None = None,
+        context: str = "",
     ) -> TaskResult:
         """Run one task to its end and return its result (errors are in the result).
 
-        The watchdog guards it: a task that runs too long or stalls is cancelled
-        cleanly and fails with ``WatchdogTimeout`` naming the limit.
+        ``context`` is input given beside the goal (text piped to the CLI): the
+        Learner sees it in its prompt, and such a task is never followed from a
+        trace. The watchdog guards the task: one that runs too long or stalls
+        is cancelled cleanly and fails with ``WatchdogTimeout`` naming the limit.
         """
         await self.boot()
         await self.prepare_state()
@@ -197,7 +200,11 @@ class LLMOS:
         self.watchdog.watch(task_id, current)
         try:
             return await self.dispatcher.run(
-                goal, mode=mode, cwd=Path(cwd) if cwd is not None else None, task_id=task_id
+                goal,
+                mode=mode,
+                cwd=Path(cwd) if cwd is not None else None,
+                task_id=task_id,
+                context=context,
             )
         except asyncio.CancelledError as exc:
             why = cancellation_reason(exc)
@@ -271,6 +278,23 @@ class LLMOS:
             return await self.execute(goal, mode=mode)
         finally:
             await self.shutdown()
+
+
+async def _approve(tool: str, reason: str) -> bool:
+    return True
+
+
+def _asker(mode: PermissionMode, ask: AskHandler | None) -> AskHandler | None:
+    """Who answers an ``ask`` decision under ``[security] permission_mode``.
+
+    ``deny``: nobody (every ask is denied); ``accept``: approved without
+    asking; ``default``: ``ask`` (the CLI passes one only on a terminal).
+    """
+    if mode == "deny":
+        return None
+    if mode == "accept":
+        return _approve
+    return ask
 
 
 def run_sync(coro):

@@ -16,6 +16,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -125,6 +126,20 @@ class BudgetConfig(_Section):
 
 class HooksConfig(_Section):
     disabled: list[str] = Field(default_factory=list, description="built-in hooks to switch off")
+
+
+PermissionMode = Literal["default", "deny", "accept"]
+PERMISSION_MODES: tuple[PermissionMode, ...] = get_args(PermissionMode)
+
+
+class SecurityConfig(_Section):
+    """What happens to a tool call the policy wants a person to approve (``[security]``)."""
+
+    permission_mode: PermissionMode = Field(
+        "default",
+        description="default: ask on a terminal, deny elsewhere; deny: never ask; "
+        "accept: approve what would be asked (denials stay denials)",
+    )
 
 
 class SchedulerConfig(_Section):
@@ -264,6 +279,7 @@ class Settings(BaseSettings):
     follower: FollowerConfig = Field(default_factory=FollowerConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     hooks: HooksConfig = Field(default_factory=HooksConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
     prices: dict[str, dict[str, Dollars]] = Field(
         default_factory=dict,
         description='price overrides, dollars per million tokens: [prices."MODEL"] input = 3',
@@ -296,7 +312,10 @@ class Settings(BaseSettings):
         environment source is not used: ours reads a given mapping, parses TOML
         lists and tables, and names unknown ``LLMOS_*`` variables.
         """
-        return (init_settings, *_LAYERS.get())
+        layers = _LAYERS.get()
+        if (seen := _SEEN.get()) is not None:
+            seen.append(layers)
+        return (init_settings, *layers)
 
 
 class _Layer(PydanticBaseSettingsSource):
@@ -320,6 +339,8 @@ class _Layer(PydanticBaseSettingsSource):
 
 #: The layers of the :func:`load_settings` call in progress, highest first.
 _LAYERS: ContextVar[tuple[_Layer, ...]] = ContextVar("llmos_settings_layers", default=())
+#: Where :func:`settings_with_sources` collects the layers a load used.
+_SEEN: ContextVar[list[tuple[_Layer, ...]] | None] = ContextVar("llmos_seen_layers", default=None)
 
 
 def _set_nested(target: dict[str, Any], dotted: list[str], value: Any) -> None:
@@ -485,3 +506,87 @@ def load_settings(
         raise _config_error(exc, tuple(layers)) from exc
     finally:
         _LAYERS.reset(token)
+
+
+# ------------------------------------------------------------------ provenance
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSource:
+    """One effective setting, its value, and where it came from.
+
+    ``source`` is ``default``, the config file's path, the environment
+    variable's name (``LLMOS_TOOLS__BASH_TIMEOUT``) or ``command line``.
+    """
+
+    key: str
+    value: Any
+    source: str
+
+
+#: Names whose values ``llmos config`` does not print (an env table may hold a token).
+_SECRET = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
+
+
+def settings_with_sources(
+    *,
+    workspace: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Settings, list[SettingSource]]:
+    """:func:`load_settings`, and for every setting the layer that set it (``llmos config``)."""
+    env = os.environ if env is None else env
+    seen: list[tuple[_Layer, ...]] = []
+    token = _SEEN.set(seen)
+    try:
+        settings = load_settings(workspace=workspace, overrides=overrides, env=env)
+    finally:
+        _SEEN.reset(token)
+    layers = seen[-1] if seen else ()
+    rows = [
+        SettingSource(".".join(loc), _shown(loc, value), _source(loc, layers, env))
+        for loc, value in _leaves(settings, ())
+    ]
+    return settings, rows
+
+
+def _leaves(model: BaseModel, loc: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+    found: list[tuple[tuple[str, ...], Any]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            found.extend(_leaves(value, (*loc, name)))
+        else:
+            found.append(((*loc, name), value))
+    return found
+
+
+def _shown(loc: tuple[str, ...], value: Any) -> Any:
+    """A JSON-ready value; a table's secret-looking entries are hidden."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, Mapping):
+        return {
+            str(k): "***" if _SECRET.search(str(k)) else _shown((*loc, str(k)), v)
+            for k, v in value.items()
+        }
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_shown(loc, v) for v in value]
+    return value
+
+
+def _source(loc: tuple[str, ...], layers: tuple[_Layer, ...], env: Mapping[str, str]) -> str:
+    """The highest layer that holds ``loc``, named for people (a variable by its name)."""
+    if loc == ("workspace",):  # not a layer's value: the folder the layers are read from
+        return "LLMOS_WORKSPACE" if env.get("LLMOS_WORKSPACE") else "default"
+    for layer in layers:
+        if not layer.holds(loc):
+            continue
+        where = layer.where(loc[0])
+        if where.startswith("environment"):
+            names = (ENV_PREFIX + "__".join(loc[:n]).upper() for n in range(len(loc), 0, -1))
+            return next((name for name in names if name in env), where)
+        return where
+    return "default"

@@ -40,7 +40,7 @@ def test_a_latin1_file_name_is_escaped_in_events_trace_and_session_log(tmp_path:
     script.write_text(json.dumps(SCRIPT))
 
     run = llmos(
-        "run", "-p", "scripted", "--script", str(script), "--json", "List the files here",
+        "run", "--provider", "scripted", "--script", str(script), "--json", "List the files here",
         cwd=tmp_path, workspace=workspace,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -92,7 +92,7 @@ def test_non_utf8_output_is_kept_losslessly_in_events_trace_and_replay(tmp_path:
     goal = "Read latin.txt and print some bytes"
 
     run = llmos(
-        "run", "-p", "scripted", "--script", str(script), "--json", goal,
+        "run", "--provider", "scripted", "--script", str(script), "--json", goal,
         cwd=tmp_path, workspace=workspace,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr

@@ -111,7 +111,15 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     script = write_script(tmp_path / f"{name}.json", turns)
     return run_llmos(
-        "run", "--json", "-p", "scripted", "--script", str(script), goal, cwd=tmp_path, env=env
+        "run",
+        "--json",
+        "--provider",
+        "scripted",
+        "--script",
+        str(script),
+        goal,
+        cwd=tmp_path,
+        env=env,
     )
 
 

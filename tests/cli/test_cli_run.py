@@ -57,9 +57,9 @@ def test_run_writes_the_file_runs_the_command_and_streams_both(tmp_path: Path, s
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "hello.txt").read_text() == "hello\n"
-    assert "Write hello.txt" in done.stdout and "Bash cat hello.txt && echo checked" in done.stdout
-    assert "Created hello.txt." in done.stdout
-    assert "done in" in done.stdout
+    assert done.stdout == "Created hello.txt.\n"  # not a terminal: stdout is the answer only
+    assert "Write hello.txt" in done.stderr and "Bash cat hello.txt && echo checked" in done.stderr
+    assert "done in" in done.stderr
 
 
 def test_json_output_is_one_event_per_line_and_nothing_else(tmp_path: Path, script: Path):
@@ -87,7 +87,9 @@ def test_json_output_is_one_event_per_line_and_nothing_else(tmp_path: Path, scri
 def test_a_failed_task_exits_1_and_says_why(tmp_path: Path):
     short = tmp_path / "short.json"
     short.write_text(json.dumps(HELLO_SCRIPT[:1]))
-    done = llmos("run", "-p", "scripted", "--script", str(short), "Create hello.txt", cwd=tmp_path)
+    done = llmos(
+        "run", "--provider", "scripted", "--script", str(short), "Create hello.txt", cwd=tmp_path
+    )
     assert done.returncode == 1
     assert "has 1 turn(s)" in done.stderr and "has 1 turn(s)" not in done.stdout
 
@@ -96,8 +98,8 @@ def test_a_failed_task_exits_1_and_says_why(tmp_path: Path):
     ("args", "message"),
     [
         (["run", "--mode", "fast", "x"], "--mode 'fast' is not one of"),
-        (["run", "-p", "scripted", "x"], "the scripted provider needs a script"),
-        (["run", "-p", "scripted", "--script", "missing.json", "x"], "does not exist"),
+        (["run", "--provider", "scripted", "x"], "the scripted provider needs a script"),
+        (["run", "--provider", "scripted", "--script", "missing.json", "x"], "does not exist"),
         (["run", "--bogus", "x"], "No such option"),
         (["run", "  "], "the goal is empty"),
     ],
@@ -112,7 +114,9 @@ def test_usage_errors_exit_2_with_a_one_line_error(tmp_path: Path, args, message
 def test_bad_config_file_exits_2_naming_the_key(tmp_path: Path, script: Path):
     (tmp_path / "ws").mkdir()
     (tmp_path / "ws" / "llmos.toml").write_text("[learner]\nmax_turn = 3\n")
-    done = llmos("run", "-w", "ws", "-p", "scripted", "--script", str(script), "x", cwd=tmp_path)
+    done = llmos(
+        "run", "-w", "ws", "--provider", "scripted", "--script", str(script), "x", cwd=tmp_path
+    )
     assert done.returncode == 2
     assert "unknown setting 'learner.max_turn'" in done.stderr
 
@@ -138,7 +142,7 @@ def test_escape_attempt_fails_in_the_tool_result_and_touches_nothing(tmp_path: P
     done = llmos(
         "run",
         "--json",
-        "-p",
+        "--provider",
         "scripted",
         "--script",
         str(attack),
@@ -172,7 +176,15 @@ def test_boot_py_runs_a_goal_and_the_shell(tmp_path: Path, script: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOS_") or k == STARTER_SWITCH}
     env["LLMOS_WORKSPACE"] = str(tmp_path / "ws")
     done = subprocess.run(
-        [sys.executable, str(boot), "-p", "scripted", "--script", str(script), "Create hello.txt"],
+        [
+            sys.executable,
+            str(boot),
+            "--provider",
+            "scripted",
+            "--script",
+            str(script),
+            "Create hello.txt",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -182,7 +194,15 @@ def test_boot_py_runs_a_goal_and_the_shell(tmp_path: Path, script: Path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "hello.txt").exists()
     shell = subprocess.run(
-        [sys.executable, str(boot), "interactive", "-p", "scripted", "--script", str(script)],
+        [
+            sys.executable,
+            str(boot),
+            "interactive",
+            "--provider",
+            "scripted",
+            "--script",
+            str(script),
+        ],
         cwd=tmp_path,
         env=env,
         input="/help\nCreate hello.txt\n/exit\n",
@@ -197,7 +217,14 @@ def test_boot_py_runs_a_goal_and_the_shell(tmp_path: Path, script: Path):
 def test_traces_verify_and_dry_run_from_the_cli(tmp_path: Path, script: Path):
     env = {"LLMOS_WORKSPACE": str(tmp_path / "ws")}
     learn = llmos(
-        "run", "-p", "scripted", "--script", str(script), "Create hello.txt", cwd=tmp_path, env=env
+        "run",
+        "--provider",
+        "scripted",
+        "--script",
+        str(script),
+        "Create hello.txt",
+        cwd=tmp_path,
+        env=env,
     )
     assert learn.returncode == 0, learn.stderr
     dry = llmos("run", "--dry-run", "--json", "create hello.txt", cwd=tmp_path, env=env)
@@ -214,7 +241,7 @@ def test_ctrl_c_cancels_the_run_cleanly_and_kills_its_commands(tmp_path: Path):
     sleeper = sleeper_script(tmp_path / "sleep.json")
     process = start_llmos(
         "run",
-        "-p",
+        "--provider",
         "scripted",
         "--script",
         str(sleeper),

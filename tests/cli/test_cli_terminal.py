@@ -37,7 +37,14 @@ def test_traces_list_log_and_run_show_control_sequences(tmp_path: Path) -> None:
     write = {"name": "Write", "input": {"file_path": "hello.txt", "content": "x"}}
     script = write_script(tmp_path / "script.json", [{"tool_calls": [write]}, {"text": answer}])
     ran = llmos(
-        "run", "-p", "scripted", "--script", str(script), GOAL, workspace=workspace, cwd=tmp_path
+        "run",
+        "--provider",
+        "scripted",
+        "--script",
+        str(script),
+        GOAL,
+        workspace=workspace,
+        cwd=tmp_path,
     )
     assert ran.returncode == 0, ran.stderr
     for raw in RAW:
@@ -79,7 +86,7 @@ def test_a_goal_that_is_not_utf8_is_refused_before_anything_runs(tmp_path: Path)
     write = {"name": "Write", "input": {"file_path": "hello.txt", "content": "x"}}
     script = write_script(tmp_path / "script.json", [{"tool_calls": [write]}, {"text": "done"}])
     done = subprocess.run(  # bytes out too: what a Latin-1 terminal would be shown
-        llmos_argv("run", "-p", "scripted", "--script", str(script), b"Create caf\xe9.txt"),
+        llmos_argv("run", "--provider", "scripted", "--script", str(script), b"Create caf\xe9.txt"),
         cwd=tmp_path,
         env=cli_env(workspace, {"LC_ALL": "C.UTF-8"}),
         capture_output=True,

@@ -41,7 +41,9 @@ def json_lines(text: str) -> list[dict]:
 def learned(workspace: Path, tmp_path: Path) -> str:
     script = tmp_path / "script.json"
     script.write_text(json.dumps(SCRIPT))
-    done = llmos(workspace, "run", "-p", "scripted", "--script", str(script), "--json", GOAL)
+    done = llmos(
+        workspace, "run", "--provider", "scripted", "--script", str(script), "--json", GOAL
+    )
     assert done.returncode == 0, done.stderr
     [end] = [e for e in json_lines(done.stdout) if e["kind"] == "task-finished"]
     return end["trace_id"]

@@ -43,7 +43,7 @@ def run_llmos(
             server.fail_counts(*[Fault.server_error(503)] * 10)
         run = subprocess.run(
             [
-                *(sys.executable, "-m", "llmos", "run", "--json", "-p", "anthropic"),
+                *(sys.executable, "-m", "llmos", "run", "--json", "--provider", "anthropic"),
                 *("--base-url", server.url, "-m", MODEL, goal),
             ],
             cwd=tmp_path,

@@ -64,7 +64,7 @@ def test_eight_processes_never_spend_more_than_the_budget(
                     "llmos",
                     "run",
                     "--json",
-                    "-p",
+                    "--provider",
                     "anthropic",
                     "--base-url",
                     server.url,

@@ -61,7 +61,7 @@ def cli_learner(workspace: Path, tmp_path: Path, number: int) -> subprocess.Pope
             "-m",
             "llmos",
             "run",
-            "-p",
+            "--provider",
             "scripted",
             "--script",
             str(script),

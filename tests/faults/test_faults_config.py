@@ -65,7 +65,10 @@ async def test_malformed_config_exits_2_naming_the_key_and_writes_nothing(
         config.write_text(text)
     before = snapshot(workspace)
     other = OTHER_COMMANDS[BAD_CONFIGS.index((case, text, key)) % len(OTHER_COMMANDS)]
-    for command in (("run", "-p", "scripted", "--script", str(script), "Create other.txt"), other):
+    for command in (
+        ("run", "--provider", "scripted", "--script", str(script), "Create other.txt"),
+        other,
+    ):
         done = llmos_cli(*command, workspace=workspace)
         assert done.returncode == 2, (command, done.stdout, done.stderr)
         assert key in done.stderr, (command, done.stderr)

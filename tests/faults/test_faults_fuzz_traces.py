@@ -91,7 +91,7 @@ def fuzzed(workspace: Path, tmp_path: Path) -> dict[str, list[Path]]:
     script.write_text(json.dumps(SCRIPT))
     learned = llmos_cli(
         "run",
-        "-p",
+        "--provider",
         "scripted",
         "--script",
         str(script),

@@ -24,7 +24,7 @@ ADVICE = "An earlier attempt"
 def run_cli(server: FakeLLMServer, workspace: Path, goal: str, *flags: str) -> dict[str, object]:
     done = llmos_cli(
         "run",
-        "-p",
+        "--provider",
         "anthropic",
         "--base-url",
         server.url,

@@ -59,7 +59,7 @@ def test_a_terminating_signal_kills_the_bash_group_records_the_run_and_releases_
     script = sleeper_script(tmp_path / "sleeper.json")
     process = start_llmos(
         "run",
-        "-p",
+        "--provider",
         "scripted",
         "--script",
         str(script),

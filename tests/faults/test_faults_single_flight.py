@@ -38,7 +38,7 @@ def test_eight_processes_on_one_new_goal_learn_it_once(tmp_path: Path, fault_cou
         start_llmos(
             "run",
             "--json",
-            "-p",
+            "--provider",
             "scripted",
             "--script",
             str(script),

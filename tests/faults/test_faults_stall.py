@@ -78,7 +78,7 @@ def test_cli_run_against_a_stalled_server_fails_clearly_without_a_traceback(
     )
     done = llmos_cli(
         "run",
-        "-p",
+        "--provider",
         "openai",
         "--base-url",
         server.openai_url,
@@ -110,7 +110,7 @@ def test_cli_says_on_stderr_while_the_model_is_silent_and_keeps_stdout_for_the_a
     done = llmos_cli(
         "run",
         "-q",
-        "-p",
+        "--provider",
         "openai",
         "--base-url",
         server.openai_url,

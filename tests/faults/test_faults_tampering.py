@@ -63,7 +63,7 @@ def run_cli(
         env["LLMOS_HOOKS__DISABLED"] = f'["{disabled}"]'
     done = llmos_cli(
         "run",
-        "-p",
+        "--provider",
         "scripted",
         "--script",
         str(script),

@@ -158,7 +158,15 @@ def test_without_bubblewrap_a_run_says_so_once_on_stderr_only(tmp_path: Path) ->
     )
     env = {"LLMOS_WORKSPACE": str(tmp_path / "ws"), "LLMOS_NO_BWRAP": "1"}
     done = _llmos(
-        "run", "-q", "-p", "scripted", "--script", str(script), "echo twice", cwd=tmp_path, env=env
+        "run",
+        "-q",
+        "--provider",
+        "scripted",
+        "--script",
+        str(script),
+        "echo twice",
+        cwd=tmp_path,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "done\n"

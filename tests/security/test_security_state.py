@@ -102,7 +102,7 @@ def test_a_step_that_writes_llmos_state_fails_and_the_next_run_behaves_as_before
     run1 = run_llmos(
         "run",
         "--json",
-        "-p",
+        "--provider",
         "scripted",
         "--script",
         str(first),
@@ -130,7 +130,7 @@ def test_a_step_that_writes_llmos_state_fails_and_the_next_run_behaves_as_before
     run2 = run_llmos(
         "run",
         "--json",
-        "-p",
+        "--provider",
         "scripted",
         "--script",
         str(second),

@@ -19,6 +19,7 @@ from rich.markup import escape
 from llmos import __version__
 from llmos.api import LLMOS
 from llmos.backends.factory import provider_report
+from llmos.cli.commandline import route, tidy_help
 from llmos.cli.common import (
     CwdOption,
     JsonOption,
@@ -38,9 +39,17 @@ from llmos.cli.render import (
     print_match,
     report_outcome,
     report_untrusted,
+    result_json,
+)
+from llmos.cli.run_io import (
+    denied_note,
+    goal_and_context,
+    on_terminal,
+    output_format,
+    terminal_ask,
 )
 from llmos.cli.signals import Termination, cancel_on_termination
-from llmos.config import MODES
+from llmos.config import MODES, PERMISSION_MODES
 from llmos.errors import ConfigError, LLMOSError
 from llmos.memory import MatchResult
 from llmos.runtime.task import TaskResult
@@ -48,7 +57,8 @@ from llmos.text import unicode_problem
 
 app = typer.Typer(
     name="llmos",
-    help="An operating system for LLM agents: learn a task once, replay it for free.",
+    help="An operating system for LLM agents: learn a task once, replay it for free.\n\n"
+    'llmos "GOAL" runs a goal (short for llmos run "GOAL"); llmos help COMMAND explains one.',
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -57,7 +67,7 @@ app = typer.Typer(
 
 ModeOption = Annotated[
     str | None,
-    typer.Option("--mode", help=f"One of {', '.join(MODES)} [default: auto].", show_default=False),
+    typer.Option("--mode", help=f"One of {', '.join(MODES)} (default: auto).", show_default=False),
 ]
 BaseUrlOption = Annotated[
     str | None, typer.Option("--base-url", help="Server URL for the openai provider.")
@@ -84,9 +94,46 @@ def _root(
     change_directory(cwd)
 
 
+OutputFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--output-format",
+        metavar="FORMAT",
+        help="text (the answer), json (one result object) or stream-json (one event per line).",
+        show_default=False,
+    ),
+]
+PermissionModeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--permission-mode",
+        metavar="MODE",
+        help="When a tool call needs approval: default (ask on a terminal, else deny), "
+        "deny, or accept.",
+        show_default=False,
+    ),
+]
+
+
 @app.command()
 def run(
-    goal: Annotated[str, typer.Argument(help="What to do, in plain words.")],
+    words: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help='What to do, in plain words (quotes optional); "-" reads it from stdin.',
+            metavar="GOAL",
+            show_default=False,
+        ),
+    ] = None,
+    print_mode: Annotated[
+        bool,
+        typer.Option("--print", "-p", help="Print mode: only the answer, and ask nothing."),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the answer.")] = False,
+    output: OutputFormatOption = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Same as --output-format stream-json.")
+    ] = False,
     mode: ModeOption = None,
     provider: ProviderOption = None,
     model: ModelOption = None,
@@ -95,16 +142,27 @@ def run(
     cwd: CwdOption = None,
     workspace: WorkspaceOption = None,
     project: ProjectOption = None,
-    json_output: JsonOption = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the answer.")] = False,
+    permission_mode: PermissionModeOption = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Show the mode, trace and steps; run nothing."),
     ] = False,
 ) -> None:
-    """Run one task: follow a saved trace if one matches, else learn it with the LLM."""
+    """Run one task: follow a saved trace if one matches, else learn it with the LLM.
+
+    Text piped beside a goal is given to the task as context
+    (cat data.csv | llmos run "summarise this"). The answer goes to stdout,
+    everything else to stderr.
+    """
+    fmt = output_format(output, json_output)
     if mode is not None and mode not in MODES:
         raise ConfigError(f"--mode {mode!r} is not one of {', '.join(MODES)}", key="mode")
+    if permission_mode is not None and permission_mode not in PERMISSION_MODES:
+        raise ConfigError(
+            f"--permission-mode {permission_mode!r} is not one of {', '.join(PERMISSION_MODES)}",
+            key="security.permission_mode",
+        )
+    goal, context = goal_and_context(" ".join(words) if words else None)
     if not goal.strip():
         raise ConfigError('the goal is empty; say what to do, e.g. llmos run "Create hello.txt"')
     if (problem := unicode_problem(goal, "the goal")) is not None:
@@ -118,25 +176,41 @@ def run(
         base_url=base_url,
         script=script,
         project=project,
+        **{"security.permission_mode": permission_mode},
     )
-    llmos = LLMOS(settings=settings)
+    err = stderr_console()
     if dry_run:
+        llmos = LLMOS(settings=settings)
         found = asyncio.run(_match(llmos, goal))
-        if json_output:
+        if context:
+            err.print("input was given beside the goal: a run would learn it, not follow a trace")
+        if fmt != "text":
             print(json.dumps(found.to_json(), ensure_ascii=False))
         else:
             print_match(stdout_console(), found)
-            report_untrusted(stderr_console(), found)
+            report_untrusted(err, found)
         return
-    if json_output:
+    renderer = None
+    if fmt != "stream-json":
+        answer = stdout_console() if fmt == "text" else None
+        quiet = quiet or print_mode
+        renderer = HumanRenderer(answer, err=err, progress=err, quiet=quiet, explain=False)
+    asks = on_terminal() and not print_mode and settings.security.permission_mode == "default"
+    llmos = LLMOS(settings=settings, ask=terminal_ask(renderer, err) if asks else None)
+    if renderer is None:
         llmos.subscribe(JsonRenderer())
     else:
-        llmos.subscribe(HumanRenderer(stdout_console(), err=stderr_console(), quiet=quiet))
-    result = asyncio.run(_execute(llmos, goal))
+        renderer.ask_note = denied_note(
+            settings.security.permission_mode, asked=asks, printing=print_mode
+        )
+        llmos.subscribe(renderer)
+    result = asyncio.run(_execute(llmos, goal, context))
     if isinstance(result, Termination):
-        stderr_console().print(f"stopped by {result.name}; the run was cancelled and recorded")
+        err.print(f"stopped by {result.name}; the run was cancelled and recorded")
         raise typer.Exit(result.exit_code)
-    report_outcome(stderr_console(), result, settings)
+    if fmt == "json":
+        print(json.dumps(result_json(result), ensure_ascii=False))
+    report_outcome(err, result, settings)
     if result.failed:
         raise typer.Exit(1)
 
@@ -146,12 +220,12 @@ async def _match(llmos: LLMOS, goal: str) -> MatchResult:
         return await llmos.match(goal)
 
 
-async def _execute(llmos: LLMOS, goal: str) -> TaskResult | Termination:
+async def _execute(llmos: LLMOS, goal: str, context: str = "") -> TaskResult | Termination:
     """The task's result, or the signal that ended it (after the run was cancelled cleanly)."""
     with cancel_on_termination() as stopped:
         try:
             async with llmos:
-                return await llmos.execute(goal)
+                return await llmos.execute(goal, context=context)
         except asyncio.CancelledError:
             if stopped.signum is None:
                 raise
@@ -217,6 +291,7 @@ def _register_groups() -> None:
     from llmos.cli.models import models_command
     from llmos.cli.resume import resume
     from llmos.cli.serve import serve_command
+    from llmos.cli.settings_cmd import config_command
     from llmos.cli.tools import tools_command
 
     app.add_typer(traces.app, name="traces", help="Saved traces: list, show, match, verify …")
@@ -233,9 +308,17 @@ def _register_groups() -> None:
     app.command("tools", help="Every tool the model can be offered.")(tools_command)
     app.command("models", help="The models each provider can use here.")(models_command)
     app.command("mcp", help="Serve llmos over MCP stdio (run_task, match_trace, …).")(mcp_command)
+    app.command("config", help="The effective settings and where each came from.")(config_command)
 
 
 _register_groups()
+tidy_help()
+
+
+def command_names() -> list[str]:
+    """Every command and group of ``llmos`` (what a first argument may name)."""
+    names = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
+    return [*names, *(g.name for g in app.registered_groups if g.name)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("LLMOS_DEBUG") == "1" or "--debug" in args
     err = stderr_console()
     try:
+        args = route(args, command_names())
         app(args=args, prog_name="llmos")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

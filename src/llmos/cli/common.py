@@ -19,24 +19,29 @@ WorkspaceOption = Annotated[
     typer.Option(
         "--workspace",
         "-w",
-        help="llmos's state folder (traces, ledger, settings) "
-        "[default: $LLMOS_WORKSPACE, else $LLMOS_HOME, else ~/.local/share/llmos].",
+        metavar="DIR",
+        help="llmos's state folder: traces, ledger, settings "
+        "(default: $LLMOS_WORKSPACE, else $LLMOS_HOME, else ~/.local/share/llmos).",
         show_default=False,
     ),
 ]
 ProjectOption = Annotated[
     str | None,
     typer.Option(
-        "--project", "-P", help="Project to work in [default: the current one].", show_default=False
+        "--project",
+        "-P",
+        metavar="NAME",
+        help="Project to work in (default: the current one).",
+        show_default=False,
     ),
 ]
 ProviderOption = Annotated[
     str | None,
     typer.Option(
         "--provider",
-        "-p",
+        metavar="NAME",
         help="claude-sdk, anthropic, openai, ollama, local or scripted "
-        "[default: see `llmos providers`].",
+        "(default: see `llmos providers`).",
         show_default=False,
     ),
 ]
@@ -44,13 +49,17 @@ ModelOption = Annotated[
     str | None, typer.Option("--model", "-m", help="Model name, or a .gguf path for local.")
 ]
 ScriptOption = Annotated[
-    Path | None, typer.Option("--script", help="JSON script of turns for the scripted provider.")
+    Path | None,
+    typer.Option(
+        "--script", metavar="FILE", help="JSON script of turns for the scripted provider."
+    ),
 ]
 CwdOption = Annotated[
     Path | None,
     typer.Option(
         "--cwd",
         "-C",
+        metavar="DIR",
         help="Work in this folder instead of the current one.",
         show_default=False,
     ),

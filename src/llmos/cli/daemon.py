@@ -127,7 +127,7 @@ def daemon_command(
         typer.Option(
             "--concurrency",
             min=1,
-            help="Tasks that may run at once [default: scheduler.concurrency].",
+            help="Tasks that may run at once (default: scheduler.concurrency).",
             show_default=False,
         ),
     ] = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -45,18 +45,36 @@ class JsonRenderer:
 class HumanRenderer:
     """Live rendering: streamed text, each tool call with its status, a cost line.
 
-    Warnings, hook refusals and the failure line go to ``err`` (stderr in the
-    CLI), so ``llmos run -q … > answer.txt`` keeps only the answer in the file
-    and the person still sees what went wrong.
+    The answer goes to ``console``; progress (the mode, tool calls, streamed
+    text, the cost line) to ``progress``, and warnings, hook refusals and the
+    failure line to ``err``. ``llmos run`` gives stdout for the first and
+    stderr for the others, so ``llmos run … > answer.txt`` keeps only the
+    answer in the file and the person still sees the rest; the shell draws
+    everything but diagnostics on its one console. With ``explain=False`` the
+    failure's message and an unverified run's note are left to the caller
+    (``llmos run`` prints them once, with advice, after the run). Without a
+    ``console`` the answer is not drawn (``--output-format json`` prints it).
     """
 
     def __init__(
-        self, console: Console, *, err: Console | None = None, quiet: bool = False
+        self,
+        console: Console | None,
+        *,
+        err: Console | None = None,
+        progress: Console | None = None,
+        quiet: bool = False,
+        explain: bool = True,
     ) -> None:
         self.console = console
         #: Diagnostics (warnings, refusals, the failure line): stderr unless told otherwise.
         self.err = err or Console(stderr=True, highlight=False, soft_wrap=True)
+        #: Where progress goes; without an answer console (a JSON result carries
+        #: the answer), diagnostics are all that is drawn.
+        self.progress = progress or console or self.err
         self.quiet = quiet
+        self.explain = explain
+        #: Said beside an ``ask`` that was denied: why nobody approved it.
+        self.ask_note = ""
         self._line = ""
         self._costs: dict[str, float] = {}
         self._status: Status | None = None
@@ -64,11 +82,11 @@ class HumanRenderer:
         self._streamed = False
 
     def _spin(self, message: str) -> None:
-        if self.quiet or not self.console.is_terminal:
+        if self.quiet or not self.progress.is_terminal:
             return
         message = visible(message)  # a spinner parses its text without the console's check
         if self._status is None:
-            self._status = self.console.status(message, spinner="dots")
+            self._status = self.progress.status(message, spinner="dots")
             self._status.start()
         else:
             self._status.update(message)
@@ -92,7 +110,7 @@ class HumanRenderer:
         if self._line and (final or "\n" in self._line):
             head, _, tail = self._line.rpartition("\n") if not final else (self._line, "", "")
             if not self.quiet and head.strip():
-                self.console.print(escape(head), style="default")
+                self.progress.print(escape(head), style="default")
             self._line = tail
 
     def __call__(self, event: Event) -> None:
@@ -116,10 +134,11 @@ class HumanRenderer:
             case HookDecided(decision=decision, hook=hook, reason=reason, event=hook_event) if (
                 decision != "allow" and not (hook_event == "PreToolUse" and decision == "deny")
             ):  # a denied tool call is shown with its result
-                if not self.quiet:
+                if not self.quiet or decision == "ask-denied":
                     self.pause()
+                    why = f" ({escape(self.ask_note)})" if decision == "ask-denied" else ""
                     self.err.print(
-                        f"  [yellow]⚠ {escape(hook)} hook: {decision}[/] {escape(reason)}"
+                        f"  [yellow]⚠ {escape(hook)} hook: {decision}[/] {escape(reason)}{why}"
                     )
             case _ if isinstance(event, TOLD) and event.level == "warning":
                 self.pause()
@@ -143,8 +162,8 @@ class HumanRenderer:
             parts.append(f"provider {event.backend}")
         if event.model:
             parts.append(f"model {escape(event.model)}")
-        self.console.print("  " + " · ".join(parts))
-        self.console.print(f"  [dim]{escape(event.reason)}[/]")
+        self.progress.print("  " + " · ".join(parts))
+        self.progress.print(f"  [dim]{escape(event.reason)}[/]")
         self._spin("thinking")
 
     def _tool_finished(self, event: ToolCallFinished) -> None:
@@ -157,15 +176,16 @@ class HumanRenderer:
             first = (
                 escape(event.output.strip().splitlines()[0][:160]) if event.output.strip() else ""
             )
-            self.console.print(f"  ▸ {label}  [red]✗{exit_note}[/] [dim]{first}[/]")
+            self.progress.print(f"  ▸ {label}  [red]✗{exit_note}[/] [dim]{first}[/]")
         else:
-            self.console.print(f"  ▸ {label}  [green]✓{exit_note}[/]")
+            self.progress.print(f"  ▸ {label}  [green]✓{exit_note}[/]")
         self._spin(f"thinking · ${self._cost:.4f}")
 
     def _finished(self, event: TaskFinished) -> None:
         self.pause()
         self._flush_text(final=True)
-        if event.text and (self.quiet or not self._streamed):
+        shown = self.quiet or not self._streamed or not self._answer_seen
+        if event.text and self.console is not None and shown:
             self.console.print(escape(event.text))
         self._streamed = False
         if self.quiet:
@@ -175,21 +195,58 @@ class HumanRenderer:
         if event.library == "starter":
             trace += " (starter library)"
         head = "[green]done[/]" if event.success else "[yellow]finished, unverified[/]"
-        self.console.print(
+        self.progress.print(
             f"  {head} in {event.duration_s:.2f} s · {event.mode} · "
             f"${event.cost_usd:.4f}{saved}{trace}"
         )
-        if event.note and not event.success:
-            self.console.print(f"  [dim]{escape(event.note)}[/]")
+        if event.note and not event.success and self.explain:
+            self.progress.print(f"  [dim]{escape(event.note)}[/]")
+
+    @property
+    def _answer_seen(self) -> bool:
+        """Whether streamed text reached where the answer goes (one console, or one terminal)."""
+        if self.console is None:
+            return False
+        return self.progress is self.console or (
+            self.console.is_terminal and self.progress.is_terminal
+        )
 
     def _failed(self, event: TaskFailed) -> None:
         self.pause()
         self._flush_text(final=True)
         self._streamed = False
-        self.err.print(
-            f"  [red]failed[/] after {event.duration_s:.2f} s · ${event.cost_usd:.4f}: "
-            f"{escape(event.error)}"
-        )
+        head = f"  [red]failed[/] after {event.duration_s:.2f} s · ${event.cost_usd:.4f}"
+        if self.explain:
+            self.err.print(f"{head}: {escape(event.error)}")
+        elif not self.quiet:
+            self.progress.print(head)
+
+
+def result_json(result: TaskResult) -> dict[str, Any]:
+    """``--output-format json``: the one object printed for a finished run.
+
+    ``result`` is the answer; ``outcome`` is ``success``, ``unverified`` or
+    ``failed`` (``kind`` and ``message`` say why); ``mode`` is how it ran
+    (``follower``, ``learner`` …); costs are in dollars, ``duration_s`` in
+    seconds. README's "Output formats" shows it.
+    """
+    outcome = result.outcome
+    return {
+        "type": "result",
+        "result": result.text,
+        "outcome": outcome.status.value,
+        "success": result.success,
+        "kind": outcome.kind.value if outcome.kind else None,
+        "message": outcome.message,
+        "mode": result.mode,
+        "trace_id": result.trace_id,
+        "task_id": result.task_id,
+        "goal": result.goal,
+        "cost_usd": result.cost_usd,
+        "saved_usd": result.saved_usd,
+        "duration_s": round(result.duration_s, 3),
+        "error_type": result.error_type,
+    }
 
 
 def outcome_line(result: TaskResult, *, embedded: bool = False) -> str:

@@ -37,8 +37,9 @@ def resume(
         workspace, project=project, provider=provider, model=model, script=script
     )
     llmos = LLMOS(settings=settings)
+    err = stderr_console()  # as in `llmos run`: the answer on stdout, progress on stderr
     llmos.subscribe(
-        JsonRenderer() if json_output else HumanRenderer(stdout_console(), err=stderr_console())
+        JsonRenderer() if json_output else HumanRenderer(stdout_console(), err=err, progress=err)
     )
     if asyncio.run(_resume(llmos, task_id)).failed:
         raise typer.Exit(1)

@@ -65,7 +65,7 @@ def add(
     mode: Annotated[
         str | None,
         typer.Option(
-            "--mode", help=f"One of {', '.join(MODES)} [default: auto].", callback=_valid_mode
+            "--mode", help=f"One of {', '.join(MODES)} (default: auto).", callback=_valid_mode
         ),
     ] = None,
     project: Annotated[

@@ -59,7 +59,7 @@ def serve_command(
     ] = 8765,
     workspace: WorkspaceOption = None,
     provider: Annotated[
-        str | None, typer.Option("--provider", "-p", help=f"One of {', '.join(PROVIDERS)}.")
+        str | None, typer.Option("--provider", help=f"One of {', '.join(PROVIDERS)}.")
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model name.")] = None,
     base_url: Annotated[

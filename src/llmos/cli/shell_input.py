@@ -24,6 +24,7 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.output import create_output
 from prompt_toolkit.patch_stdout import patch_stdout
 
 HISTORY_FILE = ".shell_history"
@@ -135,8 +136,21 @@ class TerminalInput:
 
     async def confirm(self, question: str) -> bool:
         with patch_stdout(raw=True):
-            answer = await self._questions.prompt_async(f"{question} [y/N] ")
-        return answer.strip().lower() in YES_WORDS
+            return await confirm_on_terminal(question, self._questions)
+
+
+async def confirm_on_terminal(
+    question: str, session: PromptSession[str] | None = None, *, stderr: bool = False
+) -> bool:
+    """Ask a yes/no question on the terminal; anything but y/yes is no.
+
+    The shell asks inline, under its prompt; ``llmos run`` asks with
+    ``stderr=True``, so a question never lands in a redirected stdout.
+    """
+    if session is None:
+        session = PromptSession(output=create_output(stdout=sys.stderr) if stderr else None)
+    answer = await session.prompt_async(f"{question} [y/N] ")
+    return answer.strip().lower() in YES_WORDS
 
 
 class PipedInput:

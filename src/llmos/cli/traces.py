@@ -235,7 +235,7 @@ def match(
 @app.command("verify")
 def verify(
     trace_ids: Annotated[
-        list[str] | None, typer.Argument(help="Trace ids or prefixes [default: every trace].")
+        list[str] | None, typer.Argument(help="Trace ids or prefixes (default: every trace).")
     ] = None,
     workspace: WorkspaceOption = None,
     project: ProjectOption = None,

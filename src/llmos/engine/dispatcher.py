@@ -95,18 +95,23 @@ class Dispatcher:
         agent: Agent | None = None,
         budget: CallBudget | None = None,
         nested: bool = False,
+        context: str = "",
     ) -> TaskResult:
         """Run one task to its end. Task errors become a failed result; bad settings raise.
 
         ``agent`` applies an agent's prompt, tools, turn limit and model;
         ``budget`` replaces admission (an orchestration's share); ``nested``
-        marks a subtask, which never starts an orchestration of its own.
+        marks a subtask, which never starts an orchestration of its own;
+        ``context`` is input given beside the goal (piped to the CLI), which
+        only the Learner can use.
         """
         mode = mode or self.services.settings.mode
         return await self._lifecycle(
             goal,
             mode,
-            lambda run: self._dispatch(run, mode),
+            lambda run: (
+                self._with_context(run, mode, context) if context else self._dispatch(run, mode)
+            ),
             cwd=cwd,
             task_id=task_id,
             agent=agent,
@@ -230,6 +235,29 @@ class Dispatcher:
                 reason=found.reason or "no saved trace matches this goal",
                 advice=await self._failed_advice(goal),
             )
+
+    async def _with_context(self, run: TaskRun, mode: RequestedMode, context: str) -> TaskResult:
+        """A goal with input beside it is learned: a trace never saw that input, so
+        following one would ignore it; and its own trace, which holds the steps but
+        not the input, is kept as guidance, never followed."""
+        if mode == "follower":
+            return run.failed(
+                "follower",
+                "input given beside the goal cannot be replayed from a trace; "
+                "run it in mode auto or learner",
+                "NoMatch",
+                FailureKind.NO_MATCH,
+            )
+        why = "input was given beside the goal, so it is learned, not followed from a trace"
+        await run.task.publish(Notice(task_id=run.task.task_id, level="info", message=why))
+        limit = self.services.settings.tools.model_output_chars
+        return await self._learn(
+            run,
+            reason=why,
+            advice=guidance.piped_input(context, limit),
+            not_replayable="learned with input given beside the goal, which a replay would not "
+            "have; promote it if the steps do not depend on that input",
+        )
 
     async def _tell_wait(self, run: TaskRun, lock: Path) -> None:
         await run.task.publish(
@@ -403,6 +431,7 @@ class Dispatcher:
         trace: Trace | None = None,
         confidence: float | None = None,
         advice: str = "",
+        not_replayable: str = "",
     ) -> TaskResult:
         backend = self.backend(run.agent)
         await run.task.publish(
@@ -417,7 +446,15 @@ class Dispatcher:
             )
         )
         parent = trace.id if trace is not None and mode == "healed" else None
-        return await learn(self.services, run, backend, mode=mode, parent=parent, advice=advice)
+        return await learn(
+            self.services,
+            run,
+            backend,
+            mode=mode,
+            parent=parent,
+            advice=advice,
+            not_replayable=not_replayable,
+        )
 
     async def _orchestrate(self, run: TaskRun, *, reason: str, resume: bool = False) -> TaskResult:
         backend = self.backend()

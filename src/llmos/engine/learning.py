@@ -70,11 +70,15 @@ async def learn(
     mode: RunMode,
     parent: str | None = None,
     advice: str = "",
+    not_replayable: str = "",
 ) -> TaskResult:
     """Run the Learner for ``run`` under its budget, judge it, save what it did as a trace.
 
     For a heal (``parent`` set) the calls already in the recorder are the
     replayed steps; the judge also asks that the heal itself did something.
+    ``not_replayable`` (why) saves a successful run's trace as unverified, so
+    it guides later runs but is never followed (it lacks input the run had);
+    the task's own result keeps its verdict.
     """
     task = run.task
     replayed = len(run.recorder.calls) if parent is not None else None
@@ -97,8 +101,9 @@ async def learn(
         await task.hooks.notify(
             StopInput(ctx=task.hook_ctx(), text=outcome.text, success=verdict.ok)
         )
+        kept = Outcome.unverified(not_replayable) if not_replayable and verdict.ok else verdict
         trace = await save_trace(
-            services, run, outcome, verdict, mode=mode, backend=backend.name, parent=parent
+            services, run, outcome, kept, mode=mode, backend=backend.name, parent=parent
         )
         if verdict.ok:
             outcome = await learn_insights(services, task, backend, trace, outcome)

@@ -62,3 +62,16 @@ def heal(trace: Trace, done: Sequence[Step], divergence: Divergence) -> str:
     )
     lines.append("Continue from here and finish the task; do not redo steps that held.")
     return _bounded("\n".join(lines))
+
+
+def piped_input(text: str, limit: int) -> str:
+    """Input piped beside the goal (``cat data.csv | llmos run "…"``), cut at ``limit`` characters.
+
+    It reaches the Learner only through its prompt: no file holds it, so no
+    trace can replay it.
+    """
+    cut = f"\n… ({len(text) - limit} more characters not shown)" if len(text) > limit else ""
+    return (
+        "The user piped this input to the command, as context for the goal:\n"
+        f"<input>\n{text[:limit]}{cut}\n</input>"
+    )
