@@ -1,253 +1,36 @@
-"""The ``llmos`` command: parses, builds settings, calls the API, renders events.
+"""The ``llmos`` entry point (``llmos.cli.app:main``): the version at once, else the commands.
 
-Exit codes are mapped in one place, :func:`main`: 0 success, 1 the task
-failed, 2 usage or configuration error.
+``llmos --version`` is answered before typer, rich or pydantic are imported;
+everything else loads :mod:`llmos.cli.commands`, where the commands are
+defined, and runs them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 import sys
-from typing import Annotated
 
-import typer
-from rich.markup import escape
+from llmos.version import __version__
 
-from llmos import __version__
-from llmos.api import LLMOS
-from llmos.backends.factory import provider_report
-from llmos.cli.common import (
-    JsonOption,
-    ModelOption,
-    ProjectOption,
-    ProviderOption,
-    ScriptOption,
-    WorkspaceOption,
-    settings_for,
-    stderr_console,
-    stdout_console,
-)
-from llmos.cli.render import (
-    HumanRenderer,
-    JsonRenderer,
-    print_match,
-    report_outcome,
-    report_untrusted,
-)
-from llmos.cli.signals import Termination, cancel_on_termination
-from llmos.config import MODES
-from llmos.errors import ConfigError, LLMOSError
-from llmos.memory import MatchResult
-from llmos.runtime.task import TaskResult
-from llmos.text import unicode_problem
-
-app = typer.Typer(
-    name="llmos",
-    help="An operating system for LLM agents: learn a task once, replay it for free.",
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-)
-
-ModeOption = Annotated[
-    str | None,
-    typer.Option("--mode", help=f"One of {', '.join(MODES)} [default: auto].", show_default=False),
-]
-BaseUrlOption = Annotated[
-    str | None, typer.Option("--base-url", help="Server URL for the openai provider.")
-]
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"llmos {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
-    ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-) -> None:
-    if debug:
-        os.environ["LLMOS_DEBUG"] = "1"
-
-
-@app.command()
-def run(
-    goal: Annotated[str, typer.Argument(help="What to do, in plain words.")],
-    mode: ModeOption = None,
-    provider: ProviderOption = None,
-    model: ModelOption = None,
-    base_url: BaseUrlOption = None,
-    script: ScriptOption = None,
-    workspace: WorkspaceOption = None,
-    project: ProjectOption = None,
-    json_output: JsonOption = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the answer.")] = False,
-    dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Show the mode, trace and steps; run nothing."),
-    ] = False,
-) -> None:
-    """Run one task: follow a saved trace if one matches, else learn it with the LLM."""
-    if mode is not None and mode not in MODES:
-        raise ConfigError(f"--mode {mode!r} is not one of {', '.join(MODES)}", key="mode")
-    if not goal.strip():
-        raise ConfigError('the goal is empty; say what to do, e.g. llmos run "Create hello.txt"')
-    if (problem := unicode_problem(goal, "the goal")) is not None:
-        raise ConfigError(problem, key="goal")
-    settings = settings_for(
-        workspace,
-        mode=mode,
-        provider=provider,
-        model=model,
-        base_url=base_url,
-        script=script,
-        project=project,
-    )
-    llmos = LLMOS(settings=settings)
-    if dry_run:
-        found = asyncio.run(_match(llmos, goal))
-        if json_output:
-            print(json.dumps(found.to_json(), ensure_ascii=False))
-        else:
-            print_match(stdout_console(), found)
-            report_untrusted(stderr_console(), found)
-        return
-    if json_output:
-        llmos.subscribe(JsonRenderer())
-    else:
-        llmos.subscribe(HumanRenderer(stdout_console(), err=stderr_console(), quiet=quiet))
-    result = asyncio.run(_execute(llmos, goal))
-    if isinstance(result, Termination):
-        stderr_console().print(f"stopped by {result.name}; the run was cancelled and recorded")
-        raise typer.Exit(result.exit_code)
-    report_outcome(stderr_console(), result, settings)
-    if result.failed:
-        raise typer.Exit(1)
-
-
-async def _match(llmos: LLMOS, goal: str) -> MatchResult:
-    async with llmos:
-        return await llmos.match(goal)
-
-
-async def _execute(llmos: LLMOS, goal: str) -> TaskResult | Termination:
-    """The task's result, or the signal that ended it (after the run was cancelled cleanly)."""
-    with cancel_on_termination() as stopped:
-        try:
-            async with llmos:
-                return await llmos.execute(goal)
-        except asyncio.CancelledError:
-            if stopped.signum is None:
-                raise
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
-            return stopped
-
-
-@app.command()
-def providers(workspace: WorkspaceOption = None, json_output: JsonOption = False) -> None:
-    """List the LLM backends, whether each can be used here, and which is selected."""
-    rows = provider_report(settings_for(workspace))
-    if json_output:
-        for row in rows:
-            print(
-                json.dumps(
-                    {
-                        "name": row.name,
-                        "available": row.available,
-                        "model": row.model,
-                        "detail": row.detail,
-                    }
-                )
-            )
-        return
-    console = stdout_console()
-    for row in rows:
-        mark = "[green]●[/]" if row.available else "[dim]○[/]"
-        model = f" · {escape(row.model)}" if row.model else ""
-        console.print(f"{mark} [bold]{row.name}[/]{model} — {escape(row.detail)}")
-    from llmos.tools.sandbox import sandbox_report  # probes bwrap: only for the human listing
-
-    console.print(sandbox_report(settings_for(workspace)).line(), markup=False, soft_wrap=True)
-
-
-@app.command()
-def shell(
-    workspace: WorkspaceOption = None,
-    provider: ProviderOption = None,
-    model: ModelOption = None,
-    script: ScriptOption = None,
-    project: ProjectOption = None,
-) -> None:
-    """Interactive prompt: type goals, /help for commands, Ctrl-D to leave."""
-    settings = settings_for(
-        workspace, provider=provider, model=model, script=script, project=project
-    )
-    from llmos.cli.shell import run_shell  # prompt_toolkit is only loaded for the shell
-
-    raise typer.Exit(run_shell(settings, stdout_console()))
-
-
-app.command("interactive", help="Same as `llmos shell`.")(shell)
-
-
-def _register_groups() -> None:
-    """Sub-command groups that live in their own modules."""
-    from llmos.cli import agents, budget, memory, projects, schedule, security, traces
-    from llmos.cli.daemon import daemon_command
-    from llmos.cli.log import log_command
-    from llmos.cli.mcp import mcp_command
-    from llmos.cli.resume import resume
-    from llmos.cli.serve import serve_command
-    from llmos.cli.tools import tools_command
-
-    app.add_typer(traces.app, name="traces", help="Saved traces: list, show, match, verify …")
-    app.add_typer(agents.app, name="agents", help="Markdown agents: list, show, new, rm.")
-    app.add_typer(projects.app, name="projects", help="Projects: new, list, use, show, rm.")
-    app.add_typer(budget.app, name="budget", help="Spending, savings and the budget.")
-    app.add_typer(memory.app, name="memory", help="Facts llmos remembers and injects.")
-    app.add_typer(security.app, name="security", help="Check commands against the policy.")
-    app.add_typer(schedule.app, name="schedule", help="Recurring tasks: add, list, rm.")
-    app.command("daemon", help="Run recurring tasks when they are due.")(daemon_command)
-    app.command("serve", help="Serve the HTTP API (/docs) and the dashboard (/).")(serve_command)
-    app.command("resume", help="Continue an interrupted orchestration.")(resume)
-    app.command("log", help="Past tasks and their events (the session log).")(log_command)
-    app.command("tools", help="Every tool the model can be offered.")(tools_command)
-    app.command("mcp", help="Serve llmos over MCP stdio (run_task, match_trace, …).")(mcp_command)
-
-
-_register_groups()
+_TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if _TYPE_CHECKING:
+    import typer
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code instead of exiting, so tests can call it.
-
-    Typer handles usage errors itself (exit 2); llmos errors are printed as one
-    line (a traceback only with ``--debug``) and mapped to their exit codes.
-    """
+    """Entry point; returns the exit code instead of exiting, so tests can call it."""
     args = sys.argv[1:] if argv is None else argv
-    debug = os.environ.get("LLMOS_DEBUG") == "1" or "--debug" in args
-    err = stderr_console()
-    try:
-        app(args=args, prog_name="llmos")
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        return 130
-    except LLMOSError as exc:
-        if debug:
-            raise
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        return 2 if isinstance(exc, ConfigError) else 1
-    return 0
+    if args == ["--version"]:  # exactly what the eager --version option prints
+        print(f"llmos {__version__}")
+        return 0
+    from llmos.cli import commands
+
+    return commands.main(args)
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app``, the typer application, loaded on first use (``from llmos.cli.app import app``)."""
+    if name == "app":
+        from llmos.cli.commands import app
+
+        return app
+    raise AttributeError(f"module 'llmos.cli.app' has no attribute {name!r}")
