@@ -19,9 +19,8 @@ from typing import Any
 
 from llmos.agents import INHERIT, Agent
 from llmos.backends.base import AgentBackend, Backend
-from llmos.engine.learning import TaskRun, learn
-from llmos.engine.orchestration import orchestrator_context
 from llmos.engine.services import Services
+from llmos.engine.task_run import TaskRun
 from llmos.errors import ConfigError, LLMOSError
 from llmos.events import (
     Healed,
@@ -45,9 +44,7 @@ from llmos.modes import guidance
 from llmos.modes.acceptance import Action
 from llmos.modes.follower import replay
 from llmos.modes.judge import action_of, judge
-from llmos.modes.orchestrator.run import resume_orchestration, run_orchestrator
 from llmos.modes.orchestrator.selection import needs_orchestration
-from llmos.modes.orchestrator.state import load_state
 from llmos.modes.orchestrator.trace import is_orchestration
 from llmos.outcome import NOT_ADVICE, FailureKind, Outcome, OutcomeStatus, kind_of_error
 from llmos.runtime.task import TaskContext, TaskResult, new_task_id
@@ -115,6 +112,8 @@ class Dispatcher:
 
     async def resume(self, task_id: str) -> TaskResult:
         """Continue an interrupted orchestration from its saved state."""
+        from llmos.modes.orchestrator.state import load_state
+
         state = await asyncio.to_thread(load_state, self.services.state_dir, task_id)
         return await self._lifecycle(
             state.goal,
@@ -413,9 +412,14 @@ class Dispatcher:
             )
         )
         parent = trace.id if trace is not None and mode == "healed" else None
+        from llmos.engine.learning import learn  # the Learner: not imported for a replay
+
         return await learn(self.services, run, backend, mode=mode, parent=parent, advice=advice)
 
     async def _orchestrate(self, run: TaskRun, *, reason: str, resume: bool = False) -> TaskResult:
+        from llmos.engine.orchestration import orchestrator_context
+        from llmos.modes.orchestrator.run import resume_orchestration, run_orchestrator
+
         backend = self.backend()
         await run.task.publish(
             ModeChosen(
