@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmos.agents import INHERIT, Agent
 from llmos.backends.base import AgentBackend, Backend
@@ -35,7 +35,6 @@ from llmos.events import (
     TaskStarted,
     is_task_mode,
 )
-from llmos.hooks.budget import CallBudget
 from llmos.hooks.inputs import TaskEndInput, TaskStartInput
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.memory import MatchResult, Trace
@@ -44,13 +43,15 @@ from llmos.modes import guidance
 from llmos.modes.acceptance import Action
 from llmos.modes.follower import replay
 from llmos.modes.judge import action_of, judge
-from llmos.modes.orchestrator.selection import needs_orchestration
 from llmos.modes.orchestrator.trace import is_orchestration
 from llmos.outcome import NOT_ADVICE, FailureKind, Outcome, OutcomeStatus, kind_of_error
 from llmos.runtime.task import TaskContext, TaskResult, new_task_id
 from llmos.runtime.watchdog import Cancellation, cancellation_reason
 from llmos.tools import sandbox_status
 from llmos.tools.base import ToolRegistry
+
+if TYPE_CHECKING:  # a budget comes from the Learner or an orchestration: not on a replay
+    from llmos.hooks.budget import CallBudget
 
 RunBody = Callable[[TaskRun], Awaitable[TaskResult]]
 
@@ -203,6 +204,8 @@ class Dispatcher:
                 FailureKind.NO_MATCH,
             )
         if mode == "auto" and not run.nested:
+            from llmos.modes.orchestrator.selection import needs_orchestration
+
             decision = needs_orchestration(goal)
             if decision.orchestrate and isinstance(self.backend(run.agent), Backend):
                 return await self._orchestrate(run, reason=decision.reason)

@@ -7,15 +7,18 @@ Learner (a replay never needs it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from llmos.agents import Agent
 from llmos.events import TaskMode
-from llmos.hooks.budget import CallBudget
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.messages import Usage
 from llmos.modes.acceptance import Action
 from llmos.outcome import FailureKind
 from llmos.runtime.task import TaskContext, TaskResult
+
+if TYPE_CHECKING:
+    from llmos.hooks.budget import CallBudget
 
 
 @dataclass(kw_only=True)
