@@ -230,6 +230,17 @@ SECTIONS: dict[str, list[Row]] = {
             ),
             "a run that replays a trace, end to end (median)",
         ),
+        (
+            "start-up against `python -c pass`",
+            lambda r: (
+                f"`--version` {r['startup']['ratio']['version']}x, "
+                f"followed run {r['startup']['ratio']['followed_run']}x "
+                f"({r['startup']['median_ms']['python']} / {r['startup']['median_ms']['version']}"
+                f" / {r['startup']['median_ms']['followed_run']} ms)"
+            ),
+            "`python bench/startup.py`: the three interleaved in one run, median wall time; "
+            "targets 10x and 25x",
+        ),
     ],
     "Backends": [
         (

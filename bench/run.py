@@ -5,7 +5,7 @@
     python -m bench.run workload lookup     # some parts only; other figures stay in the file
     python bench/run.py --scale tiny --output /tmp/results.json   # the smoke test's size
 
-Parts: workload, replay, lookup, overheads, backends, goals, orchestration.
+Parts: workload, replay, lookup, overheads, startup, backends, goals, orchestration.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import backends, goalset, lookup, orchestration, overheads, replay, workload
+from bench import backends, goalset, lookup, orchestration, overheads, replay, startup, workload
 from bench.report import (
     RESULTS,
     SCALES,
@@ -37,6 +37,7 @@ PARTS: dict[str, Part] = {
     "replay": lambda scale, _folder: replay.measure(scale),
     "lookup": lambda scale, _folder: lookup.measure(scale),
     "overheads": lambda scale, _folder: overheads.measure(scale),
+    "startup": lambda scale, _folder: {"startup": startup.measure(max(3, 2 * scale.repeats))},
     "backends": backends.measure,
     "goals": lambda scale, _folder: goalset.measure(scale),
     "orchestration": lambda scale, _folder: orchestration.measure(scale),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmos.backends.base import AgentBackend, Backend
 from llmos.backends.factory import BackendFactory
@@ -30,11 +30,13 @@ from llmos.outcome import FailureKind
 from llmos.plugins import Extensions
 from llmos.projects import Project, Projects
 from llmos.runtime.bus import EventBus
-from llmos.runtime.scheduler import Scheduler, Submission
 from llmos.runtime.task import TaskResult, new_task_id
 from llmos.runtime.watchdog import Watchdog, cancellation_reason
 from llmos.tools import default_registry
 from llmos.workspace import Workspace
+
+if TYPE_CHECKING:  # imported by scheduler(), which a task does not need
+    from llmos.runtime.scheduler import Scheduler, Submission
 
 
 class LLMOS:
@@ -174,6 +176,8 @@ class LLMOS:
 
         def run(sub: Submission) -> Awaitable[TaskResult]:
             return self.dispatcher.run(sub.goal, mode=sub.mode, cwd=sub.cwd, task_id=sub.task_id)
+
+        from llmos.runtime.scheduler import Scheduler
 
         return Scheduler(run, concurrency=concurrency, bus=self.bus, watchdog=self.watchdog)
 

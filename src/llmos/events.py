@@ -2,8 +2,8 @@
 
 The CLI renderer, ``--json`` output, the session log, the HTTP API's
 server-sent events and the trace recorder are all subscribers. Events are
-frozen dataclasses with a ``kind`` literal; :data:`EventAdapter` serialises
-the union the same way everywhere.
+frozen dataclasses with a ``kind`` literal; :func:`event_to_json` and
+:func:`event_from_json` serialise them the same way everywhere.
 
 Everything a program may want to follow has its own event (the plan, each
 subtask, a replay that diverged, a heal, a compaction, the watchdog, the
@@ -14,6 +14,7 @@ left for free-form warnings. The events a person is told about carry a
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -536,13 +537,28 @@ TOLD: tuple[type[Told], ...] = (
     ScheduleSkipped,
 )
 
-EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+@functools.cache
+def event_adapter() -> TypeAdapter[Event]:
+    """The adapter of the whole union, built on first use (~80 ms: not at import)."""
+    return TypeAdapter(Event)
+
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 
 
 def event_to_json(event: Event) -> str:
-    """One line of JSON, the same for ``--json``, SSE and the session log."""
-    return EventAdapter.dump_json(event).decode()
+    """One line of JSON, the same for ``--json``, SSE and the session log.
+
+    Each event type's own adapter writes it (the union's would give the same
+    text): a run builds only the few it emits.
+    """
+    kind = type(event)
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    return adapter.dump_json(event).decode()
 
 
 def event_from_json(line: str | bytes) -> Event:
-    return EventAdapter.validate_json(line)
+    return event_adapter().validate_json(line)

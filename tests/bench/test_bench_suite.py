@@ -84,7 +84,8 @@ def test_simulated_model_saves_turns_only_on_steps_the_guidance_holds() -> None:
 
 @pytest.mark.slow
 def test_fast_parts_write_their_figures(tmp_path: Path) -> None:
-    results = _run_suite(tmp_path, "workload", "lookup", "overheads", "goals", "orchestration")
+    parts = ("workload", "lookup", "overheads", "startup", "goals", "orchestration")
+    results = _run_suite(tmp_path, *parts)
     workload = results["workload"]
     assert workload["tasks"] == 12 and workload["false_follows"] == 0
     assert workload["success_pct"] == 100.0
@@ -95,10 +96,13 @@ def test_fast_parts_write_their_figures(tmp_path: Path) -> None:
     assert hooks["empty_pipeline_us_per_call"] > 0 and hooks["builtin_hooks_us_per_call"] > 0
     assert isinstance(hooks["overhead_us_per_call"], float)
     assert results["cli"]["startup_ms"] > 0
+    startup = results["startup"]
+    assert startup["runs"] == 3 and set(startup["ratio"]) == {"version", "followed_run"}
+    assert all(ms > 0 for ms in startup["median_ms"].values())
     assert results["goals"]["goals_dev"]["must_not_follow_followed"] == 0
     assert results["orchestration"]["all_succeeded"] is True
     assert {"nproc", "cpu", "python", "os", "ram_gb"} <= set(results["machine"])
-    assert set(results["runs"]) == {"workload", "lookup", "overheads", "goals", "orchestration"}
+    assert set(results["runs"]) == set(parts)
     page = tmp_path / "BENCHMARKS.md"
     page.write_text("# Written by hand\n")
     write(tmp_path / "results.json", page)
@@ -106,6 +110,7 @@ def test_fast_parts_write_their_figures(tmp_path: Path) -> None:
     write(tmp_path / "results.json", page)
     assert page.read_text() == first and first.startswith("# Written by hand\n")
     assert "| **false follows** | 0 |" in first and "scale: tiny" in first
+    assert "start-up against `python -c pass`" in first
 
 
 @pytest.mark.slow

@@ -146,10 +146,23 @@ async def run_loop(workspace: Path, journal: Journal, tag: str, count: int, budg
             )
 
 
+def _preload() -> None:
+    """Import what a child's learn-and-follow loop uses, once, before forking.
+
+    llmos imports the Learner and each tool where first used; a child that had
+    to import them after the fork would spend its short life on imports.
+    """
+    import llmos.engine.learning  # noqa: F401
+    from llmos.tools import builtin_tools
+
+    builtin_tools()
+
+
 def zygote(workspace: Path, journal_path: Path, kills: int, seed: int) -> None:
     """Fork a looping child and SIGKILL it at a random point, ``kills`` times."""
     rng = random.Random(seed)
     mid_work = 0
+    _preload()
     for number in range(kills):
         pid = os.fork()
         if pid == 0:  # the child: work until killed; never return into the zygote's loop

@@ -10,7 +10,7 @@ import pytest
 
 import llmos.tools
 from llmos.tools import builtin_tools, default_registry
-from llmos.tools.base import ToolResult
+from llmos.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
 
 RunTool = Callable[..., Awaitable[ToolResult]]
 
@@ -46,6 +46,43 @@ def test_the_registry_holds_every_builtin_tool_once() -> None:
     assert default_registry().names() == list(CLAUDE_CODE_FIELDS)
     assert [tool.name for tool in builtin_tools()] == list(CLAUDE_CODE_FIELDS)
     assert builtin_tools()[0] is not builtin_tools()[0]  # fresh instances each time
+
+
+def test_a_lazy_tool_is_built_on_first_lookup_once_and_conflicts_like_any() -> None:
+    registry = default_registry()
+    built: list[str] = []
+
+    def make() -> Tool:
+        built.append("Echo")
+        return _Echo()
+
+    registry.register_lazy("Echo", make)
+    assert "Echo" in registry and built == []
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(_Echo())
+    echo = registry.get("Echo")
+    assert echo is registry.get("Echo") and built == ["Echo"]
+    assert registry.subset(["Write", "Echo"]).names() == ["Write", "Echo"]
+    assert [tool.name for tool in registry] == [*CLAUDE_CODE_FIELDS, "Echo"]
+
+
+def test_a_lazy_tool_that_builds_under_another_name_is_refused() -> None:
+    registry = ToolRegistry()
+    registry.register_lazy("Echo", _Other)
+    with pytest.raises(ValueError, match="registered as 'Echo' is named 'Other'"):
+        registry.get("Echo")
+
+
+class _Echo(Tool):
+    name = "Echo"
+    description = "a tool for the registry tests"
+
+    async def run(self, args: Any, ctx: ToolContext) -> ToolResult:
+        return ToolResult(content=self.name)
+
+
+class _Other(_Echo):
+    name = "Other"
 
 
 @pytest.mark.parametrize("name", list(CLAUDE_CODE_FIELDS))

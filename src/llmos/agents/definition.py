@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmos.errors import ConfigError
@@ -129,6 +128,8 @@ def parse_agent(text: str, *, path: Path | None = None, source: str = "workspace
             "(name, description, tools, model, max_turns), a '---' line, then the prompt",
             path=path,
         )
+    import yaml  # on first use: a run that reads no agent file never needs it
+
     try:
         meta: Any = yaml.safe_load(found.group(1))
     except yaml.YAMLError as exc:
@@ -181,6 +182,8 @@ def render_agent(agent: Agent) -> str:
     meta["version"] = agent.version
     if agent.generated:
         meta["generated"] = True
+    import yaml
+
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
     return f"---\n{front}---\n{agent.prompt.strip()}\n"
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
-from rich.status import Status
 
 from llmos.backends.factory import select_provider
 from llmos.call_summary import summarize_input
@@ -29,6 +28,9 @@ from llmos.events import (
 from llmos.memory import MatchResult
 from llmos.outcome import FailureKind, hint
 from llmos.runtime.task import TaskResult
+
+if TYPE_CHECKING:
+    from rich.status import Status  # console.status() imports it, on a terminal only
 
 
 class JsonRenderer:

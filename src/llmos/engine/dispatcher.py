@@ -15,13 +15,12 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmos.agents import INHERIT, Agent
 from llmos.backends.base import AgentBackend, Backend
-from llmos.engine.learning import TaskRun, learn
-from llmos.engine.orchestration import orchestrator_context
 from llmos.engine.services import Services
+from llmos.engine.task_run import TaskRun
 from llmos.errors import ConfigError, LLMOSError
 from llmos.events import (
     Healed,
@@ -37,7 +36,6 @@ from llmos.events import (
     TraceScope,
     is_task_mode,
 )
-from llmos.hooks.budget import CallBudget
 from llmos.hooks.inputs import TaskEndInput, TaskStartInput
 from llmos.hooks.trace_capture import TraceRecorder
 from llmos.memory import MatchResult, Trace
@@ -46,15 +44,15 @@ from llmos.modes import guidance
 from llmos.modes.acceptance import Action
 from llmos.modes.follower import replay
 from llmos.modes.judge import action_of, judge
-from llmos.modes.orchestrator.run import resume_orchestration, run_orchestrator
-from llmos.modes.orchestrator.selection import needs_orchestration
-from llmos.modes.orchestrator.state import load_state
 from llmos.modes.orchestrator.trace import is_orchestration
 from llmos.outcome import NOT_ADVICE, FailureKind, Outcome, OutcomeStatus, kind_of_error
 from llmos.runtime.task import TaskContext, TaskResult, new_task_id
 from llmos.runtime.watchdog import Cancellation, cancellation_reason
 from llmos.tools import sandbox_status
 from llmos.tools.base import ToolRegistry
+
+if TYPE_CHECKING:  # a budget comes from the Learner or an orchestration: not on a replay
+    from llmos.hooks.budget import CallBudget
 
 RunBody = Callable[[TaskRun], Awaitable[TaskResult]]
 
@@ -121,6 +119,8 @@ class Dispatcher:
 
     async def resume(self, task_id: str) -> TaskResult:
         """Continue an interrupted orchestration from its saved state."""
+        from llmos.modes.orchestrator.state import load_state
+
         state = await asyncio.to_thread(load_state, self.services.state_dir, task_id)
         return await self._lifecycle(
             state.goal,
@@ -210,6 +210,8 @@ class Dispatcher:
                 FailureKind.NO_MATCH,
             )
         if mode == "auto" and not run.nested:
+            from llmos.modes.orchestrator.selection import needs_orchestration
+
             decision = needs_orchestration(goal)
             if decision.orchestrate and isinstance(self.backend(run.agent), Backend):
                 return await self._orchestrate(run, reason=decision.reason)
@@ -446,6 +448,8 @@ class Dispatcher:
             )
         )
         parent = trace.id if trace is not None and mode == "healed" else None
+        from llmos.engine.learning import learn  # the Learner: not imported for a replay
+
         return await learn(
             self.services,
             run,
@@ -457,6 +461,9 @@ class Dispatcher:
         )
 
     async def _orchestrate(self, run: TaskRun, *, reason: str, resume: bool = False) -> TaskResult:
+        from llmos.engine.orchestration import orchestrator_context
+        from llmos.modes.orchestrator.run import resume_orchestration, run_orchestrator
+
         backend = self.backend()
         await run.task.publish(
             ModeChosen(

@@ -9,57 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from llmos.agents import Agent
 from llmos.backends.base import AgentBackend, Backend, BackendRequest, PromptCount
 from llmos.economy.estimate import estimate_learner_cost, first_call_cost
 from llmos.engine.insights import extract_insights, insights_enabled
 from llmos.engine.services import Services
+from llmos.engine.task_run import TaskRun
 from llmos.errors import BackendError, BudgetExceeded
-from llmos.events import Notice, RunMode, TaskMode
-from llmos.hooks.budget import CallBudget, ReservationBudget
+from llmos.events import Notice, RunMode
+from llmos.hooks.budget import ReservationBudget
 from llmos.hooks.builtin import check_disabled
 from llmos.hooks.inputs import PreLLMCallInput, StopInput
 from llmos.hooks.pipeline import Allow, Deny
-from llmos.hooks.trace_capture import TraceRecorder
 from llmos.memory import Trace
 from llmos.messages import Usage
-from llmos.modes.acceptance import Action
 from llmos.modes.judge import action_of, judge
 from llmos.modes.learner import LearnerOutcome, LearnerSettings, run_learner
 from llmos.outcome import FailureKind, Outcome
 from llmos.runtime.task import TaskContext, TaskResult
-
-
-@dataclass(kw_only=True)
-class TaskRun:
-    """One task in flight: its context, its recorder, and how it was asked to run."""
-
-    task: TaskContext
-    recorder: TraceRecorder
-    started: float
-    agent: Agent | None = None
-    budget: CallBudget | None = None
-    nested: bool = False
-    #: A replayed step that ran without error but did not match the trace (a heal starts
-    #: after it): its effects count when the run is judged, and the heal may need no call.
-    diverged: Action | None = None
-    #: What the run's model calls cost so far: a cancelled run reports and keeps it.
-    cost_usd: float = 0.0
-    usage: Usage = field(default_factory=Usage)
-
-    def failed(
-        self, mode: TaskMode, error: str, error_type: str, kind: FailureKind = FailureKind.ERROR
-    ) -> TaskResult:
-        return TaskResult.failure(
-            task_id=self.task.task_id,
-            goal=self.task.goal,
-            mode=mode,
-            kind=kind,
-            message=error,
-            error_type=error_type,
-        )
 
 
 async def learn(

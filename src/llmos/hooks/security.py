@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+import llmos.security as policy  # judge_command, the shell parser, loads on the first Bash check
 from llmos.hooks.inputs import PreToolUseInput
 from llmos.hooks.pipeline import Ask, Deny, Hook
-from llmos.security import Verdict, judge_command, judge_path
+from llmos.security import Verdict, judge_path
 
 #: File tool → (input field holding the path, what the tool does with it).
 FILE_TOOLS: Mapping[str, tuple[str, Literal["read", "write"]]] = {
@@ -59,7 +60,7 @@ def security_hooks(*, home: Path | None = None) -> list[Hook[PreToolUseInput]]:
         if not isinstance(command, str):
             return Deny(f"security policy: Bash needs a string 'command', got {command!r}")
         return _decision(
-            judge_command(command, cwd=data.ctx.cwd, workspace=data.ctx.workspace, home=home)
+            policy.judge_command(command, cwd=data.ctx.cwd, workspace=data.ctx.workspace, home=home)
         )
 
     async def files(data: PreToolUseInput) -> Deny | Ask | None:

@@ -21,8 +21,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-
 from llmos.errors import ConfigError, LLMOSError
 from llmos.memory._fact_index import FactIndex, FactRow, query_words
 from llmos.memory.markdown_store import SUFFIX, LayeredStores, MarkdownStore
@@ -36,9 +34,6 @@ FactSource = Literal["user", "insight"]
 FACT_SOURCES: tuple[str, ...] = ("user", "insight")
 _ID = re.compile(r"f-[0-9a-f]{8}")
 _FRONT_KEYS = ("id", "created", "source", "tags", "task", "trace")
-#: libyaml's safe loader and dumper when present: rebuilding the index parses every file.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class FactFormatError(LLMOSError):
@@ -113,7 +108,10 @@ def render_fact(fact: Fact) -> str:
         front["task"] = fact.task_id
     if fact.trace_id:
         front["trace"] = fact.trace_id
-    header = yaml.dump(front, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
+    import yaml  # on first use: a task that writes and reads no fact never needs it
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's when present
+    header = yaml.dump(front, Dumper=dumper, sort_keys=False, allow_unicode=True, width=10_000)
     return f"---\n{header}---\n\n{fact.text}\n"
 
 
@@ -124,8 +122,11 @@ def parse_fact(text: str, path: Path) -> Fact:
     head, sep, body = text[4:].partition("\n---\n")
     if not sep:
         raise FactFormatError("has no closing '---' after its front matter", path=path)
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # rebuilding the index parses all
     try:
-        front = yaml.load(head, Loader=_Loader)
+        front = yaml.load(head, Loader=loader)
     except yaml.YAMLError as exc:
         raise FactFormatError(f"front matter is not valid YAML: {exc}", path=path) from exc
     if not isinstance(front, dict):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -304,6 +303,8 @@ class TraceStore(MarkdownStore[Trace, IndexEntry]):
         """Copy every readable trace into a ``.tar.gz`` or a folder; returns the count."""
         paths = self._readable(on_error)
         if destination.name.endswith((".tar.gz", ".tgz")):
+            import tarfile  # export and import only: not on every command's path
+
             destination.parent.mkdir(parents=True, exist_ok=True)
             with tarfile.open(destination, "w:gz") as archive:
                 for path in paths:
@@ -378,6 +379,8 @@ def _import_items(source: Path) -> Iterator[tuple[str, bytes]]:
             if path.is_file() and path.stat().st_size <= MAX_IMPORT_BYTES:
                 yield path.name, path.read_bytes()
         return
+    import tarfile
+
     if not source.is_file() or not tarfile.is_tarfile(source):
         raise ConfigError(
             f"cannot import {source}: it is not a folder or a tar archive "

@@ -19,14 +19,13 @@ is ignored, so notes added by hand do not break parsing.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from llmos.errors import TraceFormatError
 from llmos.memory.trace import (
@@ -41,6 +40,9 @@ from llmos.memory.trace import (
 )
 from llmos.messages import Usage
 from llmos.outcome import FailureKind, parse_kind
+
+if TYPE_CHECKING:
+    import yaml  # imported when a trace is written or read: a replay reads the index
 
 _KNOWN_KEYS = (
     "version",
@@ -82,16 +84,24 @@ FINAL_HEADING = "## Final answer"
 # ---------------------------------------------------------------- writing
 
 
-class _Dumper(yaml.CSafeDumper):
-    """Safe YAML with one-line scalars, so ``---`` can only be the front-matter marker."""
-
-
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     style = '"' if _YAML_QUOTE.search(value) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-_Dumper.add_representer(str, _represent_str)
+@functools.cache
+def _dumper() -> type[yaml.CSafeDumper]:
+    """Safe YAML with one-line scalars, so ``---`` can only be the front-matter marker.
+
+    Built on first write: yaml is imported only when a trace is written or read.
+    """
+    import yaml
+
+    class _Dumper(yaml.CSafeDumper):
+        pass
+
+    _Dumper.add_representer(str, _represent_str)
+    return _Dumper
 
 
 def _fence_for(content: str) -> str:
@@ -167,10 +177,12 @@ def render_trace(trace: Trace) -> str:
         TraceFormatError: a value cannot be written exactly (a tool name with
             spaces, a lone surrogate in a front-matter string).
     """
+    import yaml
+
     try:
         front = yaml.dump(
             _front_matter(trace),
-            Dumper=_Dumper,
+            Dumper=_dumper(),
             sort_keys=False,
             allow_unicode=True,
             width=2**31 - 1,
@@ -510,6 +522,8 @@ def parse_trace(text: str, path: Path | None = None) -> Trace:
     if "\r\n" in text and text.count("\r") == text.count("\r\n"):
         text = text.replace("\r\n", "\n")  # checked out with Windows line endings
     front, body, body_line = _split_front_matter(text, path)
+    import yaml
+
     try:
         data = yaml.load(front, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as exc:

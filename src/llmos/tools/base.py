@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -153,27 +153,56 @@ class ToolSpec:
     input_schema: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _Unbuilt:
+    """A registered tool not built yet: ``factory()`` builds it."""
+
+    factory: Callable[[], Tool]
+
+
 class ToolRegistry:
-    """The one place tools are registered; plugins and MCP servers add to it."""
+    """The one place tools are registered; plugins and MCP servers add to it.
+
+    A tool may be registered by name with a factory (:meth:`register_lazy`): it
+    is built, and its module imported, the first time it is looked up, so a
+    replay that calls one tool does not import the other seven.
+    """
 
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
-        self._tools: dict[str, Tool] = {}
+        self._tools: dict[str, Tool | _Unbuilt] = {}
         for tool in tools:
             self.register(tool)
 
     def register(self, tool: Tool) -> None:
-        if tool.name in self._tools:
-            raise ValueError(f"a tool named {tool.name!r} is already registered")
+        self._claim(tool.name)
         self._tools[tool.name] = tool
 
+    def register_lazy(self, name: str, factory: Callable[[], Tool]) -> None:
+        """Register the tool ``factory()`` builds (named ``name``) without building it yet."""
+        self._claim(name)
+        self._tools[name] = _Unbuilt(factory)
+
+    def _claim(self, name: str) -> None:
+        if name in self._tools:
+            raise ValueError(f"a tool named {name!r} is already registered")
+
+    def _built(self, name: str) -> Tool:
+        entry = self._tools[name]
+        if not isinstance(entry, _Unbuilt):
+            return entry
+        tool = self._tools[name] = entry.factory()
+        if tool.name != name:
+            raise ValueError(f"the tool registered as {name!r} is named {tool.name!r}")
+        return tool
+
     def get(self, name: str) -> Tool | None:
-        return self._tools.get(name)
+        return self._built(name) if name in self._tools else None
 
     def names(self) -> list[str]:
         return list(self._tools)
 
-    def __iter__(self):
-        return iter(self._tools.values())
+    def __iter__(self) -> Iterator[Tool]:
+        return iter([self._built(name) for name in list(self._tools)])
 
     def __contains__(self, name: object) -> bool:
         return name in self._tools
@@ -184,13 +213,15 @@ class ToolRegistry:
         missing = [name for name in wanted if name not in self._tools]
         if missing:
             raise KeyError(", ".join(sorted(missing)))
-        return ToolRegistry(self._tools[name] for name in wanted)
+        subset = ToolRegistry()
+        subset._tools = {name: self._tools[name] for name in wanted}
+        return subset
 
     def specs(self, only: Iterable[str] | None = None) -> list[ToolSpec]:
         wanted = None if only is None else set(only)
         return [
             ToolSpec(name=t.name, description=t.description, input_schema=t.input_schema())
-            for t in self._tools.values()
+            for t in (self._built(name) for name in list(self._tools))
             if wanted is None or t.name in wanted
         ]
 
@@ -198,7 +229,7 @@ class ToolRegistry:
         self, name: str, raw_input: Mapping[str, Any], ctx: ToolContext
     ) -> ToolResult:
         """Validate and run one call; every failure becomes an error result."""
-        tool = self._tools.get(name)
+        tool = self.get(name)
         if tool is None:
             known = ", ".join(sorted(self._tools))
             return ToolResult.rejected(f"Unknown tool {name!r}. Available tools: {known}.")

@@ -12,14 +12,16 @@ import asyncio
 import functools
 import ipaddress
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import Field
 
 from llmos.tools._schema import ToolInput
 from llmos.tools._text import text_result
 from llmos.tools.base import Tool, ToolContext, ToolError, ToolResult
+
+if TYPE_CHECKING:
+    import httpx  # imported where a page is fetched: ~60 ms every command would pay
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -51,6 +53,8 @@ class WebFetchTool(Tool):
     Input = WebFetchInput
 
     async def run(self, args: WebFetchInput, ctx: ToolContext) -> ToolResult:
+        import httpx
+
         allow = ctx.settings.webfetch_allow
         url = _checked_url(args.url, allow)
         timeout = ctx.settings.webfetch_timeout
@@ -166,6 +170,8 @@ def _checked_url(
     raw: str, allow: Iterable[str], *, redirected_from: httpx.URL | None = None
 ) -> httpx.URL:
     """Parse ``raw`` and refuse it unless it is http(s) on an allowed host."""
+    import httpx
+
     via = f" (redirect from {redirected_from})" if redirected_from is not None else ""
     try:
         url = httpx.URL(raw)
@@ -202,6 +208,8 @@ def host_allowed(host: str, allow: Iterable[str]) -> bool:
 def _domain_of(entry: str) -> str:
     entry = entry.strip().lower()
     if "://" in entry:
+        import httpx
+
         entry = httpx.URL(entry).host
     return entry.removeprefix("*.").strip(".")
 

@@ -20,13 +20,15 @@ these steps as tools; the orchestrator replays them (:func:`plan_from_steps`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from llmos.memory import Slot, Step, Trace
 from llmos.memory.slots import rewriter
 from llmos.messages import Usage
-from llmos.modes.orchestrator.plan import Plan, Subtask
-from llmos.modes.orchestrator.state import OrchestrationState
+
+if TYPE_CHECKING:  # the plan's models load when a plan is read: a replay only asks is_orchestration
+    from llmos.modes.orchestrator.plan import Plan
+    from llmos.modes.orchestrator.state import OrchestrationState
 
 MODE: Literal["orchestrator"] = "orchestrator"
 SUBTASK_TOOL = "Subtask"
@@ -84,6 +86,8 @@ def to_trace(
 
 def plan_from_steps(steps: Sequence[Step]) -> Plan:
     """The plan a trace recorded (with slot values already substituted in ``steps``)."""
+    from llmos.modes.orchestrator.plan import Plan, Subtask
+
     return Plan(subtasks=tuple(Subtask.from_json(step.input) for step in steps))
 
 
