@@ -358,10 +358,12 @@ def _file_layer(path: Path, *, forbidden: tuple[str, ...] = ()) -> _Layer:
         text = path.read_text(encoding="utf-8") if path.is_file() else None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}", key=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", key=str(path)) from exc
     if text is not None:
         try:
             values = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}", key=str(path)) from exc
         for where in ("workspace", "cwd", "project_dir"):  # places are not settings of a file
             values.pop(where, None)

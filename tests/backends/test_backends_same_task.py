@@ -67,7 +67,11 @@ async def test_the_same_task_gives_the_same_trace_and_replays_without_the_model(
     trace = TraceStore.for_memory(workspace / "memory").load(learned.trace_id)
     assert trace.backend == provider and trace.status == "success"
     [step] = trace.steps
-    assert (step.tool, dict(step.input)) == ("Write", {"file_path": path, "content": "hello\n"})
+    # Kept relative to the working folder, whatever the model wrote: it replays elsewhere.
+    assert (step.tool, dict(step.input)) == (
+        "Write",
+        {"file_path": "hello.txt", "content": "hello\n"},
+    )
     assert dict(step.postcondition.files_written) == {"hello.txt": sha256_text("hello\n")}
     assert parse_trace(render_trace(trace)) == trace
     assert followed.mode == "follower" and followed.success

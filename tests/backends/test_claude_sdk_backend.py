@@ -165,7 +165,7 @@ async def test_write_tool_use_writes_the_file_passes_the_hooks_and_reports_cli_c
     assert target.read_text() == "hello\n"
     assert seen_before == [("Write", {"file_path": str(target), "content": "hello\n"})]
     [call] = harness.recorder.calls
-    assert (call.tool, call.input["file_path"]) == ("Write", str(target))
+    assert (call.tool, call.input["file_path"]) == ("Write", "hello.txt")  # kept relative
     assert call.result.files_written == {"hello.txt": sha256_text("hello\n")}
     assert not call.result.is_error
 

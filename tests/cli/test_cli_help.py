@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from contextlib import redirect_stdout
+from typing import Any
 
 import pytest
 import typer
@@ -16,10 +17,16 @@ from llmos.cli.app import app, main
 ARTEFACTS = re.compile(r"<\w+>|\{\w+\}|\S \.(?=\s|$)")
 
 
-def _paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command below ``command`` (a group of typer's click), lazy groups loaded as
+    ``--help`` loads them."""
     found = [path]
-    for name, sub in sorted(getattr(command, "commands", {}).items()):
-        found.extend(_paths(sub, (*path, name)))
+    if hasattr(command, "list_commands"):
+        ctx = typer.Context(command)
+        for name in sorted(command.list_commands(ctx)):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                found.extend(_paths(sub, (*path, name)))
     return found
 
 

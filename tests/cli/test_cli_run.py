@@ -139,6 +139,8 @@ def test_escape_attempt_fails_in_the_tool_result_and_touches_nothing(tmp_path: P
             ]
         )
     )
+    inside = tmp_path / "ws" / "work"
+    inside.mkdir(parents=True)
     done = llmos(
         "run",
         "--json",
@@ -147,7 +149,7 @@ def test_escape_attempt_fails_in_the_tool_result_and_touches_nothing(tmp_path: P
         "--script",
         str(attack),
         "escape",
-        cwd=tmp_path,
+        cwd=inside,  # the working folder lies in the state folder: ../ is llmos's state
         env={"LLMOS_WORKSPACE": str(tmp_path / "ws")},
     )
     assert done.returncode == 1  # every step was refused: the run did nothing

@@ -88,7 +88,7 @@ def _learn_and_follow(tmp_path: Path, goal: str, calls: list[dict[str, object]])
     _, learned = _imported(tmp_path, *learn)
     assert "llmos.engine.learning" in learned  # the probe sees what a run imports
     done, followed = _imported(tmp_path, "run", goal, "-w", str(workspace))
-    assert "mode follower" in done.stdout, done.stdout
+    assert "mode follower" in done.stderr, done.stderr  # progress goes to stderr
     return followed
 
 
@@ -101,7 +101,7 @@ def test_the_version_imports_no_command_machinery(tmp_path: Path) -> None:
 def test_a_followed_run_imports_no_backend_server_mcp_shell_or_learner(tmp_path: Path) -> None:
     write = {"name": "Write", "input": {"file_path": "hello.txt", "content": "hello\n"}}
     modules = _learn_and_follow(tmp_path, "Create a file hello.txt that says hello", [write])
-    assert (tmp_path / "ws" / "output" / "hello.txt").read_text() == "hello\n"
+    assert (tmp_path / "hello.txt").read_text() == "hello\n"
     assert _loaded(modules, NOT_FOR_A_REPLAY) == []
     assert _loaded(modules, SHELL_POLICY) == []  # no Bash step was checked
 

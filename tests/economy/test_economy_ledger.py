@@ -44,9 +44,27 @@ def charge(ts: float, model: str, nano: int, *, mode: str = "learner", **usage: 
     )
 
 
+def _opened(path: Path) -> Ledger:
+    """A ledger after its first transaction (the file is made then, not when opened)."""
+    ledger = Ledger(path)
+    with ledger.transaction():
+        pass
+    return ledger
+
+
+def test_opening_a_ledger_creates_nothing_until_it_is_used(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "ledger.sqlite"
+    reader = Ledger(path, create=False)
+    with reader.transaction() as tx:
+        assert tx.spent_nano() == 0  # a missing ledger reads as an empty one
+    assert not (tmp_path / "deep").exists()
+    Ledger(path)
+    assert not (tmp_path / "deep").exists()
+
+
 def test_a_new_ledger_is_in_wal_mode_at_the_current_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "ledger.sqlite"
-    Ledger(path)
+    _opened(path)
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -127,8 +145,8 @@ def test_a_later_schema_step_migrates_an_existing_ledger_once(
     step = ("ALTER TABLE savings ADD COLUMN note TEXT DEFAULT 'migrated'",)
     monkeypatch.setattr(ledger_module, "MIGRATIONS", (*ledger_module.MIGRATIONS, step))
     monkeypatch.setattr(ledger_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    Ledger(path)
-    Ledger(path)  # already migrated: the step must not run again (it would fail)
+    _opened(path)
+    _opened(path)  # already migrated: the step must not run again (it would fail)
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION + 1,)
@@ -144,17 +162,17 @@ def test_a_ledger_from_a_newer_llmos_is_refused(tmp_path: Path) -> None:
     conn.close()
     message = (
         f"{path} has ledger schema version {SCHEMA_VERSION + 5}, but this llmos only knows "
-        f"versions up to {SCHEMA_VERSION}; upgrade llmos, or point --workspace at another folder"
+        f"versions up to {SCHEMA_VERSION}; upgrade llmos, or point LLMOS_HOME at another folder"
     )
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
-        Ledger(path)
+        _opened(path)
 
 
 def test_a_file_that_is_not_a_database_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     path.write_text("these are not the tables you are looking for\n" * 100)
     with pytest.raises(ConfigError, match="is not a readable llmos ledger") as caught:
-        Ledger(path)
+        _opened(path)
     assert str(path) in str(caught.value) and "move it aside" in str(caught.value)
 
 

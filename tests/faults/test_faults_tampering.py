@@ -38,6 +38,13 @@ HEAL = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _work_beside_the_canaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks work in tmp_path/work: the canaries (a home, a target) lie outside it."""
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+
+
 async def learn(workspace: Path, goal: str, turns: list[dict[str, Any]]) -> str:
     settings = load_settings(workspace=workspace, overrides={"model": "claude-sonnet-4-6"})
     async with LLMOS(settings=settings, backend=ScriptedBackend(turns)) as llmos:
@@ -235,8 +242,7 @@ async def test_a_trace_whose_postcondition_no_longer_holds_is_healed_not_replaye
     heal: list[dict[str, Any]],
     expected: tuple[str, str],
 ):
-    output = workspace.parent
-    output.mkdir(parents=True, exist_ok=True)
+    output = Path.cwd()
     (output / "input.txt").write_text("alpha\n")
     goal = "Upper-case input.txt into a result file"
     trace_id = await learn(workspace, goal, turns)

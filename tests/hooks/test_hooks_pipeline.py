@@ -192,7 +192,7 @@ async def test_the_readme_hook_loads_from_the_workspace_and_denies(workspace: Pa
     assert (report.loaded, report.problems) == (("no_deploys",), ())
     [loaded] = pipeline.hooks
     assert (loaded.event, loaded.timeout_s, loaded.fail_closed) == ("PreToolUse", 2, True)
-    ctx = HookContext(task_id="t", goal="g", cwd=space.output, workspace=space.root)
+    ctx = HookContext(task_id="t", goal="g", cwd=space.root.parent, workspace=space.root)
     denied = await pipeline.pre_tool_use(ctx, "Bash", {"command": "./deploy.sh"})
     assert (denied.allowed, denied.hook, denied.reason) == (
         False,

@@ -11,5 +11,7 @@ from llmos.memory import TraceStore
 
 @pytest.fixture
 def store(tmp_path: Path) -> TraceStore:
-    """An empty trace library in a temporary workspace."""
+    """An empty trace library in a temporary workspace, its folder made (tests write
+    files into it by hand; a store makes it on its first write otherwise)."""
+    (tmp_path / "workspace" / "memory" / "traces").mkdir(parents=True, exist_ok=True)
     return TraceStore.for_memory(tmp_path / "workspace" / "memory")

@@ -25,6 +25,8 @@ WORKER = Path(__file__).with_name("tiers_facts_worker.py")
 
 @pytest.fixture
 def facts(tmp_path: Path) -> FactStore:
+    """A fact store whose folder exists, as after its first fact (tests write files by hand)."""
+    (tmp_path / "memory" / "facts").mkdir(parents=True)
     return FactStore.for_memory(tmp_path / "memory")
 
 

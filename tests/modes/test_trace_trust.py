@@ -263,8 +263,11 @@ async def test_verify_of_a_payload_that_probes_its_surroundings_does_nothing_out
 
 @needs_bwrap
 async def test_an_import_whose_verify_holds_is_trusted_and_followed(
-    workspace: Path, tmp_path: Path
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
+    inside = workspace / "output"  # a working folder inside the state folder: ../memory is state
+    inside.mkdir(parents=True)
+    monkeypatch.chdir(inside)
     trace_id = imported_payload(
         workspace, tmp_path, "echo hi > hi.txt && test -d ../memory", "Write hi to hi.txt"
     )
@@ -273,7 +276,7 @@ async def test_an_import_whose_verify_holds_is_trusted_and_followed(
         result = await llmos.verify(trace_id)
         assert (result.holds, result.trusted) == (True, True), result.reason
         assert result.reason == "all 1 steps hold in the sandbox; now trusted"
-        assert not (workspace.parent / "hi.txt").exists()  # verify ran in a copy
+        assert not (inside / "hi.txt").exists()  # verify ran in a copy
         assert (await llmos.match("Write hi to hi.txt")).decision == "follow"
 
 

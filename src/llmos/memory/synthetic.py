@@ -169,6 +169,7 @@ def populate(store: TraceStore, traces: list[Trace], *, with_files: int = 200) -
     Returns the traces that have files (the ones probes should aim at).
     """
     backed = traces[:with_files]
+    store.root.mkdir(parents=True, exist_ok=True)  # a store makes its folder on first write
     for trace in backed:
         sealed = store.signer.seal(trace)  # as llmos saves them: followable
         (store.root / f"{trace.id}.md").write_text(render_trace(sealed), encoding="utf-8")
