@@ -546,7 +546,11 @@ def settings_with_sources(
         _SEEN.reset(token)
     layers = seen[-1] if seen else ()
     rows = [
-        SettingSource(".".join(loc), _shown(loc, value), _source(loc, layers, env))
+        SettingSource(
+            ".".join(loc),
+            _shown(loc, value),
+            _place(loc, workspace, env) or _source(loc, layers, env),
+        )
         for loc, value in _leaves(settings, ())
     ]
     return settings, rows
@@ -579,10 +583,24 @@ def _shown(loc: tuple[str, ...], value: Any) -> Any:
     return value
 
 
+def _place(loc: tuple[str, ...], flag: str | Path | None, env: Mapping[str, str]) -> str | None:
+    """Where the folders came from: they are not any layer's values (the layers are read
+    from them)."""
+    if loc == ("workspace",):
+        if flag is not None:
+            return "--workspace"
+        if env.get("LLMOS_WORKSPACE"):
+            return "LLMOS_WORKSPACE"
+        return "LLMOS_HOME" if env.get("LLMOS_HOME") else "the platform's user data folder"
+    if loc == ("cwd",):
+        return "the current folder (or --cwd)"
+    if loc == ("project_dir",):
+        return "found upward from the current folder"
+    return None
+
+
 def _source(loc: tuple[str, ...], layers: tuple[_Layer, ...], env: Mapping[str, str]) -> str:
     """The highest layer that holds ``loc``, named for people (a variable by its name)."""
-    if loc == ("workspace",):  # not a layer's value: the folder the layers are read from
-        return "LLMOS_WORKSPACE" if env.get("LLMOS_WORKSPACE") else "default"
     for layer in layers:
         if not layer.holds(loc):
             continue

@@ -174,6 +174,7 @@ def test_config_shows_each_value_and_its_source(tmp_path: Path, ws: Path) -> Non
     }
     assert rows["tools.bash_timeout"]["source"] == "LLMOS_TOOLS__BASH_TIMEOUT"
     assert rows["follower.follow_threshold"]["source"] == "default"
+    assert rows["workspace"]["source"] == "LLMOS_WORKSPACE"  # the state folder: not a layer
     assert rows["security.permission_mode"]["value"] == "default"
     text = run_llmos("config", "learner", cwd=tmp_path, workspace=ws, env=env)
     assert re.search(r"learner\.max_turns\s+7\s+·\s+\S*llmos\.toml", text.stdout), text.stdout

@@ -154,7 +154,8 @@ def test_a_command_that_only_reads_creates_nothing(
 ) -> None:
     here = tmp_path / "here"
     here.mkdir()
-    done = run_llmos(*command, cwd=here, env=home)
+    as_shipped = {**home, "LLMOS_LIBRARY__STARTER": "true"}  # the starter library is read too
+    done = run_llmos(*command, cwd=here, env=as_shipped)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert _tree(tmp_path) == ["here"]  # neither the home nor the folder got anything

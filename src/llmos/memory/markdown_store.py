@@ -163,6 +163,9 @@ class MarkdownStore(ABC, Generic[T, R]):
         if not self.root.is_dir() and not self.index.file_states():
             return  # nothing was ever stored here: nothing to lock, sync or create
         if self._stale():
+            if self.index.in_memory:
+                self._sync()  # an index in memory is this process's own: nothing to lock
+                return
             with self._lock:
                 self._sync()
 

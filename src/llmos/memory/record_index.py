@@ -136,10 +136,15 @@ class RecordIndex(Generic[R]):
             conn.close()  # the folder appeared, or the file was deleted behind our back
             conn = None
         if conn is None:
-            in_memory = not self.path.parent.is_dir()
+            in_memory = self.in_memory
             conn = self._open(in_memory=in_memory)
             self._local.conn, self._local.in_memory = conn, in_memory
         return conn
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the index lives in memory (its folder does not exist yet)."""
+        return not self.path.parent.is_dir()
 
     def _open(self, *, in_memory: bool = False) -> sqlite3.Connection:
         """Connect and put the schema in place, in one ``BEGIN IMMEDIATE``: when several

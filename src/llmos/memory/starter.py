@@ -177,6 +177,8 @@ class StarterSigner:
         known = self.state.cached()["verified"].get(key)
         if known is None:
             known = verify_digest(seal.digest, seal.hmac, self._public_hex)
+            if not self.state.path.parent.parent.is_dir():
+                return TRUSTED_STARTER if known else STARTER_FOREIGN  # a fresh home: keep it so
             with self.lock or nullcontext():
                 data = self.state.read()
                 data["verified"][key] = known
@@ -203,8 +205,7 @@ class StarterStore(TraceStore):
     scope = STARTER
 
     def __init__(self, state_dir: Path, root: Path = STARTER_TRACES) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.state = StarterState(state_dir / "state.json")
+        self.state = StarterState(state_dir / "state.json")  # made by the first write
         super().__init__(root, state_dir / "index.sqlite", signer=None)
         self.signer = StarterSigner(self.state, lock=self._lock)  # type: ignore[assignment]
         #: Each trace's status as shipped (the signed one), by id, as last read.
