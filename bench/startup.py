@@ -3,7 +3,7 @@
 The three are timed in one run, interleaved round by round so a busy moment
 hits them alike, and each is the median of ``runs`` rounds (wall time to the
 process's end). The trace is learned once with the scripted provider; each
-followed run then replays it in a fresh output folder, end to end. The issue's
+followed run then replays it, end to end, in a folder where ``hello.txt`` was removed. The issue's
 targets are ratios to ``python -c pass`` on the same machine: ``--version`` at
 most 10x, a followed run at most 25x::
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -43,9 +42,9 @@ def llmos_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "llmos"]
 
 
-def _elapsed_s(argv: list[str], env: dict[str, str]) -> float:
+def _elapsed_s(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, env=env, timeout=120, check=False)
+    done = subprocess.run(argv, capture_output=True, env=env, cwd=cwd, timeout=120, check=False)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(
@@ -60,10 +59,12 @@ def measure(runs: int) -> dict[str, Any]:
     env = {**os.environ, "NO_COLOR": "1"}
     with tempfile.TemporaryDirectory(prefix="llmos-bench-startup-") as folder:
         workspace = Path(folder) / "ws"
+        work = Path(folder) / "work"  # where the tasks work: never the caller's folder
+        work.mkdir()
         script = Path(folder) / "script.json"
         script.write_text(json.dumps(SCRIPT), encoding="utf-8")
         learn = [*llmos, "run", GOAL, "-w", str(workspace), "--provider", "scripted"]
-        _elapsed_s([*learn, "--script", str(script)], env)
+        _elapsed_s([*learn, "--script", str(script)], env, work)
         follow = [*llmos, "run", GOAL, "-w", str(workspace)]
         commands = {
             "python": [sys.executable, "-c", "pass"],
@@ -71,13 +72,13 @@ def measure(runs: int) -> dict[str, Any]:
             "followed_run": follow,
         }
         for argv in commands.values():  # warm the file cache, compile the bytecode
-            _elapsed_s(argv, env)
+            _elapsed_s(argv, env, work)
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(runs):
             for name, argv in commands.items():
                 if name == "followed_run":
-                    shutil.rmtree(workspace / "output", ignore_errors=True)
-                times[name].append(_elapsed_s(argv, env))
+                    (work / "hello.txt").unlink(missing_ok=True)  # each follow writes it anew
+                times[name].append(_elapsed_s(argv, env, work))
     median = {name: statistics.median(values) for name, values in times.items()}
     base = median["python"]
     return {
