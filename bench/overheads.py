@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -204,11 +203,15 @@ def _llmos_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "llmos"]
 
 
-def _first_output_s(argv: list[str]) -> tuple[float, float]:
+def _first_output_s(argv: list[str], cwd: Path) -> tuple[float, float]:
     """Seconds to the first byte on stdout, and to the process's end."""
     started = time.perf_counter()
     with subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"}
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "NO_COLOR": "1"},
+        cwd=cwd,
     ) as process:
         assert process.stdout is not None
         first = process.stdout.read(1)
@@ -233,6 +236,8 @@ def cli_startup(repeats: int) -> dict[str, Any]:
     ]
     with tempfile.TemporaryDirectory(prefix="llmos-bench-cli-") as folder:
         workspace = Path(folder) / "ws"
+        work = Path(folder) / "work"  # where the tasks work: never the caller's folder
+        work.mkdir()
         script_file = Path(folder) / "script.json"
         script_file.write_text(json.dumps(script), encoding="utf-8")
         subprocess.run(
@@ -250,12 +255,14 @@ def cli_startup(repeats: int) -> dict[str, Any]:
             check=True,
             capture_output=True,
             timeout=120,
+            cwd=work,
         )
-        version = [_first_output_s([*llmos, "--version"]) for _ in range(repeats)]
+        version = [_first_output_s([*llmos, "--version"], work) for _ in range(repeats)]
         followed = []
+        follow = [*llmos, "run", goal, "--workspace", str(workspace)]
         for _ in range(repeats):
-            shutil.rmtree(workspace / "output", ignore_errors=True)
-            followed.append(_first_output_s([*llmos, "run", goal, "--workspace", str(workspace)]))
+            (work / "hello.txt").unlink(missing_ok=True)
+            followed.append(_first_output_s(follow, work))
     return {
         "startup_ms": round(statistics.median(v[0] for v in version) * 1000, 1),
         "version_first_output": summary_ms([v[0] for v in version]),

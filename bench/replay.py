@@ -101,6 +101,7 @@ def _cli(workspace: Path) -> tuple[float, int]:
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=work_folder(workspace),
     )
     if done.returncode not in (0, 1):
         raise SystemExit(f"llmos run exited {done.returncode}: {done.stderr}")

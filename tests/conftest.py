@@ -22,6 +22,17 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _checkout_stays_clean(request: pytest.FixtureRequest) -> Iterator[None]:
+    """No test may leave files in the checkout (a task run where the tests were started
+    writes beside the user's files: that is the checkout)."""
+    root = request.config.rootpath
+    before = {p.name for p in root.iterdir() if not p.name.startswith(".")}
+    yield
+    left = {p.name for p in root.iterdir() if not p.name.startswith(".")} - before
+    assert not left, f"tests left files in the checkout: {sorted(left)}"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's keys, servers or llmos settings."""
