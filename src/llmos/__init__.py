@@ -7,8 +7,7 @@ The public names are loaded on first use (PEP 562), so ``import llmos`` (and
 
 from __future__ import annotations as _annotations
 
-import importlib as _importlib
-
+from llmos.lazy import load_export as _load_export
 from llmos.version import __version__
 
 _TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~10 ms)
@@ -49,12 +48,7 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> _Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'llmos' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(home), name)
-    globals()[name] = value  # the next access is a plain lookup
-    return value
+    return _load_export(__name__, _HOMES, name)
 
 
 def __dir__() -> list[str]:

@@ -7,8 +7,9 @@ never needs, while file tools only need :mod:`llmos.security.paths`.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from llmos.lazy import load_export
 
 if TYPE_CHECKING:
     from llmos.security.paths import judge_path
@@ -25,9 +26,4 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'llmos.security' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+    return load_export(__name__, _HOMES, name)

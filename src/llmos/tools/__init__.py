@@ -11,6 +11,7 @@ import functools
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from llmos.lazy import load_export
 from llmos.tools.base import Tool, ToolRegistry
 
 if TYPE_CHECKING:
@@ -58,12 +59,7 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'llmos.tools' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+    return load_export(__name__, _HOMES, name)
 
 
 def _build(module: str, cls: str) -> Tool:
